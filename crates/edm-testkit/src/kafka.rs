@@ -1,0 +1,116 @@
+//! Ephemeral Kafka topics for one test, and helpers to read what was written.
+
+use std::time::Duration;
+
+use edm_config::{KafkaSettings, Topic};
+use futures::StreamExt;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::Message;
+
+use crate::infra;
+
+/// Partitions per test topic: more than one, so ordering and rebalancing
+/// are real.
+pub const TEST_PARTITIONS: i32 = 3;
+
+/// A random `KAFKA_PREFIX` with both EDM topics created under it; the topics
+/// are deleted when the guard drops.
+pub struct TestTopics {
+    /// The prefix, e.g. `t-1f3a….`; pass it to the service as `KAFKA_PREFIX`.
+    pub prefix: String,
+    /// Settings for the plaintext test broker with that prefix.
+    pub settings: KafkaSettings,
+    admin: AdminClient<DefaultClientContext>,
+}
+
+impl TestTopics {
+    /// Creates `<prefix>edm-ui-click` and `<prefix>edm-ui-pageload`.
+    pub async fn create() -> Self {
+        let prefix = format!("t-{}.", uuid::Uuid::new_v4().simple());
+        Self::create_with(&prefix, infra::service_env(&prefix, &[])).await
+    }
+
+    /// Creates the topics under `prefix` through the broker that `env` names.
+    pub async fn create_with(prefix: &str, env: edm_config::MapEnv) -> Self {
+        let settings = KafkaSettings::from_env(&env).expect("test Kafka settings are valid");
+        let admin: AdminClient<DefaultClientContext> = settings
+            .client_config("edm-testkit-admin")
+            .create()
+            .expect("admin client");
+        let names: Vec<String> = Topic::ALL.iter().map(|t| settings.topic_name(*t)).collect();
+        let new_topics: Vec<NewTopic> = names
+            .iter()
+            .map(|n| NewTopic::new(n, TEST_PARTITIONS, TopicReplication::Fixed(1)))
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = admin
+            .create_topics(&new_topics, &opts)
+            .await
+            .expect("create topics");
+        for r in results {
+            r.unwrap_or_else(|(name, err)| panic!("creating topic {name}: {err}"));
+        }
+        Self {
+            prefix: prefix.to_owned(),
+            settings,
+            admin,
+        }
+    }
+
+    /// The wire name of `topic` under this prefix.
+    pub fn name(&self, topic: Topic) -> String {
+        self.settings.topic_name(topic)
+    }
+
+    /// Reads `topic` from the beginning until `count` messages arrived or
+    /// `timeout` passed; returns what arrived, in partition order.
+    pub async fn read(&self, topic: Topic, count: usize, timeout: Duration) -> Vec<OwnedMessage> {
+        read_topic(&self.settings, &self.name(topic), count, timeout).await
+    }
+}
+
+impl Drop for TestTopics {
+    fn drop(&mut self) {
+        let names: Vec<String> = Topic::ALL.iter().map(|t| self.name(*t)).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        // The admin client polls on its own thread, so blocking here is fine.
+        let _ = futures::executor::block_on(self.admin.delete_topics(&refs, &AdminOptions::new()));
+    }
+}
+
+/// Reads a topic from the beginning with a throwaway consumer group.
+pub async fn read_topic(
+    settings: &KafkaSettings,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
+    let group =
+        edm_config::ConsumerGroup::new(&format!("reader-{}", uuid::Uuid::new_v4().simple()))
+            .expect("valid group");
+    let consumer: StreamConsumer = settings
+        .consumer_config("edm-testkit-reader", &group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut stream = consumer.stream();
+    while out.len() < count {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(Ok(message))) => out.push(message.detach()),
+            Ok(Some(Err(e))) => panic!("reading {topic}: {e}"),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    out
+}
+
+/// The payload of a message as text.
+pub fn payload_text(message: &OwnedMessage) -> String {
+    String::from_utf8(message.payload().unwrap_or_default().to_vec()).expect("UTF-8 payload")
+}

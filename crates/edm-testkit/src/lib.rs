@@ -1,0 +1,13 @@
+//! Test support: every integration test runs against the real Apache Kafka
+//! broker and PostgreSQL that `./edm infra up` starts (or any others that the
+//! environment points at).
+//!
+//! # Layout
+//! - [`infra`]: where the infrastructure is (environment, or `.edm/env`).
+//! - [`kafka`]: [`kafka::TestTopics`], a random prefix with EDM's topics
+//!   created for one test and deleted after it, and helpers to read them.
+//! - [`postgres`]: [`postgres::TestDatabase`], a fresh database per test.
+
+pub mod infra;
+pub mod kafka;
+pub mod postgres;

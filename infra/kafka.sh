@@ -1,0 +1,152 @@
+# Real Apache Kafka brokers in KRaft mode (no ZooKeeper), run from the
+# official jars: one broker for everyday work, or a three-broker cluster
+# (replication factor 3, min.insync.replicas 2) for failure tests. Each
+# broker has a plaintext listener and a TLS listener that requires a client
+# certificate. Topics are never auto-created, as on Heroku.
+
+EDM_KAFKA_SINGLE=$EDM_STATE/kafka/single
+EDM_KAFKA_CLUSTER=$EDM_STATE/kafka/cluster
+
+kafka_java() {
+  local heap=${EDM_KAFKA_HEAP:-512m}
+  java -Xms128m "-Xmx$heap" -XX:+UseG1GC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
+    "-Dlog4j2.configurationFile=$EDM_ROOT/infra/kafka/log4j2.properties" \
+    -cp "$EDM_KAFKA_LIBS/*" "$@"
+}
+
+# write_broker_config DIR NODE PLAIN_PORT TLS_PORT CONTROLLER_PORT VOTERS RF MIN_ISR
+write_broker_config() {
+  local dir=$1 node=$2 plain=$3 tls=$4 ctrl=$5 voters=$6 rf=$7 min_isr=$8
+  mkdir -p "$dir/data"
+  cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=$node
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$plain,SSL://127.0.0.1:$tls,CONTROLLER://127.0.0.1:$ctrl
+advertised.listeners=PLAINTEXT://127.0.0.1:$plain,SSL://127.0.0.1:$tls
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+auto.create.topics.enable=false
+delete.topic.enable=true
+num.partitions=${EDM_KAFKA_PARTITIONS:-4}
+default.replication.factor=$rf
+min.insync.replicas=$min_isr
+offsets.topic.replication.factor=$rf
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$min_isr
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$min_isr
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$EDM_CERTS/broker.p12
+ssl.keystore.password=$EDM_KEYSTORE_PASSWORD
+ssl.key.password=$EDM_KEYSTORE_PASSWORD
+ssl.truststore.type=PEM
+ssl.truststore.location=$EDM_CERTS/ca.pem
+ssl.client.auth=required
+PROPS
+}
+
+# start_broker DIR CLUSTER_ID PLAIN_PORT: formats storage once, then starts.
+start_broker() {
+  local dir=$1 cluster_id=$2 plain=$3
+  if pid_alive "$dir/pid"; then return 0; fi
+  if port_open "$plain"; then
+    die "port $plain is taken by something else; set EDM_KAFKA_PORT (and friends) to free ports"
+  fi
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    kafka_java kafka.tools.StorageTool format -t "$cluster_id" \
+      -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
+      || { cat "$dir/format.log" >&2; die "formatting $dir failed"; }
+  fi
+  local heap=${EDM_KAFKA_HEAP:-512m}
+  # setsid: the broker outlives the shell that started it (./edm infra up).
+  setsid nohup java -Xms128m "-Xmx$heap" -XX:+UseG1GC -Djava.awt.headless=true \
+    "-Dlog4j2.configurationFile=$EDM_ROOT/infra/kafka/log4j2.properties" \
+    -cp "$EDM_KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" \
+    >"$dir/broker.log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+}
+
+cluster_id_for() {
+  local file=$1/cluster-id
+  mkdir -p "$1"
+  [ -s "$file" ] || kafka_java kafka.tools.StorageTool random-uuid >"$file"
+  cat "$file"
+}
+
+# create_topics BOOTSTRAP RF TOPIC...: creates each topic if it is missing.
+create_topics() {
+  local bootstrap=$1 rf=$2 topic
+  shift 2
+  for topic in "$@"; do
+    kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" \
+      --create --if-not-exists --topic "$topic" \
+      --partitions "${EDM_KAFKA_PARTITIONS:-4}" --replication-factor "$rf" >/dev/null \
+      || die "could not create topic $topic on $bootstrap"
+  done
+}
+
+kafka_single_up() {
+  local dir=$EDM_KAFKA_SINGLE id
+  if pid_alive "$dir/pid"; then return 0; fi
+  id=$(cluster_id_for "$dir")
+  write_broker_config "$dir" 1 "$EDM_KAFKA_PORT" "$EDM_KAFKA_TLS_PORT" \
+    "$EDM_KAFKA_CONTROLLER_PORT" "1@127.0.0.1:$EDM_KAFKA_CONTROLLER_PORT" 1 1
+  log "starting Kafka broker on 127.0.0.1:$EDM_KAFKA_PORT (TLS :$EDM_KAFKA_TLS_PORT)"
+  start_broker "$dir" "$id" "$EDM_KAFKA_PORT"
+  wait_for_port "$EDM_KAFKA_PORT" 90 "Kafka" "$dir/broker.log"
+  wait_for_port "$EDM_KAFKA_TLS_PORT" 30 "Kafka (TLS)" "$dir/broker.log"
+}
+
+kafka_single_down() { stop_pid "$EDM_KAFKA_SINGLE/pid" "Kafka"; }
+
+cluster_voters() {
+  local n voters=
+  for n in 1 2 3; do
+    voters+="${voters:+,}$n@127.0.0.1:$((EDM_CLUSTER_CONTROLLER_PORT_BASE + n))"
+  done
+  echo "$voters"
+}
+
+cluster_bootstrap() {
+  local n out=
+  for n in 1 2 3; do out+="${out:+,}127.0.0.1:$((EDM_CLUSTER_PORT_BASE + n))"; done
+  echo "$out"
+}
+
+# cluster_broker_up N: starts (or restarts) broker N of the cluster.
+cluster_broker_up() {
+  local n=$1 dir=$EDM_KAFKA_CLUSTER/broker-$1 id
+  id=$(cluster_id_for "$EDM_KAFKA_CLUSTER")
+  write_broker_config "$dir" "$n" "$((EDM_CLUSTER_PORT_BASE + n))" \
+    "$((EDM_CLUSTER_TLS_PORT_BASE + n))" "$((EDM_CLUSTER_CONTROLLER_PORT_BASE + n))" \
+    "$(cluster_voters)" 3 2
+  EDM_KAFKA_HEAP=${EDM_KAFKA_HEAP:-384m} start_broker "$dir" "$id" "$((EDM_CLUSTER_PORT_BASE + n))"
+}
+
+cluster_up() {
+  local n
+  for n in 1 2 3; do cluster_broker_up "$n"; done
+  for n in 1 2 3; do
+    wait_for_port "$((EDM_CLUSTER_PORT_BASE + n))" 90 "Kafka broker $n" \
+      "$EDM_KAFKA_CLUSTER/broker-$n/broker.log"
+  done
+  log "three-broker cluster up: $(cluster_bootstrap)"
+}
+
+# cluster_broker_signal N SIGNAL: e.g. KILL to simulate a node failure.
+cluster_broker_signal() {
+  local pidfile=$EDM_KAFKA_CLUSTER/broker-$1/pid
+  pid_alive "$pidfile" || die "cluster broker $1 is not running"
+  kill "-$2" "$(cat "$pidfile")"
+}
+
+cluster_down() {
+  local n
+  for n in 1 2 3; do stop_pid "$EDM_KAFKA_CLUSTER/broker-$n/pid" "Kafka broker $n"; done
+}
