@@ -1,0 +1,209 @@
+//! The store as a visitor's browser meets it: the real application on a free
+//! port, asked over HTTP.
+
+use edm_config::MapEnv;
+use edm_ui::assets::ASSETS;
+use edm_ui::catalog::{all_items, Product};
+use edm_ui::{Application, Settings};
+use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use tokio::sync::oneshot;
+
+const RELAY_URL: &str = "https://relay.example.test";
+
+/// A store running on a free port; stops when dropped.
+struct TestStore {
+    address: String,
+    client: reqwest::Client,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestStore {
+    async fn spawn() -> Self {
+        let env = MapEnv::default()
+            .with("PORT", "0")
+            .with("EDM_RELAY_URL", format!("{RELAY_URL}/"));
+        let settings = Settings::from_env(&env).expect("test settings are valid");
+        let application = Application::build(settings).await.expect("store starts");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(application.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            _stop: stop,
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("the store answers")
+    }
+}
+
+/// The values of `attribute` on every `<tag …>` in `html`, unescaped.
+fn attribute_values(html: &str, tag: &str, attribute: &str) -> Vec<String> {
+    let opening = format!("<{tag} ");
+    let needle = format!(" {attribute}=\"");
+    html.split(&opening)
+        .skip(1)
+        .filter_map(|rest| {
+            let tag_text = format!(" {}", &rest[..rest.find('>')?]);
+            let start = tag_text.find(&needle)? + needle.len();
+            let end = start + tag_text[start..].find('"')?;
+            Some(unescape(&tag_text[start..end]))
+        })
+        .collect()
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn the_page_has_a_button_for_every_product_and_kit() {
+    let store = TestStore::spawn().await;
+    let response = store.get("/").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
+    let html = response.text().await.unwrap();
+
+    let button_ids = attribute_values(&html, "button", "id");
+    for product in all_items() {
+        assert!(
+            button_ids.contains(&product.button_id()),
+            "no button with id {:?} in {button_ids:?}",
+            product.button_id()
+        );
+        assert!(
+            html.contains(&product.price()),
+            "no price for {}",
+            product.name
+        );
+    }
+    // The ids the reference store used, with their apostrophes, commas and dots.
+    for id in [
+        "areopress-coffee-maker",
+        "the-camper's-kit",
+        "bunum-wo-aa,-papua-new-guinea",
+        "msr-reactor-2.5l-stove-system",
+    ] {
+        assert!(button_ids.iter().any(|b| b == id), "missing button {id}");
+    }
+    // Browse buttons exist too, and every button id is unique.
+    assert!(button_ids.iter().any(|b| b == "shop-coffee"));
+    let mut unique = button_ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), button_ids.len(), "duplicate button ids");
+}
+
+#[tokio::test]
+async fn the_page_sends_events_to_the_configured_relay() {
+    let store = TestStore::spawn().await;
+    let response = store.get("/").await;
+    let policy = response.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let html = response.text().await.unwrap();
+
+    let relay_urls = attribute_values(&html, "body", "data-relay-url");
+    assert_eq!(relay_urls, vec![RELAY_URL.to_owned()]);
+    // The browser may talk to the relay, and load scripts only from the store.
+    assert!(
+        policy.contains(&format!("connect-src {RELAY_URL};")),
+        "{policy}"
+    );
+    assert!(policy.contains("script-src 'self';"), "{policy}");
+    let scripts = attribute_values(&html, "script", "src");
+    assert_eq!(scripts, vec!["/static/store.js".to_owned()]);
+    assert_eq!(
+        html.matches("<script").count(),
+        scripts.len(),
+        "inline script"
+    );
+}
+
+#[tokio::test]
+async fn every_static_file_is_served_with_its_content_type() {
+    let store = TestStore::spawn().await;
+    for asset in ASSETS {
+        let response = store.get(&format!("/static/{}", asset.path)).await;
+        assert_eq!(response.status(), 200, "{}", asset.path);
+        assert_eq!(
+            response.headers()[CONTENT_TYPE],
+            asset.content_type,
+            "{}",
+            asset.path
+        );
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(
+            response.bytes().await.unwrap(),
+            asset.bytes,
+            "{}",
+            asset.path
+        );
+    }
+    let script = store.get("/static/store.js").await.text().await.unwrap();
+    for endpoint in [
+        "/produceClickMessage",
+        "/producePageLoad",
+        "Idempotency-Key",
+    ] {
+        assert!(script.contains(endpoint), "store.js never uses {endpoint}");
+    }
+}
+
+#[tokio::test]
+async fn the_page_links_only_to_files_the_store_serves() {
+    let store = TestStore::spawn().await;
+    let html = store.get("/").await.text().await.unwrap();
+    let links = attribute_values(&html, "link", "href")
+        .into_iter()
+        .chain(attribute_values(&html, "script", "src"));
+    for path in links {
+        assert!(path.starts_with("/static/"), "external resource {path}");
+        assert_eq!(store.get(&path).await.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let store = TestStore::spawn().await;
+    for path in ["/health", "/ready"] {
+        let response = store.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["service"], "edm-ui");
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_are_a_json_404() {
+    let store = TestStore::spawn().await;
+    for path in ["/nope", "/static/../Cargo.toml", "/static/missing.js"] {
+        let response = store.get(path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "not found");
+    }
+}
+
+#[test]
+fn a_store_without_configuration_uses_the_local_relay() {
+    let settings = Settings::from_env(&MapEnv::default()).unwrap();
+    assert_eq!(settings.relay_url, "http://localhost:5000");
+    assert_eq!(settings.http.port, 3000);
+    let _: Vec<&Product> = all_items().collect();
+}
