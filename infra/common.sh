@@ -3,8 +3,8 @@
 # environment so a developer's own stack and CI can live side by side.
 
 EDM_STATE=${EDM_STATE_DIR:-$EDM_ROOT/.edm}
-EDM_CERTS=$EDM_STATE/certs
-EDM_KAFKA_LIBS=$EDM_STATE/kafka/libs
+EDM_CERTS=${EDM_CERTS:-$EDM_STATE/certs}
+EDM_KAFKA_LIBS=${EDM_KAFKA_LIBS:-$EDM_STATE/kafka/libs}
 
 # Single broker (everyday tests and the native run).
 EDM_KAFKA_PORT=${EDM_KAFKA_PORT:-19092}         # plaintext

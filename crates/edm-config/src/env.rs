@@ -57,6 +57,29 @@ impl Env for MapEnv {
     }
 }
 
+/// A whole number from `variable`, or `default` when unset; it must lie in
+/// `min..=max`. The error names the variable and the accepted range.
+pub fn number<E: Env + ?Sized>(
+    env: &E,
+    variable: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, crate::ConfigError> {
+    let Some(raw) = env.get(variable) else {
+        return Ok(default);
+    };
+    raw.parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            crate::ConfigError::new(
+                variable,
+                format!("must be a whole number from {min} to {max}"),
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +90,15 @@ mod tests {
         assert_eq!(env.get("A"), None);
         assert_eq!(env.get("B").as_deref(), Some("x"));
         assert_eq!(env.get("C"), None);
+    }
+
+    #[test]
+    fn numbers_are_bounded() {
+        let env = MapEnv::from_pairs([("N", "50"), ("BIG", "5000"), ("BAD", "x")]);
+        assert_eq!(number(&env, "N", 1, 1, 100), Ok(50));
+        assert_eq!(number(&env, "UNSET", 7, 1, 100), Ok(7));
+        let err = number(&env, "BIG", 1, 1, 100).unwrap_err();
+        assert_eq!(err.to_string(), "BIG must be a whole number from 1 to 100");
+        assert!(number(&env, "BAD", 1, 1, 100).is_err());
     }
 }

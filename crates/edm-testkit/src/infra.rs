@@ -62,8 +62,13 @@ pub fn cert(file: &str) -> String {
 /// An environment for a service under test: the plaintext broker and the
 /// given prefix, plus whatever `extra` pairs the test needs.
 pub fn service_env(prefix: &str, extra: &[(&str, &str)]) -> MapEnv {
+    service_env_at(&kafka_url(), prefix, extra)
+}
+
+/// Like [`service_env`], for the broker at `bootstrap`.
+pub fn service_env_at(bootstrap: &str, prefix: &str, extra: &[(&str, &str)]) -> MapEnv {
     let mut env = MapEnv::default()
-        .with("KAFKA_URL", kafka_url())
+        .with("KAFKA_URL", bootstrap)
         .with("KAFKA_PREFIX", prefix);
     for (k, v) in extra {
         env = env.with(k, *v);

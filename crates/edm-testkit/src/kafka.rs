@@ -29,8 +29,13 @@ pub struct TestTopics {
 impl TestTopics {
     /// Creates `<prefix>edm-ui-click` and `<prefix>edm-ui-pageload`.
     pub async fn create() -> Self {
+        Self::create_at(&infra::kafka_url()).await
+    }
+
+    /// Creates the topics under a random prefix on the broker at `bootstrap`.
+    pub async fn create_at(bootstrap: &str) -> Self {
         let prefix = format!("t-{}.", uuid::Uuid::new_v4().simple());
-        Self::create_with(&prefix, infra::service_env(&prefix, &[])).await
+        Self::create_with(&prefix, infra::service_env_at(bootstrap, &prefix, &[])).await
     }
 
     /// Creates the topics under `prefix` through the broker that `env` names.

@@ -6,8 +6,10 @@
 //! - [`infra`]: where the infrastructure is (environment, or `.edm/env`).
 //! - [`kafka`]: [`kafka::TestTopics`], a random prefix with EDM's topics
 //!   created for one test and deleted after it, and helpers to read them.
+//! - [`broker`]: [`broker::SpareBroker`], a broker a test may stop and kill.
 //! - [`postgres`]: [`postgres::TestDatabase`], a fresh database per test.
 
+pub mod broker;
 pub mod infra;
 pub mod kafka;
 pub mod postgres;

@@ -1,0 +1,87 @@
+//! The relay's HTTP surface.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /produceClickMessage` | one `edm-ui-click` event (the original endpoint) |
+//! | `POST /producePageLoad` | one `edm-ui-pageload` event (the original endpoint) |
+//! | `POST /api/v1/events` | a JSON array of events; a result per event |
+//! | `GET /health` | liveness |
+//! | `GET /ready` | 200 while Kafka is reachable, else 503 |
+//! | `GET /metrics` | Prometheus counters |
+
+mod body;
+mod health;
+mod produce;
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderName, Method};
+use axum::routing::{get, post};
+use axum::Router;
+use edm_config::http::AllowedOrigins;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::metrics::Metrics;
+use crate::producer::EventProducer;
+use crate::settings::Settings;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The process's one producer.
+    pub producer: EventProducer,
+    /// The relay's settings.
+    pub settings: Arc<Settings>,
+    /// Event counters.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The request id header, set when absent and echoed in the response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The complete router with CORS, request ids and request logs.
+pub fn router(state: AppState) -> Router {
+    let cors = cors_layer(&state.settings.http.allowed_origins);
+    Router::new()
+        .route("/produceClickMessage", post(produce::click))
+        .route("/producePageLoad", post(produce::pageload))
+        .route("/api/v1/events", post(produce::batch))
+        .route("/health", get(health::live))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .with_state(state)
+        .layer(cors)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+fn cors_layer(origins: &AllowedOrigins) -> CorsLayer {
+    let allow_origin = match origins {
+        AllowedOrigins::Any => AllowOrigin::any(),
+        AllowedOrigins::List(list) => AllowOrigin::list(list.iter().filter_map(|o| o.parse().ok())),
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            REQUEST_ID,
+        ])
+        .expose_headers([header::RETRY_AFTER, REQUEST_ID])
+        .max_age(std::time::Duration::from_secs(600))
+}

@@ -1,0 +1,302 @@
+//! Producing events: the original single-event endpoints and the batch
+//! endpoint. An event is written only after it validated, its topic matched
+//! the endpoint and the configuration, and it then counts as accepted only
+//! once the brokers acknowledged it.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use edm_config::{Event, Topic};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::body::read_json_body;
+use super::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::metrics::Outcome;
+use crate::producer::{settle, Delivered, Outgoing, ProduceError};
+
+/// A successful write.
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    /// Always `accepted`.
+    pub status: &'static str,
+    /// The event's id: retry with it and consumers count the event once.
+    pub event_id: String,
+    /// Logical topic.
+    pub topic: &'static str,
+    /// Partition it was written to.
+    pub partition: i32,
+    /// Offset within the partition.
+    pub offset: i64,
+}
+
+/// `POST /produceClickMessage`.
+#[tracing::instrument(skip_all)]
+pub async fn click(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    single(state, headers, body, Topic::Click).await
+}
+
+/// `POST /producePageLoad`.
+#[tracing::instrument(skip_all)]
+pub async fn pageload(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    single(state, headers, body, Topic::PageLoad).await
+}
+
+async fn single(state: AppState, headers: HeaderMap, body: Body, endpoint: Topic) -> Response {
+    match produce_one(&state, &headers, body, endpoint).await {
+        Ok(accepted) => {
+            state.metrics.count(accepted.topic, Outcome::Accepted);
+            (StatusCode::OK, Json(accepted)).into_response()
+        }
+        Err(err) => {
+            let outcome = match err {
+                ApiError::Produce { .. } => Outcome::Failed,
+                _ => Outcome::Rejected,
+            };
+            state.metrics.count(endpoint.name(), outcome);
+            tracing::info!(error = %err, "event not accepted");
+            err.into_response()
+        }
+    }
+}
+
+async fn produce_one(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    endpoint: Topic,
+) -> Result<Accepted, ApiError> {
+    let key_header = idempotency_key(headers)?;
+    let bytes = read_json_body(headers, body, state.settings.max_body_bytes).await?;
+    let event = Event::parse(&bytes)?;
+    if event.topic != endpoint {
+        return Err(ApiError::WrongTopic {
+            expected: endpoint.name(),
+        });
+    }
+    check_accepted(state, event.topic)?;
+    let event_id = key_header
+        .or(event.event_id.clone())
+        .unwrap_or_else(new_event_id);
+    let topic_name = state.settings.kafka.topic_name(event.topic);
+    let delivered = state
+        .producer
+        .send(Outgoing {
+            topic: &topic_name,
+            key: &event.uuid,
+            payload: &bytes,
+            event_id: &event_id,
+        })
+        .await
+        .map_err(|source| ApiError::Produce {
+            source,
+            event_id: event_id.clone(),
+        })?;
+    Ok(accepted(event.topic, event_id, delivered))
+}
+
+fn accepted(topic: Topic, event_id: String, delivered: Delivered) -> Accepted {
+    Accepted {
+        status: "accepted",
+        event_id,
+        topic: topic.name(),
+        partition: delivered.partition,
+        offset: delivered.offset,
+    }
+}
+
+fn check_accepted(state: &AppState, topic: Topic) -> Result<(), ApiError> {
+    if state.settings.topics.contains(&topic) {
+        Ok(())
+    } else {
+        Err(ApiError::TopicNotAccepted(topic.name()))
+    }
+}
+
+/// The `Idempotency-Key` header, when present; it must be 1–256 visible
+/// ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::InvalidIdempotencyKey)?
+        .trim();
+    if key.is_empty() || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::InvalidIdempotencyKey);
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// A time-ordered id for an event the client did not name.
+fn new_event_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The result for one event of a batch.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ItemResult {
+    /// Written and acknowledged.
+    Accepted(Accepted),
+    /// Not written (invalid) or not acknowledged (Kafka trouble).
+    Failed {
+        /// `rejected` (do not retry) or `failed` (retry with the same id).
+        status: &'static str,
+        /// HTTP status this event would have had on its own.
+        code: u16,
+        /// Why.
+        #[serde(flatten)]
+        error: ErrorBody,
+    },
+}
+
+/// The response to a batch.
+#[derive(Debug, Serialize)]
+pub struct BatchResponse {
+    /// Events acknowledged by the brokers.
+    pub accepted: usize,
+    /// Events refused as invalid.
+    pub rejected: usize,
+    /// Valid events Kafka did not acknowledge (retry them).
+    pub failed: usize,
+    /// One result per event, in request order.
+    pub results: Vec<ItemResult>,
+}
+
+/// `POST /api/v1/events`: a JSON array of events. Every event is validated
+/// and written on its own; all are sent at once and their acknowledgements
+/// awaited together. Status 200 when all were accepted, 207 when some were
+/// not, 503 when Kafka is unavailable and none were.
+#[tracing::instrument(skip_all)]
+pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    match run_batch(&state, &headers, body).await {
+        Ok(response) => {
+            let status = if response.accepted == response.results.len() {
+                StatusCode::OK
+            } else if response.accepted == 0 && response.failed > 0 && response.rejected == 0 {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::MULTI_STATUS
+            };
+            let mut resp = (status, Json(response)).into_response();
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                resp.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, 2.into());
+            }
+            resp
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn run_batch(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<BatchResponse, ApiError> {
+    let bytes: Bytes = read_json_body(headers, body, state.settings.max_batch_bytes).await?;
+    let items: Vec<&RawValue> = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::InvalidBatch(
+            e.to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    })?;
+    if items.len() > state.settings.max_batch_events {
+        return Err(ApiError::BatchTooLarge {
+            max: state.settings.max_batch_events,
+        });
+    }
+
+    // Validate and enqueue everything first, then await all reports.
+    enum Pending {
+        Queued(
+            Topic,
+            String,
+            tokio::sync::oneshot::Receiver<Result<Delivered, ProduceError>>,
+        ),
+        Done(ItemResult),
+    }
+    let mut pending = Vec::with_capacity(items.len());
+    for raw in &items {
+        let payload = raw.get().as_bytes();
+        let parsed = Event::parse(payload)
+            .map_err(ApiError::from)
+            .and_then(|event| check_accepted(state, event.topic).map(|()| event));
+        let event = match parsed {
+            Ok(event) => event,
+            Err(err) => {
+                pending.push(Pending::Done(failure(&err)));
+                continue;
+            }
+        };
+        let event_id = event.event_id.clone().unwrap_or_else(new_event_id);
+        let topic_name = state.settings.kafka.topic_name(event.topic);
+        let queued = state.producer.enqueue(Outgoing {
+            topic: &topic_name,
+            key: &event.uuid,
+            payload,
+            event_id: &event_id,
+        });
+        pending.push(match queued {
+            Ok(rx) => Pending::Queued(event.topic, event_id, rx),
+            Err(source) => Pending::Done(failure(&ApiError::Produce { source, event_id })),
+        });
+    }
+
+    let mut response = BatchResponse {
+        accepted: 0,
+        rejected: 0,
+        failed: 0,
+        results: Vec::with_capacity(pending.len()),
+    };
+    for item in pending {
+        let result = match item {
+            Pending::Done(result) => result,
+            Pending::Queued(topic, event_id, rx) => match settle(rx).await {
+                Ok(delivered) => ItemResult::Accepted(accepted(topic, event_id, delivered)),
+                Err(source) => failure(&ApiError::Produce { source, event_id }),
+            },
+        };
+        let (topic, outcome) = match &result {
+            ItemResult::Accepted(a) => {
+                response.accepted += 1;
+                (a.topic, Outcome::Accepted)
+            }
+            ItemResult::Failed {
+                status: "failed", ..
+            } => {
+                response.failed += 1;
+                ("unknown", Outcome::Failed)
+            }
+            ItemResult::Failed { .. } => {
+                response.rejected += 1;
+                ("unknown", Outcome::Rejected)
+            }
+        };
+        state.metrics.count(topic, outcome);
+        response.results.push(result);
+    }
+    Ok(response)
+}
+
+fn failure(err: &ApiError) -> ItemResult {
+    let (status, _, _) = err.classify();
+    ItemResult::Failed {
+        status: if matches!(err, ApiError::Produce { .. }) {
+            "failed"
+        } else {
+            "rejected"
+        },
+        code: status.as_u16(),
+        error: err.body(),
+    }
+}

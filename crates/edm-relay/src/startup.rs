@@ -1,0 +1,71 @@
+//! Building and running the relay: bind, serve, and on shutdown stop
+//! accepting, finish in-flight requests and flush the producer.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::api::{router, AppState};
+use crate::metrics::Metrics;
+use crate::producer::EventProducer;
+use crate::settings::Settings;
+
+/// How often the relay checks that Kafka is reachable.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A relay bound to its port, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Creates the producer and binds `0.0.0.0:PORT` (port 0 picks a free one).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let producer = EventProducer::new(&settings.kafka, settings.delivery_timeout)?;
+        let listener = TcpListener::bind(("0.0.0.0", settings.http.port)).await?;
+        let state = AppState {
+            producer,
+            settings: Arc::new(settings),
+            metrics: Arc::new(Metrics::default()),
+        };
+        Ok(Self { listener, state })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    /// The event counters, for tests and embedding.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.state.metrics.clone()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish
+    /// and waits for the producer to settle what it holds.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let producer = self.state.producer.clone();
+        let probe = producer.spawn_probe(PROBE_INTERVAL);
+        tracing::info!(port = self.port(), "edm-relay listening");
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        probe.abort();
+        let in_flight = producer.in_flight();
+        if in_flight > 0 {
+            tracing::info!(in_flight, "flushing the producer");
+        }
+        producer.flush(Duration::from_secs(20)).await;
+        tracing::info!("edm-relay stopped");
+        Ok(())
+    }
+}

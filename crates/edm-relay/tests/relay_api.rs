@@ -1,0 +1,520 @@
+//! edm-relay against the real broker: what is accepted arrives in Kafka
+//! unchanged, what is refused writes nothing, outages give prompt errors
+//! and the relay recovers by itself.
+
+use std::time::{Duration, Instant};
+
+use edm_config::{MapEnv, Topic, EVENT_ID_HEADER};
+use edm_relay::{Application, Settings};
+use edm_testkit::broker::SpareBroker;
+use edm_testkit::infra::{service_env, service_env_at};
+use edm_testkit::kafka::{payload_text, TestTopics};
+use rdkafka::message::Headers;
+use rdkafka::Message;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// A relay running in this test, stopped when dropped.
+struct TestRelay {
+    url: String,
+    http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestRelay {
+    async fn spawn(env: MapEnv) -> Self {
+        let settings = Settings::from_env(&env.with("PORT", "0")).expect("valid settings");
+        let app = Application::build(settings).await.expect("relay builds");
+        let url = format!("http://127.0.0.1:{}", app.port());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        Self {
+            url,
+            http: reqwest::Client::new(),
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.post_raw(path, "application/json", body.to_string())
+            .await
+    }
+
+    async fn post_raw(&self, path: &str, content_type: &str, body: String) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("relay answers")
+    }
+
+    /// Stops the relay the way SIGTERM does and waits for it to finish.
+    async fn shutdown(mut self) -> anyhow::Result<()> {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap()
+    }
+}
+
+impl Drop for TestRelay {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn click(button: &str) -> Value {
+    json!({"topic":"edm-ui-click","uuid":"visitor-1","event_timestamp":1_763_800_000_000_i64,
+           "properties":{"button_id":button,"description":"button click"}})
+}
+
+fn pageload() -> Value {
+    json!({"topic":"edm-ui-pageload","uuid":"visitor-1","event_timestamp":1_763_800_000_000_i64,
+           "properties":{"user_agent":"Mozilla/5.0 (X11; Linux x86_64)","description":"Page loaded","url":"http://localhost:3000"}})
+}
+
+const READ: Duration = Duration::from_secs(15);
+const NOTHING: Duration = Duration::from_secs(3);
+
+#[tokio::test]
+async fn original_store_requests_arrive_unchanged_on_the_prefixed_topics() {
+    let topics = TestTopics::create().await;
+    let relay = TestRelay::spawn(service_env(&topics.prefix, &[])).await;
+
+    // Exactly what the reference store sends: same paths, headers, bodies.
+    let click_body = click("the-camper's-kit").to_string();
+    let resp = relay
+        .http
+        .post(format!("{}/produceClickMessage", relay.url))
+        .header("content-type", "application/json")
+        .header("origin", "http://localhost:3000")
+        .header("idempotency-key", "retry-key-1")
+        .body(click_body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "accepted");
+    assert_eq!(body["event_id"], "retry-key-1");
+    assert_eq!(body["topic"], "edm-ui-click");
+
+    let resp = relay.post("/producePageLoad", &pageload()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let pageload_id = resp.json::<Value>().await.unwrap()["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let clicks = topics.read(Topic::Click, 1, READ).await;
+    assert_eq!(clicks.len(), 1);
+    assert_eq!(
+        payload_text(&clicks[0]),
+        click_body,
+        "same JSON, byte for byte"
+    );
+    assert_eq!(clicks[0].key(), Some(&b"visitor-1"[..]), "keyed by visitor");
+    let header = clicks[0].headers().unwrap().get(0);
+    assert_eq!(header.key, EVENT_ID_HEADER);
+    assert_eq!(header.value, Some(&b"retry-key-1"[..]));
+
+    let loads = topics.read(Topic::PageLoad, 1, READ).await;
+    assert_eq!(loads.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&payload_text(&loads[0])).unwrap(),
+        pageload()
+    );
+    let header = loads[0].headers().unwrap().get(0);
+    assert_eq!(
+        header.value,
+        Some(pageload_id.as_bytes()),
+        "assigned id travels with the event"
+    );
+}
+
+#[tokio::test]
+async fn every_refused_request_gets_a_clear_error_and_writes_nothing() {
+    let topics = TestTopics::create().await;
+    let relay = TestRelay::spawn(service_env(
+        &topics.prefix,
+        &[
+            ("KAFKA_TOPIC", "edm-ui-click"),
+            ("EDM_RELAY_MAX_BODY_BYTES", "2048"),
+        ],
+    ))
+    .await;
+
+    let mut missing_uuid = click("x");
+    missing_uuid.as_object_mut().unwrap().remove("uuid");
+    let mut wrong_type = click("x");
+    wrong_type["event_timestamp"] = json!("now");
+    let mut long_button = click("x");
+    long_button["properties"]["button_id"] = json!("b".repeat(300));
+    let mut other_topic = click("x");
+    other_topic["topic"] = json!("__consumer_offsets");
+
+    type Case<'a> = (&'a str, &'a str, String, StatusCode, &'a str, Option<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            "/produceClickMessage",
+            "application/json",
+            "{not json".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            None,
+        ),
+        (
+            "/produceClickMessage",
+            "application/json",
+            missing_uuid.to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            Some("uuid"),
+        ),
+        (
+            "/produceClickMessage",
+            "application/json",
+            wrong_type.to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            Some("event_timestamp"),
+        ),
+        (
+            "/produceClickMessage",
+            "application/json",
+            long_button.to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            Some("properties.button_id"),
+        ),
+        (
+            "/produceClickMessage",
+            "application/json",
+            other_topic.to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            Some("topic"),
+        ),
+        (
+            "/produceClickMessage",
+            "application/json",
+            pageload().to_string(),
+            StatusCode::BAD_REQUEST,
+            "wrong_topic",
+            Some("topic"),
+        ),
+        (
+            "/producePageLoad",
+            "application/json",
+            pageload().to_string(),
+            StatusCode::FORBIDDEN,
+            "topic_not_accepted",
+            Some("topic"),
+        ),
+        (
+            "/produceClickMessage",
+            "text/plain",
+            click("x").to_string(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            None,
+        ),
+        (
+            "/produceClickMessage",
+            "application/json",
+            format!("{{\"pad\":\"{}\"}}", "p".repeat(4096)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            None,
+        ),
+        (
+            "/api/v1/events",
+            "application/json",
+            "{\"events\":1}".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_batch",
+            None,
+        ),
+    ];
+    for (path, content_type, body, status, code, field) in cases {
+        let resp = relay.post_raw(path, content_type, body.clone()).await;
+        assert_eq!(resp.status(), status, "{path} {body:.80}");
+        let json: Value = resp.json().await.unwrap();
+        assert_eq!(json["error"], code, "{json}");
+        assert!(json["message"].as_str().is_some_and(|m| !m.is_empty()));
+        if let Some(field) = field {
+            assert_eq!(json["field"], field, "{json}");
+        }
+    }
+    let bad_key = relay
+        .http
+        .post(format!("{}/produceClickMessage", relay.url))
+        .header("content-type", "application/json")
+        .header("idempotency-key", "")
+        .body(click("x").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_key.status(), StatusCode::BAD_REQUEST);
+
+    assert!(topics.read(Topic::Click, 1, NOTHING).await.is_empty());
+    assert!(topics.read(Topic::PageLoad, 1, NOTHING).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_batch_reports_per_event_and_writes_only_the_valid_ones() {
+    let topics = TestTopics::create().await;
+    let relay = TestRelay::spawn(service_env(&topics.prefix, &[])).await;
+    let mut with_id = click("msr-reactor-2.5l-stove-system");
+    with_id["event_id"] = json!("client-id-7");
+    let mut invalid = click("x");
+    invalid["properties"]["button_id"] = json!(5);
+    let batch = json!([
+        click("areopress-coffee-maker"),
+        invalid,
+        pageload(),
+        with_id
+    ]);
+
+    let resp = relay.post("/api/v1/events", &batch).await;
+    assert_eq!(resp.status(), StatusCode::MULTI_STATUS);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (
+            body["accepted"].as_u64(),
+            body["rejected"].as_u64(),
+            body["failed"].as_u64()
+        ),
+        (Some(3), Some(1), Some(0))
+    );
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results[0]["status"], "accepted");
+    assert_eq!(results[1]["status"], "rejected");
+    assert_eq!(results[1]["field"], "properties.button_id");
+    assert_eq!(results[1]["code"], 400);
+    assert_eq!(results[3]["event_id"], "client-id-7");
+
+    let clicks = topics.read(Topic::Click, 3, READ).await;
+    assert_eq!(clicks.len(), 2, "only the two valid clicks");
+    let mut buttons: Vec<String> = clicks
+        .iter()
+        .map(|m| {
+            serde_json::from_str::<Value>(&payload_text(m)).unwrap()["properties"]["button_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    buttons.sort();
+    assert_eq!(
+        buttons,
+        ["areopress-coffee-maker", "msr-reactor-2.5l-stove-system"]
+    );
+    assert_eq!(topics.read(Topic::PageLoad, 2, NOTHING).await.len(), 1);
+
+    let all_good = json!([click("a"), click("b")]);
+    assert_eq!(
+        relay.post("/api/v1/events", &all_good).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn one_visitors_events_stay_in_order() {
+    let topics = TestTopics::create().await;
+    let relay = TestRelay::spawn(service_env(&topics.prefix, &[])).await;
+    let events: Vec<Value> = (0..30).map(|i| click(&format!("button-{i:02}"))).collect();
+    let resp = relay.post("/api/v1/events", &Value::Array(events)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let got = topics.read(Topic::Click, 30, READ).await;
+    let order: Vec<String> = got
+        .iter()
+        .map(|m| {
+            serde_json::from_str::<Value>(&payload_text(m)).unwrap()["properties"]["button_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let expected: Vec<String> = (0..30).map(|i| format!("button-{i:02}")).collect();
+    assert_eq!(order, expected, "same key, same partition, same order");
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let topics = TestTopics::create().await;
+    let relay = TestRelay::spawn(service_env(
+        &topics.prefix,
+        &[("EDM_ALLOWED_ORIGINS", "https://shop.example")],
+    ))
+    .await;
+    let preflight = |origin: &'static str| {
+        relay
+            .http
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/produceClickMessage", relay.url),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type,idempotency-key",
+            )
+            .send()
+    };
+    let ok = preflight("https://shop.example").await.unwrap();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(refused
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_outage_gives_prompt_503_and_the_relay_recovers_by_itself() {
+    let broker = SpareBroker::start().await;
+    let topics = TestTopics::create_at(&broker.bootstrap()).await;
+    let relay = TestRelay::spawn(service_env_at(
+        &broker.bootstrap(),
+        &topics.prefix,
+        &[("EDM_RELAY_DELIVERY_TIMEOUT_MS", "3000")],
+    ))
+    .await;
+    assert_eq!(
+        relay
+            .post("/produceClickMessage", &click("before"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    broker.kill().await;
+    let mut saw_unavailable = false;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let resp = relay.post("/produceClickMessage", &click("during")).await;
+        let elapsed = started.elapsed();
+        // Never a success for an event Kafka does not have, never a hang.
+        assert!(elapsed < Duration::from_secs(10), "answered in {elapsed:?}");
+        assert_ne!(resp.status(), StatusCode::OK);
+        if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(resp.headers().contains_key("retry-after"));
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"], "kafka_unavailable");
+            assert!(body["event_id"].is_string());
+            saw_unavailable = true;
+        }
+    }
+    assert!(saw_unavailable);
+    let ready = relay
+        .http
+        .get(format!("{}/ready", relay.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    broker.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let resp = relay.post("/produceClickMessage", &click("after")).await;
+        if resp.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "relay did not recover: {}",
+            resp.status()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let texts: Vec<String> = topics
+        .read(Topic::Click, 10, Duration::from_secs(5))
+        .await
+        .iter()
+        .map(payload_text)
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("before")));
+    assert!(texts.iter().any(|t| t.contains("after")));
+    assert!(
+        texts.iter().all(|t| !t.contains("during")),
+        "no refused event was written"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_requests() {
+    let topics = TestTopics::create().await;
+    let relay = TestRelay::spawn(service_env(&topics.prefix, &[])).await;
+    let batch = Value::Array((0..500).map(|i| click(&format!("b{i}"))).collect());
+    let request = relay
+        .http
+        .post(format!("{}/api/v1/events", relay.url))
+        .header("content-type", "application/json")
+        .body(batch.to_string())
+        .send();
+    let request = tokio::spawn(request);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    relay.shutdown().await.expect("clean shutdown");
+    let resp = request.await.unwrap().expect("in-flight request answered");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(topics.read(Topic::Click, 500, READ).await.len(), 500);
+}
+
+#[tokio::test]
+async fn health_metrics_and_request_ids() {
+    let topics = TestTopics::create().await;
+    let relay = TestRelay::spawn(service_env(&topics.prefix, &[])).await;
+    let live = relay
+        .http
+        .get(format!("{}/health", relay.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    assert!(live.headers().contains_key("x-request-id"));
+    let ready = relay
+        .http
+        .get(format!("{}/ready", relay.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+
+    relay.post("/produceClickMessage", &click("m")).await;
+    relay
+        .post_raw("/produceClickMessage", "application/json", "{".into())
+        .await;
+    let metrics = relay
+        .http
+        .get(format!("{}/metrics", relay.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"edm_relay_events_total{topic="edm-ui-click",outcome="Accepted"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"edm_relay_events_total{topic="edm-ui-click",outcome="Rejected"} 1"#),
+        "{metrics}"
+    );
+}

@@ -1,0 +1,95 @@
+//! A spare Kafka broker that one test owns, so it can stop, kill and
+//! restart it without disturbing the shared broker other tests use. It is
+//! started by `./edm kafka up` with its own ports and state folder.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::infra;
+
+/// A single real broker on free ports, removed when dropped.
+pub struct SpareBroker {
+    state_dir: PathBuf,
+    plain_port: u16,
+    tls_port: u16,
+    controller_port: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl SpareBroker {
+    /// Starts a new broker and waits until it listens.
+    pub async fn start() -> Self {
+        let broker = Self {
+            state_dir: std::env::temp_dir()
+                .join(format!("edm-spare-{}", uuid::Uuid::new_v4().simple())),
+            plain_port: free_port(),
+            tls_port: free_port(),
+            controller_port: free_port(),
+        };
+        broker.edm("up").await;
+        broker
+    }
+
+    /// `host:port` of its plaintext listener.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.plain_port)
+    }
+
+    /// Stops it gracefully (SIGTERM) and waits until it is gone.
+    pub async fn stop(&self) {
+        self.edm("down").await;
+    }
+
+    /// Kills it with SIGKILL, like a crashed machine.
+    pub async fn kill(&self) {
+        self.edm("kill").await;
+    }
+
+    /// Starts it again on the same ports with the same data.
+    pub async fn restart(&self) {
+        self.edm("up").await;
+    }
+
+    fn command(&self, action: &str) -> Command {
+        let mut cmd = Command::new(infra::workspace_root().join("edm"));
+        cmd.args(["kafka", action])
+            .env("EDM_STATE_DIR", &self.state_dir)
+            .env("EDM_CERTS", infra::var("EDM_TEST_CERTS_DIR"))
+            .env("EDM_KAFKA_LIBS", infra::var("EDM_TEST_KAFKA_LIBS"))
+            .env("EDM_KAFKA_PORT", self.plain_port.to_string())
+            .env("EDM_KAFKA_TLS_PORT", self.tls_port.to_string())
+            .env(
+                "EDM_KAFKA_CONTROLLER_PORT",
+                self.controller_port.to_string(),
+            )
+            .env("EDM_KAFKA_HEAP", "256m");
+        cmd
+    }
+
+    async fn edm(&self, action: &'static str) {
+        let mut cmd = self.command(action);
+        let output = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .expect("join")
+            .expect("run ./edm");
+        assert!(
+            output.status.success(),
+            "./edm kafka {action} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for SpareBroker {
+    fn drop(&mut self) {
+        let _ = self.command("kill").output();
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}
