@@ -60,14 +60,41 @@ fn attribute_values(html: &str, tag: &str, attribute: &str) -> Vec<String> {
         .collect()
 }
 
+/// Decodes the character references askama writes (`&amp;`, `&#34;`, `&#x27;`, …).
 fn unescape(text: &str) -> String {
-    text.replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&quot;", "\"")
-        .replace("&#34;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('&') {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let Some(end) = rest.find(';') else { break };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .map(|hex| u32::from_str_radix(hex, 16))
+                .or_else(|| entity.strip_prefix('#').map(str::parse::<u32>))
+                .and_then(Result::ok)
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[tokio::test]
@@ -192,7 +219,7 @@ async fn health_and_readiness_answer() {
 #[tokio::test]
 async fn unknown_paths_are_a_json_404() {
     let store = TestStore::spawn().await;
-    for path in ["/nope", "/static/../Cargo.toml", "/static/missing.js"] {
+    for path in ["/nope", "/static/..%2FCargo.toml", "/static/missing.js"] {
         let response = store.get(path).await;
         assert_eq!(response.status(), 404, "{path}");
         let body: serde_json::Value = response.json().await.unwrap();

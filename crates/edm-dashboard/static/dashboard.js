@@ -1,0 +1,377 @@
+// EDM dashboard: click history from edm-stats, live events from edm-stream.
+//
+// The server puts both services' addresses in <body data-stream-url
+// data-stats-url>. History comes from GET /api/clickCount and
+// /api/clickHistory, refreshed every 30 s and shortly after live clicks.
+// Live events arrive over Socket.io as event `event`, whose payload is the
+// event's JSON text; on (re)connecting, edm-stream first replays recent
+// events, which are recognised and counted once.
+//
+// Every value that comes from an event or from the stats API is shown as
+// text: DOM textContent, or a label drawn on a chart's canvas. Nothing here
+// builds HTML from data.
+(function () {
+  'use strict';
+
+  const STREAM_URL = document.body.dataset.streamUrl || '';
+  const STATS_URL = document.body.dataset.statsUrl || '';
+  const STATS_REFRESH_MS = 30000;
+  /** After a live click, refresh the history this much later (coalesced). */
+  const STATS_AFTER_CLICK_MS = 1500;
+  const RATE_WINDOW_SECONDS = 60;
+  /** Events arriving this soon after (re)connecting may be a replay. */
+  const REPLAY_GRACE_MS = 2000;
+  const LOG_LIMIT = 200;
+  const TOP_PRODUCTS = 12;
+  const LABEL_CHARS = 30;
+  const SEEN_LIMIT = 10000;
+
+  const COLORS = {
+    click: '#34d399',
+    pageload: '#fbbf24',
+    history: '#38bdf8',
+    grid: 'rgba(148, 163, 184, 0.12)',
+    text: '#cbd5e1',
+  };
+
+  const byId = (id) => document.getElementById(id);
+
+  // ---- state --------------------------------------------------------------
+
+  const live = {
+    clicksByButton: new Map(),
+    clickTotal: 0,
+    pageLoadTotal: 0,
+    /** epoch second -> { clicks, pageloads } */
+    perSecond: new Map(),
+    connectedAt: 0,
+    seenKeys: new Set(),
+    seenOrder: [],
+  };
+
+  // ---- charts -------------------------------------------------------------
+
+  const chartsAvailable = typeof window.Chart === 'function';
+  if (chartsAvailable) {
+    Chart.defaults.color = COLORS.text;
+    Chart.defaults.borderColor = COLORS.grid;
+    Chart.defaults.font.family = getComputedStyle(document.documentElement).fontFamily;
+    Chart.defaults.animation = { duration: 250 };
+  }
+
+  function shortLabel(text) {
+    return text.length > LABEL_CHARS ? text.slice(0, LABEL_CHARS - 1) + '…' : text;
+  }
+
+  function productChart(canvasId, color, label) {
+    if (!chartsAvailable) return null;
+    return new Chart(byId(canvasId), {
+      type: 'bar',
+      data: { labels: [], datasets: [{ label, data: [], backgroundColor: color, borderRadius: 4 }] },
+      options: {
+        indexAxis: 'y',
+        responsive: true,
+        maintainAspectRatio: false,
+        plugins: { legend: { display: false } },
+        scales: {
+          x: { beginAtZero: true, ticks: { precision: 0 } },
+          y: {
+            grid: { display: false },
+            ticks: {
+              autoSkip: false,
+              callback(value) {
+                return shortLabel(String(this.getLabelForValue(value)));
+              },
+            },
+          },
+        },
+      },
+    });
+  }
+
+  const charts = {
+    historyByProduct: productChart('history-by-product', COLORS.history, 'Clicks (all time)'),
+    liveByProduct: productChart('live-by-product', COLORS.click, 'Clicks (live)'),
+    historyByDay: chartsAvailable
+      ? new Chart(byId('history-by-day'), {
+          type: 'bar',
+          data: { labels: [], datasets: [{ label: 'Clicks', data: [], backgroundColor: COLORS.history, borderRadius: 4 }] },
+          options: {
+            responsive: true,
+            maintainAspectRatio: false,
+            plugins: { legend: { display: false } },
+            scales: { y: { beginAtZero: true, ticks: { precision: 0 } }, x: { grid: { display: false } } },
+          },
+        })
+      : null,
+    liveRate: chartsAvailable
+      ? new Chart(byId('live-rate'), {
+          type: 'line',
+          data: {
+            labels: [],
+            datasets: [
+              { label: 'Clicks', data: [], borderColor: COLORS.click, backgroundColor: 'rgba(52, 211, 153, 0.15)', fill: true, tension: 0.3, pointRadius: 0 },
+              { label: 'Page loads', data: [], borderColor: COLORS.pageload, backgroundColor: 'rgba(251, 191, 36, 0.12)', fill: true, tension: 0.3, pointRadius: 0 },
+            ],
+          },
+          options: {
+            responsive: true,
+            maintainAspectRatio: false,
+            animation: false,
+            plugins: { legend: { position: 'top', align: 'end', labels: { boxWidth: 12 } } },
+            scales: {
+              y: { beginAtZero: true, suggestedMax: 3, ticks: { precision: 0 } },
+              x: { grid: { display: false }, ticks: { maxTicksLimit: 7, maxRotation: 0 } },
+            },
+          },
+        })
+      : null,
+  };
+
+  function setBars(chart, rows) {
+    if (!chart) return;
+    chart.data.labels = rows.map((row) => row.label);
+    chart.data.datasets[0].data = rows.map((row) => row.value);
+    chart.update();
+  }
+
+  function topRows(entries) {
+    return entries
+      .filter(([, value]) => value > 0)
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, TOP_PRODUCTS)
+      .map(([label, value]) => ({ label, value }));
+  }
+
+  // ---- status pills -------------------------------------------------------
+
+  function setState(pillId, state, text) {
+    byId(pillId).dataset.state = state;
+    byId(pillId + '-text').textContent = text;
+  }
+
+  // ---- history (edm-stats) -------------------------------------------------
+
+  async function fetchJson(path) {
+    const response = await fetch(STATS_URL + path, { mode: 'cors', credentials: 'omit', cache: 'no-store' });
+    if (!response.ok) throw new Error(`${path} answered ${response.status}`);
+    const body = await response.json();
+    if (!Array.isArray(body)) throw new Error(`${path} did not return a list`);
+    return body;
+  }
+
+  function dayLabel(day) {
+    const date = new Date(day);
+    if (Number.isNaN(date.getTime())) return String(day);
+    return date.toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short', timeZone: 'UTC' });
+  }
+
+  function renderHistory(counts, days) {
+    const totals = new Map();
+    for (const row of counts) {
+      if (!row || typeof row !== 'object') continue;
+      const value = Number(row.sum);
+      if (!Number.isFinite(value)) continue;
+      const id = String(row.button_id ?? '');
+      totals.set(id, (totals.get(id) || 0) + value);
+    }
+    const rows = topRows([...totals.entries()]);
+    setBars(charts.historyByProduct, rows);
+    byId('history-by-product-empty').hidden = rows.length > 0;
+    byId('history-by-product-empty').textContent = 'No clicks recorded yet.';
+    const total = [...totals.values()].reduce((sum, value) => sum + value, 0);
+    byId('history-click-total').textContent = total.toLocaleString();
+    byId('history-top-button').textContent = rows.length > 0 ? rows[0].label : '—';
+    byId('history-top-button').title = rows.length > 0 ? rows[0].label : '';
+
+    const dayRows = days
+      .filter((row) => row && typeof row === 'object' && Number.isFinite(Number(row.clicks)))
+      .map((row) => ({ label: dayLabel(row.Day), value: Number(row.clicks) }));
+    setBars(charts.historyByDay, dayRows);
+    byId('history-by-day-empty').hidden = dayRows.length > 0;
+    byId('history-by-day-empty').textContent = 'No history yet.';
+  }
+
+  let statsTimer = null;
+
+  async function refreshHistory() {
+    clearTimeout(statsTimer);
+    try {
+      const [counts, days] = await Promise.all([fetchJson('/api/clickCount'), fetchJson('/api/clickHistory')]);
+      renderHistory(counts, days);
+      setState('stats-state', 'ok', 'up to date');
+    } catch (error) {
+      console.debug('EDM: history unavailable:', error);
+      setState('stats-state', 'unavailable', 'unavailable, retrying');
+      for (const id of ['history-by-product-empty', 'history-by-day-empty']) {
+        if (!byId(id).hidden) byId(id).textContent = 'History unavailable: edm-stats cannot be reached. Retrying…';
+      }
+    }
+    statsTimer = setTimeout(refreshHistory, STATS_REFRESH_MS);
+  }
+
+  let statsSoon = null;
+  function refreshHistorySoon() {
+    if (statsSoon !== null) return;
+    statsSoon = setTimeout(() => {
+      statsSoon = null;
+      refreshHistory();
+    }, STATS_AFTER_CLICK_MS);
+  }
+
+  // ---- live (edm-stream) ----------------------------------------------------
+
+  let liveRenderPending = false;
+  function renderLiveSoon() {
+    if (liveRenderPending) return;
+    liveRenderPending = true;
+    setTimeout(() => {
+      liveRenderPending = false;
+      const rows = topRows([...live.clicksByButton.entries()]);
+      setBars(charts.liveByProduct, rows);
+      byId('live-by-product-empty').hidden = rows.length > 0;
+      byId('live-click-total').textContent = live.clickTotal.toLocaleString();
+      byId('live-pageload-total').textContent = live.pageLoadTotal.toLocaleString();
+    }, 100);
+  }
+
+  function renderRate() {
+    const nowSecond = Math.floor(Date.now() / 1000);
+    const labels = [];
+    const clicks = [];
+    const pageloads = [];
+    for (let second = nowSecond - RATE_WINDOW_SECONDS + 1; second <= nowSecond; second += 1) {
+      const bucket = live.perSecond.get(second);
+      labels.push(new Date(second * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }));
+      clicks.push(bucket ? bucket.clicks : 0);
+      pageloads.push(bucket ? bucket.pageloads : 0);
+    }
+    for (const second of live.perSecond.keys()) {
+      if (second <= nowSecond - RATE_WINDOW_SECONDS) live.perSecond.delete(second);
+    }
+    if (charts.liveRate) {
+      charts.liveRate.data.labels = labels;
+      charts.liveRate.data.datasets[0].data = clicks;
+      charts.liveRate.data.datasets[1].data = pageloads;
+      charts.liveRate.update();
+    }
+  }
+
+  /**
+   * Counts an event in its second. The event's own timestamp decides, so a
+   * replayed event lands where it happened (or, if older than the window,
+   * nowhere); an event from a browser whose clock is off is counted on
+   * arrival, unless it came in the replay burst right after connecting.
+   */
+  function countPerSecond(timestamp, field) {
+    const now = Date.now();
+    let at = Number(timestamp);
+    if (!Number.isFinite(at) || at > now) at = now;
+    if (at <= now - RATE_WINDOW_SECONDS * 1000) {
+      if (now - live.connectedAt < REPLAY_GRACE_MS) return;
+      at = now;
+    }
+    const second = Math.floor(at / 1000);
+    const bucket = live.perSecond.get(second) || { clicks: 0, pageloads: 0 };
+    bucket[field] += 1;
+    live.perSecond.set(second, bucket);
+  }
+
+  /** True the first time an event is seen; replays after a reconnect are false. */
+  function firstSighting(event, properties) {
+    const key =
+      typeof event.event_id === 'string'
+        ? 'id:' + event.event_id
+        : [event.topic, event.uuid, event.event_timestamp, properties.button_id, properties.url].map(String).join('\u0000');
+    if (live.seenKeys.has(key)) return false;
+    live.seenKeys.add(key);
+    live.seenOrder.push(key);
+    if (live.seenOrder.length > SEEN_LIMIT) live.seenKeys.delete(live.seenOrder.shift());
+    return true;
+  }
+
+  function appendLog(kind, badgeText, what, visitor, timestamp, raw) {
+    const list = byId('event-log');
+    const row = document.createElement('li');
+    row.className = 'log-' + kind + ' fresh';
+    const time = document.createElement('time');
+    const at = new Date(Number.isFinite(timestamp) ? timestamp : Date.now());
+    time.dateTime = at.toISOString();
+    time.textContent = at.toLocaleTimeString();
+    const badge = document.createElement('span');
+    badge.className = 'badge';
+    badge.textContent = badgeText;
+    const whatCell = document.createElement('span');
+    whatCell.className = 'log-what';
+    whatCell.textContent = what;
+    whatCell.title = what;
+    const visitorCell = document.createElement('span');
+    visitorCell.className = 'log-visitor';
+    visitorCell.textContent = visitor;
+    const rawCell = document.createElement('code');
+    rawCell.className = 'log-raw';
+    rawCell.textContent = raw.length > 400 ? raw.slice(0, 400) + '…' : raw;
+    row.append(time, badge, whatCell, visitorCell, rawCell);
+    list.prepend(row);
+    while (list.children.length > LOG_LIMIT) list.lastElementChild.remove();
+    byId('event-log-empty').hidden = true;
+    byId('log-count').textContent = String(list.children.length);
+  }
+
+  function onStreamEvent(payload) {
+    const raw = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    let event = null;
+    try {
+      event = typeof payload === 'string' ? JSON.parse(payload) : payload;
+    } catch (_) {
+      event = null;
+    }
+    if (!event || typeof event !== 'object' || Array.isArray(event)) {
+      appendLog('other', 'unreadable', String(raw), '', Date.now(), String(raw));
+      return;
+    }
+    const properties = event.properties && typeof event.properties === 'object' ? event.properties : {};
+    if (!firstSighting(event, properties)) return;
+    const topic = String(event.topic ?? '');
+    const timestamp = Number(event.event_timestamp);
+    const visitor = 'visitor ' + String(event.uuid ?? '?').slice(0, 8);
+
+    if (topic.endsWith('edm-ui-click')) {
+      const buttonId = String(properties.button_id ?? '(no button id)');
+      live.clicksByButton.set(buttonId, (live.clicksByButton.get(buttonId) || 0) + 1);
+      live.clickTotal += 1;
+      countPerSecond(timestamp, 'clicks');
+      appendLog('click', 'click', buttonId, visitor, timestamp, raw);
+      refreshHistorySoon();
+    } else if (topic.endsWith('edm-ui-pageload')) {
+      live.pageLoadTotal += 1;
+      countPerSecond(timestamp, 'pageloads');
+      appendLog('pageload', 'page load', String(properties.url ?? ''), visitor, timestamp, raw);
+    } else {
+      appendLog('other', 'other', topic, visitor, timestamp, raw);
+    }
+    renderLiveSoon();
+  }
+
+  function connectStream() {
+    if (typeof window.io !== 'function' || !STREAM_URL) {
+      setState('stream-state', 'unavailable', 'unavailable');
+      return;
+    }
+    const socket = window.io(STREAM_URL, { reconnectionDelayMax: 5000 });
+    socket.on('connect', () => {
+      live.connectedAt = Date.now();
+      setState('stream-state', 'live', 'live');
+    });
+    socket.on('disconnect', () => setState('stream-state', 'reconnecting', 'reconnecting…'));
+    socket.on('connect_error', () => setState('stream-state', 'reconnecting', 'reconnecting…'));
+    socket.on('event', onStreamEvent);
+  }
+
+  // ---- start ----------------------------------------------------------------
+
+  renderRate();
+  setInterval(renderRate, 1000);
+  refreshHistory();
+  connectStream();
+})();

@@ -1,0 +1,290 @@
+//! The dashboard as a browser meets it: the real application on a free
+//! port, asked over HTTP.
+
+use edm_config::MapEnv;
+use edm_dashboard::assets::ASSETS;
+use edm_dashboard::{Application, Settings};
+use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use tokio::sync::oneshot;
+
+const STREAM_URL: &str = "https://stream.example.test";
+const STATS_URL: &str = "https://stats.example.test";
+
+/// A dashboard running on a free port; stops when dropped.
+struct TestDashboard {
+    address: String,
+    client: reqwest::Client,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TestDashboard {
+    async fn spawn() -> Self {
+        Self::spawn_with(
+            MapEnv::default()
+                .with("EDM_STREAM_URL", STREAM_URL)
+                .with("EDM_STATS_URL", format!("{STATS_URL}/")),
+        )
+        .await
+    }
+
+    async fn spawn_with(env: MapEnv) -> Self {
+        let settings = Settings::from_env(&env.with("PORT", "0")).expect("valid test settings");
+        let application = Application::build(settings)
+            .await
+            .expect("dashboard starts");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(application.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            _stop: stop,
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("the dashboard answers")
+    }
+
+    async fn page(&self) -> String {
+        let response = self.get("/").await;
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+}
+
+/// The values of `attribute` on every `<tag …>` in `html`, unescaped.
+fn attribute_values(html: &str, tag: &str, attribute: &str) -> Vec<String> {
+    let opening = format!("<{tag} ");
+    let needle = format!(" {attribute}=\"");
+    html.split(&opening)
+        .skip(1)
+        .filter_map(|rest| {
+            let tag_text = format!(" {}", &rest[..rest.find('>')?]);
+            let start = tag_text.find(&needle)? + needle.len();
+            let end = start + tag_text[start..].find('"')?;
+            Some(unescape(&tag_text[start..end]))
+        })
+        .collect()
+}
+
+/// Decodes the character references askama writes (`&amp;`, `&#34;`, `&#x27;`, …).
+fn unescape(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('&') {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let Some(end) = rest.find(';') else { break };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .map(|hex| u32::from_str_radix(hex, 16))
+                .or_else(|| entity.strip_prefix('#').map(str::parse::<u32>))
+                .and_then(Result::ok)
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[tokio::test]
+async fn the_page_reaches_the_configured_stream_and_stats_services() {
+    let dashboard = TestDashboard::spawn().await;
+    let response = dashboard.get("/").await;
+    assert_eq!(response.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
+    let policy = response.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let html = response.text().await.unwrap();
+
+    assert_eq!(
+        attribute_values(&html, "body", "data-stream-url"),
+        vec![STREAM_URL]
+    );
+    assert_eq!(
+        attribute_values(&html, "body", "data-stats-url"),
+        vec![STATS_URL]
+    );
+    // The browser may reach exactly these, including Socket.io's WebSocket.
+    assert!(
+        policy.contains(&format!(
+            "connect-src {STREAM_URL} wss://stream.example.test {STATS_URL};"
+        )),
+        "{policy}"
+    );
+}
+
+#[tokio::test]
+async fn the_page_has_every_chart_the_log_and_the_connection_state() {
+    let dashboard = TestDashboard::spawn().await;
+    let html = dashboard.page().await;
+    let canvases = attribute_values(&html, "canvas", "id");
+    assert_eq!(
+        canvases,
+        [
+            "history-by-product",
+            "live-by-product",
+            "history-by-day",
+            "live-rate"
+        ]
+    );
+    for id in [
+        "event-log",
+        "stream-state",
+        "stats-state",
+        "live-click-total",
+        "history-click-total",
+    ] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "no element #{id}");
+    }
+    // With no data yet, the page says so rather than showing blank boxes.
+    assert!(html.contains("No clicks recorded yet."));
+    assert!(html.contains("Waiting for events…"));
+    assert!(html.contains("connecting…"));
+}
+
+#[tokio::test]
+async fn configured_urls_are_escaped_into_the_page() {
+    let hostile = "https://stats.example.test/\"><script>alert(1)</script>";
+    let dashboard =
+        TestDashboard::spawn_with(MapEnv::default().with("EDM_STATS_URL", hostile)).await;
+    let html = dashboard.page().await;
+    assert!(
+        !html.contains("<script>alert(1)"),
+        "markup leaked into the page"
+    );
+    assert_eq!(
+        attribute_values(&html, "body", "data-stats-url"),
+        vec![hostile]
+    );
+}
+
+#[tokio::test]
+async fn the_page_runs_only_scripts_the_dashboard_serves_itself() {
+    let dashboard = TestDashboard::spawn().await;
+    let html = dashboard.page().await;
+    let scripts = attribute_values(&html, "script", "src");
+    assert_eq!(
+        scripts,
+        [
+            "/static/vendor/socket.io.min.js",
+            "/static/vendor/chart.umd.min.js",
+            "/static/dashboard.js"
+        ]
+    );
+    assert_eq!(
+        html.matches("<script").count(),
+        3,
+        "inline script in the page"
+    );
+    let policy = dashboard.get("/").await.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("script-src 'self';"), "{policy}");
+    // Works offline: every script, style and icon comes from this server.
+    let resources = scripts
+        .into_iter()
+        .chain(attribute_values(&html, "link", "href"))
+        .chain(attribute_values(&html, "img", "src"));
+    for path in resources {
+        assert!(path.starts_with("/static/"), "external resource {path}");
+        let response = dashboard.get(&path).await;
+        assert_eq!(response.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn every_static_file_is_served_with_its_content_type() {
+    let dashboard = TestDashboard::spawn().await;
+    for asset in ASSETS {
+        let response = dashboard.get(&format!("/static/{}", asset.path)).await;
+        assert_eq!(response.status(), 200, "{}", asset.path);
+        assert_eq!(
+            response.headers()[CONTENT_TYPE],
+            asset.content_type,
+            "{}",
+            asset.path
+        );
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(
+            response.bytes().await.unwrap(),
+            asset.bytes,
+            "{}",
+            asset.path
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_script_never_turns_event_data_into_markup() {
+    let dashboard = TestDashboard::spawn().await;
+    let script = dashboard
+        .get("/static/dashboard.js")
+        .await
+        .text()
+        .await
+        .unwrap();
+    for sink in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        "createContextualFragment",
+        "DOMParser",
+    ] {
+        assert!(!script.contains(sink), "dashboard.js uses {sink}");
+    }
+    assert!(script.contains("textContent"));
+    // The live data arrives as Socket.io event `event`.
+    assert!(script.contains("socket.on('event', onStreamEvent)"));
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let dashboard = TestDashboard::spawn().await;
+    for path in ["/health", "/ready"] {
+        let response = dashboard.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["service"], "edm-dashboard");
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_are_a_json_404() {
+    let dashboard = TestDashboard::spawn().await;
+    for path in ["/nope", "/static/..%2Fassets.rs", "/static/chart.js"] {
+        let response = dashboard.get(path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "not found");
+    }
+}
