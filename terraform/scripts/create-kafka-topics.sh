@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Creates EDM's Kafka topics (and, on multi-tenant basic plans, its consumer
+# groups) on an Apache Kafka on Heroku add-on, with the Heroku CLI.
+# Run by Terraform (kafka-topics.tf) after the add-on is created, or by hand:
+#
+#   terraform/scripts/create-kafka-topics.sh APP
+#
+# APP is the app that has the add-on (`terraform output kafka_app`). Needs the
+# `heroku` CLI, logged in or with HEROKU_API_KEY set. Safe to run again:
+# names that already exist are left alone.
+#
+# Names are logical (no KAFKA_PREFIX): on basic plans Heroku puts the app's
+# KAFKA_PREFIX in front of topics and consumer groups itself, and the services
+# add the same prefix when they connect. Dedicated plans have no prefix and
+# need no consumer groups created ahead.
+set -euo pipefail
+
+app=${1:?usage: create-kafka-topics.sh APP}
+topics=${EDM_KAFKA_TOPICS:-edm-ui-click edm-ui-pageload}
+groups=${EDM_KAFKA_CONSUMER_GROUPS:-edm-consumer-group-1 edm-consumer-group-2}
+partitions=${EDM_KAFKA_PARTITIONS:-8}
+
+say() { printf 'create-kafka-topics: %s\n' "$*" >&2; }
+
+command -v heroku >/dev/null \
+  || { say "the Heroku CLI (heroku) is not installed; see docs/deploy.md"; exit 1; }
+
+# Runs a create command; an "already exists" answer counts as success.
+create_once() {
+  local what=$1 output
+  shift
+  if output=$("$@" 2>&1); then
+    say "created $what"
+  elif grep -qi 'already exists\|already been taken\|already taken' <<<"$output"; then
+    say "$what already exists"
+  else
+    printf '%s\n' "$output" >&2
+    say "could not create $what"
+    return 1
+  fi
+}
+
+say "waiting for the Kafka add-on of $app to be available"
+heroku kafka:wait --app "$app"
+
+prefix=$(heroku config:get KAFKA_PREFIX --app "$app")
+if [ -n "$prefix" ]; then
+  say "multi-tenant (basic) plan: KAFKA_PREFIX is '$prefix'"
+else
+  say "dedicated plan: no KAFKA_PREFIX"
+fi
+
+for topic in $topics; do
+  topic=${topic#"$prefix"} # accept names given with the prefix too
+  create_once "topic ${prefix}${topic}" \
+    heroku kafka:topics:create "$topic" --partitions "$partitions" --app "$app"
+done
+
+if [ -n "$prefix" ]; then
+  for group in $groups; do
+    group=${group#"$prefix"}
+    create_once "consumer group ${prefix}${group}" \
+      heroku kafka:consumer-groups:create "$group" --app "$app"
+  done
+fi
+
+say "done; check with: heroku kafka:topics --app $app"

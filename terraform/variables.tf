@@ -1,0 +1,108 @@
+# Inputs of the Heroku deployment: names, region, plans, dynos and the source
+# tarball every app is built from. See docs/deploy.md for how to fill them in.
+
+variable "name_prefix" {
+  description = "Prefix of the five Heroku app names (<prefix>-relay, <prefix>-dashboard, ...). App names are global on Heroku, so pick something unique."
+  type        = string
+
+  validation {
+    # Heroku app names: 3-30 characters; "-dashboard" is the longest suffix.
+    condition     = can(regex("^[a-z][a-z0-9-]{1,19}$", var.name_prefix))
+    error_message = "name_prefix must start with a lowercase letter, use only a-z, 0-9 and '-', and be at most 20 characters."
+  }
+}
+
+variable "region" {
+  description = "Heroku Common Runtime region of every app and add-on: us or eu."
+  type        = string
+  default     = "us"
+}
+
+variable "stack" {
+  description = "Heroku stack of the apps."
+  type        = string
+  default     = "heroku-24"
+}
+
+variable "team" {
+  description = "Heroku team that owns the apps, or null for your personal account."
+  type        = string
+  default     = null
+}
+
+variable "buildpack" {
+  description = "Buildpack that compiles the Rust workspace (reads RustConfig and rust-toolchain)."
+  type        = string
+  default     = "emk/rust"
+}
+
+variable "source_url" {
+  description = "HTTPS URL of a .tar.gz of the whole repository (every app is built from it), e.g. a GitHub archive URL of a tag or commit."
+  type        = string
+
+  validation {
+    condition     = startswith(var.source_url, "https://")
+    error_message = "source_url must be an https:// URL of a tarball."
+  }
+}
+
+variable "source_checksum" {
+  description = "Optional checksum of the tarball as SHA256:<hex>; Heroku refuses a tarball that does not match."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.source_checksum == null || can(regex("^SHA256:[0-9a-f]{64}$", var.source_checksum))
+    error_message = "source_checksum must look like SHA256:<64 lowercase hex digits>."
+  }
+}
+
+variable "source_version" {
+  description = "Optional label of the source version (a git tag or commit) shown in the apps' release history."
+  type        = string
+  default     = null
+}
+
+variable "kafka_plan" {
+  description = "Apache Kafka on Heroku plan: heroku-kafka:basic-0/1/2 (multi-tenant, topics and groups prefixed) or a dedicated standard-*/extended-* plan."
+  type        = string
+  default     = "heroku-kafka:basic-0"
+}
+
+variable "kafka_topic_partitions" {
+  description = "Partitions of each EDM topic when it is created (basic plans cap the total per add-on)."
+  type        = number
+  default     = 8
+}
+
+variable "postgres_plan" {
+  description = "Heroku Postgres plan of the edm-stats app."
+  type        = string
+  default     = "heroku-postgresql:essential-0"
+}
+
+variable "dyno_size" {
+  description = "Dyno size of every web process unless overridden in dynos (basic, standard-1x, standard-2x, performance-m, ...)."
+  type        = string
+  default     = "basic"
+}
+
+variable "dyno_quantity" {
+  description = "Web dynos per app unless overridden in dynos. Basic dynos cannot scale past 1."
+  type        = number
+  default     = 1
+}
+
+variable "dynos" {
+  description = "Per-service overrides keyed by relay, stream, stats, ui, dashboard, e.g. { stream = { size = \"standard-1x\", quantity = 2 } }."
+  type = map(object({
+    size     = optional(string)
+    quantity = optional(number)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for key in keys(var.dynos) : contains(["relay", "stream", "stats", "ui", "dashboard"], key)])
+    error_message = "dynos keys must be among relay, stream, stats, ui, dashboard."
+  }
+}
