@@ -121,7 +121,7 @@
             plugins: { legend: { position: 'top', align: 'end', labels: { boxWidth: 12 } } },
             scales: {
               y: { beginAtZero: true, suggestedMax: 3, ticks: { precision: 0 } },
-              x: { grid: { display: false }, ticks: { maxTicksLimit: 7, maxRotation: 0 } },
+              x: { grid: { display: false }, ticks: { maxTicksLimit: 6, maxRotation: 0 } },
             },
           },
         })
@@ -242,7 +242,7 @@
     const pageloads = [];
     for (let second = nowSecond - RATE_WINDOW_SECONDS + 1; second <= nowSecond; second += 1) {
       const bucket = live.perSecond.get(second);
-      labels.push(new Date(second * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }));
+      labels.push(new Date(second * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }));
       clicks.push(bucket ? bucket.clicks : 0);
       pageloads.push(bucket ? bucket.pageloads : 0);
     }
@@ -327,7 +327,7 @@
       event = null;
     }
     if (!event || typeof event !== 'object' || Array.isArray(event)) {
-      appendLog('other', 'unreadable', String(raw), '', Date.now(), String(raw));
+      appendLog('other', 'invalid', String(raw), '', Date.now(), String(raw));
       return;
     }
     const properties = event.properties && typeof event.properties === 'object' ? event.properties : {};
