@@ -74,4 +74,14 @@ postgres_down() {
   as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
+# Kills the postmaster with SIGKILL, like a crashed database host.
+postgres_kill() {
+  local dir pid
+  dir=$(pg_dir)
+  [ -f "$dir/data/postmaster.pid" ] || return 0
+  pid=$(head -n 1 "$dir/data/postmaster.pid")
+  kill -KILL "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+}
+
 postgres_wipe() { postgres_down; rm -rf "$(pg_dir)"; }

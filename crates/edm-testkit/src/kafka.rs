@@ -119,3 +119,40 @@ pub async fn read_topic(
 pub fn payload_text(message: &OwnedMessage) -> String {
     String::from_utf8(message.payload().unwrap_or_default().to_vec()).expect("UTF-8 payload")
 }
+
+/// Writes raw messages to a topic, as any producer could.
+pub struct RawProducer {
+    producer: rdkafka::producer::FutureProducer,
+}
+
+impl RawProducer {
+    /// A producer for the cluster `settings` names.
+    pub fn new(settings: &KafkaSettings) -> Self {
+        Self {
+            producer: settings
+                .producer_config("edm-testkit-producer")
+                .create()
+                .expect("producer"),
+        }
+    }
+
+    /// Writes one message (with an `edm-event-id` header when `event_id`
+    /// is given) and waits for the acknowledgement.
+    pub async fn send(&self, topic: &str, key: &str, payload: &[u8], event_id: Option<&str>) {
+        use rdkafka::message::{Header, OwnedHeaders};
+        let mut record = rdkafka::producer::FutureRecord::to(topic)
+            .key(key)
+            .payload(payload);
+        if let Some(id) = event_id {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: edm_config::EVENT_ID_HEADER,
+                value: Some(id),
+            }));
+        }
+        self.producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| e)
+            .expect("test message acknowledged");
+    }
+}

@@ -1,0 +1,439 @@
+//! The Kafka side of edm-stats: a consumer in its own group that reads
+//! batches (bounded by count and time) and writes each batch, with the
+//! offsets it accounts for, in one Postgres transaction.
+//!
+//! The loop runs on a dedicated thread with a `BaseConsumer`, so the
+//! rebalance callback can look up stored offsets synchronously before it
+//! assigns partitions. Async database calls go through a runtime handle.
+//!
+//! - [`record`]: what a Kafka message becomes (an event or a dead letter).
+//! - [`store`]: the transaction: fencing, dedup, aggregates, offsets.
+//! - [`status`]: what the API reports about the consumer.
+
+pub mod record;
+pub mod status;
+pub mod store;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaResult;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
+use sqlx::PgPool;
+use tokio::runtime::Handle;
+
+use crate::settings::Settings;
+use record::Consumed;
+use status::ConsumerStatus;
+use store::{PartitionKey, StoreError, StoreSettings};
+
+/// Partitions this instance owns, with the next offset stored for each
+/// (`None`: nothing stored yet), and the ones whose assignment changed since
+/// the loop last looked.
+#[derive(Debug, Default)]
+struct Assignment {
+    positions: HashMap<PartitionKey, Option<i64>>,
+    changed: HashSet<PartitionKey>,
+}
+
+/// rdkafka context: assigns partitions at the offsets stored in Postgres,
+/// and records lag from librdkafka's statistics.
+struct StatsContext {
+    pool: PgPool,
+    group: String,
+    runtime: Handle,
+    assignment: Arc<Mutex<Assignment>>,
+    status: Arc<ConsumerStatus>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ClientContext for StatsContext {
+    fn stats(&self, statistics: Statistics) {
+        let mut lags = HashMap::new();
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if p.partition >= 0 && p.consumer_lag >= 0 {
+                    lags.insert((topic.clone(), *partition), p.consumer_lag);
+                }
+            }
+        }
+        self.status.set_lags(lags);
+    }
+}
+
+impl ConsumerContext for StatsContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let keys: Vec<PartitionKey> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let Some(stored) = self.load_offsets(&keys) else {
+                    return; // stopping
+                };
+                let mut assignment = self.assignment.lock().unwrap();
+                for key in &keys {
+                    let next = stored.get(key).copied();
+                    let offset = next.map_or(Offset::Beginning, Offset::Offset);
+                    let _ = tpl.set_partition_offset(&key.0, key.1, offset);
+                    assignment.positions.insert(key.clone(), next);
+                    assignment.changed.insert(key.clone());
+                }
+                tracing::info!(partitions = ?keys, "assigned; resuming from stored offsets");
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let mut assignment = self.assignment.lock().unwrap();
+                for key in &keys {
+                    assignment.positions.remove(key);
+                    assignment.changed.insert(key.clone());
+                }
+                tracing::info!(partitions = ?keys, "revoked");
+                if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => {
+                tracing::error!("rebalance error: {other:?}");
+                let mut assignment = self.assignment.lock().unwrap();
+                let all: Vec<_> = assignment.positions.keys().cloned().collect();
+                assignment.changed.extend(all);
+                assignment.positions.clear();
+                consumer.unassign()
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!("applying the rebalance failed: {e}");
+        }
+        self.status
+            .set_assignment(&self.assignment.lock().unwrap().positions);
+    }
+}
+
+impl StatsContext {
+    /// Stored offsets for `keys`, retrying while Postgres is away; `None`
+    /// when the service is stopping.
+    fn load_offsets(&self, keys: &[PartitionKey]) -> Option<HashMap<PartitionKey, i64>> {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self
+                .runtime
+                .block_on(store::load_offsets(&self.pool, &self.group, keys))
+            {
+                Ok(offsets) => return Some(offsets),
+                Err(e) => {
+                    self.status.set_degraded(format!("loading offsets: {e}"));
+                    tracing::warn!("cannot load stored offsets ({e}); retrying in {backoff:?}");
+                }
+            }
+            if self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+/// A running consumer; stop it with [`ConsumerHandle::stop`].
+pub struct ConsumerHandle {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl ConsumerHandle {
+    /// Asks the loop to write what it holds, leave the group and end; waits.
+    pub async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
+/// Creates the consumer, subscribes and starts the loop on its own thread.
+pub fn spawn(
+    settings: &Settings,
+    pool: PgPool,
+    status: Arc<ConsumerStatus>,
+) -> KafkaResult<ConsumerHandle> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let assignment = Arc::new(Mutex::new(Assignment::default()));
+    let group = settings.kafka.group_name(&settings.group);
+    let context = StatsContext {
+        pool: pool.clone(),
+        group: group.clone(),
+        runtime: Handle::current(),
+        assignment: assignment.clone(),
+        status: status.clone(),
+        stop: stop.clone(),
+    };
+    let consumer: BaseConsumer<StatsContext> = settings
+        .kafka
+        .consumer_config("edm-stats", &settings.group)
+        // Offsets live in Postgres; Kafka only gets a copy for lag tools.
+        .set("enable.auto.commit", "false")
+        .set("statistics.interval.ms", "5000")
+        .create_with_context(context)?;
+    let topics: Vec<String> = settings
+        .topics
+        .iter()
+        .map(|t| settings.kafka.topic_name(*t))
+        .collect();
+    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topic_refs)?;
+    status.set_group(&group);
+    let worker = Worker {
+        consumer,
+        runtime: Handle::current(),
+        pool,
+        store: StoreSettings {
+            group,
+            dedup: !settings.dedup_window.is_zero(),
+            dead_letter_max: settings.dead_letter_max,
+        },
+        kafka: settings.kafka.clone(),
+        assignment,
+        status,
+        stop: stop.clone(),
+        max_events: settings.batch_max_events,
+        max_wait: settings.batch_max_wait,
+    };
+    let thread = std::thread::Builder::new()
+        .name("edm-stats-consumer".into())
+        .spawn(move || worker.run())
+        .expect("spawning the consumer thread");
+    Ok(ConsumerHandle { stop, thread })
+}
+
+/// The consumer loop's state.
+struct Worker {
+    consumer: BaseConsumer<StatsContext>,
+    runtime: Handle,
+    pool: PgPool,
+    store: StoreSettings,
+    kafka: edm_config::KafkaSettings,
+    assignment: Arc<Mutex<Assignment>>,
+    status: Arc<ConsumerStatus>,
+    stop: Arc<AtomicBool>,
+    max_events: usize,
+    max_wait: Duration,
+}
+
+impl Worker {
+    fn run(self) {
+        let mut batch: Vec<Consumed> = Vec::new();
+        let mut batch_started: Option<Instant> = None;
+        self.status.set_running();
+        loop {
+            let stopping = self.stop.load(Ordering::Relaxed);
+            let due = batch.len() >= self.max_events
+                || batch_started.is_some_and(|t| t.elapsed() >= self.max_wait)
+                || (stopping && !batch.is_empty());
+            if due {
+                self.flush(&mut batch);
+                batch_started = None;
+            }
+            if stopping {
+                break;
+            }
+            let wait = batch_started
+                .map_or(Duration::from_millis(100), |t| {
+                    self.max_wait.saturating_sub(t.elapsed())
+                })
+                .min(Duration::from_millis(100));
+            let polled = self.consumer.poll(wait);
+            self.forget_changed_partitions(&mut batch);
+            match polled {
+                None => {}
+                Some(Err(e)) => tracing::warn!("consumer error: {e}"),
+                Some(Ok(message))
+                    if self.is_new(message.topic(), message.partition(), message.offset()) =>
+                {
+                    batch.push(record::parse(&message, &self.kafka));
+                    batch_started.get_or_insert_with(Instant::now);
+                }
+                Some(Ok(_)) => {} // already counted, or not ours any more
+            }
+        }
+        self.consumer.unsubscribe();
+        self.status.set_stopped();
+        tracing::info!("consumer stopped and left the group");
+    }
+
+    /// Whether a message belongs to an owned partition and is past what is
+    /// already counted.
+    fn is_new(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        let assignment = self.assignment.lock().unwrap();
+        match assignment.positions.get(&(topic.to_owned(), partition)) {
+            None => false,
+            Some(None) => true,
+            Some(Some(next)) => offset >= *next,
+        }
+    }
+
+    /// Drops batched records of partitions that were assigned or revoked
+    /// since they were read: they will be read again from the stored offset.
+    fn forget_changed_partitions(&self, batch: &mut Vec<Consumed>) {
+        let mut assignment = self.assignment.lock().unwrap();
+        if assignment.changed.is_empty() {
+            return;
+        }
+        let changed = std::mem::take(&mut assignment.changed);
+        batch.retain(|r| !changed.contains(&(r.topic.clone(), r.partition)));
+    }
+
+    /// Writes the batch, retrying with backoff (consumption paused) while
+    /// Postgres is unavailable; never drops an event it could not write.
+    fn flush(&self, batch: &mut Vec<Consumed>) {
+        let mut backoff = Duration::from_millis(200);
+        let mut paused = false;
+        let mut first_failure: Option<Instant> = None;
+        loop {
+            self.forget_changed_partitions(batch);
+            if batch.is_empty() {
+                break;
+            }
+            let positions = self.assignment.lock().unwrap().positions.clone();
+            let started = Instant::now();
+            let result = self.runtime.block_on(store::write_batch(
+                &self.pool,
+                &self.store,
+                batch,
+                &positions,
+            ));
+            match result {
+                Ok(written) => {
+                    let mut assignment = self.assignment.lock().unwrap();
+                    let mut commit = TopicPartitionList::new();
+                    for (key, next) in &written.next_offsets {
+                        if let Some(position) = assignment.positions.get_mut(key) {
+                            *position = Some(*next);
+                            let _ =
+                                commit.add_partition_offset(&key.0, key.1, Offset::Offset(*next));
+                        }
+                    }
+                    self.status
+                        .record_batch(&written, started.elapsed(), &assignment.positions);
+                    drop(assignment);
+                    if commit.count() > 0 {
+                        let _ = self.consumer.commit(&commit, CommitMode::Async);
+                    }
+                    batch.clear();
+                    break;
+                }
+                Err(StoreError::Conflict { topic, partition }) => {
+                    tracing::warn!(
+                        topic,
+                        partition,
+                        "another instance advanced this partition; re-reading stored offsets"
+                    );
+                    batch.clear();
+                    self.reload_positions();
+                    break;
+                }
+                Err(StoreError::Database(e)) => {
+                    self.status.set_degraded(format!("writing a batch: {e}"));
+                    tracing::warn!(
+                        "cannot write a batch of {} events ({e}); retrying in {backoff:?}",
+                        batch.len()
+                    );
+                    if !paused {
+                        if let Ok(assigned) = self.consumer.assignment() {
+                            let _ = self.consumer.pause(&assigned);
+                        }
+                        paused = true;
+                    }
+                    let failing_for = first_failure.get_or_insert_with(Instant::now).elapsed();
+                    // Stopping: give up after a while; the offsets were not
+                    // stored, so these events are read again at next start.
+                    if self.stop.load(Ordering::Relaxed) && failing_for > Duration::from_secs(15) {
+                        tracing::warn!(
+                            "stopping with {} unwritten events; they will be read again",
+                            batch.len()
+                        );
+                        batch.clear();
+                        break;
+                    }
+                    self.idle(backoff, batch);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        if paused {
+            if let Ok(assigned) = self.consumer.assignment() {
+                let _ = self.consumer.resume(&assigned);
+            }
+            self.status.set_running();
+            tracing::info!("Postgres is back; consuming again");
+        }
+    }
+
+    /// Waits `duration` while still serving rebalances (consumption is
+    /// paused, so a message here is rare; it is kept, not lost).
+    fn idle(&self, duration: Duration, batch: &mut Vec<Consumed>) {
+        let until = Instant::now() + duration;
+        while Instant::now() < until {
+            if let Some(Ok(message)) = self.consumer.poll(Duration::from_millis(100)) {
+                self.forget_changed_partitions(batch);
+                if self.is_new(message.topic(), message.partition(), message.offset()) {
+                    batch.push(record::parse(&message, &self.kafka));
+                }
+            }
+        }
+    }
+
+    /// After a fencing conflict: take the stored offsets as the truth and
+    /// seek every owned partition there.
+    fn reload_positions(&self) {
+        let keys: Vec<PartitionKey> = self
+            .assignment
+            .lock()
+            .unwrap()
+            .positions
+            .keys()
+            .cloned()
+            .collect();
+        let Ok(stored) =
+            self.runtime
+                .block_on(store::load_offsets(&self.pool, &self.store.group, &keys))
+        else {
+            return;
+        };
+        let mut assignment = self.assignment.lock().unwrap();
+        for key in keys {
+            let next = stored.get(&key).copied();
+            if let Some(position) = assignment.positions.get_mut(&key) {
+                *position = next;
+            }
+            let offset = next.map_or(Offset::Beginning, Offset::Offset);
+            if let Err(e) = self
+                .consumer
+                .seek(&key.0, key.1, offset, Duration::from_secs(5))
+            {
+                tracing::warn!("seeking {}/{}: {e}", key.0, key.1);
+            }
+        }
+    }
+}

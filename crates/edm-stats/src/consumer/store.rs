@@ -1,0 +1,292 @@
+//! One batch, one transaction: check that this instance still owns each
+//! partition's offset (fencing), skip event ids already counted, add the
+//! aggregates, keep dead letters, and store the next offsets.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use edm_config::event::Properties;
+use sqlx::PgPool;
+
+use super::record::{Consumed, Record};
+use crate::device::device_type;
+
+/// (wire topic, partition).
+pub type PartitionKey = (String, i32);
+
+/// How a batch is written.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// Wire name of the consumer group; offsets are stored per group.
+    pub group: String,
+    /// Whether event ids are deduplicated.
+    pub dedup: bool,
+    /// Dead letters kept.
+    pub dead_letter_max: i64,
+}
+
+/// Why a batch was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The stored offset moved: another instance owns the partition now.
+    #[error("offset of {topic}/{partition} was advanced by another instance")]
+    Conflict {
+        /// Wire topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+    },
+    /// Postgres failed; nothing was written.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// What a committed batch did.
+#[derive(Debug, Default, Clone)]
+pub struct Written {
+    /// Events added to the aggregates.
+    pub counted: u64,
+    /// Events skipped because their id was already counted.
+    pub duplicates: u64,
+    /// Malformed events stored as dead letters.
+    pub dead_letters: u64,
+    /// The offsets now stored.
+    pub next_offsets: Vec<(PartitionKey, i64)>,
+}
+
+/// The stored next offsets of `keys` (absent when none is stored).
+pub async fn load_offsets(
+    pool: &PgPool,
+    group: &str,
+    keys: &[PartitionKey],
+) -> Result<HashMap<PartitionKey, i64>, sqlx::Error> {
+    let rows: Vec<(String, i32, i64)> = sqlx::query_as(
+        "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer_group = $1",
+    )
+    .bind(group)
+    .fetch_all(pool)
+    .await?;
+    let wanted: HashSet<&PartitionKey> = keys.iter().collect();
+    Ok(rows
+        .into_iter()
+        .map(|(t, p, o)| ((t, p), o))
+        .filter(|(k, _)| wanted.contains(k))
+        .collect())
+}
+
+/// Start of the minute an epoch-milliseconds timestamp falls in.
+pub fn minute_bucket(epoch_ms: i64) -> DateTime<Utc> {
+    let minute = epoch_ms - epoch_ms.rem_euclid(60_000);
+    DateTime::from_timestamp_millis(minute).unwrap_or_default()
+}
+
+/// Writes `batch` in one transaction. `positions` holds, per partition, the
+/// stored offset this instance expects (`None`: nothing stored yet); every
+/// record's partition must be in it.
+pub async fn write_batch(
+    pool: &PgPool,
+    settings: &StoreSettings,
+    batch: &[Consumed],
+    positions: &HashMap<PartitionKey, Option<i64>>,
+) -> Result<Written, StoreError> {
+    let mut next_offsets: BTreeMap<PartitionKey, i64> = BTreeMap::new();
+    for r in batch {
+        let next = next_offsets
+            .entry((r.topic.clone(), r.partition))
+            .or_default();
+        *next = (*next).max(r.offset + 1);
+    }
+
+    let mut tx = pool.begin().await?;
+
+    // Fencing: the stored offset must still be the one we started from.
+    for ((topic, partition), next) in &next_offsets {
+        let expected = positions
+            .get(&(topic.clone(), *partition))
+            .copied()
+            .flatten();
+        let rows = match expected {
+            Some(expected) => sqlx::query(
+                "UPDATE consumer_offsets SET next_offset = $4, updated_at = now()
+                 WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND next_offset = $5",
+            )
+            .bind(&settings.group)
+            .bind(topic)
+            .bind(partition)
+            .bind(next)
+            .bind(expected),
+            None => sqlx::query(
+                "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(&settings.group)
+            .bind(topic)
+            .bind(partition)
+            .bind(next),
+        }
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if rows != 1 {
+            return Err(StoreError::Conflict {
+                topic: topic.clone(),
+                partition: *partition,
+            });
+        }
+    }
+
+    // Deduplication: only ids not seen before count.
+    let mut fresh: HashSet<String> = HashSet::new();
+    if settings.dedup {
+        let ids: Vec<String> = batch
+            .iter()
+            .filter_map(|r| match &r.record {
+                Record::Event {
+                    event_id: Some(id), ..
+                } => Some(id.clone()),
+                _ => None,
+            })
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if !ids.is_empty() {
+            fresh = sqlx::query_scalar(
+                "INSERT INTO seen_events (event_id, seen_at)
+                 SELECT id, now() FROM UNNEST($1::text[]) AS id
+                 ON CONFLICT DO NOTHING RETURNING event_id",
+            )
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+        }
+    }
+
+    let mut written = Written::default();
+    let mut clicks: HashMap<(String, DateTime<Utc>), i64> = HashMap::new();
+    let mut loads: HashMap<(DateTime<Utc>, &'static str), i64> = HashMap::new();
+    let (mut dl_topic, mut dl_partition, mut dl_offset, mut dl_payload, mut dl_error) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for r in batch {
+        match &r.record {
+            Record::Event { event_id, event } => {
+                // With dedup on, an id counts only the first time it is seen.
+                if let (true, Some(id)) = (settings.dedup, event_id) {
+                    if !fresh.remove(id) {
+                        written.duplicates += 1;
+                        continue;
+                    }
+                }
+                let bucket = minute_bucket(event.event_timestamp);
+                match &event.properties {
+                    Properties::Click(p) => {
+                        *clicks.entry((p.button_id.clone(), bucket)).or_default() += 1
+                    }
+                    Properties::PageLoad(p) => {
+                        *loads
+                            .entry((bucket, device_type(&p.user_agent)))
+                            .or_default() += 1
+                    }
+                }
+                written.counted += 1;
+            }
+            Record::Malformed { payload, error } => {
+                dl_topic.push(r.topic.clone());
+                dl_partition.push(r.partition);
+                dl_offset.push(r.offset);
+                dl_payload.push(payload.clone());
+                dl_error.push(error.clone());
+                written.dead_letters += 1;
+            }
+        }
+    }
+
+    if !clicks.is_empty() {
+        let (mut buttons, mut buckets, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+        for ((button, bucket), n) in clicks {
+            buttons.push(button);
+            buckets.push(bucket);
+            counts.push(n);
+        }
+        sqlx::query(
+            "INSERT INTO click_counts (button_id, bucket, clicks)
+             SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::bigint[])
+             ON CONFLICT (button_id, bucket) DO UPDATE SET clicks = click_counts.clicks + EXCLUDED.clicks",
+        )
+        .bind(&buttons)
+        .bind(&buckets)
+        .bind(&counts)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !loads.is_empty() {
+        let (mut buckets, mut devices, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+        for ((bucket, device), n) in loads {
+            buckets.push(bucket);
+            devices.push(device);
+            counts.push(n);
+        }
+        sqlx::query(
+            "INSERT INTO pageload_counts (bucket, device_type, loads)
+             SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::bigint[])
+             ON CONFLICT (bucket, device_type) DO UPDATE SET loads = pageload_counts.loads + EXCLUDED.loads",
+        )
+        .bind(&buckets)
+        .bind(&devices)
+        .bind(&counts)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !dl_topic.is_empty() {
+        sqlx::query(
+            "INSERT INTO dead_letters (topic, partition, \"offset\", payload, error)
+             SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::text[])",
+        )
+        .bind(&dl_topic)
+        .bind(&dl_partition)
+        .bind(&dl_offset)
+        .bind(&dl_payload)
+        .bind(&dl_error)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - $1")
+            .bind(settings.dead_letter_max)
+            .execute(&mut *tx)
+            .await?;
+    }
+
+    tx.commit().await?;
+    written.next_offsets = next_offsets.into_iter().collect();
+    Ok(written)
+}
+
+/// Forgets event ids older than the window; run now and then.
+pub async fn prune_seen_events(
+    pool: &PgPool,
+    window: std::time::Duration,
+) -> Result<u64, sqlx::Error> {
+    let seconds = window.as_secs_f64();
+    Ok(
+        sqlx::query("DELETE FROM seen_events WHERE seen_at < now() - make_interval(secs => $1)")
+            .bind(seconds)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::minute_bucket;
+
+    #[test]
+    fn buckets_are_minutes() {
+        let t = minute_bucket(1_763_800_012_345);
+        assert_eq!(t.timestamp_millis(), 1_763_799_960_000);
+        assert_eq!(
+            minute_bucket(1_763_799_960_000).timestamp_millis(),
+            1_763_799_960_000
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! edm-stats: consumes every EDM event in its own consumer group, counts it
+//! exactly once into Postgres, and serves the numbers over a REST API.
+//!
+//! Exactly once: the next offset of each partition is stored in the same
+//! Postgres transaction as the aggregates it accounts for, and every write
+//! checks that the stored offset is still the one this instance started
+//! from (a fencing check), so neither a crash, a rebalance, a database
+//! outage nor a zombie instance can count an event twice or lose it. Events
+//! retried by clients with the same id are counted once within a window.
+//!
+//! # Layout
+//! - [`settings`]: configuration from the environment.
+//! - [`db`]: the Postgres pool and the migrations.
+//! - [`device`]: device type from a user agent.
+//! - [`consumer`]: the Kafka consumer loop, batches and their transactions.
+//! - [`api`]: the REST API (original endpoints, /api/v1, OpenAPI, health).
+//! - [`startup`]: [`Application`]: consumer and API together, and shutdown.
+
+pub mod api;
+pub mod consumer;
+pub mod db;
+pub mod device;
+pub mod settings;
+pub mod startup;
+
+pub use settings::Settings;
+pub use startup::Application;

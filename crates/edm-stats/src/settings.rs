@@ -1,0 +1,69 @@
+//! The stats service's configuration.
+
+use std::time::Duration;
+
+use edm_config::database::DatabaseSettings;
+use edm_config::env::number;
+use edm_config::topics::topics_from_env;
+use edm_config::{ConfigError, ConsumerGroup, Env, HttpSettings, KafkaSettings, Topic};
+
+/// Local default port of the stats service.
+pub const DEFAULT_PORT: u16 = 5002;
+
+/// Everything edm-stats needs to run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How to reach the cluster.
+    pub kafka: KafkaSettings,
+    /// Logical topics to consume (`KAFKA_TOPIC`, default both).
+    pub topics: Vec<Topic>,
+    /// Logical consumer group (`KAFKA_CONSUMER_GROUP`, default
+    /// `edm-consumer-group-2`).
+    pub group: ConsumerGroup,
+    /// Where the aggregates live.
+    pub database: DatabaseSettings,
+    /// Port and allowed browser origins (the dashboard's).
+    pub http: HttpSettings,
+    /// Most events written in one transaction (`EDM_STATS_BATCH_MAX_EVENTS`,
+    /// default 5000).
+    pub batch_max_events: usize,
+    /// Longest an event waits in a batch (`EDM_STATS_BATCH_MAX_WAIT_MS`,
+    /// default 200 ms): the API lags the topic by at most about this much.
+    pub batch_max_wait: Duration,
+    /// How long event ids are remembered to count retries once
+    /// (`EDM_STATS_DEDUP_WINDOW_SECS`, default 24 h).
+    pub dedup_window: Duration,
+    /// Malformed events kept for inspection (`EDM_STATS_DEAD_LETTER_MAX`,
+    /// default 10000).
+    pub dead_letter_max: i64,
+}
+
+impl Settings {
+    /// Reads the settings; errors name the variable at fault.
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            kafka: KafkaSettings::from_env(env)?,
+            topics: topics_from_env(env)?,
+            group: ConsumerGroup::from_env(env, ConsumerGroup::STATS_DEFAULT)?,
+            database: DatabaseSettings::from_env(env)?,
+            http: HttpSettings::from_env(env, DEFAULT_PORT)?,
+            batch_max_events: number(env, "EDM_STATS_BATCH_MAX_EVENTS", 5000, 1, 100_000)? as usize,
+            batch_max_wait: Duration::from_millis(number(
+                env,
+                "EDM_STATS_BATCH_MAX_WAIT_MS",
+                200,
+                1,
+                60_000,
+            )?),
+            dedup_window: Duration::from_secs(number(
+                env,
+                "EDM_STATS_DEDUP_WINDOW_SECS",
+                86_400,
+                0,
+                30 * 86_400,
+            )?),
+            dead_letter_max: number(env, "EDM_STATS_DEAD_LETTER_MAX", 10_000, 0, 10_000_000)?
+                as i64,
+        })
+    }
+}

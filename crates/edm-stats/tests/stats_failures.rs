@@ -1,0 +1,234 @@
+//! edm-stats under failure: Postgres going away, the process killed with
+//! SIGKILL again and again, and an instance leaving its group mid-flow.
+//! In every case each produced event is counted exactly once.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use edm_config::{MapEnv, Topic};
+use edm_testkit::broker::free_port;
+use edm_testkit::infra::service_env;
+use edm_testkit::kafka::{RawProducer, TestTopics};
+use edm_testkit::postgres::TestDatabase;
+use edm_testkit::spare_postgres::SparePostgres;
+
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// Produces clicks (every 7th one also retried with the same id) until
+/// told to stop; returns how many distinct clicks it produced.
+fn start_flow(
+    topics: &TestTopics,
+    pause: Duration,
+) -> (Arc<AtomicBool>, tokio::task::JoinHandle<i64>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = RawProducer::new(&topics.settings);
+    let topic = topics.name(Topic::Click);
+    let flag = stop.clone();
+    let task = tokio::spawn(async move {
+        let mut n: i64 = 0;
+        while !flag.load(Ordering::Relaxed) {
+            let visitor = format!("v{}", n % 5);
+            let payload = click(&visitor, &format!("button-{}", n % 4), T0 + n).to_string();
+            let id = format!("event-{n}");
+            producer
+                .send(&topic, &visitor, payload.as_bytes(), Some(&id))
+                .await;
+            if n % 7 == 0 {
+                producer
+                    .send(&topic, &visitor, payload.as_bytes(), Some(&id))
+                    .await;
+            }
+            n += 1;
+            tokio::time::sleep(pause).await;
+        }
+        n
+    });
+    (stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_loses_nothing_and_counts_nothing_twice() {
+    let topics = TestTopics::create().await;
+    let pg = SparePostgres::start().await;
+    let stats = TestStats::spawn(service_env(
+        &topics.prefix,
+        &[
+            ("DATABASE_URL", &pg.url()),
+            ("EDM_STATS_BATCH_MAX_WAIT_MS", "50"),
+        ],
+    ))
+    .await;
+    let (stop, flow) = start_flow(&topics, Duration::from_millis(5));
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pg.stop().await;
+    // While it is down the service says so.
+    let mut saw_degraded = false;
+    for _ in 0..40 {
+        let (status, body) = stats.get("/ready").await;
+        if status == 503 && body["database"] == "unreachable" {
+            saw_degraded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(saw_degraded, "readiness never reported the outage");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    pg.restart().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let produced = flow.await.unwrap();
+    assert!(produced > 100, "the flow ran ({produced} events)");
+
+    wait_for_totals(&stats.http, &stats.url, produced, 0, SETTLE).await;
+    let (status, _) = stats.get("/ready").await;
+    assert_eq!(status, 200, "recovered by itself");
+}
+
+/// The real edm-stats binary as a child process, killed when dropped (so a
+/// failing test leaves no process behind).
+struct StatsProcess(Child);
+
+impl StatsProcess {
+    fn kill(&mut self) {
+        let _ = self.0.kill(); // SIGKILL on Unix
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for StatsProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn_process(env: &MapEnv, port: u16) -> StatsProcess {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edm-stats"));
+    cmd.env_clear()
+        .envs(env.0.iter())
+        .env("PORT", port.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    StatsProcess(cmd.spawn().expect("start edm-stats"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_again_and_again_still_counts_exactly_once() {
+    let topics = TestTopics::create().await;
+    let db = TestDatabase::create().await;
+    let env = service_env(
+        &topics.prefix,
+        &[
+            ("DATABASE_URL", &db.url),
+            ("EDM_STATS_BATCH_MAX_WAIT_MS", "20"),
+            ("EDM_STATS_BATCH_MAX_EVENTS", "50"),
+        ],
+    );
+    let port = free_port();
+    let (stop, flow) = start_flow(&topics, Duration::from_millis(2));
+
+    for round in 0..5 {
+        let mut child = spawn_process(&env, port);
+        tokio::time::sleep(Duration::from_millis(1500 + 300 * round)).await;
+        child.kill();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let produced = flow.await.unwrap();
+
+    let _survivor = spawn_process(&env, port);
+    let http = reqwest::Client::new();
+    wait_for_totals(
+        &http,
+        &format!("http://127.0.0.1:{port}"),
+        produced,
+        0,
+        SETTLE,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_the_work_and_one_leaving_changes_nothing() {
+    let topics = TestTopics::create().await;
+    let db = TestDatabase::create().await;
+    let env = service_env(
+        &topics.prefix,
+        &[
+            ("DATABASE_URL", &db.url),
+            ("EDM_STATS_BATCH_MAX_WAIT_MS", "50"),
+        ],
+    );
+    let first = TestStats::spawn(env.clone()).await;
+    let second = TestStats::spawn(env).await;
+    let (stop, flow) = start_flow(&topics, Duration::from_millis(3));
+
+    // Wait until both own partitions, then stop one mid-flow.
+    let mut shared = false;
+    for _ in 0..60 {
+        let (_, a) = first.get("/api/v1/consumer").await;
+        let (_, b) = second.get("/api/v1/consumer").await;
+        let owned = |v: &serde_json::Value| v["partitions"].as_array().map_or(0, Vec::len);
+        if owned(&a) > 0 && owned(&b) > 0 && owned(&a) + owned(&b) == 6 {
+            shared = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(shared, "the two instances never split the 6 partitions");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    second.shutdown().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let produced = flow.await.unwrap();
+
+    wait_for_totals(&first.http, &first.url, produced, 0, SETTLE).await;
+    let (_, consumer) = first.get("/api/v1/consumer").await;
+    assert_eq!(
+        consumer["partitions"].as_array().unwrap().len(),
+        6,
+        "the survivor took over every partition"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migrate_command_prepares_a_fresh_database() {
+    let db = TestDatabase::create().await;
+    let status = Command::new(env!("CARGO_BIN_EXE_edm-stats"))
+        .arg("migrate")
+        .env_clear()
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let pool = db.pool().await;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for t in [
+        "click_counts",
+        "consumer_offsets",
+        "dead_letters",
+        "pageload_counts",
+        "seen_events",
+    ] {
+        assert!(tables.iter().any(|x| x == t), "{t} missing from {tables:?}");
+    }
+    // Without DATABASE_URL it says which variable is missing and fails.
+    let out = Command::new(env!("CARGO_BIN_EXE_edm-stats"))
+        .arg("migrate")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL is not set"));
+}
