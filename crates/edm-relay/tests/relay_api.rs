@@ -163,7 +163,14 @@ async fn every_refused_request_gets_a_clear_error_and_writes_nothing() {
     let mut other_topic = click("x");
     other_topic["topic"] = json!("__consumer_offsets");
 
-    type Case<'a> = (&'a str, &'a str, String, StatusCode, &'a str, Option<&'a str>);
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        String,
+        StatusCode,
+        &'a str,
+        Option<&'a str>,
+    );
     let cases: Vec<Case> = vec![
         (
             "/produceClickMessage",
