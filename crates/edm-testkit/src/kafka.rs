@@ -136,6 +136,24 @@ impl RawProducer {
         }
     }
 
+    /// Writes many messages to one topic at once and waits for all
+    /// acknowledgements. Each item is (key, payload).
+    pub async fn send_all(&self, topic: &str, items: &[(String, String)]) {
+        let sends = items.iter().map(|(key, payload)| {
+            self.producer.send(
+                rdkafka::producer::FutureRecord::to(topic)
+                    .key(key)
+                    .payload(payload),
+                Duration::from_secs(30),
+            )
+        });
+        for result in futures::future::join_all(sends).await {
+            result
+                .map_err(|(e, _)| e)
+                .expect("test message acknowledged");
+        }
+    }
+
     /// Writes one message (with an `edm-event-id` header when `event_id`
     /// is given) and waits for the acknowledgement.
     pub async fn send(&self, topic: &str, key: &str, payload: &[u8], event_id: Option<&str>) {

@@ -1,0 +1,207 @@
+//! Reads every partition of the streamed topics and publishes each valid
+//! event to the hub. Partitions are assigned manually, not shared through a
+//! group rebalance, so every instance sees every event; nothing is committed.
+//! At start each partition is read from a little before its end, so the hub
+//! begins with recent events; partitions added later are picked up.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use edm_config::Event;
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
+
+use crate::hub::{Hub, StreamEvent};
+use crate::settings::Settings;
+
+/// How often partitions are looked up (new partitions, broker reachability).
+const METADATA_INTERVAL: Duration = Duration::from_secs(15);
+/// How soon to look again while no partition is assigned yet.
+const RETRY_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What the consumer reports to health checks and metrics.
+#[derive(Debug, Default)]
+pub struct ConsumerHealth {
+    /// Partitions assigned.
+    pub partitions: AtomicI64,
+    /// Whether the last metadata lookup reached the cluster.
+    pub reachable: AtomicBool,
+    /// Messages behind the ends of the partitions.
+    pub lag: AtomicI64,
+    /// Messages skipped because they were not valid events.
+    pub invalid: AtomicI64,
+    /// Per-partition lag, from librdkafka's statistics.
+    pub partition_lag: Mutex<HashMap<(String, i32), i64>>,
+}
+
+/// Records lag from librdkafka's statistics.
+pub struct LagContext(Arc<ConsumerHealth>);
+
+impl ClientContext for LagContext {
+    fn stats(&self, statistics: Statistics) {
+        let mut lags = HashMap::new();
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.hi_offset >= 0 && p.app_offset >= 0 {
+                    lags.insert(
+                        (topic.clone(), *partition),
+                        (p.hi_offset - p.app_offset).max(0),
+                    );
+                }
+            }
+        }
+        self.0.lag.store(lags.values().sum(), Ordering::Relaxed);
+        *self.0.partition_lag.lock().unwrap() = lags;
+    }
+}
+
+impl ConsumerContext for LagContext {}
+
+/// The running consumer task.
+pub struct StreamReader {
+    consumer: Arc<StreamConsumer<LagContext>>,
+    settings: Settings,
+    hub: Arc<Hub>,
+    health: Arc<ConsumerHealth>,
+}
+
+impl StreamReader {
+    /// Creates the consumer (nothing is read until [`StreamReader::run`]).
+    pub fn new(
+        settings: &Settings,
+        hub: Arc<Hub>,
+        health: Arc<ConsumerHealth>,
+    ) -> anyhow::Result<Self> {
+        let consumer: StreamConsumer<LagContext> = settings
+            .kafka
+            .consumer_config("edm-stream", &settings.group)
+            .set("enable.auto.commit", "false")
+            .set("statistics.interval.ms", "5000")
+            .set("fetch.wait.max.ms", "50")
+            .create_with_context(LagContext(health.clone()))?;
+        Ok(Self {
+            consumer: Arc::new(consumer),
+            settings: settings.clone(),
+            hub,
+            health,
+        })
+    }
+
+    /// Reads until `stop` completes.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut assigned: HashSet<(String, i32)> = HashSet::new();
+        let mut next_lookup = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = tokio::time::sleep_until(next_lookup) => {
+                    self.assign_new_partitions(&mut assigned).await;
+                    // Until partitions are assigned, look again soon.
+                    let wait = if assigned.is_empty() { RETRY_INTERVAL } else { METADATA_INTERVAL };
+                    next_lookup = tokio::time::Instant::now() + wait;
+                }
+                message = self.consumer.recv() => match message {
+                    Ok(m) => self.publish(&m),
+                    Err(e) => tracing::warn!("consumer error: {e}"),
+                },
+            }
+        }
+        let _ = self.consumer.unassign();
+        tracing::info!("stream consumer stopped");
+    }
+
+    fn publish(&self, message: &rdkafka::message::BorrowedMessage<'_>) {
+        let Some(topic) = self.settings.kafka.topic_from_wire(message.topic()) else {
+            return;
+        };
+        let text = message.payload().and_then(|p| std::str::from_utf8(p).ok());
+        let Some(text) =
+            text.filter(|t| Event::parse(t.as_bytes()).is_ok_and(|e| e.topic == topic))
+        else {
+            self.health.invalid.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                topic = message.topic(),
+                offset = message.offset(),
+                "skipping a message that is not a valid event"
+            );
+            return;
+        };
+        self.hub.publish(StreamEvent {
+            topic,
+            text: text.to_owned(),
+            timestamp_ms: message.timestamp().to_millis().unwrap_or_default(),
+        });
+    }
+
+    /// Looks up the topics' partitions and assigns the ones not yet read:
+    /// at start from a little before the end (to fill the recent ring),
+    /// later ones from their beginning.
+    async fn assign_new_partitions(&self, assigned: &mut HashSet<(String, i32)>) {
+        let consumer = self.consumer.clone();
+        let topics: Vec<String> = self
+            .settings
+            .topics
+            .iter()
+            .map(|t| self.settings.kafka.topic_name(*t))
+            .collect();
+        let first_time = assigned.is_empty();
+        let recent = self.settings.recent_events as i64;
+        let known = assigned.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let mut fresh = Vec::new();
+            for topic in &topics {
+                let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
+                for t in metadata.topics() {
+                    for p in t.partitions() {
+                        let key = (t.name().to_owned(), p.id());
+                        if known.contains(&key) {
+                            continue;
+                        }
+                        let offset = if first_time {
+                            let (low, high) = consumer.fetch_watermarks(
+                                t.name(),
+                                p.id(),
+                                Duration::from_secs(5),
+                            )?;
+                            Offset::Offset((high - recent).max(low))
+                        } else {
+                            Offset::Beginning
+                        };
+                        fresh.push((key, offset));
+                    }
+                }
+            }
+            Ok::<_, rdkafka::error::KafkaError>(fresh)
+        })
+        .await;
+        let fresh = match found {
+            Ok(Ok(fresh)) => fresh,
+            Ok(Err(e)) => {
+                self.health.reachable.store(false, Ordering::Relaxed);
+                tracing::warn!("looking up partitions failed: {e}");
+                return;
+            }
+            Err(_) => return,
+        };
+        self.health.reachable.store(true, Ordering::Relaxed);
+        if fresh.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in &fresh {
+            let _ = tpl.add_partition_offset(topic, *partition, *offset);
+        }
+        match self.consumer.incremental_assign(&tpl) {
+            Ok(()) => {
+                assigned.extend(fresh.into_iter().map(|(k, _)| k));
+                self.health
+                    .partitions
+                    .store(assigned.len() as i64, Ordering::Relaxed);
+                tracing::info!(partitions = assigned.len(), "reading every partition");
+            }
+            Err(e) => tracing::warn!("assigning partitions failed: {e}"),
+        }
+    }
+}

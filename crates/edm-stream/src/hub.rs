@@ -1,0 +1,245 @@
+//! Where events meet clients. The hub keeps the most recent events in a ring
+//! and a bounded queue per client. Publishing an event and registering a
+//! client happen under the same lock, so a new client's snapshot of recent
+//! events and its live queue meet without a gap or a duplicate.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use edm_config::Topic;
+use tokio::sync::Notify;
+
+/// One event as it is streamed.
+#[derive(Debug)]
+pub struct StreamEvent {
+    /// Its logical topic, for clients that chose topics.
+    pub topic: Topic,
+    /// The JSON text exactly as it was in Kafka.
+    pub text: String,
+    /// Kafka timestamp (ms), for ordering the recent ring and latency.
+    pub timestamp_ms: i64,
+}
+
+/// The queue of one client: bounded, dropping the oldest when full.
+#[derive(Debug)]
+pub struct ClientQueue {
+    events: Mutex<VecDeque<Arc<StreamEvent>>>,
+    capacity: usize,
+    topics: Vec<Topic>,
+    dropped: AtomicU64,
+    closed: std::sync::atomic::AtomicBool,
+    /// Woken when events arrive or the client closes.
+    pub notify: Notify,
+}
+
+impl ClientQueue {
+    fn push(&self, event: Arc<StreamEvent>) -> bool {
+        let mut q = self.events.lock().unwrap();
+        let mut dropped = false;
+        if q.len() >= self.capacity {
+            q.pop_front();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            dropped = true;
+        }
+        q.push_back(event);
+        drop(q);
+        self.notify.notify_one();
+        dropped
+    }
+
+    /// Takes the next event to send.
+    pub fn pop(&self) -> Option<Arc<StreamEvent>> {
+        self.events.lock().unwrap().pop_front()
+    }
+
+    /// Puts back an event that could not be sent yet, unless newer events
+    /// filled the queue meanwhile (then it is the oldest and is dropped).
+    pub fn unpop(&self, event: Arc<StreamEvent>) {
+        let mut q = self.events.lock().unwrap();
+        if q.len() < self.capacity {
+            q.push_front(event);
+        } else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Events dropped for this client so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Whether the client went away.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    fn wants(&self, topic: Topic) -> bool {
+        self.topics.contains(&topic)
+    }
+}
+
+/// Totals for metrics.
+#[derive(Debug, Default)]
+pub struct HubCounters {
+    /// Events published.
+    pub events_in: AtomicU64,
+    /// Events dropped from slow clients' queues.
+    pub drops: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    recent: VecDeque<Arc<StreamEvent>>,
+    clients: HashMap<String, Arc<ClientQueue>>,
+}
+
+/// The hub shared by the consumer and all connections.
+#[derive(Debug)]
+pub struct Hub {
+    inner: Mutex<Inner>,
+    recent_capacity: usize,
+    client_capacity: usize,
+    /// Totals for metrics.
+    pub counters: HubCounters,
+}
+
+impl Hub {
+    /// A hub keeping `recent` events and `client_buffer` per client.
+    pub fn new(recent: usize, client_buffer: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            recent_capacity: recent,
+            client_capacity: client_buffer.max(1),
+            counters: HubCounters::default(),
+        }
+    }
+
+    /// Adds an event to the recent ring (kept in timestamp order) and to
+    /// every interested client's queue.
+    pub fn publish(&self, event: StreamEvent) {
+        let event = Arc::new(event);
+        let mut inner = self.inner.lock().unwrap();
+        if self.recent_capacity > 0 {
+            let at = inner
+                .recent
+                .iter()
+                .rposition(|e| e.timestamp_ms <= event.timestamp_ms)
+                .map_or(0, |i| i + 1);
+            inner.recent.insert(at, event.clone());
+            if inner.recent.len() > self.recent_capacity {
+                inner.recent.pop_front();
+            }
+        }
+        for client in inner.clients.values() {
+            if client.wants(event.topic) && client.push(event.clone()) {
+                self.counters.drops.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.counters.events_in.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Registers a client interested in `topics`; its queue starts with the
+    /// last `recent` matching events.
+    pub fn subscribe(&self, id: &str, topics: Vec<Topic>, recent: usize) -> Arc<ClientQueue> {
+        let mut inner = self.inner.lock().unwrap();
+        let mut initial: Vec<Arc<StreamEvent>> = inner
+            .recent
+            .iter()
+            .rev()
+            .filter(|e| topics.contains(&e.topic))
+            .take(recent.min(self.client_capacity))
+            .cloned()
+            .collect();
+        initial.reverse();
+        let queue = Arc::new(ClientQueue {
+            events: Mutex::new(initial.into()),
+            capacity: self.client_capacity,
+            topics,
+            dropped: AtomicU64::new(0),
+            closed: false.into(),
+            notify: Notify::new(),
+        });
+        queue.notify.notify_one();
+        inner.clients.insert(id.to_owned(), queue.clone());
+        queue
+    }
+
+    /// Forgets a client and wakes its writer so it ends.
+    pub fn unsubscribe(&self, id: &str) {
+        if let Some(q) = self.inner.lock().unwrap().clients.remove(id) {
+            q.closed.store(true, Ordering::Relaxed);
+            q.notify.notify_one();
+        }
+    }
+
+    /// Connected clients.
+    pub fn client_count(&self) -> usize {
+        self.inner.lock().unwrap().clients.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(topic: Topic, n: i64) -> StreamEvent {
+        StreamEvent {
+            topic,
+            text: format!("e{n}"),
+            timestamp_ms: n,
+        }
+    }
+
+    fn drain(q: &ClientQueue) -> Vec<String> {
+        std::iter::from_fn(|| q.pop())
+            .map(|e| e.text.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_new_client_gets_recent_events_then_live_ones_without_gap_or_duplicate() {
+        let hub = Hub::new(3, 100);
+        for n in 1..=5 {
+            hub.publish(ev(Topic::Click, n));
+        }
+        let q = hub.subscribe("a", Topic::ALL.to_vec(), 10);
+        hub.publish(ev(Topic::Click, 6));
+        assert_eq!(drain(&q), ["e3", "e4", "e5", "e6"]);
+    }
+
+    #[test]
+    fn clients_choose_topics_and_recent_counts() {
+        let hub = Hub::new(10, 100);
+        hub.publish(ev(Topic::Click, 1));
+        hub.publish(ev(Topic::PageLoad, 2));
+        hub.publish(ev(Topic::Click, 3));
+        let clicks = hub.subscribe("c", vec![Topic::Click], 1);
+        let loads = hub.subscribe("l", vec![Topic::PageLoad], 0);
+        hub.publish(ev(Topic::PageLoad, 4));
+        assert_eq!(drain(&clicks), ["e3"]);
+        assert_eq!(drain(&loads), ["e4"]);
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_and_counts_it() {
+        let hub = Hub::new(0, 2);
+        let q = hub.subscribe("slow", Topic::ALL.to_vec(), 0);
+        for n in 1..=5 {
+            hub.publish(ev(Topic::Click, n));
+        }
+        assert_eq!(drain(&q), ["e4", "e5"]);
+        assert_eq!(q.dropped(), 3);
+        assert_eq!(hub.counters.drops.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn the_recent_ring_is_ordered_by_timestamp() {
+        let hub = Hub::new(3, 10);
+        for n in [5, 1, 7, 3, 6] {
+            hub.publish(ev(Topic::Click, n));
+        }
+        let q = hub.subscribe("a", Topic::ALL.to_vec(), 3);
+        assert_eq!(drain(&q), ["e5", "e6", "e7"]);
+    }
+}

@@ -1,0 +1,28 @@
+//! edm-stream: pushes every EDM event, live, to every connected browser over
+//! Socket.io (event name `event`, payload: the event's JSON text as it was in
+//! Kafka).
+//!
+//! Every instance reads every partition of the topics itself (manual
+//! assignment: no partitions are shared out), so with any number of
+//! instances a browser connected to any one of them sees every event. Each
+//! new client first gets the most recent events, then the live stream, with
+//! no gap and no duplicate at the seam. A slow client has a bounded queue of
+//! its own (oldest dropped first), so it never slows the consumer or others.
+//!
+//! # Layout
+//! - [`settings`]: configuration from the environment.
+//! - [`hub`]: the recent-events ring and the per-client queues.
+//! - [`consumer`]: reads every partition and feeds the hub.
+//! - [`sockets`]: Socket.io connections and their writer tasks.
+//! - [`http`]: health, readiness and metrics.
+//! - [`startup`]: [`Application`], which binds, serves and shuts down.
+
+pub mod consumer;
+pub mod http;
+pub mod hub;
+pub mod settings;
+pub mod sockets;
+pub mod startup;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -1,0 +1,116 @@
+//! Socket.io connections. Each client may choose topics and how many recent
+//! events it wants in the handshake query (`?topics=edm-ui-click&recent=20`);
+//! a writer task per client drains its queue into the socket, waiting (not
+//! blocking anyone else) when the socket's own buffer is full.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use edm_config::Topic;
+use socketioxide::extract::SocketRef;
+use socketioxide::socket::DisconnectReason;
+use socketioxide::{SendError, SocketError, SocketIo};
+
+use crate::hub::Hub;
+
+/// Registers the `/` namespace handlers on `io`.
+pub fn register(io: &SocketIo, hub: Arc<Hub>, default_recent: usize, topics: Vec<Topic>) {
+    io.ns("/", move |socket: SocketRef| {
+        let hub = hub.clone();
+        let topics = topics.clone();
+        async move {
+            let query = socket.req_parts().uri.query().unwrap_or("").to_owned();
+            let (chosen, recent) = client_options(&query, &topics, default_recent);
+            let id = socket.id.to_string();
+            let queue = hub.subscribe(&id, chosen, recent);
+            tracing::debug!(client = %id, "client connected");
+            {
+                let hub = hub.clone();
+                socket.on_disconnect(move |s: SocketRef, reason: DisconnectReason| {
+                    let hub = hub.clone();
+                    async move {
+                        hub.unsubscribe(&s.id.to_string());
+                        tracing::debug!(client = %s.id, ?reason, "client disconnected");
+                    }
+                });
+            }
+            tokio::spawn(async move {
+                loop {
+                    if queue.is_closed() || !socket.connected() {
+                        break;
+                    }
+                    let Some(event) = queue.pop() else {
+                        // Wake on new events; re-check now and then in case
+                        // the client vanished without a disconnect event.
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(5), queue.notify.notified())
+                                .await;
+                        continue;
+                    };
+                    match socket.emit("event", event.text.as_str()) {
+                        Ok(()) => {}
+                        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                            queue.unpop(event);
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                hub.unsubscribe(&socket.id.to_string());
+            });
+        }
+    });
+}
+
+/// The topics (`topics=a,b`, default all streamed) and recent-event count
+/// (`recent=N`, default the configured one) a client asked for. Unknown
+/// topics are ignored; a count is capped at the configured one.
+pub fn client_options(
+    query: &str,
+    streamed: &[Topic],
+    default_recent: usize,
+) -> (Vec<Topic>, usize) {
+    let mut topics = streamed.to_vec();
+    let mut recent = default_recent;
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("topics", list)) => {
+                let chosen: Vec<Topic> = list
+                    .split(',')
+                    .filter_map(|t| t.parse::<Topic>().ok())
+                    .filter(|t| streamed.contains(t))
+                    .collect();
+                if !chosen.is_empty() {
+                    topics = chosen;
+                }
+            }
+            Some(("recent", n)) => {
+                if let Ok(n) = n.parse::<usize>() {
+                    recent = n.min(default_recent);
+                }
+            }
+            _ => {}
+        }
+    }
+    (topics, recent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_pick_topics_and_counts_within_bounds() {
+        let all = Topic::ALL.to_vec();
+        assert_eq!(
+            client_options("EIO=4&transport=websocket", &all, 50),
+            (all.clone(), 50)
+        );
+        assert_eq!(
+            client_options("topics=edm-ui-click&recent=5", &all, 50),
+            (vec![Topic::Click], 5)
+        );
+        assert_eq!(client_options("recent=5000", &all, 50).1, 50);
+        assert_eq!(client_options("topics=nope", &all, 50).0, all);
+    }
+}

@@ -1,0 +1,54 @@
+// Connects Socket.io clients to edm-stream with the official client and
+// records what each receives. Driven by edm-stream's Rust tests.
+//
+// Input (env EDM_CLIENT_SPEC, JSON):
+//   { "url": "http://127.0.0.1:PORT", "expect": N, "timeout_ms": T,
+//     "clients": [ { "query": {...}, "stall": false, "expect": N }, ... ] }
+// (a client's own "expect" overrides the common one)
+// Prints "READY" once every client is connected, then, when every
+// non-stalled client has N events (or at the timeout), one JSON line:
+//   { "clients": [ { "events": [payload…], "received_ms": [epoch ms…] } ] }
+import { io } from "socket.io-client";
+
+const spec = JSON.parse(process.env.EDM_CLIENT_SPEC);
+const results = spec.clients.map(() => ({ events: [], received_ms: [] }));
+const sockets = [];
+
+function finish() {
+  for (const s of sockets) s.disconnect();
+  // Exit only once the (possibly large) line is flushed to the pipe.
+  process.stdout.write(JSON.stringify({ clients: results }) + "\n", () => process.exit(0));
+}
+
+function done() {
+  return spec.clients.every((c, i) => c.stall || results[i].events.length >= (c.expect ?? spec.expect));
+}
+
+let connected = 0;
+spec.clients.forEach((client, i) => {
+  const socket = io(spec.url, {
+    query: client.query ?? {},
+    transports: ["websocket"],
+    reconnection: false,
+  });
+  sockets.push(socket);
+  socket.on("connect", () => {
+    if (client.stall) {
+      // Stop reading from the TCP socket: a browser tab that froze.
+      socket.io.engine.transport.ws._socket.pause();
+    }
+    connected += 1;
+    if (connected === spec.clients.length) process.stdout.write("READY\n");
+  });
+  socket.on("event", (payload) => {
+    results[i].events.push(payload);
+    results[i].received_ms.push(Date.now());
+    if (done()) finish();
+  });
+  socket.on("connect_error", (err) => {
+    process.stderr.write(`client ${i}: ${err.message}\n`);
+    process.exit(2);
+  });
+});
+
+setTimeout(finish, spec.timeout_ms);

@@ -1,0 +1,356 @@
+//! edm-stream with real Kafka and the official JavaScript `socket.io-client`
+//! from the npm registry: events arrive in order per visitor, every instance
+//! serves every event, a stalled client slows no one, and a late joiner gets
+//! recent events then live ones with nothing lost or repeated at the seam.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use edm_config::{MapEnv, Topic};
+use edm_stream::{Application, Settings};
+use edm_testkit::infra::service_env;
+use edm_testkit::kafka::{RawProducer, TestTopics};
+use serde_json::{json, Value};
+
+/// An edm-stream in this test, stopped when dropped.
+struct TestStream {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestStream {
+    async fn spawn(env: MapEnv) -> Self {
+        let settings = Settings::from_env(&env.with("PORT", "0")).expect("valid settings");
+        let app = Application::build(settings).await.expect("stream builds");
+        let url = format!("http://127.0.0.1:{}", app.port());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        let stream = Self {
+            url,
+            stop: Some(tx),
+            task: Some(task),
+        };
+        stream.wait_ready().await;
+        stream
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..100 {
+            if let Ok(r) = reqwest::get(format!("{}/ready", self.url)).await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("edm-stream never became ready");
+    }
+
+    async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn shutdown(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+    }
+}
+
+impl Drop for TestStream {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn client_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/client");
+        if !dir.join("node_modules/socket.io-client").exists() {
+            let status = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&dir)
+                .status()
+                .expect("npm is installed");
+            assert!(
+                status.success(),
+                "npm ci for the Socket.io test client failed"
+            );
+        }
+        dir
+    })
+    .clone()
+}
+
+/// Official Socket.io clients in a node process.
+struct Clients {
+    child: Child,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Clients {
+    /// Connects the clients described by `spec` and waits until all are in.
+    async fn connect(spec: Value) -> Self {
+        let dir = client_dir();
+        tokio::task::spawn_blocking(move || {
+            let mut child = Command::new("node")
+                .arg(dir.join("collect.mjs"))
+                .env("EDM_CLIENT_SPEC", spec.to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("node runs");
+            let mut stdout = BufReader::new(child.stdout.take().unwrap());
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            assert_eq!(line.trim(), "READY", "clients did not connect");
+            Clients { child, stdout }
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Waits for the result: per client, the payloads and receive times.
+    async fn results(mut self) -> Vec<(Vec<String>, Vec<i64>)> {
+        tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            self.stdout.read_line(&mut line).unwrap();
+            let _ = self.child.wait();
+            let v: Value = serde_json::from_str(&line).expect("client result JSON");
+            v["clients"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    let events = c["events"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|e| e.as_str().expect("payload is the JSON text").to_owned())
+                        .collect();
+                    let times = c["received_ms"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|t| t.as_i64().unwrap())
+                        .collect();
+                    (events, times)
+                })
+                .collect()
+        })
+        .await
+        .unwrap()
+    }
+}
+
+impl Drop for Clients {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn click(visitor: &str, n: usize) -> String {
+    json!({"topic":"edm-ui-click","uuid":visitor,"event_timestamp":1_763_800_000_000_i64 + n as i64,
+           "properties":{"button_id":format!("button-{n}"),"description":"button click"}})
+    .to_string()
+}
+
+fn spec(url: &str, clients: Value, expect: usize) -> Value {
+    json!({"url": url, "clients": clients, "expect": expect, "timeout_ms": 20000})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_client_receives_every_event_in_order_per_visitor() {
+    let topics = TestTopics::create().await;
+    let stream = TestStream::spawn(service_env(&topics.prefix, &[])).await;
+    let clients = Clients::connect(spec(&stream.url, json!([{}]), 30)).await;
+
+    let producer = RawProducer::new(&topics.settings);
+    let mut sent = Vec::new();
+    for n in 0..30 {
+        let visitor = format!("visitor-{}", n % 3);
+        let text = click(&visitor, n);
+        producer
+            .send(&topics.name(Topic::Click), &visitor, text.as_bytes(), None)
+            .await;
+        sent.push(text);
+    }
+    let results = clients.results().await;
+    let (events, _) = &results[0];
+    assert_eq!(events.len(), 30, "every event arrived");
+    let mut got_sorted = events.clone();
+    got_sorted.sort();
+    let mut sent_sorted = sent.clone();
+    sent_sorted.sort();
+    assert_eq!(
+        got_sorted, sent_sorted,
+        "payloads are the JSON text as produced"
+    );
+    for v in 0..3 {
+        let visitor = format!("\"uuid\":\"visitor-{v}\"");
+        let got: Vec<&String> = events.iter().filter(|e| e.contains(&visitor)).collect();
+        let want: Vec<&String> = sent.iter().filter(|e| e.contains(&visitor)).collect();
+        assert_eq!(got, want, "visitor-{v}'s events in order");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_instances_clients_on_each_receive_every_event() {
+    let topics = TestTopics::create().await;
+    let env = service_env(&topics.prefix, &[]);
+    let first = TestStream::spawn(env.clone()).await;
+    let second = TestStream::spawn(env).await;
+    let on_first = Clients::connect(spec(&first.url, json!([{}, {}]), 20)).await;
+    let on_second = Clients::connect(spec(&second.url, json!([{}]), 20)).await;
+
+    let producer = RawProducer::new(&topics.settings);
+    for n in 0..20 {
+        let visitor = format!("v{n}");
+        producer
+            .send(
+                &topics.name(Topic::Click),
+                &visitor,
+                click(&visitor, n).as_bytes(),
+                None,
+            )
+            .await;
+    }
+    for (events, _) in on_first
+        .results()
+        .await
+        .into_iter()
+        .chain(on_second.results().await)
+    {
+        assert_eq!(
+            events.len(),
+            20,
+            "a client saw only {} of 20 events",
+            events.len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_does_not_delay_a_healthy_one() {
+    let topics = TestTopics::create().await;
+    let stream = TestStream::spawn(service_env(
+        &topics.prefix,
+        &[
+            ("EDM_STREAM_CLIENT_BUFFER", "1000"),
+            ("EDM_STREAM_RECENT_EVENTS", "0"),
+        ],
+    ))
+    .await;
+    const N: usize = 3000;
+    let clients = Clients::connect(spec(&stream.url, json!([{"stall": true}, {}]), N)).await;
+
+    // 4 kB events (12 MB in all), so the stalled client's socket and kernel
+    // buffers overflow, in chunks of 100 every 20 ms; each carries its
+    // production time.
+    let producer = RawProducer::new(&topics.settings);
+    let (agent, text, url) = (
+        "a".repeat(1000),
+        "d".repeat(1000),
+        format!("http://localhost:3000/{}", "u".repeat(1900)),
+    );
+    for chunk in 0..N / 100 {
+        let items: Vec<(String, String)> = (0..100)
+            .map(|i| {
+                let event = json!({"topic":"edm-ui-pageload","uuid":format!("v{}", chunk * 100 + i),"event_timestamp":now_ms(),
+                                   "properties":{"user_agent":agent,"description":text,"url":url}});
+                ("v".to_owned(), event.to_string())
+            })
+            .collect();
+        producer
+            .send_all(&topics.name(Topic::PageLoad), &items)
+            .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let results = clients.results().await;
+    let (healthy, received) = &results[1];
+    assert_eq!(healthy.len(), N, "the healthy client got every event");
+    // Delivery to the healthy client kept pace with production: no event
+    // reached it more than 2 s after it was produced.
+    let worst = healthy
+        .iter()
+        .zip(received)
+        .map(|(text, at)| {
+            at - serde_json::from_str::<Value>(text).unwrap()["event_timestamp"]
+                .as_i64()
+                .unwrap()
+        })
+        .max()
+        .unwrap();
+    assert!(worst < 2000, "worst delay {worst} ms");
+    let metrics = stream.metrics().await;
+    let drops: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("edm_stream_client_drops_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        drops > 0,
+        "the stalled client's oldest events were dropped and counted:\n{metrics}"
+    );
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_gets_recent_events_then_live_ones_with_no_seam() {
+    let topics = TestTopics::create().await;
+    let producer = RawProducer::new(&topics.settings);
+    let topic = topics.name(Topic::Click);
+    for n in 0..10 {
+        producer
+            .send(&topic, "v", click("v", n).as_bytes(), None)
+            .await;
+    }
+    let stream = TestStream::spawn(service_env(
+        &topics.prefix,
+        &[("EDM_STREAM_RECENT_EVENTS", "5")],
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for n in 10..12 {
+        producer
+            .send(&topic, "v", click("v", n).as_bytes(), None)
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let clients = Clients::connect(spec(&stream.url, json!([{}, {"query": {"recent": "2", "topics": "edm-ui-click"}, "expect": 6}, {"query": {"topics": "edm-ui-pageload"}, "expect": 0}]), 9)).await;
+    for n in 12..16 {
+        producer
+            .send(&topic, "v", click("v", n).as_bytes(), None)
+            .await;
+    }
+    let results = clients.results().await;
+    let expected: Vec<String> = (7..16).map(|n| click("v", n)).collect();
+    assert_eq!(
+        results[0].0, expected,
+        "5 recent (7..12), then 4 live, no gap, no duplicate"
+    );
+    let expected: Vec<String> = (10..16).map(|n| click("v", n)).collect();
+    assert_eq!(results[1].0, expected, "asked for 2 recent");
+    assert!(results[2].0.is_empty(), "chose page loads only");
+    stream.shutdown().await;
+}
