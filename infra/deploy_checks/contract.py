@@ -38,7 +38,8 @@ TOPICS = ("edm-ui-click", "edm-ui-pageload")
 CONSUMER_GROUPS = tuple(s.consumer_group for s in SERVICES if s.consumer_group)
 
 # Workspace crates that are never deployed.
-NOT_DEPLOYED = {"edm-testkit"}
+# Workspace crates that are tools, not services: nothing deploys them.
+NOT_DEPLOYED = {"edm-testkit", "edm-bench"}
 
 # Variables the services read (product.md); the scan of crates/ adds more.
 CONFIG_VARIABLES = {

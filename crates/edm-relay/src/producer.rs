@@ -218,3 +218,50 @@ pub async fn settle(
     // report (only at shutdown): we cannot know whether it was written.
     rx.await.unwrap_or(Err(ProduceError::OutcomeUnknown))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdsys::rd_kafka_msg_status_t::*;
+
+    fn failed(code: RDKafkaErrorCode) -> KafkaError {
+        KafkaError::MessageProduction(code)
+    }
+
+    #[test]
+    fn a_timeout_after_sending_is_an_unknown_outcome_not_a_failure() {
+        let e = failed(RDKafkaErrorCode::MessageTimedOut);
+        assert_eq!(
+            classify(&e, RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED),
+            ProduceError::OutcomeUnknown
+        );
+        assert_eq!(
+            classify(&e, RD_KAFKA_MSG_STATUS_NOT_PERSISTED),
+            ProduceError::Unavailable
+        );
+    }
+
+    #[test]
+    fn broker_trouble_is_retryable_and_bad_events_are_not() {
+        for code in [
+            RDKafkaErrorCode::AllBrokersDown,
+            RDKafkaErrorCode::NotEnoughReplicas,
+            RDKafkaErrorCode::LeaderNotAvailable,
+        ] {
+            assert_eq!(
+                classify(&failed(code), RD_KAFKA_MSG_STATUS_NOT_PERSISTED),
+                ProduceError::Unavailable
+            );
+        }
+        let too_large = classify(
+            &failed(RDKafkaErrorCode::MessageSizeTooLarge),
+            RD_KAFKA_MSG_STATUS_NOT_PERSISTED,
+        );
+        assert!(matches!(too_large, ProduceError::Rejected(_)));
+        let unauthorised = classify(
+            &failed(RDKafkaErrorCode::TopicAuthorizationFailed),
+            RD_KAFKA_MSG_STATUS_NOT_PERSISTED,
+        );
+        assert!(matches!(unauthorised, ProduceError::Rejected(_)));
+    }
+}

@@ -1,0 +1,40 @@
+// Stream fan-out benchmark client: connects N official socket.io-client
+// clients to edm-stream, then records, for every event each client gets,
+// the delay from the event's production time (its event_timestamp, set by
+// `edm-bench produce`) to its receipt. Prints READY once all are
+// connected, and one JSON line of results after the given duration.
+//   node bench/fanout.mjs URL CLIENTS SECONDS
+import { createRequire } from "node:module";
+const require = createRequire(new URL("../crates/edm-stream/tests/client/package.json", import.meta.url));
+const { io } = require("socket.io-client");
+
+const [url, clients, seconds] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
+const delays = [];
+const perClient = new Array(clients).fill(0);
+let connected = 0;
+const sockets = [];
+for (let i = 0; i < clients; i++) {
+  const s = io(url, { transports: ["websocket"], reconnection: false, query: { recent: "0" } });
+  sockets.push(s);
+  s.on("connect", () => {
+    connected += 1;
+    if (connected === clients) {
+      process.stdout.write("READY\n");
+      setTimeout(finish, seconds * 1000);
+    }
+  });
+  s.on("event", (text) => {
+    const at = Date.now();
+    delays.push(at - JSON.parse(text).event_timestamp);
+    perClient[i] += 1;
+  });
+  s.on("connect_error", (e) => { process.stderr.write(`connect_error: ${e.message}\n`); process.exit(2); });
+}
+function pct(sorted, p) { return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : null; }
+function finish() {
+  for (const s of sockets) s.disconnect();
+  const sorted = delays.sort((a, b) => a - b);
+  const out = { clients, deliveries: sorted.length, min_per_client: Math.min(...perClient), max_per_client: Math.max(...perClient),
+                p50_ms: pct(sorted, 50), p99_ms: pct(sorted, 99), max_ms: sorted[sorted.length - 1] ?? null };
+  process.stdout.write(JSON.stringify(out) + "\n", () => process.exit(0));
+}
