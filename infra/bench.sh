@@ -78,6 +78,11 @@ bench_stats() {
   log "stats: API under load"
   wrk_runs stats-api-clickcount http://127.0.0.1:5902/api/clickCount bench/get.lua
   wrk_runs stats-api-series "http://127.0.0.1:5902/api/v1/clicks/series?bucket=minute" bench/get.lua
+  log "stats: API under load while 2,000 events/s are being ingested"
+  env KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" "$BENCH_BIN/edm-bench" produce click 110000 2000 >/dev/null &
+  local producer=$!
+  wrk_runs stats-api-clickcount-ingesting http://127.0.0.1:5902/api/clickCount bench/get.lua
+  wait "$producer"
   echo "{\"rss_kb\": $(rss_kb "$BENCH_LAST_PID")}" >"$EDM_BENCH_DIR/stats-rss.json"
   bench_stop_services
   PGPASSWORD=$EDM_PG_PASSWORD psql -h 127.0.0.1 -p "$EDM_PG_PORT" -U "$EDM_PG_USER" -d postgres -qc "DROP DATABASE $db" >/dev/null

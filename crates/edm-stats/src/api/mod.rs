@@ -14,6 +14,7 @@
 //! | `GET /openapi.json` | this API as OpenAPI 3.1 |
 //! | `GET /health`, `GET /ready` | liveness; readiness (database and consumer) |
 
+mod cache;
 mod error;
 mod health;
 mod legacy;
@@ -49,7 +50,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The complete router with CORS, request ids and request logs.
 pub fn router(state: AppState, origins: &AllowedOrigins) -> Router {
-    Router::new()
+    let cache = cache::ResponseCache::new(state.status.clone());
+    let aggregates = Router::new()
         .route("/api/clickCount", get(legacy::click_count))
         .route("/api/clickHistory", get(legacy::click_history))
         .route("/api/v1/totals", get(v1::totals))
@@ -57,6 +59,9 @@ pub fn router(state: AppState, origins: &AllowedOrigins) -> Router {
         .route("/api/v1/clicks/series", get(v1::click_series))
         .route("/api/v1/pageloads", get(v1::pageloads))
         .route("/api/v1/pageloads/series", get(v1::pageload_series))
+        .route_layer(axum::middleware::from_fn_with_state(cache, cache::cached));
+    Router::new()
+        .merge(aggregates)
         .route("/api/v1/consumer", get(v1::consumer))
         .route("/api/v1/dead-letters", get(v1::dead_letters))
         .route("/openapi.json", get(openapi::document))

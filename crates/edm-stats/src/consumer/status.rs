@@ -97,6 +97,11 @@ impl ConsumerStatus {
         snap
     }
 
+    /// Batches committed so far (the response cache's generation).
+    pub fn batches(&self) -> u64 {
+        self.inner.read().unwrap().batches
+    }
+
     pub(crate) fn set_group(&self, group: &str) {
         self.inner.write().unwrap().group = group.to_owned();
     }
