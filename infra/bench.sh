@@ -49,7 +49,8 @@ rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 bench_relay() {
   local prefix
   prefix=$(bench_prefix)
-  bench_start edm-relay 5900 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix"
+  # One load generator is one client: per-client rate limiting stays off.
+  bench_start edm-relay 5900 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" EDM_RELAY_RATE_LIMIT_PER_SECOND=0
   log "relay: single events"
   wrk_runs relay-single http://127.0.0.1:5900 bench/relay-single.lua
   log "relay: batches of 100"

@@ -48,6 +48,18 @@ pub enum ApiError {
         /// The configured maximum.
         max: usize,
     },
+    /// The client sent more events than its allowance.
+    #[error("too many events from this client; retry after {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until the events would be allowed.
+        retry_after_secs: u32,
+    },
+    /// The batch holds more events than a client may send at once.
+    #[error("a batch may hold at most {burst} events for one client")]
+    ExceedsBurst {
+        /// The burst size.
+        burst: u32,
+    },
     /// Kafka did not acknowledge the event.
     #[error("{source}")]
     Produce {
@@ -93,9 +105,14 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "invalid_idempotency_key", None)
             }
             ApiError::InvalidBatch(_) => (StatusCode::BAD_REQUEST, "invalid_batch", None),
-            ApiError::BatchTooLarge { .. } => {
+            ApiError::BatchTooLarge { .. } | ApiError::ExceedsBurst { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large", None)
             }
+            ApiError::RateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                Some(*retry_after_secs),
+            ),
             ApiError::Produce { source, .. } => match source {
                 ProduceError::QueueFull => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", Some(1)),
                 ProduceError::Unavailable => (

@@ -8,12 +8,14 @@
 //! - [`api`]: the HTTP routes (original endpoints, batch, health, metrics).
 //! - [`error`]: [`error::ApiError`], every failure as a JSON response.
 //! - [`metrics`]: counters of accepted, rejected and failed events.
+//! - [`rate_limit`]: per-client limits on events per second.
 //! - [`startup`]: [`Application`], which binds, serves and shuts down.
 
 pub mod api;
 pub mod error;
 pub mod metrics;
 pub mod producer;
+pub mod rate_limit;
 pub mod settings;
 pub mod startup;
 

@@ -30,6 +30,12 @@ pub struct Settings {
     pub max_batch_bytes: usize,
     /// Most events in one batch (`EDM_RELAY_MAX_BATCH_EVENTS`, default 5000).
     pub max_batch_events: usize,
+    /// Events per second each client may send on average
+    /// (`EDM_RELAY_RATE_LIMIT_PER_SECOND`, default 100; 0 turns limiting off).
+    pub rate_limit_per_second: u32,
+    /// Events a client may send at once (`EDM_RELAY_RATE_LIMIT_BURST`,
+    /// default 5000, so a full batch passes).
+    pub rate_limit_burst: u32,
 }
 
 impl Settings {
@@ -51,6 +57,15 @@ impl Settings {
             max_batch_bytes: number(env, "EDM_RELAY_MAX_BATCH_BYTES", 8 << 20, 1024, 1 << 28)?
                 as usize,
             max_batch_events: number(env, "EDM_RELAY_MAX_BATCH_EVENTS", 5000, 1, 100_000)? as usize,
+            rate_limit_per_second: number(
+                env,
+                "EDM_RELAY_RATE_LIMIT_PER_SECOND",
+                100,
+                0,
+                10_000_000,
+            )? as u32,
+            rate_limit_burst: number(env, "EDM_RELAY_RATE_LIMIT_BURST", 5000, 1, 10_000_000)?
+                as u32,
         })
     }
 }

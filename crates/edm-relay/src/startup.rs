@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::api::{router, AppState};
 use crate::metrics::Metrics;
 use crate::producer::EventProducer;
+use crate::rate_limit::ClientLimiter;
 use crate::settings::Settings;
 
 /// How often the relay checks that Kafka is reachable.
@@ -26,10 +27,13 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let producer = EventProducer::new(&settings.kafka, settings.delivery_timeout)?;
         let listener = TcpListener::bind(("0.0.0.0", settings.http.port)).await?;
+        let limiter = ClientLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst)
+            .map(Arc::new);
         let state = AppState {
             producer,
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
+            limiter,
         };
         Ok(Self { listener, state })
     }
@@ -55,11 +59,24 @@ impl Application {
     ) -> anyhow::Result<()> {
         let producer = self.state.producer.clone();
         let probe = producer.spawn_probe(PROBE_INTERVAL);
+        let forget = self.state.limiter.clone().map(|limiter| {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    limiter.forget_idle_clients();
+                }
+            })
+        });
         tracing::info!(port = self.port(), "edm-relay listening");
-        axum::serve(self.listener, router(self.state))
+        let app = router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
         probe.abort();
+        if let Some(forget) = forget {
+            forget.abort();
+        }
         let in_flight = producer.in_flight();
         if in_flight > 0 {
             tracing::info!(in_flight, "flushing the producer");

@@ -525,3 +525,85 @@ async fn health_metrics_and_request_ids() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn each_client_is_rate_limited_on_its_own_and_refused_events_are_not_written() {
+    let topics = TestTopics::create().await;
+    let relay = TestRelay::spawn(service_env(
+        &topics.prefix,
+        &[
+            ("EDM_RELAY_RATE_LIMIT_PER_SECOND", "1"),
+            ("EDM_RELAY_RATE_LIMIT_BURST", "3"),
+        ],
+    ))
+    .await;
+    let post_from = |ip: &'static str, path: &'static str, body: String| {
+        relay
+            .http
+            .post(format!("{}{path}", relay.url))
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", ip)
+            .body(body)
+            .send()
+    };
+    for i in 0..3 {
+        let resp = post_from(
+            "203.0.113.7",
+            "/produceClickMessage",
+            click(&format!("ok-{i}")).to_string(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    let limited = post_from(
+        "203.0.113.7",
+        "/produceClickMessage",
+        click("over").to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        limited.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(
+        limited.json::<Value>().await.unwrap()["error"],
+        "rate_limited"
+    );
+    // Another client is not affected.
+    let other = post_from(
+        "198.51.100.9",
+        "/produceClickMessage",
+        click("other").to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(other.status(), StatusCode::OK);
+    // A batch larger than the burst can never pass.
+    let batch = Value::Array((0..4).map(|i| click(&format!("b{i}"))).collect()).to_string();
+    let too_big = post_from("192.0.2.1", "/api/v1/events", batch)
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let written: Vec<String> = topics
+        .read(Topic::Click, 10, Duration::from_secs(5))
+        .await
+        .iter()
+        .map(payload_text)
+        .collect();
+    assert_eq!(
+        written.len(),
+        4,
+        "three from the first client, one from the other"
+    );
+    assert!(written
+        .iter()
+        .all(|t| !t.contains("over") && !t.contains("\"b0\"")));
+}

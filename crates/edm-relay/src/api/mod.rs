@@ -36,6 +36,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Event counters.
     pub metrics: Arc<Metrics>,
+    /// Per-client limits; `None` when turned off.
+    pub limiter: Option<Arc<crate::rate_limit::ClientLimiter>>,
 }
 
 /// The request id header, set when absent and echoed in the response.

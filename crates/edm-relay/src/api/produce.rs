@@ -3,8 +3,10 @@
 //! the endpoint and the configuration, and it then counts as accepted only
 //! once the brokers acknowledged it.
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -36,18 +38,49 @@ pub struct Accepted {
 
 /// `POST /produceClickMessage`.
 #[tracing::instrument(skip_all)]
-pub async fn click(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    single(state, headers, body, Topic::Click).await
+pub async fn click(State(state): State<AppState>, request: Request) -> Response {
+    single(state, request, Topic::Click).await
 }
 
 /// `POST /producePageLoad`.
 #[tracing::instrument(skip_all)]
-pub async fn pageload(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    single(state, headers, body, Topic::PageLoad).await
+pub async fn pageload(State(state): State<AppState>, request: Request) -> Response {
+    single(state, request, Topic::PageLoad).await
 }
 
-async fn single(state: AppState, headers: HeaderMap, body: Body, endpoint: Topic) -> Response {
-    match produce_one(&state, &headers, body, endpoint).await {
+/// The caller's address, for rate limiting.
+fn client_of(parts: &axum::http::request::Parts) -> IpAddr {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    crate::rate_limit::client_ip(&parts.headers, peer)
+}
+
+/// Takes `events` from the client's allowance.
+fn limit(state: &AppState, client: IpAddr, events: usize) -> Result<(), ApiError> {
+    let Some(limiter) = &state.limiter else {
+        return Ok(());
+    };
+    let events = u32::try_from(events).unwrap_or(u32::MAX);
+    limiter.check(client, events).map_err(|limited| {
+        if limited.exceeds_burst {
+            ApiError::ExceedsBurst {
+                burst: limiter.burst(),
+            }
+        } else {
+            ApiError::RateLimited {
+                retry_after_secs: limited.retry_after.as_secs_f64().ceil().max(1.0) as u32,
+            }
+        }
+    })
+}
+
+async fn single(state: AppState, request: Request, endpoint: Topic) -> Response {
+    let (parts, body) = request.into_parts();
+    let client = client_of(&parts);
+    let headers = parts.headers;
+    match produce_one(&state, &headers, client, body, endpoint).await {
         Ok(accepted) => {
             state.metrics.count(accepted.topic, Outcome::Accepted);
             (StatusCode::OK, Json(accepted)).into_response()
@@ -67,9 +100,11 @@ async fn single(state: AppState, headers: HeaderMap, body: Body, endpoint: Topic
 async fn produce_one(
     state: &AppState,
     headers: &HeaderMap,
+    client: IpAddr,
     body: Body,
     endpoint: Topic,
 ) -> Result<Accepted, ApiError> {
+    limit(state, client, 1)?;
     let key_header = idempotency_key(headers)?;
     let bytes = read_json_body(headers, body, state.settings.max_body_bytes).await?;
     let event = Event::parse(&bytes)?;
@@ -174,8 +209,10 @@ pub struct BatchResponse {
 /// awaited together. Status 200 when all were accepted, 207 when some were
 /// not, 503 when Kafka is unavailable and none were.
 #[tracing::instrument(skip_all)]
-pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    match run_batch(&state, &headers, body).await {
+pub async fn batch(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let client = client_of(&parts);
+    match run_batch(&state, &parts.headers, client, body).await {
         Ok(response) => {
             let status = if response.accepted == response.results.len() {
                 StatusCode::OK
@@ -198,6 +235,7 @@ pub async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body
 async fn run_batch(
     state: &AppState,
     headers: &HeaderMap,
+    client: IpAddr,
     body: Body,
 ) -> Result<BatchResponse, ApiError> {
     let bytes: Bytes = read_json_body(headers, body, state.settings.max_batch_bytes).await?;
@@ -215,6 +253,7 @@ async fn run_batch(
             max: state.settings.max_batch_events,
         });
     }
+    limit(state, client, items.len())?;
 
     // Validate and enqueue everything first, then await all reports.
     enum Pending {

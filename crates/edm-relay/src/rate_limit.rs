@@ -1,0 +1,117 @@
+//! Per-client rate limiting: each client (by IP address) may send
+//! `EDM_RELAY_RATE_LIMIT_PER_SECOND` events per second on average, in bursts
+//! of up to `EDM_RELAY_RATE_LIMIT_BURST`. A batch costs one unit per event.
+//! On Heroku the router appends the caller's address to `X-Forwarded-For`,
+//! so the last entry of that header is the client; locally it is the peer.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+/// The relay's limiter, shared by all requests.
+pub struct ClientLimiter {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    burst: u32,
+}
+
+/// Why a client must wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    /// How long until the events would be allowed.
+    pub retry_after: Duration,
+    /// Whether the request can never pass (more events than the burst).
+    pub exceeds_burst: bool,
+}
+
+impl ClientLimiter {
+    /// A limiter allowing `per_second` events per client on average and
+    /// `burst` at once; `None` when `per_second` is 0 (limiting off).
+    pub fn new(per_second: u32, burst: u32) -> Option<Self> {
+        let rate = NonZeroU32::new(per_second)?;
+        let burst = NonZeroU32::new(burst.max(1)).expect("at least 1");
+        Some(Self {
+            limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            burst: burst.get(),
+        })
+    }
+
+    /// Takes `events` units from `client`'s allowance, or says how long to wait.
+    pub fn check(&self, client: IpAddr, events: u32) -> Result<(), Limited> {
+        let Some(n) = NonZeroU32::new(events) else {
+            return Ok(());
+        };
+        match self.limiter.check_key_n(&client, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(Limited {
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+                exceeds_burst: false,
+            }),
+            Err(_) => Err(Limited {
+                retry_after: Duration::ZERO,
+                exceeds_burst: true,
+            }),
+        }
+    }
+
+    /// The burst size.
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// Forgets clients that have been quiet, bounding memory.
+    pub fn forget_idle_clients(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
+/// The client's address: the last `X-Forwarded-For` entry (added by
+/// Heroku's router), else the TCP peer, else unspecified.
+pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .last()
+        .or(peer.map(|p| p.ip()))
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_client_has_its_own_allowance() {
+        let limiter = ClientLimiter::new(1, 3).unwrap();
+        let a = IpAddr::from([10, 0, 0, 1]);
+        let b = IpAddr::from([10, 0, 0, 2]);
+        assert!(limiter.check(a, 3).is_ok());
+        let limited = limiter.check(a, 1).unwrap_err();
+        assert!(!limited.exceeds_burst && limited.retry_after > Duration::ZERO);
+        assert!(limiter.check(b, 1).is_ok(), "another client is unaffected");
+        assert!(limiter.check(b, 4).unwrap_err().exceeds_burst);
+    }
+
+    #[test]
+    fn zero_turns_limiting_off() {
+        assert!(ClientLimiter::new(0, 10).is_none());
+    }
+
+    #[test]
+    fn the_client_is_the_last_forwarded_address() {
+        let mut headers = HeaderMap::new();
+        let peer: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+        assert_eq!(client_ip(&headers, Some(peer)), peer.ip());
+        headers.insert("x-forwarded-for", "1.2.3.4, 5.6.7.8".parse().unwrap());
+        assert_eq!(client_ip(&headers, Some(peer)), IpAddr::from([5, 6, 7, 8]));
+        headers.insert("x-forwarded-for", "not-an-ip".parse().unwrap());
+        assert_eq!(client_ip(&headers, Some(peer)), peer.ip());
+    }
+}
