@@ -77,8 +77,8 @@ pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-        .last()
+        .rev()
+        .find_map(|s| s.trim().parse::<IpAddr>().ok())
         .or(peer.map(|p| p.ip()))
         .unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }
