@@ -10,6 +10,7 @@
 //! fields without breaking consumers. Required fields, types and lengths
 //! are checked, and every error names the field at fault.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -29,6 +30,10 @@ pub const MAX_URL_CHARS: usize = 2048;
 pub const MIN_TIMESTAMP_MS: i64 = 946_684_800_000;
 /// Latest accepted `event_timestamp`: 2100-01-01T00:00:00Z in epoch ms.
 pub const MAX_TIMESTAMP_MS: i64 = 4_102_444_800_000;
+/// Text fields hold no control characters (Unicode category Cc, which is
+/// what [`char::is_control`] tests), as an ECMA-262 pattern for the JSON
+/// Schemas of the event catalog.
+pub const NO_CONTROL_CHARACTERS_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
 
 /// A click or page-load event from the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,25 +62,36 @@ pub enum Properties {
     PageLoad(PageLoadProperties),
 }
 
+// The `schemars` attributes below state the limits that `Event::validate`
+// checks, so the catalog's JSON Schemas (see `crate::catalog`) say exactly
+// what is accepted; a test holds the two together.
+
 /// A button click.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(extend("additionalProperties" = true))]
 pub struct ClickProperties {
     /// The element id of the button, e.g. `the-camper's-kit`.
+    #[schemars(length(min = 1, max = MAX_ID_CHARS), pattern(NO_CONTROL_CHARACTERS_PATTERN))]
     pub button_id: String,
     /// Free text; the store sends `button click`.
     #[serde(default)]
+    #[schemars(length(max = MAX_TEXT_CHARS), pattern(NO_CONTROL_CHARACTERS_PATTERN))]
     pub description: String,
 }
 
 /// A page load.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(extend("additionalProperties" = true))]
 pub struct PageLoadProperties {
     /// The browser's user agent string.
+    #[schemars(length(max = MAX_TEXT_CHARS), pattern(NO_CONTROL_CHARACTERS_PATTERN))]
     pub user_agent: String,
     /// Free text describing the page.
     #[serde(default)]
+    #[schemars(length(max = MAX_TEXT_CHARS), pattern(NO_CONTROL_CHARACTERS_PATTERN))]
     pub description: String,
     /// The page's origin.
+    #[schemars(length(max = MAX_URL_CHARS), pattern(NO_CONTROL_CHARACTERS_PATTERN))]
     pub url: String,
 }
 

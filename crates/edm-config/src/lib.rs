@@ -11,11 +11,13 @@
 //! - [`kafka`]: brokers, TLS material and prefix; rdkafka client configs.
 //! - [`topics`]: the logical topics and consumer groups.
 //! - [`event`]: the event wire format, parsing and validation.
+//! - [`catalog`]: the JSON Schema of each topic's events (`docs/events/`).
 //! - [`http`]: port and allowed browser origins.
 //! - [`database`] (feature `postgres`): Postgres connection options.
 //! - [`shutdown`]: the SIGTERM / Ctrl-C signal services stop on.
 //! - [`telemetry`]: one-line-per-event logging.
 
+pub mod catalog;
 #[cfg(feature = "postgres")]
 pub mod database;
 pub mod env;

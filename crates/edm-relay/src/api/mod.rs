@@ -5,6 +5,7 @@
 //! | `POST /produceClickMessage` | one `edm-ui-click` event (the original endpoint) |
 //! | `POST /producePageLoad` | one `edm-ui-pageload` event (the original endpoint) |
 //! | `POST /api/v1/events` | a JSON array of events; a result per event |
+//! | `GET /api/v1/schemas`, `GET /api/v1/schemas/{topic}` | the event catalog: each topic's JSON Schema |
 //! | `GET /health` | liveness |
 //! | `GET /ready` | 200 while Kafka is reachable, else 503 |
 //! | `GET /metrics` | Prometheus counters |
@@ -12,6 +13,7 @@
 mod body;
 mod health;
 mod produce;
+mod schemas;
 
 use std::sync::Arc;
 
@@ -50,6 +52,8 @@ pub fn router(state: AppState) -> Router {
         .route("/produceClickMessage", post(produce::click))
         .route("/producePageLoad", post(produce::pageload))
         .route("/api/v1/events", post(produce::batch))
+        .route("/api/v1/schemas", get(schemas::list))
+        .route("/api/v1/schemas/{topic}", get(schemas::one))
         .route("/health", get(health::live))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))

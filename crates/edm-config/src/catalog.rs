@@ -1,0 +1,181 @@
+//! The event catalog: one JSON Schema (draft 2020-12) per topic, generated
+//! with `schemars` from the event types in [`crate::event`]. The schemas are
+//! committed under `docs/events/` (a test keeps the files equal to what this
+//! module generates) and edm-relay serves them at `/api/v1/schemas`.
+//!
+//! A schema describes the event's JSON text exactly as [`Event::parse`]
+//! accepts it: the topic as a constant, the required fields, the length
+//! limits and the ban on control characters. Unknown fields are allowed
+//! (`additionalProperties: true`) because every reader ignores them; see
+//! `docs/events.md` for the tolerant-reader rule and the versioning policy.
+//!
+//! [`Event::parse`]: crate::Event::parse
+
+use std::marker::PhantomData;
+
+use schemars::generate::SchemaSettings;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde_json::{Map, Value};
+
+use crate::event::{
+    ClickProperties, PageLoadProperties, MAX_ID_CHARS, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS,
+    NO_CONTROL_CHARACTERS_PATTERN,
+};
+use crate::topics::Topic;
+
+/// Where the committed schemas live, relative to the workspace root.
+pub const SCHEMA_DIR: &str = "docs/events";
+
+/// The `properties` type of one topic's events.
+trait TopicProperties: JsonSchema {
+    /// The topic whose events carry these properties.
+    const TOPIC: Topic;
+}
+
+impl TopicProperties for ClickProperties {
+    const TOPIC: Topic = Topic::Click;
+}
+
+impl TopicProperties for PageLoadProperties {
+    const TOPIC: Topic = Topic::PageLoad;
+}
+
+/// The `topic` field of one topic's events: that topic's logical name and
+/// nothing else.
+struct TopicName<P>(PhantomData<P>);
+
+impl<P: TopicProperties> JsonSchema for TopicName<P> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("TopicName_{}", P::TOPIC.name()).into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "The logical topic (without KAFKA_PREFIX); it must match the topic the event is written to.",
+            "type": "string",
+            "const": P::TOPIC.name(),
+        })
+    }
+}
+
+/// An event of one topic as it travels on the wire: the envelope of
+/// [`crate::Event`] with that topic's properties. Readers ignore fields
+/// they do not know, so producers may add fields.
+// Only its schema is used: parsing is `Event::parse`, and a test checks that
+// the schema and the parser accept and refuse the same events.
+#[derive(JsonSchema)]
+#[schemars(extend("additionalProperties" = true))]
+#[allow(dead_code)]
+struct TopicEvent<P: TopicProperties> {
+    topic: TopicName<P>,
+    /// The visitor's session id; the Kafka message key, so one visitor's
+    /// events stay in order.
+    #[schemars(length(min = 1, max = MAX_ID_CHARS), pattern(NO_CONTROL_CHARACTERS_PATTERN))]
+    uuid: String,
+    /// When it happened in the browser: epoch milliseconds from the years
+    /// 2000 to 2099, written as a plain JSON integer (no fraction, no
+    /// exponent), as `Date.now()` gives it.
+    #[schemars(range(min = MIN_TIMESTAMP_MS, max = MAX_TIMESTAMP_MS - 1))]
+    event_timestamp: i64,
+    /// What happened; the fields depend on the topic.
+    properties: P,
+    /// The client's id for this event, so a retried event is counted once.
+    /// Optional; the `Idempotency-Key` header sent to the relay, or the
+    /// Kafka header `edm-event-id`, carries the same id.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = MAX_ID_CHARS), pattern(NO_CONTROL_CHARACTERS_PATTERN))]
+    event_id: Option<String>,
+}
+
+/// The JSON Schema of `topic`'s events, with its keys sorted so the text is
+/// the same however `serde_json` orders maps.
+pub fn schema(topic: Topic) -> Value {
+    let generator = SchemaSettings::draft2020_12()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator();
+    let mut schema = match topic {
+        Topic::Click => generator.into_root_schema_for::<TopicEvent<ClickProperties>>(),
+        Topic::PageLoad => generator.into_root_schema_for::<TopicEvent<PageLoadProperties>>(),
+    };
+    schema.insert("title".into(), format!("{topic} event").into());
+    schema.insert(
+        "description".into(),
+        format!(
+            "{} Written to the Kafka topic KAFKA_PREFIX + \"{topic}\", keyed by uuid. \
+             Readers ignore unknown fields, so producers may add fields; see docs/events.md.",
+            match topic {
+                Topic::Click => "A button click in the store.",
+                Topic::PageLoad => "A page load in the store.",
+            }
+        )
+        .into(),
+    );
+    sorted(schema.to_value())
+}
+
+/// The committed file name of `topic`'s schema, e.g. `edm-ui-click.schema.json`.
+pub fn file_name(topic: Topic) -> String {
+    format!("{topic}.schema.json")
+}
+
+/// The text of `topic`'s schema as committed: pretty JSON and a newline.
+pub fn schema_text(topic: Topic) -> String {
+    let mut text = serde_json::to_string_pretty(&schema(topic)).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// `value` with every object's keys in sorted order.
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sorted(v)))
+                    .collect::<Map<_, _>>(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_schema_pins_its_topic_and_requires_the_envelope() {
+        for topic in Topic::ALL {
+            let s = schema(topic);
+            assert_eq!(s["properties"]["topic"]["const"], topic.name());
+            assert_eq!(
+                s["required"],
+                serde_json::json!(["topic", "uuid", "event_timestamp", "properties"])
+            );
+            assert_eq!(s["additionalProperties"], true);
+            assert_eq!(s["properties"]["properties"]["additionalProperties"], true);
+        }
+        let click = schema(Topic::Click);
+        assert_eq!(
+            click["properties"]["properties"]["required"],
+            serde_json::json!(["button_id"])
+        );
+        assert_eq!(
+            click["properties"]["properties"]["properties"]["button_id"]["maxLength"],
+            MAX_ID_CHARS
+        );
+        let load = schema(Topic::PageLoad);
+        assert_eq!(
+            load["properties"]["properties"]["required"],
+            serde_json::json!(["user_agent", "url"])
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! The event catalog: the JSON Schemas committed under `docs/events/` are
+//! exactly what the code generates, and each schema accepts and refuses the
+//! same events as `Event::parse`, the parser every EDM service uses.
+//!
+//! After changing the event types, regenerate the committed files with
+//!
+//!     cargo test -p edm-config --test event_catalog -- --ignored write_the_committed_schemas
+
+use std::path::PathBuf;
+
+use edm_config::catalog::{self, SCHEMA_DIR};
+use edm_config::event::{
+    MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_TIMESTAMP_MS, MAX_URL_CHARS, MIN_TIMESTAMP_MS,
+};
+use edm_config::{Event, Topic};
+use serde_json::{json, Value};
+
+fn schema_path(topic: Topic) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(SCHEMA_DIR)
+        .join(catalog::file_name(topic))
+}
+
+#[test]
+fn the_committed_schemas_are_what_the_code_generates() {
+    for topic in Topic::ALL {
+        let path = schema_path(topic);
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == catalog::schema_text(topic),
+            "{} differs from the schema the event types generate; regenerate it with\n  \
+             cargo test -p edm-config --test event_catalog -- --ignored write_the_committed_schemas",
+            path.display()
+        );
+    }
+}
+
+/// Writes `docs/events/<topic>.schema.json` from the code.
+#[test]
+#[ignore = "writes files: run it to regenerate the committed schemas"]
+fn write_the_committed_schemas() {
+    for topic in Topic::ALL {
+        let path = schema_path(topic);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, catalog::schema_text(topic)).unwrap();
+        println!("wrote {}", path.display());
+    }
+}
+
+/// The original reference store's events, field for field.
+fn reference_click() -> Value {
+    json!({"topic":"edm-ui-click","uuid":"0f8fad5b-d9cb-469f-a165-70867728950e","event_timestamp":1_763_800_000_000_i64,
+           "properties":{"button_id":"the-camper's-kit","description":"button click"}})
+}
+
+fn reference_pageload() -> Value {
+    json!({"topic":"edm-ui-pageload","uuid":"0f8fad5b-d9cb-469f-a165-70867728950e","event_timestamp":1_763_800_000_000_i64,
+           "properties":{"user_agent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+                         "description":"fix coffee page page loaded","url":"https://edm-ui.herokuapp.com"}})
+}
+
+/// Variations of `base` (valid and invalid) with what each one changes.
+fn variations(base: &Value) -> Vec<(String, Value)> {
+    let is_click = base["topic"] == "edm-ui-click";
+    let mut out: Vec<(String, Value)> = vec![("as the store sends it".into(), base.clone())];
+    let mut with = |name: &str, change: &dyn Fn(&mut Value)| {
+        let mut v = base.clone();
+        change(&mut v);
+        out.push((name.to_owned(), v));
+    };
+    with("extra top-level fields", &|v| {
+        v["schema_version"] = json!(2);
+        v["campaign"] = json!({"id": "spring"});
+    });
+    with("extra properties", &|v| {
+        v["properties"]["color"] = json!("blue")
+    });
+    with("an event_id", &|v| v["event_id"] = json!("retry-1"));
+    with("a null event_id", &|v| v["event_id"] = Value::Null);
+    with("an empty event_id", &|v| v["event_id"] = json!(""));
+    with("a too long event_id", &|v| {
+        v["event_id"] = json!("e".repeat(MAX_ID_CHARS + 1))
+    });
+    with("no description", &|v| {
+        v["properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("description");
+    });
+    with("the other topic", &|v| {
+        v["topic"] = json!(if is_click {
+            "edm-ui-pageload"
+        } else {
+            "edm-ui-click"
+        })
+    });
+    with("an unknown topic", &|v| v["topic"] = json!("edm-ui-scroll"));
+    with("no uuid", &|v| {
+        v.as_object_mut().unwrap().remove("uuid");
+    });
+    with("an empty uuid", &|v| v["uuid"] = json!(""));
+    with("a uuid of the longest length", &|v| {
+        v["uuid"] = json!("é".repeat(MAX_ID_CHARS))
+    });
+    with("a uuid one character too long", &|v| {
+        v["uuid"] = json!("é".repeat(MAX_ID_CHARS + 1))
+    });
+    with("a NUL in the uuid", &|v| v["uuid"] = json!("a\u{0}b"));
+    with("a DEL in the uuid", &|v| v["uuid"] = json!("a\u{7f}b"));
+    with("a C1 control in the uuid", &|v| {
+        v["uuid"] = json!("a\u{85}b")
+    });
+    with("a non-breaking space in the uuid", &|v| {
+        v["uuid"] = json!("a\u{a0}b")
+    });
+    with("a numeric uuid", &|v| v["uuid"] = json!(42));
+    with("no timestamp", &|v| {
+        v.as_object_mut().unwrap().remove("event_timestamp");
+    });
+    with("a text timestamp", &|v| v["event_timestamp"] = json!("now"));
+    with("the earliest timestamp", &|v| {
+        v["event_timestamp"] = json!(MIN_TIMESTAMP_MS)
+    });
+    with("a timestamp before 2000", &|v| {
+        v["event_timestamp"] = json!(MIN_TIMESTAMP_MS - 1)
+    });
+    with("the latest timestamp", &|v| {
+        v["event_timestamp"] = json!(MAX_TIMESTAMP_MS - 1)
+    });
+    with("a timestamp in 2100", &|v| {
+        v["event_timestamp"] = json!(MAX_TIMESTAMP_MS)
+    });
+    with("no properties", &|v| {
+        v.as_object_mut().unwrap().remove("properties");
+    });
+    with("properties as an array", &|v| v["properties"] = json!([1]));
+    with("a too long description", &|v| {
+        v["properties"]["description"] = json!("d".repeat(MAX_TEXT_CHARS + 1))
+    });
+    with("a description of the longest length", &|v| {
+        v["properties"]["description"] = json!("d".repeat(MAX_TEXT_CHARS))
+    });
+    with("a newline in the description", &|v| {
+        v["properties"]["description"] = json!("a\nb")
+    });
+    if is_click {
+        with("no button_id", &|v| {
+            v["properties"].as_object_mut().unwrap().remove("button_id");
+        });
+        with("an empty button_id", &|v| {
+            v["properties"]["button_id"] = json!("")
+        });
+        with("a button_id of the longest length", &|v| {
+            v["properties"]["button_id"] = json!("b".repeat(MAX_ID_CHARS))
+        });
+        with("a too long button_id", &|v| {
+            v["properties"]["button_id"] = json!("b".repeat(MAX_ID_CHARS + 1))
+        });
+        with("a script-shaped button_id", &|v| {
+            v["properties"]["button_id"] = json!("<img src=x onerror=alert(1)>")
+        });
+    } else {
+        with("no url", &|v| {
+            v["properties"].as_object_mut().unwrap().remove("url");
+        });
+        with("no user_agent", &|v| {
+            v["properties"]
+                .as_object_mut()
+                .unwrap()
+                .remove("user_agent");
+        });
+        with("an empty user_agent", &|v| {
+            v["properties"]["user_agent"] = json!("")
+        });
+        with("a url of the longest length", &|v| {
+            v["properties"]["url"] = json!("u".repeat(MAX_URL_CHARS))
+        });
+        with("a too long url", &|v| {
+            v["properties"]["url"] = json!("u".repeat(MAX_URL_CHARS + 1))
+        });
+        with("a too long user_agent", &|v| {
+            v["properties"]["user_agent"] = json!("a".repeat(MAX_TEXT_CHARS + 1))
+        });
+    }
+    out
+}
+
+#[test]
+fn each_schema_accepts_exactly_what_the_services_accept() {
+    for (topic, base) in [
+        (Topic::Click, reference_click()),
+        (Topic::PageLoad, reference_pageload()),
+    ] {
+        let schema = catalog::schema(topic);
+        let validator = jsonschema::validator_for(&schema).expect("the schema is valid");
+        let mut accepted = 0;
+        for (name, event) in variations(&base) {
+            let by_parser = Event::parse(event.to_string().as_bytes())
+                .map(|e| e.topic == topic)
+                .unwrap_or(false);
+            let by_schema = validator.is_valid(&event);
+            assert_eq!(
+                by_schema, by_parser,
+                "{topic} with {name}: the schema says {by_schema}, Event::parse says {by_parser}"
+            );
+            accepted += usize::from(by_parser);
+        }
+        assert!(accepted >= 8, "the corpus has valid events too");
+    }
+}
+
+#[test]
+fn the_reference_store_events_and_extended_ones_are_valid() {
+    for (topic, base) in [
+        (Topic::Click, reference_click()),
+        (Topic::PageLoad, reference_pageload()),
+    ] {
+        let validator = jsonschema::validator_for(&catalog::schema(topic)).unwrap();
+        assert!(validator.is_valid(&base), "{topic}: the reference event");
+        let mut extended = base.clone();
+        extended["schema_version"] = json!(2);
+        extended["properties"]["color"] = json!("blue");
+        assert!(
+            validator.is_valid(&extended),
+            "{topic}: unknown fields are allowed"
+        );
+        // What this project's own code writes is valid too.
+        let written: Value =
+            serde_json::from_str(&Event::parse(base.to_string().as_bytes()).unwrap().to_json())
+                .unwrap();
+        assert!(validator.is_valid(&written), "{topic}: Event::to_json");
+    }
+}

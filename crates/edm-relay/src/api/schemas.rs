@@ -1,0 +1,80 @@
+//! The event catalog over HTTP: the JSON Schema of each topic's events, as
+//! `edm_config::catalog` generates them (the same text as the files under
+//! `docs/events/`), so a team writing a producer or a consumer can fetch the
+//! contract from the running relay.
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use edm_config::{catalog, Topic};
+use serde::Serialize;
+
+use super::AppState;
+use crate::error::ErrorBody;
+
+/// The media type of a JSON Schema document.
+const SCHEMA_MEDIA_TYPE: &str = "application/schema+json";
+
+/// `GET /api/v1/schemas`: every topic of the catalog.
+#[derive(Debug, Serialize)]
+pub struct Catalog {
+    /// One entry per topic.
+    pub schemas: Vec<CatalogEntry>,
+}
+
+/// One topic in the catalog.
+#[derive(Debug, Serialize)]
+pub struct CatalogEntry {
+    /// The logical topic, e.g. `edm-ui-click`.
+    pub topic: &'static str,
+    /// Whether this relay accepts events for it (`KAFKA_TOPIC`).
+    pub accepted: bool,
+    /// Where its schema is served.
+    pub schema: String,
+    /// The original single-event endpoint for it.
+    pub endpoint: &'static str,
+}
+
+/// Lists the topics and where their schemas are.
+#[tracing::instrument(skip_all)]
+pub async fn list(State(state): State<AppState>) -> Json<Catalog> {
+    let schemas = Topic::ALL
+        .into_iter()
+        .map(|topic| CatalogEntry {
+            topic: topic.name(),
+            accepted: state.settings.topics.contains(&topic),
+            schema: format!("/api/v1/schemas/{topic}"),
+            endpoint: match topic {
+                Topic::Click => "/produceClickMessage",
+                Topic::PageLoad => "/producePageLoad",
+            },
+        })
+        .collect();
+    Json(Catalog { schemas })
+}
+
+/// One topic's schema; 404 naming the known topics for any other name.
+#[tracing::instrument]
+pub async fn one(Path(topic): Path<String>) -> Response {
+    match topic.parse::<Topic>() {
+        Ok(topic) => (
+            [(header::CONTENT_TYPE, SCHEMA_MEDIA_TYPE)],
+            catalog::schema_text(topic),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            Json(ErrorBody {
+                error: "unknown_topic",
+                message: format!(
+                    "no schema for this topic; the catalog has {}",
+                    Topic::ALL.map(Topic::name).join(", ")
+                ),
+                field: Some("topic".into()),
+                event_id: None,
+            }),
+        )
+            .into_response(),
+    }
+}
