@@ -1,0 +1,152 @@
+//! Property tests of event parsing and validation: arbitrary bytes, deeply
+//! nested JSON, unicode edge cases, control characters, and SQL- or
+//! script-shaped values. Parsing never panics; whatever it accepts satisfies
+//! every documented bound and survives a round trip; whatever it refuses
+//! gets an error that names the problem.
+//!
+//! The number of cases per property comes from `PROPTEST_CASES` (proptest's
+//! own variable): CI runs the default below, `./edm reliability` a million.
+
+use edm_config::event::{
+    Properties, MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_TIMESTAMP_MS, MAX_URL_CHARS, MIN_TIMESTAMP_MS,
+};
+use edm_config::{Event, EventError};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(5_000)
+}
+
+/// Checks what the parser promises about any input.
+fn check(input: &[u8]) {
+    match Event::parse(input) {
+        Ok(event) => {
+            let len = |s: &str| s.chars().count();
+            assert!((1..=MAX_ID_CHARS).contains(&len(&event.uuid)));
+            assert!((MIN_TIMESTAMP_MS..MAX_TIMESTAMP_MS).contains(&event.event_timestamp));
+            assert!(!event.uuid.chars().any(char::is_control));
+            match &event.properties {
+                Properties::Click(p) => {
+                    assert!((1..=MAX_ID_CHARS).contains(&len(&p.button_id)));
+                    assert!(len(&p.description) <= MAX_TEXT_CHARS);
+                    assert!(!p.button_id.chars().any(char::is_control));
+                }
+                Properties::PageLoad(p) => {
+                    assert!(len(&p.user_agent) <= MAX_TEXT_CHARS);
+                    assert!(len(&p.url) <= MAX_URL_CHARS);
+                }
+            }
+            // What was accepted reads back as the same event.
+            assert_eq!(
+                Event::parse(event.to_json().as_bytes()).as_ref(),
+                Ok(&event)
+            );
+        }
+        Err(EventError::Syntax(message)) => assert!(!message.is_empty()),
+        Err(EventError::Field { field, problem }) => {
+            assert!(!field.is_empty() && !problem.is_empty());
+        }
+    }
+}
+
+/// Text that tends to break parsers and pages.
+fn nasty_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[\\x00-\\x1f\\x7f]{0,8}",
+        Just("' OR '1'='1'; DROP TABLE click_counts; --".to_owned()),
+        Just("<img src=x onerror=alert(1)>".to_owned()),
+        Just("\u{202e}\u{200b}\u{feff}\u{fffd}".to_owned()),
+        Just("🧪".repeat(300)),
+        Just("é".repeat(MAX_ID_CHARS)),
+        Just("x".repeat(MAX_URL_CHARS + 1)),
+        "\\PC{0,64}",
+    ]
+}
+
+/// Any JSON value, nested up to `depth`.
+fn any_json(depth: u32) -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        nasty_text().prop_map(Value::from),
+    ];
+    leaf.prop_recursive(depth, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            prop::collection::btree_map(nasty_text(), inner, 0..8)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// A valid event with one field replaced by something arbitrary.
+fn mutated_event() -> impl Strategy<Value = Value> {
+    let base = prop_oneof![
+        Just(
+            json!({"topic":"edm-ui-click","uuid":"v","event_timestamp":1_763_800_000_000_i64,
+                    "properties":{"button_id":"the-camper's-kit","description":"button click"}})
+        ),
+        Just(
+            json!({"topic":"edm-ui-pageload","uuid":"v","event_timestamp":1_763_800_000_000_i64,
+                    "properties":{"user_agent":"Mozilla/5.0","description":"Page loaded","url":"http://localhost:3000"}})
+        ),
+    ];
+    let field = prop_oneof![
+        Just("/topic"),
+        Just("/uuid"),
+        Just("/event_timestamp"),
+        Just("/properties"),
+        Just("/properties/button_id"),
+        Just("/properties/description"),
+        Just("/properties/user_agent"),
+        Just("/properties/url"),
+        Just("/event_id"),
+        Just("/extra"),
+    ];
+    (base, field, any_json(3)).prop_map(|(mut event, field, value)| {
+        let (parent, key) = field.rsplit_once('/').unwrap();
+        if let Some(Value::Object(map)) = event.pointer_mut(parent) {
+            map.insert(key.to_owned(), value);
+        }
+        event
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        check(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_json_never_panics(value in any_json(6)) {
+        check(value.to_string().as_bytes());
+    }
+
+    #[test]
+    fn mutated_events_are_accepted_only_within_bounds(event in mutated_event()) {
+        check(event.to_string().as_bytes());
+    }
+}
+
+#[test]
+fn very_deep_nesting_is_refused_not_a_crash() {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    assert!(Event::parse(deep.as_bytes()).is_err());
+    let deep_props = format!(
+        r#"{{"topic":"edm-ui-click","uuid":"v","event_timestamp":1763800000000,"properties":{}1{}}}"#,
+        "{\"a\":".repeat(5000),
+        "}".repeat(5000)
+    );
+    assert!(Event::parse(deep_props.as_bytes()).is_err());
+}
