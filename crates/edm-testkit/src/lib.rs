@@ -8,10 +8,12 @@
 //!   created for one test and deleted after it, and helpers to read them.
 //! - [`broker`]: [`broker::SpareBroker`], a broker a test may stop and kill.
 //! - [`postgres`]: [`postgres::TestDatabase`], a fresh database per test.
+//! - [`secrets`]: known secret values, and scanning output for them.
 //! - [`spare_postgres`]: [`spare_postgres::SparePostgres`], a server a test may stop.
 
 pub mod broker;
 pub mod infra;
 pub mod kafka;
 pub mod postgres;
+pub mod secrets;
 pub mod spare_postgres;
