@@ -21,7 +21,7 @@ async fn no_secret_reaches_the_logs() {
     let port = free_port();
     let env = tls_service_env(&topics.prefix).with("DATABASE_URL", &url);
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edm-stats"))
+    let child = Command::new(env!("CARGO_BIN_EXE_edm-stats"))
         .env_clear()
         .envs(env.0.iter())
         .env("PORT", port.to_string())
