@@ -14,6 +14,8 @@
 //! - [`catalog`]: the JSON Schema of each topic's events (`docs/events/`).
 //! - [`http`]: port and allowed browser origins.
 //! - [`database`] (feature `postgres`): Postgres connection options.
+//! - [`metrics`] (feature `metrics`): Prometheus registry, HTTP metrics
+//!   layer and `/metrics` endpoint shared by every service.
 //! - [`shutdown`]: the SIGTERM / Ctrl-C signal services stop on.
 //! - [`telemetry`]: one-line-per-event logging.
 
@@ -25,6 +27,8 @@ pub mod error;
 pub mod event;
 pub mod http;
 pub mod kafka;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;
 pub mod topics;

@@ -1,14 +1,22 @@
-//! Counters of what the relay did with events, exposed at `/metrics` in
-//! the Prometheus text format.
+//! What the relay did with events, for `/metrics` (through the shared
+//! [`edm_config::metrics`] registry, next to the HTTP request metrics):
+//!
+//! | metric | what |
+//! |---|---|
+//! | `edm_relay_events_total{topic, outcome}` | events `accepted` (acknowledged by the brokers), `rejected` (invalid, nothing written) or `failed` (valid, not acknowledged) |
+//! | `edm_relay_producer_queue_depth` | events queued in the producer and not yet acknowledged |
+//! | `edm_relay_kafka_reachable` | 1 while the last probe reached the cluster |
 
-use prometheus_client::encoding::{text::encode, EncodeLabelSet, EncodeLabelValue};
+use edm_config::metrics::{MetricsBuilder, ServiceMetrics};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+
+use crate::producer::EventProducer;
 
 /// What happened to an event.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Outcome {
     /// Acknowledged by the brokers.
     Accepted,
@@ -18,67 +26,85 @@ pub enum Outcome {
     Failed,
 }
 
-/// Labels of the events counter.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EventLabels {
-    /// Logical topic, or `unknown` when the event was unreadable.
-    pub topic: String,
-    /// What happened.
-    pub outcome: Outcome,
-}
-
-/// The relay's metrics registry.
-pub struct Metrics {
-    registry: Registry,
-    events: Family<EventLabels, Counter>,
-    in_flight: Gauge,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        let mut registry = Registry::with_prefix("edm_relay");
-        let events = Family::<EventLabels, Counter>::default();
-        registry.register("events", "Events by topic and outcome", events.clone());
-        let in_flight = Gauge::default();
-        registry.register(
-            "producer_in_flight",
-            "Events queued in the producer and not yet acknowledged",
-            in_flight.clone(),
-        );
-        Self {
-            registry,
-            events,
-            in_flight,
+impl Outcome {
+    /// The label value: `accepted`, `rejected` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Rejected => "rejected",
+            Outcome::Failed => "failed",
         }
     }
 }
 
+impl EncodeLabelValue for Outcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+/// Labels of the events counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// Logical topic, or `unknown` when the event was unreadable.
+    pub topic: &'static str,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// The relay's own metrics.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    events: Family<EventLabels, Counter>,
+    queue_depth: Gauge,
+    kafka_reachable: Gauge,
+}
+
 impl Metrics {
-    /// Counts one event.
-    pub fn count(&self, topic: &str, outcome: Outcome) {
-        self.events
-            .get_or_create(&EventLabels {
-                topic: topic.to_owned(),
-                outcome,
+    /// Registers the relay's metrics next to the HTTP ones; the producer's
+    /// queue and reachability are read at each scrape.
+    pub fn register(producer: EventProducer) -> (Self, ServiceMetrics) {
+        let metrics = Self::default();
+        let mut builder = MetricsBuilder::new("edm_relay");
+        let registry = builder.service();
+        registry.register(
+            "events",
+            "Events by logical topic and outcome (accepted, rejected, failed)",
+            metrics.events.clone(),
+        );
+        registry.register(
+            "producer_queue_depth",
+            "Events queued in the producer and not yet acknowledged by the brokers",
+            metrics.queue_depth.clone(),
+        );
+        registry.register(
+            "kafka_reachable",
+            "1 while the last probe reached the Kafka cluster, else 0",
+            metrics.kafka_reachable.clone(),
+        );
+        let gauges = metrics.clone();
+        let service = builder
+            .before_scrape(move || {
+                gauges.queue_depth.set(i64::from(producer.in_flight()));
+                gauges
+                    .kafka_reachable
+                    .set(i64::from(producer.is_reachable()));
             })
+            .build();
+        (metrics, service)
+    }
+
+    /// Counts one event.
+    pub fn count(&self, topic: &'static str, outcome: Outcome) {
+        self.events
+            .get_or_create(&EventLabels { topic, outcome })
             .inc();
     }
 
     /// How many events ended in `outcome` for `topic` so far.
-    pub fn get(&self, topic: &str, outcome: Outcome) -> u64 {
+    pub fn get(&self, topic: &'static str, outcome: Outcome) -> u64 {
         self.events
-            .get_or_create(&EventLabels {
-                topic: topic.to_owned(),
-                outcome,
-            })
-            .get()
-    }
-
-    /// The registry in Prometheus text format.
-    pub fn render(&self, in_flight: i64) -> String {
-        self.in_flight.set(in_flight);
-        let mut out = String::new();
-        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
-        out
+            .get(&EventLabels { topic, outcome })
+            .map_or(0, |c| c.get())
     }
 }

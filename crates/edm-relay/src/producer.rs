@@ -178,24 +178,32 @@ impl EventProducer {
         let producer = self.clone();
         tokio::spawn(async move {
             loop {
-                let inner = producer.inner.clone();
-                let timeout = interval.max(Duration::from_millis(500));
-                let ok = tokio::task::spawn_blocking(move || {
-                    inner.client().fetch_metadata(None, timeout).is_ok()
-                })
-                .await
-                .unwrap_or(false);
-                let was = producer.reachable.swap(ok, Ordering::Relaxed);
-                if was != ok {
-                    if ok {
-                        tracing::info!("Kafka is reachable again");
-                    } else {
-                        tracing::warn!("Kafka is unreachable; refusing events until it is back");
-                    }
-                }
+                producer
+                    .probe(interval.max(Duration::from_millis(500)))
+                    .await;
                 tokio::time::sleep(interval).await;
             }
         })
+    }
+
+    /// Asks the cluster for its metadata once (waiting up to `timeout`) and
+    /// records whether it answered; returns that.
+    pub async fn probe(&self, timeout: Duration) -> bool {
+        let inner = self.inner.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            inner.client().fetch_metadata(None, timeout).is_ok()
+        })
+        .await
+        .unwrap_or(false);
+        let was = self.reachable.swap(ok, Ordering::Relaxed);
+        if was != ok {
+            if ok {
+                tracing::info!("Kafka is reachable again");
+            } else {
+                tracing::warn!("Kafka is unreachable; refusing events until it is back");
+            }
+        }
+        ok
     }
 
     /// Events queued but not yet settled.

@@ -26,13 +26,18 @@ impl Application {
     /// Creates the producer and binds `0.0.0.0:PORT` (port 0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let producer = EventProducer::new(&settings.kafka, settings.delivery_timeout)?;
+        // Know whether the cluster answers before saying ready: `/ready`
+        // reports this first probe until the periodic ones take over.
+        producer.probe(PROBE_INTERVAL).await;
         let listener = TcpListener::bind(("0.0.0.0", settings.http.port)).await?;
         let limiter = ClientLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst)
             .map(Arc::new);
+        let (metrics, service_metrics) = Metrics::register(producer.clone());
         let state = AppState {
             producer,
             settings: Arc::new(settings),
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(metrics),
+            service_metrics,
             limiter,
         };
         Ok(Self { listener, state })

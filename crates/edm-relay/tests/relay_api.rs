@@ -516,14 +516,75 @@ async fn health_metrics_and_request_ids() {
         .text()
         .await
         .unwrap();
-    assert!(
-        metrics.contains(r#"edm_relay_events_total{topic="edm-ui-click",outcome="Accepted"} 1"#),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains(r#"edm_relay_events_total{topic="edm-ui-click",outcome="Rejected"} 1"#),
-        "{metrics}"
-    );
+    for line in [
+        r#"edm_relay_events_total{topic="edm-ui-click",outcome="accepted"} 1"#,
+        r#"edm_relay_events_total{topic="edm-ui-click",outcome="rejected"} 1"#,
+        r#"http_requests_total{method="POST",route="/produceClickMessage",status="200"} 1"#,
+        r#"http_requests_total{method="POST",route="/produceClickMessage",status="400"} 1"#,
+        r#"http_request_duration_seconds_count{method="POST",route="/produceClickMessage",status="200"} 1"#,
+        "edm_relay_producer_queue_depth 0",
+        "edm_relay_kafka_reachable 1",
+    ] {
+        assert!(metrics.contains(line), "missing {line} in:\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn a_callers_request_id_is_kept_and_an_unusable_one_replaced() {
+    let topics = TestTopics::create().await;
+    let relay = TestRelay::spawn(service_env(&topics.prefix, &[])).await;
+    let send = |id: &'static str| {
+        relay
+            .http
+            .post(format!("{}/produceClickMessage", relay.url))
+            .header("content-type", "application/json")
+            .header("x-request-id", id)
+            .body(click("traced").to_string())
+            .send()
+    };
+    let kept = send("store-7f3a-42").await.unwrap();
+    assert_eq!(kept.status(), StatusCode::OK);
+    assert_eq!(kept.headers()["x-request-id"], "store-7f3a-42");
+
+    let forged = send("x level=ERROR msg=forged").await.unwrap();
+    assert_eq!(forged.status(), StatusCode::OK);
+    let assigned = forged.headers()["x-request-id"].to_str().unwrap();
+    assert_ne!(assigned, "x level=ERROR msg=forged");
+    assert!(uuid::Uuid::parse_str(assigned).is_ok(), "{assigned}");
+}
+
+#[tokio::test]
+async fn a_batch_that_kafka_does_not_take_is_counted_as_failed_by_topic() {
+    // No topics exist under this prefix, so Kafka refuses every event.
+    let prefix = format!("missing-{}.", uuid::Uuid::new_v4().simple());
+    let relay = TestRelay::spawn(service_env(
+        &prefix,
+        &[("EDM_RELAY_DELIVERY_TIMEOUT_MS", "2000")],
+    ))
+    .await;
+    let response = relay
+        .post(
+            "/api/v1/events",
+            &json!([click("a"), pageload(), {"topic": "edm-ui-click"}]),
+        )
+        .await;
+    assert_ne!(response.status(), StatusCode::OK);
+    let metrics = relay
+        .http
+        .get(format!("{}/metrics", relay.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"edm_relay_events_total{topic="edm-ui-click",outcome="failed"} 1"#,
+        r#"edm_relay_events_total{topic="edm-ui-pageload",outcome="failed"} 1"#,
+        r#"edm_relay_events_total{topic="unknown",outcome="rejected"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "missing {line} in:\n{metrics}");
+    }
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
-//! Liveness, readiness and metrics.
+//! Liveness and readiness.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
@@ -26,16 +26,4 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             Json(json!({"status": "unavailable", "kafka": "unreachable"})),
         )
     }
-}
-
-/// Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let text = state.metrics.render(i64::from(state.producer.in_flight()));
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
 }

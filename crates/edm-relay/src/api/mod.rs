@@ -8,7 +8,7 @@
 //! | `GET /api/v1/schemas`, `GET /api/v1/schemas/{topic}` | the event catalog: each topic's JSON Schema |
 //! | `GET /health` | liveness |
 //! | `GET /ready` | 200 while Kafka is reachable, else 503 |
-//! | `GET /metrics` | Prometheus counters |
+//! | `GET /metrics` | Prometheus metrics (see [`crate::metrics`]) |
 
 mod body;
 mod health;
@@ -17,10 +17,12 @@ mod schemas;
 
 use std::sync::Arc;
 
+use axum::extract::Request;
 use axum::http::{header, HeaderName, Method};
 use axum::routing::{get, post};
 use axum::Router;
 use edm_config::http::AllowedOrigins;
+use edm_config::metrics::ServiceMetrics;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -38,16 +40,20 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Event counters.
     pub metrics: Arc<Metrics>,
+    /// The `/metrics` registry and the HTTP metrics layer.
+    pub service_metrics: ServiceMetrics,
     /// Per-client limits; `None` when turned off.
     pub limiter: Option<Arc<crate::rate_limit::ClientLimiter>>,
 }
 
-/// The request id header, set when absent and echoed in the response.
+/// The request id header: kept from the caller when usable, else set, and
+/// echoed in the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The complete router with CORS, request ids and request logs.
 pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.settings.http.allowed_origins);
+    let metrics = state.service_metrics.clone();
     Router::new()
         .route("/produceClickMessage", post(produce::click))
         .route("/producePageLoad", post(produce::pageload))
@@ -56,8 +62,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/schemas/{topic}", get(schemas::one))
         .route("/health", get(health::live))
         .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
+        .route("/metrics", metrics.endpoint())
         .with_state(state)
+        .layer(metrics.layer())
         .layer(cors)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
@@ -68,11 +75,42 @@ pub fn router(state: AppState) -> Router {
                         .get(&REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    // `event_id` (one event) or `events` (a batch) is
+                    // filled in by the handler, so the one line logged per
+                    // request ties the caller's request id to the event ids
+                    // that travel on through Kafka.
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id = %id,
+                        event_id = tracing::field::Empty,
+                        events = tracing::field::Empty,
+                    )
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unusable_request_id))
+}
+
+/// Longest request id kept from a caller.
+const MAX_REQUEST_ID_CHARS: usize = 128;
+
+/// Keeps the caller's `x-request-id` (so one id follows a request across
+/// hops) when it is 1–128 visible ASCII characters; otherwise removes it,
+/// and the relay assigns a fresh one. An id cannot forge log fields.
+async fn drop_unusable_request_id(mut request: Request) -> Request {
+    let usable = request.headers().get(&REQUEST_ID).is_none_or(|value| {
+        let bytes = value.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= MAX_REQUEST_ID_CHARS
+            && bytes.iter().all(u8::is_ascii_graphic)
+    });
+    if !usable {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
 }
 
 fn cors_layer(origins: &AllowedOrigins) -> CorsLayer {

@@ -37,13 +37,11 @@ pub struct Accepted {
 }
 
 /// `POST /produceClickMessage`.
-#[tracing::instrument(skip_all)]
 pub async fn click(State(state): State<AppState>, request: Request) -> Response {
     single(state, request, Topic::Click).await
 }
 
 /// `POST /producePageLoad`.
-#[tracing::instrument(skip_all)]
 pub async fn pageload(State(state): State<AppState>, request: Request) -> Response {
     single(state, request, Topic::PageLoad).await
 }
@@ -82,6 +80,7 @@ async fn single(state: AppState, request: Request, endpoint: Topic) -> Response 
     let headers = parts.headers;
     match produce_one(&state, &headers, client, body, endpoint).await {
         Ok(accepted) => {
+            tracing::Span::current().record("event_id", accepted.event_id.as_str());
             state.metrics.count(accepted.topic, Outcome::Accepted);
             (StatusCode::OK, Json(accepted)).into_response()
         }
@@ -90,6 +89,9 @@ async fn single(state: AppState, request: Request, endpoint: Topic) -> Response 
                 ApiError::Produce { .. } => Outcome::Failed,
                 _ => Outcome::Rejected,
             };
+            if let ApiError::Produce { event_id, .. } = &err {
+                tracing::Span::current().record("event_id", event_id.as_str());
+            }
             state.metrics.count(endpoint.name(), outcome);
             tracing::info!(error = %err, "event not accepted");
             err.into_response()
@@ -208,7 +210,6 @@ pub struct BatchResponse {
 /// and written on its own; all are sent at once and their acknowledgements
 /// awaited together. Status 200 when all were accepted, 207 when some were
 /// not, 503 when Kafka is unavailable and none were.
-#[tracing::instrument(skip_all)]
 pub async fn batch(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let client = client_of(&parts);
@@ -262,7 +263,8 @@ async fn run_batch(
             String,
             tokio::sync::oneshot::Receiver<Result<Delivered, ProduceError>>,
         ),
-        Done(ItemResult),
+        /// Settled already; the topic label is `unknown` when unreadable.
+        Done(&'static str, ItemResult),
     }
     let mut pending = Vec::with_capacity(items.len());
     for raw in &items {
@@ -273,7 +275,7 @@ async fn run_batch(
         let event = match parsed {
             Ok(event) => event,
             Err(err) => {
-                pending.push(Pending::Done(failure(&err)));
+                pending.push(Pending::Done("unknown", failure(&err)));
                 continue;
             }
         };
@@ -287,7 +289,10 @@ async fn run_batch(
         });
         pending.push(match queued {
             Ok(rx) => Pending::Queued(event.topic, event_id, rx),
-            Err(source) => Pending::Done(failure(&ApiError::Produce { source, event_id })),
+            Err(source) => Pending::Done(
+                event.topic.name(),
+                failure(&ApiError::Produce { source, event_id }),
+            ),
         });
     }
 
@@ -297,28 +302,35 @@ async fn run_batch(
         failed: 0,
         results: Vec::with_capacity(pending.len()),
     };
+    tracing::Span::current().record("events", pending.len());
     for item in pending {
-        let result = match item {
-            Pending::Done(result) => result,
+        let (topic, result) = match item {
+            Pending::Done(topic, result) => (topic, result),
             Pending::Queued(topic, event_id, rx) => match settle(rx).await {
-                Ok(delivered) => ItemResult::Accepted(accepted(topic, event_id, delivered)),
-                Err(source) => failure(&ApiError::Produce { source, event_id }),
+                Ok(delivered) => (
+                    topic.name(),
+                    ItemResult::Accepted(accepted(topic, event_id, delivered)),
+                ),
+                Err(source) => (
+                    topic.name(),
+                    failure(&ApiError::Produce { source, event_id }),
+                ),
             },
         };
-        let (topic, outcome) = match &result {
-            ItemResult::Accepted(a) => {
+        let outcome = match &result {
+            ItemResult::Accepted(_) => {
                 response.accepted += 1;
-                (a.topic, Outcome::Accepted)
+                Outcome::Accepted
             }
             ItemResult::Failed {
                 status: "failed", ..
             } => {
                 response.failed += 1;
-                ("unknown", Outcome::Failed)
+                Outcome::Failed
             }
             ItemResult::Failed { .. } => {
                 response.rejected += 1;
-                ("unknown", Outcome::Rejected)
+                Outcome::Rejected
             }
         };
         state.metrics.count(topic, outcome);
