@@ -14,12 +14,14 @@
 //! - [`device`]: device type from a user agent.
 //! - [`consumer`]: the Kafka consumer loop, batches and their transactions.
 //! - [`api`]: the REST API (original endpoints, /api/v1, OpenAPI, health).
+//! - [`replay`]: `edm-stats replay`, rebuilding the aggregates from Kafka.
 //! - [`startup`]: [`Application`]: consumer and API together, and shutdown.
 
 pub mod api;
 pub mod consumer;
 pub mod db;
 pub mod device;
+pub mod replay;
 pub mod settings;
 pub mod startup;
 

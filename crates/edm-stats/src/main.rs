@@ -1,5 +1,6 @@
 //! Starts edm-stats, or with `migrate` applies the migrations and exits
-//! (Heroku's release phase runs that).
+//! (Heroku's release phase runs that), or with `replay` rebuilds the
+//! aggregates from what Kafka retains (see `edm_stats::replay`).
 
 use std::process::ExitCode;
 
@@ -12,9 +13,8 @@ async fn main() -> ExitCode {
     let result = match std::env::args().nth(1).as_deref() {
         None => run().await,
         Some("migrate") => migrate().await,
-        Some(other) => Err(anyhow::anyhow!(
-            "unknown command '{other}' (usage: edm-stats [migrate])"
-        )),
+        Some("replay") => replay(std::env::args().skip(2)).await,
+        Some(other) => Err(anyhow::anyhow!("unknown command '{other}' ({USAGE})")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -29,6 +29,24 @@ async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env(&ProcessEnv)?;
     let app = Application::build(settings).await?;
     app.run_until_stopped(edm_config::shutdown::signal()).await
+}
+
+const USAGE: &str = "usage: edm-stats [migrate | replay [--dry-run] [--allow-history-loss]]";
+
+/// Rebuilds the aggregates from Kafka and prints one line saying what it did.
+async fn replay(args: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    let mut options = edm_stats::replay::ReplayOptions::default();
+    for arg in args {
+        match arg.as_str() {
+            "--dry-run" => options.dry_run = true,
+            "--allow-history-loss" => options.allow_history_loss = true,
+            other => anyhow::bail!("unknown replay option '{other}' ({USAGE})"),
+        }
+    }
+    let settings = Settings::from_env(&ProcessEnv)?;
+    let report = edm_stats::replay::run(&settings, &options).await?;
+    println!("{report}");
+    Ok(())
 }
 
 async fn migrate() -> anyhow::Result<()> {

@@ -100,6 +100,9 @@ pub async fn write_batch(
     let mut tx = pool.begin().await?;
 
     // Fencing: the stored offset must still be the one we started from.
+    // It comes first: `edm-stats replay` holds batches back by locking
+    // consumer_offsets, which works because a batch writes it before the
+    // aggregates.
     for ((topic, partition), next) in &next_offsets {
         let expected = positions
             .get(&(topic.clone(), *partition))
