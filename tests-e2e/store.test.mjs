@@ -32,6 +32,7 @@ describe('the store', () => {
       const userAgent = await page.evaluate(() => navigator.userAgent);
       assert.equal(pageLoad.headers['content-type'], 'application/json');
       assert.match(pageLoad.headers['idempotency-key'], UUID);
+      assert.equal(pageLoad.headers['x-request-id'], pageLoad.headers['idempotency-key'], 'the relay logs the event id as the request id');
       assert.deepEqual(Object.keys(pageLoad.json).sort(), ['event_timestamp', 'properties', 'topic', 'uuid']);
       assert.equal(pageLoad.json.topic, 'edm-ui-pageload');
       assert.match(pageLoad.json.uuid, UUID);

@@ -14,6 +14,7 @@
 //! - [`device`]: device type from a user agent.
 //! - [`consumer`]: the Kafka consumer loop, batches and their transactions.
 //! - [`api`]: the REST API (original endpoints, /api/v1, OpenAPI, health).
+//! - [`metrics`]: what `/metrics` reports (events, batches, lag).
 //! - [`replay`]: `edm-stats replay`, rebuilding the aggregates from Kafka.
 //! - [`startup`]: [`Application`]: consumer and API together, and shutdown.
 
@@ -21,6 +22,7 @@ pub mod api;
 pub mod consumer;
 pub mod db;
 pub mod device;
+pub mod metrics;
 pub mod replay;
 pub mod settings;
 pub mod startup;

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use crate::api::{router, AppState};
 use crate::consumer::status::ConsumerStatus;
 use crate::consumer::{self, store};
-use crate::{db, Settings};
+use crate::{db, metrics, Settings};
 
 /// edm-stats bound to its port, ready to run.
 pub struct Application {
@@ -38,9 +38,11 @@ impl Application {
             }
         }
         let listener = TcpListener::bind(("0.0.0.0", settings.http.port)).await?;
+        let status = Arc::new(ConsumerStatus::default());
         let state = AppState {
             pool,
-            status: Arc::new(ConsumerStatus::default()),
+            metrics: metrics::service_metrics(status.clone(), settings.kafka.clone()),
+            status,
         };
         Ok(Self {
             listener,

@@ -13,7 +13,7 @@ use edm_config::Event;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 
-use crate::hub::{Hub, StreamEvent};
+use crate::hub::{Hub, HubCounters, StreamEvent};
 use crate::settings::Settings;
 
 /// How often partitions are looked up (new partitions, broker reachability).
@@ -30,8 +30,6 @@ pub struct ConsumerHealth {
     pub reachable: AtomicBool,
     /// Messages behind the ends of the partitions.
     pub lag: AtomicI64,
-    /// Messages skipped because they were not valid events.
-    pub invalid: AtomicI64,
     /// Per-partition lag, from librdkafka's statistics.
     pub partition_lag: Mutex<HashMap<(String, i32), i64>>,
 }
@@ -120,7 +118,7 @@ impl StreamReader {
         let Some(text) =
             text.filter(|t| Event::parse(t.as_bytes()).is_ok_and(|e| e.topic == topic))
         else {
-            self.health.invalid.fetch_add(1, Ordering::Relaxed);
+            HubCounters::count(&self.hub.counters.invalid, topic);
             tracing::debug!(
                 topic = message.topic(),
                 offset = message.offset(),

@@ -4,10 +4,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use edm_config::metrics::ServiceMetrics;
 use serde_json::json;
 
 use crate::consumer::ConsumerHealth;
@@ -22,13 +23,15 @@ pub struct HttpState {
     pub health: Arc<ConsumerHealth>,
 }
 
-/// `/health`, `/ready`, `/metrics`.
-pub fn routes(state: HttpState) -> Router {
+/// `/health`, `/ready`, `/metrics` (see [`crate::metrics`]), with every
+/// request counted and timed.
+pub fn routes(state: HttpState, metrics: &ServiceMetrics) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
+        .route("/metrics", metrics.endpoint())
         .with_state(state)
+        .layer(metrics.layer())
 }
 
 /// Ready when the cluster answers and partitions are assigned.
@@ -50,29 +53,5 @@ async fn ready(State(s): State<HttpState>) -> impl IntoResponse {
             StatusCode::SERVICE_UNAVAILABLE
         },
         body,
-    )
-}
-
-/// Prometheus text format.
-async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
-    let c = &s.hub.counters;
-    let text = format!(
-        "# HELP edm_stream_clients Connected Socket.io clients.\n# TYPE edm_stream_clients gauge\nedm_stream_clients {}\n\
-         # HELP edm_stream_events_total Events read from Kafka and published.\n# TYPE edm_stream_events_total counter\nedm_stream_events_total {}\n\
-         # HELP edm_stream_client_drops_total Events dropped from slow clients' queues.\n# TYPE edm_stream_client_drops_total counter\nedm_stream_client_drops_total {}\n\
-         # HELP edm_stream_invalid_total Messages skipped as invalid events.\n# TYPE edm_stream_invalid_total counter\nedm_stream_invalid_total {}\n\
-         # HELP edm_stream_consumer_lag Messages behind the ends of the partitions.\n# TYPE edm_stream_consumer_lag gauge\nedm_stream_consumer_lag {}\n",
-        s.hub.client_count(),
-        c.events_in.load(Ordering::Relaxed),
-        c.drops.load(Ordering::Relaxed),
-        s.health.invalid.load(Ordering::Relaxed),
-        s.health.lag.load(Ordering::Relaxed),
-    );
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
     )
 }

@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use edm_config::Topic;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use tokio::sync::Notify;
 
 /// One event as it is streamed.
@@ -79,13 +82,36 @@ impl ClientQueue {
     }
 }
 
-/// Totals for metrics.
-#[derive(Debug, Default)]
+/// Labels of the per-topic counters.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabels {
+    /// Logical topic.
+    pub topic: &'static str,
+}
+
+/// Totals for `/metrics` (prometheus-client counters, registered by
+/// [`crate::metrics`]).
+#[derive(Debug, Clone, Default)]
 pub struct HubCounters {
-    /// Events published.
-    pub events_in: AtomicU64,
+    /// Events read from Kafka and published to clients, by topic.
+    pub events: Family<TopicLabels, Counter>,
+    /// Messages skipped because they were not valid events, by topic.
+    pub invalid: Family<TopicLabels, Counter>,
+    /// Events handed to a client's socket, by topic.
+    pub deliveries: Family<TopicLabels, Counter>,
     /// Events dropped from slow clients' queues.
-    pub drops: AtomicU64,
+    pub drops: Counter,
+}
+
+impl HubCounters {
+    /// Counts one event of `topic` in `family`.
+    pub fn count(family: &Family<TopicLabels, Counter>, topic: Topic) {
+        family
+            .get_or_create(&TopicLabels {
+                topic: topic.name(),
+            })
+            .inc();
+    }
 }
 
 #[derive(Debug, Default)]
@@ -133,10 +159,10 @@ impl Hub {
         }
         for client in inner.clients.values() {
             if client.wants(event.topic) && client.push(event.clone()) {
-                self.counters.drops.fetch_add(1, Ordering::Relaxed);
+                self.counters.drops.inc();
             }
         }
-        self.counters.events_in.fetch_add(1, Ordering::Relaxed);
+        HubCounters::count(&self.counters.events, event.topic);
     }
 
     /// Registers a client interested in `topics`; its queue starts with the
@@ -230,7 +256,7 @@ mod tests {
         }
         assert_eq!(drain(&q), ["e4", "e5"]);
         assert_eq!(q.dropped(), 3);
-        assert_eq!(hub.counters.drops.load(Ordering::Relaxed), 3);
+        assert_eq!(hub.counters.drops.get(), 3);
     }
 
     #[test]

@@ -15,11 +15,13 @@
 //! - [`consumer`]: reads every partition and feeds the hub.
 //! - [`sockets`]: Socket.io connections and their writer tasks.
 //! - [`http`]: health, readiness and metrics.
+//! - [`metrics`]: what `/metrics` reports (events, deliveries, drops, lag).
 //! - [`startup`]: [`Application`], which binds, serves and shuts down.
 
 pub mod consumer;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod settings;
 pub mod sockets;
 pub mod startup;

@@ -11,7 +11,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::DisconnectReason;
 use socketioxide::{SendError, SocketError, SocketIo};
 
-use crate::hub::Hub;
+use crate::hub::{Hub, HubCounters};
 
 /// Registers the `/` namespace handlers on `io`.
 pub fn register(io: &SocketIo, hub: Arc<Hub>, default_recent: usize, topics: Vec<Topic>) {
@@ -48,7 +48,7 @@ pub fn register(io: &SocketIo, hub: Arc<Hub>, default_recent: usize, topics: Vec
                         continue;
                     };
                     match socket.emit("event", event.text.as_str()) {
-                        Ok(()) => {}
+                        Ok(()) => HubCounters::count(&hub.counters.deliveries, event.topic),
                         Err(SendError::Socket(SocketError::InternalChannelFull)) => {
                             queue.unpop(event);
                             tokio::time::sleep(Duration::from_millis(10)).await;

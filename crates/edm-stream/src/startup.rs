@@ -14,7 +14,7 @@ use crate::consumer::{ConsumerHealth, StreamReader};
 use crate::http::{routes, HttpState};
 use crate::hub::Hub;
 use crate::settings::Settings;
-use crate::sockets;
+use crate::{metrics, sockets};
 
 /// edm-stream bound to its port, ready to run.
 pub struct Application {
@@ -58,7 +58,9 @@ impl Application {
             self.settings.recent_events,
             self.settings.topics.clone(),
         );
-        let app = routes(HttpState { hub, health })
+        let metrics =
+            metrics::service_metrics(hub.clone(), health.clone(), self.settings.kafka.clone());
+        let app = routes(HttpState { hub, health }, &metrics)
             .layer(layer)
             .layer(cors_layer(&self.settings.http.allowed_origins));
 

@@ -354,3 +354,116 @@ async fn a_late_joiner_gets_recent_events_then_live_ones_with_no_seam() {
     assert!(results[2].0.is_empty(), "chose page loads only");
     stream.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_store_events_and_events_with_unknown_fields_are_streamed_unchanged() {
+    let topics = TestTopics::create().await;
+    let stream = TestStream::spawn(service_env(&topics.prefix, &[])).await;
+    let clients = Clients::connect(spec(&stream.url, json!([{}]), 4)).await;
+
+    // The original reference store's events, and a newer producer's events
+    // with fields no EDM reader knows (tolerant reader, docs/events.md).
+    let reference_click = r#"{"topic":"edm-ui-click","uuid":"0f8fad5b-d9cb-469f-a165-70867728950e","event_timestamp":1763800000000,"properties":{"button_id":"bunum-wo-aa,-papua-new-guinea","description":"button click"}}"#;
+    let reference_load = r#"{"topic":"edm-ui-pageload","uuid":"0f8fad5b-d9cb-469f-a165-70867728950e","event_timestamp":1763800000000,"properties":{"user_agent":"Mozilla/5.0 (X11; Linux x86_64)","description":"fix coffee page page loaded","url":"https://edm-ui.herokuapp.com"}}"#;
+    let extended_click =
+        json!({"topic":"edm-ui-click","uuid":"v2","event_timestamp":1_763_800_000_001_i64,
+        "schema_version": 2, "properties":{"button_id":"the-camper's-kit","color":"blue"}})
+        .to_string();
+    let extended_load = json!({"topic":"edm-ui-pageload","uuid":"v2","event_timestamp":1_763_800_000_001_i64,
+        "locale": "de-DE", "properties":{"user_agent":"Mozilla/5.0","url":"http://localhost:3000","viewport":{"w":390}}})
+    .to_string();
+    let producer = RawProducer::new(&topics.settings);
+    let (clicks, loads) = (topics.name(Topic::Click), topics.name(Topic::PageLoad));
+    producer
+        .send(&clicks, "v1", reference_click.as_bytes(), None)
+        .await;
+    producer
+        .send(&clicks, "v1", b"{\"topic\":\"edm-ui-click\"}", None)
+        .await;
+    producer
+        .send(&clicks, "v2", extended_click.as_bytes(), None)
+        .await;
+    producer
+        .send(&loads, "v1", reference_load.as_bytes(), None)
+        .await;
+    producer
+        .send(&loads, "v2", extended_load.as_bytes(), None)
+        .await;
+
+    let results = clients.results().await;
+    let mut got = results[0].0.clone();
+    got.sort();
+    let mut want = vec![
+        reference_click.to_owned(),
+        extended_click,
+        reference_load.to_owned(),
+        extended_load,
+    ];
+    want.sort();
+    assert_eq!(
+        got, want,
+        "every valid event, as its JSON text; the invalid one skipped"
+    );
+}
+
+/// The value of the sample whose line starts with `series` (exact labels).
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_events_deliveries_clients_and_invalid_messages() {
+    let topics = TestTopics::create().await;
+    let stream = TestStream::spawn(service_env(&topics.prefix, &[])).await;
+    let clients = Clients::connect(spec(&stream.url, json!([{}, {}]), 10)).await;
+    let connected = stream.metrics().await;
+    assert_eq!(
+        sample(&connected, "edm_stream_clients"),
+        Some(2.0),
+        "{connected}"
+    );
+
+    let producer = RawProducer::new(&topics.settings);
+    let wire = topics.name(Topic::Click);
+    producer.send(&wire, "v", b"not an event", None).await;
+    for n in 0..10 {
+        producer
+            .send(&wire, "v", click("v", n).as_bytes(), None)
+            .await;
+    }
+    for (events, _) in clients.results().await {
+        assert_eq!(events.len(), 10);
+    }
+    let metrics = stream.metrics().await;
+    for (series, want) in [
+        (r#"edm_stream_events_total{topic="edm-ui-click"}"#, 10.0),
+        (r#"edm_stream_deliveries_total{topic="edm-ui-click"}"#, 20.0),
+        (
+            r#"edm_stream_invalid_events_total{topic="edm-ui-click"}"#,
+            1.0,
+        ),
+        ("edm_stream_client_drops_total", 0.0),
+        // Both topics, every partition.
+        (
+            "edm_stream_partitions",
+            2.0 * f64::from(edm_testkit::kafka::TEST_PARTITIONS),
+        ),
+        ("edm_stream_kafka_reachable", 1.0),
+    ] {
+        assert_eq!(
+            sample(&metrics, series),
+            Some(want),
+            "{series} in:\n{metrics}"
+        );
+    }
+    assert!(
+        sample(
+            &metrics,
+            r#"http_requests_total{method="GET",route="/ready",status="200"}"#
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
+}

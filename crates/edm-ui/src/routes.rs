@@ -1,5 +1,6 @@
-//! The store's routes: the shop page at `/`, `/health`, `/ready` and the
-//! embedded static files under `/static/`.
+//! The store's routes: the shop page at `/`, `/health`, `/ready`, `/metrics`
+//! (Prometheus: requests and latency by route) and the embedded static
+//! files under `/static/`.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use edm_config::metrics::MetricsBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -32,13 +34,17 @@ pub fn router(settings: &Settings) -> Router {
     let state = AppState {
         relay_url: settings.relay_url.as_str().into(),
     };
+    // Only the shared HTTP metrics: requests and latency by route.
+    let metrics = MetricsBuilder::new("edm_ui").build();
     Router::new()
         .route("/", get(store_page))
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", metrics.endpoint())
         .route("/static/{*path}", get(static_file))
         .fallback(not_found)
         .with_state(state)
+        .layer(metrics.layer())
         .layer(SetResponseHeaderLayer::if_not_present(
             CONTENT_SECURITY_POLICY,
             content_security_policy(&settings.relay_url),

@@ -123,7 +123,13 @@
           method: 'POST',
           mode: 'cors',
           credentials: 'omit',
-          headers: { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey },
+          // The event's id doubles as the request id, so the relay's log
+          // line for every attempt names the event it carried.
+          headers: {
+            'Content-Type': 'application/json',
+            'Idempotency-Key': idempotencyKey,
+            'X-Request-Id': idempotencyKey,
+          },
           body,
         });
         if (response.ok) return true;

@@ -234,3 +234,29 @@ fn a_store_without_configuration_uses_the_local_relay() {
     assert_eq!(settings.http.port, 3000);
     let _: Vec<&Product> = all_items().collect();
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let app = TestStore::spawn().await;
+    assert_eq!(app.get("/").await.status(), 200);
+    assert_eq!(app.get("/").await.status(), 200);
+    assert_eq!(app.get("/no/such/page").await.status(), 404);
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let metrics = response.text().await.unwrap();
+    for line in [
+        r#"http_requests_total{method="GET",route="/",status="200"} 2"#,
+        r#"http_request_duration_seconds_count{method="GET",route="/",status="200"} 2"#,
+        r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "missing {line} in:\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("/no/such/page"),
+        "raw paths are not labels"
+    );
+}

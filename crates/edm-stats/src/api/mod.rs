@@ -13,6 +13,7 @@
 //! | `GET /api/v1/dead-letters` | the newest malformed events |
 //! | `GET /openapi.json` | this API as OpenAPI 3.1 |
 //! | `GET /health`, `GET /ready` | liveness; readiness (database and consumer) |
+//! | `GET /metrics` | Prometheus metrics (see [`crate::metrics`]) |
 
 mod cache;
 mod error;
@@ -28,6 +29,7 @@ use axum::http::{HeaderName, Method};
 use axum::routing::get;
 use axum::Router;
 use edm_config::http::AllowedOrigins;
+use edm_config::metrics::ServiceMetrics;
 use sqlx::PgPool;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -44,6 +46,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// The consumer's state, for `/api/v1/consumer` and readiness.
     pub status: Arc<ConsumerStatus>,
+    /// `/metrics` and the HTTP metrics layer.
+    pub metrics: ServiceMetrics,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -51,6 +55,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The complete router with CORS, request ids and request logs.
 pub fn router(state: AppState, origins: &AllowedOrigins) -> Router {
     let cache = cache::ResponseCache::new(state.status.clone());
+    let metrics = state.metrics.clone();
     let aggregates = Router::new()
         .route("/api/clickCount", get(legacy::click_count))
         .route("/api/clickHistory", get(legacy::click_history))
@@ -67,7 +72,9 @@ pub fn router(state: AppState, origins: &AllowedOrigins) -> Router {
         .route("/openapi.json", get(openapi::document))
         .route("/health", get(health::live))
         .route("/ready", get(health::ready))
+        .route("/metrics", metrics.endpoint())
         .with_state(state)
+        .layer(metrics.layer())
         .layer(cors_layer(origins))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(

@@ -204,6 +204,7 @@ pub fn spawn(
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_refs)?;
     status.set_group(&group);
+    status.metrics.set_kafka(&settings.kafka);
     let worker = Worker {
         consumer,
         runtime: Handle::current(),
@@ -344,6 +345,7 @@ impl Worker {
                     break;
                 }
                 Err(StoreError::Conflict { topic, partition }) => {
+                    self.status.metrics.record_error("conflict");
                     tracing::warn!(
                         topic,
                         partition,
@@ -354,6 +356,7 @@ impl Worker {
                     break;
                 }
                 Err(StoreError::Database(e)) => {
+                    self.status.metrics.record_error("database");
                     self.status.set_degraded(format!("writing a batch: {e}"));
                     tracing::warn!(
                         "cannot write a batch of {} events ({e}); retrying in {backoff:?}",

@@ -10,6 +10,7 @@ use sqlx::PgPool;
 
 use super::record::{Consumed, Record};
 use crate::device::device_type;
+use crate::metrics::TopicCounts;
 
 /// (wire topic, partition).
 pub type PartitionKey = (String, i32);
@@ -52,6 +53,8 @@ pub struct Written {
     pub dead_letters: u64,
     /// The offsets now stored.
     pub next_offsets: Vec<(PartitionKey, i64)>,
+    /// The same counts per wire topic, for the metrics.
+    pub per_topic: HashMap<String, TopicCounts>,
 }
 
 /// The stored next offsets of `keys` (absent when none is stored).
@@ -178,6 +181,7 @@ pub async fn write_batch(
                 if let (true, Some(id)) = (settings.dedup, event_id) {
                     if !fresh.remove(id) {
                         written.duplicates += 1;
+                        topic_counts(&mut written.per_topic, &r.topic).duplicates += 1;
                         continue;
                     }
                 }
@@ -193,6 +197,7 @@ pub async fn write_batch(
                     }
                 }
                 written.counted += 1;
+                topic_counts(&mut written.per_topic, &r.topic).counted += 1;
             }
             Record::Malformed { payload, error } => {
                 dl_topic.push(r.topic.clone());
@@ -201,6 +206,7 @@ pub async fn write_batch(
                 dl_payload.push(payload.clone());
                 dl_error.push(error.clone());
                 written.dead_letters += 1;
+                topic_counts(&mut written.per_topic, &r.topic).dead_letters += 1;
             }
         }
     }
@@ -262,6 +268,17 @@ pub async fn write_batch(
     tx.commit().await?;
     written.next_offsets = next_offsets.into_iter().collect();
     Ok(written)
+}
+
+/// The counts of `topic` in `per_topic`, created on first use.
+fn topic_counts<'a>(
+    per_topic: &'a mut HashMap<String, TopicCounts>,
+    topic: &str,
+) -> &'a mut TopicCounts {
+    if !per_topic.contains_key(topic) {
+        per_topic.insert(topic.to_owned(), TopicCounts::default());
+    }
+    per_topic.get_mut(topic).expect("inserted above")
 }
 
 /// Forgets event ids older than the window; run now and then.

@@ -1,0 +1,84 @@
+//! What edm-stream reports at `/metrics` (through the shared
+//! [`edm_config::metrics`] registry, next to the HTTP request metrics):
+//!
+//! | metric | what |
+//! |---|---|
+//! | `edm_stream_events_total{topic}` | events read from Kafka and published to clients |
+//! | `edm_stream_invalid_events_total{topic}` | messages skipped because they were not valid events |
+//! | `edm_stream_deliveries_total{topic}` | events handed to a client's socket |
+//! | `edm_stream_client_drops_total` | events dropped from slow clients' queues (oldest first) |
+//! | `edm_stream_clients` | connected Socket.io clients |
+//! | `edm_stream_consumer_lag{topic, partition}` | messages behind the end of each partition |
+//! | `edm_stream_partitions` | partitions read |
+//! | `edm_stream_kafka_reachable` | 1 while the last metadata lookup reached the cluster |
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use edm_config::metrics::{MetricsBuilder, PartitionLag, ServiceMetrics};
+use edm_config::KafkaSettings;
+use prometheus_client::metrics::gauge::Gauge;
+
+use crate::consumer::ConsumerHealth;
+use crate::hub::Hub;
+
+/// The service's metrics; gauges are read from the hub and the consumer at
+/// each scrape.
+pub fn service_metrics(
+    hub: Arc<Hub>,
+    health: Arc<ConsumerHealth>,
+    kafka: KafkaSettings,
+) -> ServiceMetrics {
+    let mut builder = MetricsBuilder::new("edm_stream");
+    let registry = builder.service();
+    let counters = &hub.counters;
+    registry.register(
+        "events",
+        "Events read from Kafka and published to clients, by logical topic",
+        counters.events.clone(),
+    );
+    registry.register(
+        "invalid_events",
+        "Messages skipped because they were not valid events, by logical topic",
+        counters.invalid.clone(),
+    );
+    registry.register(
+        "deliveries",
+        "Events handed to a client's socket, by logical topic",
+        counters.deliveries.clone(),
+    );
+    registry.register(
+        "client_drops",
+        "Events dropped from slow clients' queues (oldest first)",
+        counters.drops.clone(),
+    );
+    let clients = Gauge::<i64>::default();
+    registry.register("clients", "Connected Socket.io clients", clients.clone());
+    let partitions = Gauge::<i64>::default();
+    registry.register("partitions", "Partitions read", partitions.clone());
+    let reachable = Gauge::<i64>::default();
+    registry.register(
+        "kafka_reachable",
+        "1 while the last metadata lookup reached the Kafka cluster, else 0",
+        reachable.clone(),
+    );
+    let lag = PartitionLag::register(registry);
+    builder
+        .before_scrape(move || {
+            clients.set(hub.client_count() as i64);
+            partitions.set(health.partitions.load(Ordering::Relaxed));
+            reachable.set(i64::from(health.reachable.load(Ordering::Relaxed)));
+            let lags = health
+                .partition_lag
+                .lock()
+                .map(|l| l.clone())
+                .unwrap_or_default();
+            lag.set_all(lags.into_iter().map(|((wire, partition), lag)| {
+                let topic = kafka
+                    .topic_from_wire(&wire)
+                    .map_or(wire, |t| t.name().to_owned());
+                (topic, partition, lag)
+            }));
+        })
+        .build()
+}
