@@ -41,6 +41,8 @@ share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$min_isr
 group.initial.rebalance.delay.ms=0
 log.retention.hours=168
+# Small test brokers: a 16 MiB cleaner buffer instead of 128 MiB fits a small heap.
+log.cleaner.dedupe.buffer.size=16777216
 ssl.keystore.type=PKCS12
 ssl.keystore.location=$EDM_CERTS/broker.p12
 ssl.keystore.password=$EDM_KEYSTORE_PASSWORD

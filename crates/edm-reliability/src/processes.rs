@@ -1,0 +1,197 @@
+//! The pieces a fault run starts and breaks: a three-broker Kafka cluster
+//! (via `./edm cluster`, on its own ports and folder) and service processes
+//! (the workspace's debug binaries), each restartable with the same
+//! configuration.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use edm_testkit::infra;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Three port bases b, b+20, b+40 such that b+1..=b+3 (plaintext), the
+/// same above b+20 (TLS) and b+40 (controllers) are all free.
+fn free_block() -> [u16; 3] {
+    loop {
+        let random = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().unwrap());
+        let base = 30_000 + random % 30_000;
+        let ports = (0..3).flat_map(|i| (1..=3).map(move |n| base + 20 * i + n));
+        if ports
+            .clone()
+            .all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok())
+        {
+            return [base, base + 20, base + 40];
+        }
+    }
+}
+
+/// Three brokers, replication factor 3, `min.insync.replicas=2`.
+pub struct Cluster {
+    state_dir: PathBuf,
+    bases: [u16; 3],
+}
+
+impl Cluster {
+    /// Starts the cluster and waits until its brokers listen.
+    pub fn start() -> Self {
+        let cluster = Self {
+            state_dir: std::env::temp_dir()
+                .join(format!("edm-faults-{}", uuid::Uuid::new_v4().simple())),
+            bases: free_block(),
+        };
+        cluster.edm(&["up"]);
+        cluster
+    }
+
+    /// `host:port,…` of the plaintext listeners.
+    pub fn bootstrap(&self) -> String {
+        (1..=3)
+            .map(|n| format!("127.0.0.1:{}", self.bases[0] + n))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// SIGKILLs broker `n` (1–3).
+    pub fn kill(&self, n: u8) {
+        self.edm(&["kill", &n.to_string()]);
+    }
+
+    /// Starts broker `n` again.
+    pub fn start_broker(&self, n: u8) {
+        self.edm(&["start", &n.to_string()]);
+    }
+
+    fn edm(&self, args: &[&str]) {
+        let status = Command::new(infra::workspace_root().join("edm"))
+            .arg("cluster")
+            .args(args)
+            .env("EDM_STATE_DIR", &self.state_dir)
+            .env("EDM_CERTS", infra::var("EDM_TEST_CERTS_DIR"))
+            .env("EDM_KAFKA_LIBS", infra::var("EDM_TEST_KAFKA_LIBS"))
+            .env("EDM_CLUSTER_PORT_BASE", self.bases[0].to_string())
+            .env("EDM_CLUSTER_TLS_PORT_BASE", self.bases[1].to_string())
+            .env(
+                "EDM_CLUSTER_CONTROLLER_PORT_BASE",
+                self.bases[2].to_string(),
+            )
+            .env("EDM_KAFKA_HEAP", "256m")
+            .status()
+            .expect("./edm runs");
+        assert!(status.success(), "./edm cluster {args:?} failed");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in 1..=3u8 {
+            let pid = self.state_dir.join(format!("kafka/cluster/broker-{n}/pid"));
+            if let Ok(pid) = std::fs::read_to_string(pid) {
+                let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}
+
+/// Where the workspace's debug binaries are (next to this test's `deps`).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join(name)
+}
+
+/// Builds the service binaries this harness runs.
+pub fn build_services() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "-p",
+            "edm-relay",
+            "-p",
+            "edm-stats",
+            "-p",
+            "edm-stream",
+        ])
+        .current_dir(infra::workspace_root())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the services failed");
+}
+
+/// A service process with a fixed port and environment.
+pub struct Service {
+    /// Binary name, e.g. `edm-relay`.
+    pub name: &'static str,
+    /// Its HTTP port.
+    pub port: u16,
+    env: HashMap<String, String>,
+    child: Option<Child>,
+}
+
+impl Service {
+    /// A service on a free port with `env` (PORT is added).
+    pub fn new(name: &'static str, env: HashMap<String, String>) -> Self {
+        Self {
+            name,
+            port: free_port(),
+            env,
+            child: None,
+        }
+    }
+
+    /// `http://127.0.0.1:port`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it and waits until `/ready` answers 200 (at most `within`).
+    pub async fn start(&mut self, within: Duration) -> Duration {
+        let started = Instant::now();
+        let child = Command::new(binary(self.name))
+            .env_clear()
+            .envs(&self.env)
+            .env("PORT", self.port.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.name));
+        self.child = Some(child);
+        let http = reqwest::Client::new();
+        while started.elapsed() < within {
+            if let Ok(r) = http.get(format!("{}/ready", self.url())).send().await {
+                if r.status() == 200 {
+                    return started.elapsed();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{} was not ready within {within:?}", self.name);
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
