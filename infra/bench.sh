@@ -1,7 +1,15 @@
-# ./edm bench [relay|stats|stream|all]: measures the services on this
+# ./edm bench [relay|stats|stream|stack|all]: measures the services on this
 # machine against the local broker and Postgres, and records the figures in
-# docs/benchmarks.md (through bench/report.py). Release builds; a warm-up
-# before every measurement; each measurement run three times, medians kept.
+# docs/benchmarks.md and docs/benchmarks-latency.png (through bench/report.py
+# and bench/plot.py). Release builds; a warm-up before every measurement;
+# each measurement run three times (start-up five), medians kept.
+#   relay   wrk against the relay's single and batch endpoints
+#   stats   backlog ingest rate, API under load
+#   stream  fan-out: Socket.io clients x events/s
+#   stack   all five services together: start-up to ready, memory idle and
+#           under load, end-to-end latency relay -> Socket.io client at
+#           100, 1,000 and 10,000 events/s, and the lag until the stats API
+#           counts an event
 
 EDM_BENCH_DIR=$EDM_STATE/bench
 BENCH_PIDS=()
@@ -89,15 +97,28 @@ bench_stats() {
   PGPASSWORD=$EDM_PG_PASSWORD psql -h 127.0.0.1 -p "$EDM_PG_PORT" -U "$EDM_PG_USER" -d postgres -qc "DROP DATABASE $db" >/dev/null
 }
 
+# Fan-out cells: CLIENTSxRATE, each one 20 s run (two client processes).
+BENCH_FANOUT_CELLS=${EDM_BENCH_FANOUT_CELLS:-"100x100 100x1000 500x200 1000x100 1000x200"}
+
 bench_stream() {
-  local prefix idle loaded clients=500 rate=200 seconds=30 half
+  local prefix idle cell
   prefix=$(bench_prefix)
   bench_start edm-stream 5901 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" EDM_STREAM_RECENT_EVENTS=0
   idle=$(rss_kb "$BENCH_LAST_PID")
   (cd "$EDM_ROOT/crates/edm-stream/tests/client" && [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error)
+  for cell in $BENCH_FANOUT_CELLS; do
+    bench_fanout_cell "$prefix" "${cell%x*}" "${cell#*x}" 20 "$idle"
+  done
+  bench_stop_services
+}
+
+# bench_fanout_cell PREFIX CLIENTS RATE SECONDS IDLE_RSS_KB: CLIENTS official
+# clients (two node processes, so one node event loop is not the
+# bottleneck) receive RATE events/s for SECONDS.
+bench_fanout_cell() {
+  local prefix=$1 clients=$2 rate=$3 seconds=$4 idle=$5 half loaded cpu0 cpu1 line_a line_b a_out b_out
   half=$((clients / 2))
-  log "stream: $clients clients (two node processes), $rate events/s for ${seconds}s"
-  # Two client processes, so one node event loop is not the bottleneck.
+  log "stream: $clients clients, $rate events/s for ${seconds}s"
   coproc A { node "$EDM_ROOT/bench/fanout.mjs" http://127.0.0.1:5901 "$half" $((seconds + 5)); }
   exec {a_out}<&"${A[0]}"
   coproc B { node "$EDM_ROOT/bench/fanout.mjs" http://127.0.0.1:5901 "$((clients - half))" $((seconds + 5)); }
@@ -105,13 +126,160 @@ bench_stream() {
   read -r _ <&"$a_out"
   read -r _ <&"$b_out"
   loaded=$(rss_kb "$BENCH_LAST_PID")
+  cpu0=$(cpu_ticks "$BENCH_LAST_PID")
   env KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" "$BENCH_BIN/edm-bench" produce click $((rate * seconds)) "$rate" >/dev/null
+  cpu1=$(cpu_ticks "$BENCH_LAST_PID")
   read -r line_a <&"$a_out"
   read -r line_b <&"$b_out"
-  printf '%s\n%s\n' "$line_a" "$line_b" >"$EDM_BENCH_DIR/stream-clients.jsonl"
-  echo "{\"clients\": $clients, \"rate\": $rate, \"seconds\": $seconds, \"rss_idle_kb\": $idle, \"rss_clients_kb\": $loaded}" \
-    >"$EDM_BENCH_DIR/stream.json"
+  exec {a_out}<&- {b_out}<&-
+  printf '%s\n%s\n' "$line_a" "$line_b" >"$EDM_BENCH_DIR/stream-${clients}x${rate}-clients.jsonl"
+  echo "{\"clients\": $clients, \"rate\": $rate, \"seconds\": $seconds, \"rss_idle_kb\": $idle, \"rss_clients_kb\": $loaded, \"cpu_seconds\": $(ticks_to_s $((cpu1 - cpu0)))}" \
+    >"$EDM_BENCH_DIR/stream-${clients}x${rate}.json"
+}
+
+# --- the whole stack -------------------------------------------------------
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks_to_s() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}'; }
+hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+
+# ready_now PORT: whether GET /ready answers 200 (bash's /dev/tcp, so that
+# polling every few ms costs no process start).
+ready_now() {
+  local line=
+  { exec {BENCH_FD}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+  printf 'GET /ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&"$BENCH_FD"
+  IFS= read -r -t 2 line <&"$BENCH_FD" || true
+  exec {BENCH_FD}>&-
+  [[ $line == *" 200 "* ]]
+}
+
+# The stack's ports and each service's environment (BENCH_ENV_<name>).
+declare -A BENCH_PORT=([edm-relay]=5910 [edm-stream]=5911 [edm-stats]=5912 [edm-ui]=5913 [edm-dashboard]=5914)
+BENCH_SERVICES=(edm-relay edm-stream edm-stats edm-ui edm-dashboard)
+
+bench_stack_env() {
+  local prefix=$1 db=$2 kafka="127.0.0.1:$EDM_KAFKA_PORT"
+  BENCH_ENV_edm_relay=(KAFKA_URL="$kafka" KAFKA_PREFIX="$prefix" EDM_RELAY_RATE_LIMIT_PER_SECOND=0)
+  BENCH_ENV_edm_stream=(KAFKA_URL="$kafka" KAFKA_PREFIX="$prefix" EDM_STREAM_RECENT_EVENTS=0)
+  BENCH_ENV_edm_stats=(KAFKA_URL="$kafka" KAFKA_PREFIX="$prefix"
+    DATABASE_URL="postgres://$EDM_PG_USER:$EDM_PG_PASSWORD@127.0.0.1:$EDM_PG_PORT/$db")
+  BENCH_ENV_edm_ui=(EDM_RELAY_URL="http://127.0.0.1:${BENCH_PORT[edm-relay]}")
+  BENCH_ENV_edm_dashboard=(EDM_STREAM_URL="http://127.0.0.1:${BENCH_PORT[edm-stream]}"
+    EDM_STATS_URL="http://127.0.0.1:${BENCH_PORT[edm-stats]}")
+}
+
+# bench_launch NAME: starts a service of the stack and waits until /ready
+# says 200; BENCH_READY_MS is the time from the launch to that answer.
+bench_launch() {
+  local name=$1 port=${BENCH_PORT[$1]} started i
+  local -n service_env="BENCH_ENV_${1//-/_}"
+  started=$(date +%s%N)
+  env -i PATH="$PATH" PORT="$port" RUST_LOG=warn "${service_env[@]}" "$BENCH_BIN/$name" >>"$EDM_BENCH_DIR/$name.log" 2>&1 &
+  BENCH_PIDS+=($!)
+  BENCH_LAST_PID=$!
+  for ((i = 0; i < 20000; i++)); do
+    if ready_now "$port"; then
+      BENCH_READY_MS=$((($(date +%s%N) - started) / 1000000))
+      return 0
+    fi
+    sleep 0.002
+  done
+  die "$name did not become ready (log: $EDM_BENCH_DIR/$name.log)"
+}
+
+# Start-up to ready, five times per service (after one unmeasured start
+# that applies edm-stats' migrations), with the broker and Postgres up.
+bench_startup() {
+  local name run times pid
+  for name in "${BENCH_SERVICES[@]}"; do
+    times=()
+    for run in 0 1 2 3 4 5; do
+      bench_launch "$name"
+      pid=$BENCH_LAST_PID
+      [ "$run" -gt 0 ] && times+=("$BENCH_READY_MS")
+      kill -TERM "$pid"
+      wait "$pid" 2>/dev/null || true
+      BENCH_PIDS=()
+    done
+    log "start-up of $name: ${times[*]} ms"
+    echo "{\"service\": \"$name\", \"ready_ms\": [$(IFS=,; echo "${times[*]}")]}" >"$EDM_BENCH_DIR/startup-$name.json"
+  done
+}
+
+# bench_e2e_run RATE RUN: one client on edm-stream, the relay posted to at
+# RATE events/s (3 s warm-up, 10 s measured), stats-lag probes alongside.
+bench_e2e_run() {
+  local rate=$1 run=$2 warm=3 seconds=10 fan_out prober line name
+  local -A cpu0
+  local out="$EDM_BENCH_DIR/e2e-$rate.run$run"
+  coproc FAN { node "$EDM_ROOT/bench/fanout.mjs" "http://127.0.0.1:${BENCH_PORT[edm-stream]}" 1 $((warm + seconds + 4)) --histogram; }
+  exec {fan_out}<&"${FAN[0]}"
+  read -r _ <&"$fan_out"
+  for name in edm-relay edm-stream edm-stats; do cpu0[$name]=$(cpu_ticks "${BENCH_STACK_PID[$name]}"); done
+  (sleep "$warm" && "$BENCH_BIN/edm-bench" stats-lag "http://127.0.0.1:${BENCH_PORT[edm-relay]}" \
+    "http://127.0.0.1:${BENCH_PORT[edm-stats]}" $((seconds * 2 - 2)) 500 >"$out.stats-lag.json") &
+  prober=$!
+  "$BENCH_BIN/edm-bench" post "http://127.0.0.1:${BENCH_PORT[edm-relay]}" "$rate" "$seconds" "$warm" >"$out.post.json"
+  wait "$prober"
+  {
+    printf '{'
+    for name in edm-relay edm-stream edm-stats; do
+      printf '"%s": %s, ' "$name" "$(ticks_to_s $(($(cpu_ticks "${BENCH_STACK_PID[$name]}") - cpu0[$name])))"
+    done
+    printf '"seconds": %s}\n' $((warm + seconds))
+  } >"$out.cpu.json"
+  read -r line <&"$fan_out"
+  exec {fan_out}<&-
+  echo "$line" >"$out.clients.json"
+  log "e2e at $rate/s, run $run: $(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(f"p50 {d[\"p50_ms\"]} ms, p99 {d[\"p99_ms\"]} ms, max {d[\"max_ms\"]} ms, {d[\"deliveries\"]} deliveries")' "$line")"
+}
+
+declare -A BENCH_STACK_PID
+
+bench_stack() {
+  local prefix db name rate run rss
+  prefix=$(bench_prefix)
+  db="bench_stack_$(date +%s)"
+  PGPASSWORD=$EDM_PG_PASSWORD psql -h 127.0.0.1 -p "$EDM_PG_PORT" -U "$EDM_PG_USER" -d postgres -qc "CREATE DATABASE $db" >/dev/null
+  bench_stack_env "$prefix" "$db"
+  (cd "$EDM_ROOT/crates/edm-stream/tests/client" && [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error)
+
+  log "stack: start-up to ready (broker and Postgres up)"
+  bench_startup
+
+  log "stack: all five services, idle"
+  for name in "${BENCH_SERVICES[@]}"; do
+    bench_launch "$name"
+    BENCH_STACK_PID[$name]=$BENCH_LAST_PID
+  done
+  sleep 10
+  rss="{"
+  for name in "${BENCH_SERVICES[@]}"; do rss+="\"$name\": $(rss_kb "${BENCH_STACK_PID[$name]}"), "; done
+  echo "${rss%, }}" >"$EDM_BENCH_DIR/memory-idle.json"
+
+  for rate in ${EDM_BENCH_E2E_RATES:-100 1000 10000}; do
+    for run in 1 2 3; do bench_e2e_run "$rate" "$run"; done
+  done
+
+  log "stack: store and dashboard pages under wrk"
+  wrk_runs ui-page "http://127.0.0.1:${BENCH_PORT[edm-ui]}/" bench/get.lua
+  wrk_runs dashboard-page "http://127.0.0.1:${BENCH_PORT[edm-dashboard]}/" bench/get.lua
+
+  rss="{"
+  for name in "${BENCH_SERVICES[@]}"; do rss+="\"$name\": $(hwm_kb "${BENCH_STACK_PID[$name]}"), "; done
+  echo "${rss%, }}" >"$EDM_BENCH_DIR/memory-peak.json"
   bench_stop_services
+  PGPASSWORD=$EDM_PG_PASSWORD psql -h 127.0.0.1 -p "$EDM_PG_PORT" -U "$EDM_PG_USER" -d postgres -qc "DROP DATABASE $db" >/dev/null
+}
+
+# matplotlib (from PyPI, pinned) in a venv under .edm/, for the plot.
+bench_plot_tools() {
+  local venv=$EDM_STATE/bench-venv
+  if ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
+    "$venv/bin/pip" install -q 'matplotlib==3.10.*'
+  fi
 }
 
 run_bench() {
@@ -120,17 +288,24 @@ run_bench() {
   command -v curl >/dev/null || apt_install curl
   infra_up
   log "building release binaries"
-  cargo build --release --locked -p edm-relay -p edm-stats -p edm-stream -p edm-bench
+  cargo build --release --locked -p edm-relay -p edm-stats -p edm-stream -p edm-ui -p edm-dashboard -p edm-bench
   BENCH_BIN=${CARGO_TARGET_DIR:-$EDM_ROOT/target}/release
   mkdir -p "$EDM_BENCH_DIR"
+  echo "{\"loadavg\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"started\": \"$(date -u +%FT%TZ)\"}" >"$EDM_BENCH_DIR/machine.json"
   trap bench_stop_services EXIT
   case "$what" in
     relay) bench_relay ;;
     stats) bench_stats ;;
     stream) bench_stream ;;
-    all) bench_relay; bench_stats; bench_stream ;;
-    *) die "usage: ./edm bench [relay|stats|stream|all]" ;;
+    stack) bench_stack ;;
+    all) bench_relay; bench_stats; bench_stream; bench_stack ;;
+    *) die "usage: ./edm bench [relay|stats|stream|stack|all]" ;;
   esac
+  bench_plot_tools
   python3 "$EDM_ROOT/bench/report.py" "$EDM_BENCH_DIR" "$EDM_ROOT/docs/benchmarks.md"
-  log "figures written to docs/benchmarks.md"
+  if compgen -G "$EDM_BENCH_DIR/e2e-*.clients.json" >/dev/null; then
+    "$EDM_STATE/bench-venv/bin/python" "$EDM_ROOT/bench/plot.py" "$EDM_BENCH_DIR" "$EDM_ROOT/docs/benchmarks-latency.png"
+  fi
+  python3 "$EDM_ROOT/bench/capacity.py" "$EDM_BENCH_DIR" --write "$EDM_ROOT/docs/scaling.md"
+  log "figures written to docs/benchmarks.md, docs/benchmarks-latency.png and docs/scaling.md"
 }

@@ -1,134 +1,60 @@
-//! `edm-bench produce`: writes generated store events to Kafka as fast as
-//! the brokers acknowledge them, or at a fixed rate, for the benchmarks
-//! behind `./edm bench`. Reads KAFKA_URL / KAFKA_PREFIX like every service.
+//! Load generators for `./edm bench`. Every run is repeatable: events come
+//! from a fixed-seed generator (20 buttons, 1000 visitors). Each command
+//! prints one JSON line of results.
 //!
-//! Usage: `edm-bench produce <click|pageload> <count> [events-per-second]`
-//!
-//! Events come from a fixed-seed generator (20 buttons, 1000 visitors),
-//! carry an `edm-event-id` header, and their `event_timestamp` is the time
-//! they were produced, so consumers can measure delivery latency.
+//! - `edm-bench produce <click|pageload> <count> [events-per-second]`:
+//!   straight to Kafka ([`produce`]); reads KAFKA_URL / KAFKA_PREFIX.
+//! - `edm-bench post <relay-url> <events-per-second> <seconds> [warm-up-seconds]`:
+//!   single events to the relay over HTTP at a fixed rate ([`post`]).
+//! - `edm-bench stats-lag <relay-url> <stats-url> <probes> <every-ms>`:
+//!   how long until edm-stats' API counts an event the relay accepted
+//!   ([`stats_lag`]).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod post;
+mod produce;
+mod stats_lag;
 
-use edm_config::{KafkaSettings, ProcessEnv, Topic, EVENT_ID_HEADER};
-use futures::stream::{FuturesUnordered, StreamExt};
-use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::future_producer::OwnedDeliveryResult;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-
-/// A small deterministic generator (xorshift), so runs are repeatable.
-struct Seeded(u64);
-
-impl Seeded {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
-fn event(topic: Topic, rng: &mut Seeded) -> (String, String) {
-    let visitor = format!("visitor-{}", rng.next() % 1000);
-    let text = match topic {
-        Topic::Click => {
-            serde_json::json!({"topic": "edm-ui-click", "uuid": visitor, "event_timestamp": now_ms(),
-            "properties": {"button_id": format!("product-{}", rng.next() % 20), "description": "button click"}})
-        }
-        Topic::PageLoad => {
-            serde_json::json!({"topic": "edm-ui-pageload", "uuid": visitor, "event_timestamp": now_ms(),
-            "properties": {"user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0", "description": "Page loaded", "url": "http://localhost:3000"}})
-        }
-    };
-    (visitor, text.to_string())
-}
-
-/// Fails on a delivery error (or a producer that went away).
-fn settle(
-    done: Result<OwnedDeliveryResult, futures::channel::oneshot::Canceled>,
-) -> anyhow::Result<()> {
-    match done {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _))) => Err(e.into()),
-        Err(_) => anyhow::bail!("the producer dropped a delivery report"),
-    }
-}
+const USAGE: &str = "usage: edm-bench produce <click|pageload> <count> [events-per-second]
+       edm-bench post <relay-url> <events-per-second> <seconds> [warm-up-seconds]
+       edm-bench stats-lag <relay-url> <stats-url> <probes> <every-ms>";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: edm-bench produce <click|pageload> <count> [events-per-second]";
-    if args.get(1).map(String::as_str) != Some("produce") {
-        anyhow::bail!(usage);
+    match args.get(1).map(String::as_str) {
+        Some("produce") => produce::run(&args).await,
+        Some("post") => post::run(&args).await,
+        Some("stats-lag") => stats_lag::run(&args).await,
+        _ => anyhow::bail!(USAGE),
     }
-    let topic: Topic = args
-        .get(2)
-        .map(|t| format!("edm-ui-{t}"))
-        .and_then(|t| t.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!(usage))?;
-    let count: u64 = args
-        .get(3)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!(usage))?;
-    let rate: Option<f64> = args.get(4).and_then(|r| r.parse().ok());
+}
 
-    let settings = KafkaSettings::from_env(&ProcessEnv)?;
-    let producer: FutureProducer = settings
-        .producer_config("edm-bench")
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()?;
-    let wire = settings.topic_name(topic);
-    let mut rng = Seeded(0x5eed_2026);
-    let started = Instant::now();
-    let mut pending = FuturesUnordered::new();
-    for n in 0..count {
-        if let Some(rate) = rate {
-            let due = started + Duration::from_secs_f64(n as f64 / rate);
-            tokio::time::sleep_until(due.into()).await;
-        }
-        let (key, text) = event(topic, &mut rng);
-        let id = format!("bench-{n}");
-        let mut record =
-            FutureRecord::to(&wire)
-                .key(&key)
-                .payload(&text)
-                .headers(OwnedHeaders::new().insert(Header {
-                    key: EVENT_ID_HEADER,
-                    value: Some(&id),
-                }));
-        loop {
-            match producer.send_result(record) {
-                Ok(delivery) => {
-                    pending.push(delivery);
-                    break;
-                }
-                Err((e, back)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
-                    // The local queue is full: wait for an acknowledgement.
-                    record = back;
-                    if let Some(done) = pending.next().await {
-                        settle(done)?;
-                    }
-                }
-                Err((e, _)) => return Err(e.into()),
-            }
-        }
+/// The value at percentile `p` (0–100) of `sorted` (nearest rank), or 0.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
     }
-    while let Some(done) = pending.next().await {
-        settle(done)?;
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Argument `index` parsed as `T`, or the usage text as the error.
+pub fn arg<T: std::str::FromStr>(args: &[String], index: usize) -> anyhow::Result<T> {
+    args.get(index)
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!(USAGE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&v, 100.0), 100.0);
+        assert_eq!(percentile(&[], 99.0), 0.0);
     }
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "{{\"events\": {count}, \"seconds\": {secs:.3}, \"events_per_second\": {:.0}}}",
-        count as f64 / secs
-    );
-    Ok(())
 }
