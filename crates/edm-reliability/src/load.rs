@@ -1,7 +1,7 @@
 //! The load generator: click events posted to the relay at a fixed rate,
 //! each with its own id (as `Idempotency-Key` and `event_id`), retried like
-//! a careful client would (same id) while the answer is 503, 504 or no
-//! answer, and given up after a budget. Every outcome is accounted for.
+//! a careful client would (same id, honouring Retry-After) while the answer
+//! is 503, 504 or no answer, and given up after a budget. Every outcome is accounted for.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -130,8 +130,10 @@ async fn post_until_settled(
             .body(body.clone())
             .send()
             .await;
-        match answer.map(|r| r.status().as_u16()) {
-            Ok(200) => {
+        // A careful client waits as long as Retry-After says (at least 250 ms).
+        let mut wait = Duration::from_millis(250);
+        match answer {
+            Ok(r) if r.status() == 200 => {
                 return (
                     Outcome::Acknowledged {
                         at: run_started.elapsed().as_secs_f64(),
@@ -139,9 +141,17 @@ async fn post_until_settled(
                     retries,
                 )
             }
-            Ok(503) => {}
-            Ok(504) | Ok(502) | Err(_) => unknown = true,
+            Ok(r) if r.status() == 503 || r.status() == 504 || r.status() == 502 => {
+                unknown |= r.status() != 503;
+                let after = r
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok());
+                wait = wait.max(Duration::from_secs(after.unwrap_or(0)));
+            }
             Ok(_) => return (Outcome::Rejected, retries),
+            Err(_) => unknown = true,
         }
         if Instant::now() > deadline {
             return (
@@ -154,6 +164,6 @@ async fn post_until_settled(
             );
         }
         retries += 1;
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(wait).await;
     }
 }

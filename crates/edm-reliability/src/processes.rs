@@ -111,19 +111,25 @@ pub fn binary(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Builds the service binaries this harness runs.
+/// Builds the service binaries this harness runs, in the profile (debug
+/// or release) the harness itself was built in.
 pub fn build_services() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let release = binary("").components().any(|c| c.as_os_str() == "release");
+    let mut args = vec![
+        "build",
+        "-p",
+        "edm-relay",
+        "-p",
+        "edm-stats",
+        "-p",
+        "edm-stream",
+    ];
+    if release {
+        args.push("--release");
+    }
     let status = Command::new(cargo)
-        .args([
-            "build",
-            "-p",
-            "edm-relay",
-            "-p",
-            "edm-stats",
-            "-p",
-            "edm-stream",
-        ])
+        .args(&args)
         .current_dir(infra::workspace_root())
         .status()
         .expect("cargo runs");

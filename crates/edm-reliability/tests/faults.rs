@@ -48,8 +48,8 @@ fn profile() -> Profile {
     match std::env::var("EDM_RELIABILITY_PROFILE").as_deref() {
         Ok("full") => Profile {
             name: "full",
-            rate: 200,
-            seconds: 90,
+            rate: 100,
+            seconds: 100,
             steps: vec![
                 (5, KillBroker(2)),
                 (20, StartBroker(2)),

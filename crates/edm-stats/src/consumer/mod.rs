@@ -142,7 +142,12 @@ impl StatsContext {
                 .runtime
                 .block_on(store::load_offsets(&self.pool, &self.group, keys))
             {
-                Ok(offsets) => return Some(offsets),
+                Ok(offsets) => {
+                    if self.status.snapshot().state == status::ConsumerState::Degraded {
+                        self.status.set_running();
+                    }
+                    return Some(offsets);
+                }
                 Err(e) => {
                     self.status.set_degraded(format!("loading offsets: {e}"));
                     tracing::warn!("cannot load stored offsets ({e}); retrying in {backoff:?}");

@@ -141,6 +141,10 @@ impl ConsumerStatus {
     ) {
         {
             let mut s = self.inner.write().unwrap();
+            // A committed batch proves Postgres is back, whatever failed before
+            // (a batch, or loading offsets during a rebalance).
+            s.state = ConsumerState::Running;
+            s.last_error = None;
             s.events_counted += written.counted;
             s.duplicates_skipped += written.duplicates;
             s.dead_letters += written.dead_letters;
@@ -150,5 +154,23 @@ impl ConsumerStatus {
         }
         self.metrics.record_batch(&written.per_topic, took);
         self.set_assignment(positions);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_committed_batch_ends_a_degraded_state_whatever_caused_it() {
+        let status = ConsumerStatus::default();
+        status.set_running();
+        status.set_degraded("loading offsets: connection refused".into());
+        assert_eq!(status.snapshot().state, ConsumerState::Degraded);
+        status.record_batch(&Written::default(), Duration::from_millis(3), &HashMap::new());
+        let snap = status.snapshot();
+        assert_eq!(snap.state, ConsumerState::Running);
+        assert_eq!(snap.last_error, None);
+        assert_eq!(snap.batches, 1);
     }
 }
