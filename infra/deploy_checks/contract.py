@@ -39,7 +39,7 @@ CONSUMER_GROUPS = tuple(s.consumer_group for s in SERVICES if s.consumer_group)
 
 # Workspace crates that are never deployed.
 # Workspace crates that are tools, not services: nothing deploys them.
-NOT_DEPLOYED = {"edm-testkit", "edm-bench", "edm-example-consumer", "edm-example-consumer", "edm-reliability"}
+NOT_DEPLOYED = {"edm-testkit", "edm-bench", "edm-example-consumer", "edm-reliability"}
 
 # Variables the services read (product.md); the scan of crates/ adds more.
 CONFIG_VARIABLES = {
