@@ -210,13 +210,14 @@ bench_startup() {
 # bench_e2e_run RATE RUN: one client on edm-stream, the relay posted to at
 # RATE events/s (3 s warm-up, 10 s measured), stats-lag probes alongside.
 bench_e2e_run() {
-  local rate=$1 run=$2 warm=3 seconds=10 fan_out prober line name
+  local rate=$1 run=$2 warm=3 seconds=10 fan_out prober line name drops0
   local -A cpu0
   local out="$EDM_BENCH_DIR/e2e-$rate.run$run"
   coproc FAN { node "$EDM_ROOT/bench/fanout.mjs" "http://127.0.0.1:${BENCH_PORT[edm-stream]}" 1 $((warm + seconds + 4)) --histogram; }
   exec {fan_out}<&"${FAN[0]}"
   read -r _ <&"$fan_out"
   for name in edm-relay edm-stream edm-stats; do cpu0[$name]=$(cpu_ticks "${BENCH_STACK_PID[$name]}"); done
+  drops0=$(stream_drops)
   (sleep "$warm" && "$BENCH_BIN/edm-bench" stats-lag "http://127.0.0.1:${BENCH_PORT[edm-relay]}" \
     "http://127.0.0.1:${BENCH_PORT[edm-stats]}" $((seconds * 2 - 2)) 500 >"$out.stats-lag.json") &
   prober=$!
@@ -227,15 +228,23 @@ bench_e2e_run() {
     for name in edm-relay edm-stream edm-stats; do
       printf '"%s": %s, ' "$name" "$(ticks_to_s $(($(cpu_ticks "${BENCH_STACK_PID[$name]}") - cpu0[$name])))"
     done
+    printf '"stream_client_drops": %s, ' $(($(stream_drops) - drops0))
     printf '"seconds": %s}\n' $((warm + seconds))
   } >"$out.cpu.json"
   read -r line <&"$fan_out"
   exec {fan_out}<&-
   echo "$line" >"$out.clients.json"
-  log "e2e at $rate/s, run $run: $(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(f"p50 {d[\"p50_ms\"]} ms, p99 {d[\"p99_ms\"]} ms, max {d[\"max_ms\"]} ms, {d[\"deliveries\"]} deliveries")' "$line")"
+  log "e2e at $rate/s, run $run: $(python3 -c 'import json, sys
+d = json.loads(sys.argv[1])
+print("p50 {p50_ms} ms, p99 {p99_ms} ms, max {max_ms} ms, {deliveries} deliveries".format(**d))' "$line")"
 }
 
 declare -A BENCH_STACK_PID
+
+# Events edm-stream dropped from slow clients' queues so far (its /metrics).
+stream_drops() {
+  curl -fsS "http://127.0.0.1:${BENCH_PORT[edm-stream]}/metrics" | awk '$1 == "edm_stream_client_drops_total" {print $2; found = 1} END {if (!found) print 0}'
+}
 
 bench_stack() {
   local prefix db name rate run rss

@@ -60,6 +60,9 @@ pub enum ApiError {
         /// The burst size.
         burst: u32,
     },
+    /// More produce requests are in flight than the relay takes at once.
+    #[error("the relay is handling too many requests; retry shortly")]
+    Overloaded,
     /// Kafka did not acknowledge the event.
     #[error("{source}")]
     Produce {
@@ -113,6 +116,7 @@ impl ApiError {
                 "rate_limited",
                 Some(*retry_after_secs),
             ),
+            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", Some(1)),
             ApiError::Produce { source, .. } => match source {
                 ProduceError::QueueFull => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", Some(1)),
                 ProduceError::Unavailable => (

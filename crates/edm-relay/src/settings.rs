@@ -36,6 +36,10 @@ pub struct Settings {
     /// Events a client may send at once (`EDM_RELAY_RATE_LIMIT_BURST`,
     /// default 5000, so a full batch passes).
     pub rate_limit_burst: u32,
+    /// Produce requests handled at once (`EDM_RELAY_MAX_IN_FLIGHT`, default
+    /// 1024); more are refused at once with 503 `overloaded`, so an
+    /// overloaded relay answers promptly and its memory stays bounded.
+    pub max_in_flight: usize,
 }
 
 impl Settings {
@@ -66,6 +70,7 @@ impl Settings {
             )? as u32,
             rate_limit_burst: number(env, "EDM_RELAY_RATE_LIMIT_BURST", 5000, 1, 10_000_000)?
                 as u32,
+            max_in_flight: number(env, "EDM_RELAY_MAX_IN_FLIGHT", 1024, 1, 1_000_000)? as usize,
         })
     }
 }

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::api::{router, AppState};
@@ -33,8 +34,10 @@ impl Application {
         let limiter = ClientLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst)
             .map(Arc::new);
         let (metrics, service_metrics) = Metrics::register(producer.clone());
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
         let state = AppState {
             producer,
+            in_flight,
             settings: Arc::new(settings),
             metrics: Arc::new(metrics),
             service_metrics,
@@ -75,7 +78,13 @@ impl Application {
         });
         tracing::info!(port = self.port(), "edm-relay listening");
         let app = router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(self.listener, app)
+        // Answers are small: send them at once, not after a delayed ACK.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY not set: {e}");
+            }
+        });
+        axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
         probe.abort();

@@ -522,10 +522,18 @@ async fn health_metrics_and_request_ids() {
         r#"http_requests_total{method="POST",route="/produceClickMessage",status="200"} 1"#,
         r#"http_requests_total{method="POST",route="/produceClickMessage",status="400"} 1"#,
         r#"http_request_duration_seconds_count{method="POST",route="/produceClickMessage",status="200"} 1"#,
-        "edm_relay_producer_queue_depth 0",
-        "edm_relay_kafka_reachable 1",
     ] {
         assert!(metrics.contains(line), "missing {line} in:\n{metrics}");
+    }
+    // Read at each scrape (their values move with the producer and probe).
+    for gauge in [
+        "edm_relay_producer_queue_depth ",
+        "edm_relay_kafka_reachable ",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l.starts_with(gauge)),
+            "missing {gauge} in:\n{metrics}"
+        );
     }
 }
 
@@ -667,4 +675,48 @@ async fn each_client_is_rate_limited_on_its_own_and_refused_events_are_not_writt
     assert!(written
         .iter()
         .all(|t| !t.contains("over") && !t.contains("\"b0\"")));
+}
+
+#[tokio::test]
+async fn requests_past_the_in_flight_bound_are_refused_at_once_and_served_again_after() {
+    use tokio::io::AsyncWriteExt;
+
+    let topics = TestTopics::create().await;
+    let env = service_env(&topics.prefix, &[("EDM_RELAY_MAX_IN_FLIGHT", "1")]);
+    let relay = TestRelay::spawn(env).await;
+    // A client that starts a batch and stalls mid-body holds the one permit.
+    let mut stalled = tokio::net::TcpStream::connect(relay.url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stalled
+        .write_all(
+            b"POST /api/v1/events HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let refused = relay.post("/produceClickMessage", &click("late")).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "overloaded");
+    assert_eq!(
+        topics
+            .read(Topic::Click, 1, Duration::from_secs(2))
+            .await
+            .len(),
+        0
+    );
+
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let response = relay.post("/produceClickMessage", &click("later")).await;
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the permit was never given back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -126,10 +126,18 @@ impl StreamReader {
             );
             return;
         };
+        let timestamp_ms = message.timestamp().to_millis().unwrap_or_default();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        if timestamp_ms > 0 && now_ms >= timestamp_ms {
+            let age = (now_ms - timestamp_ms) as f64 / 1000.0;
+            self.hub.counters.event_age.observe(age);
+        }
         self.hub.publish(StreamEvent {
             topic,
             text: text.to_owned(),
-            timestamp_ms: message.timestamp().to_millis().unwrap_or_default(),
+            timestamp_ms,
         });
     }
 

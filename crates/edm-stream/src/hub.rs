@@ -11,6 +11,7 @@ use edm_config::Topic;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::Notify;
 
 /// One event as it is streamed.
@@ -91,7 +92,7 @@ pub struct TopicLabels {
 
 /// Totals for `/metrics` (prometheus-client counters, registered by
 /// [`crate::metrics`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HubCounters {
     /// Events read from Kafka and published to clients, by topic.
     pub events: Family<TopicLabels, Counter>,
@@ -101,7 +102,27 @@ pub struct HubCounters {
     pub deliveries: Family<TopicLabels, Counter>,
     /// Events dropped from slow clients' queues.
     pub drops: Counter,
+    /// Seconds from an event's Kafka timestamp (when the relay produced
+    /// it) to its publication here: how fresh the stream is.
+    pub event_age: Histogram,
 }
+
+impl Default for HubCounters {
+    fn default() -> Self {
+        Self {
+            events: Family::default(),
+            invalid: Family::default(),
+            deliveries: Family::default(),
+            drops: Counter::default(),
+            event_age: Histogram::new(EVENT_AGE_BUCKETS),
+        }
+    }
+}
+
+/// Upper bounds (seconds) of the event-age buckets: 1 ms to 10 s.
+const EVENT_AGE_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 impl HubCounters {
     /// Counts one event of `topic` in `family`.

@@ -7,6 +7,7 @@
 //! | `edm_stream_invalid_events_total{topic}` | messages skipped because they were not valid events |
 //! | `edm_stream_deliveries_total{topic}` | events handed to a client's socket |
 //! | `edm_stream_client_drops_total` | events dropped from slow clients' queues (oldest first) |
+//! | `edm_stream_event_age_seconds` | histogram: from an event's Kafka timestamp (set when the relay produced it) to its publication to clients |
 //! | `edm_stream_clients` | connected Socket.io clients |
 //! | `edm_stream_consumer_lag{topic, partition}` | messages behind the end of each partition |
 //! | `edm_stream_partitions` | partitions read |
@@ -51,6 +52,11 @@ pub fn service_metrics(
         "client_drops",
         "Events dropped from slow clients' queues (oldest first)",
         counters.drops.clone(),
+    );
+    registry.register(
+        "event_age_seconds",
+        "Time from an event's Kafka timestamp (when it was produced) to its publication to clients",
+        counters.event_age.clone(),
     );
     let clients = Gauge::<i64>::default();
     registry.register("clients", "Connected Socket.io clients", clients.clone());

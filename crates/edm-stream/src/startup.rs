@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use edm_config::http::AllowedOrigins;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
@@ -66,7 +67,15 @@ impl Application {
 
         tracing::info!(port = self.port(), "edm-stream listening");
         let io_for_shutdown = io.clone();
-        let served = axum::serve(self.listener, app)
+        // Every event is a small WebSocket frame: send it at once rather
+        // than let Nagle's algorithm hold it for the client's delayed ACK
+        // (up to 40 ms on Linux).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY not set: {e}");
+            }
+        });
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 // Long-lived connections would keep the server up: close them.

@@ -445,6 +445,8 @@ async fn metrics_count_events_deliveries_clients_and_invalid_messages() {
             1.0,
         ),
         ("edm_stream_client_drops_total", 0.0),
+        // Every published event's age, from its Kafka timestamp.
+        ("edm_stream_event_age_seconds_count", 10.0),
         // Both topics, every partition.
         (
             "edm_stream_partitions",

@@ -75,6 +75,10 @@ fn limit(state: &AppState, client: IpAddr, events: usize) -> Result<(), ApiError
 }
 
 async fn single(state: AppState, request: Request, endpoint: Topic) -> Response {
+    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+        state.metrics.count(endpoint.name(), Outcome::Failed);
+        return ApiError::Overloaded.into_response();
+    };
     let (parts, body) = request.into_parts();
     let client = client_of(&parts);
     let headers = parts.headers;
@@ -211,6 +215,9 @@ pub struct BatchResponse {
 /// awaited together. Status 200 when all were accepted, 207 when some were
 /// not, 503 when Kafka is unavailable and none were.
 pub async fn batch(State(state): State<AppState>, request: Request) -> Response {
+    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+        return ApiError::Overloaded.into_response();
+    };
     let (parts, body) = request.into_parts();
     let client = client_of(&parts);
     match run_batch(&state, &parts.headers, client, body).await {
