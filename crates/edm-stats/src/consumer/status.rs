@@ -167,7 +167,11 @@ mod tests {
         status.set_running();
         status.set_degraded("loading offsets: connection refused".into());
         assert_eq!(status.snapshot().state, ConsumerState::Degraded);
-        status.record_batch(&Written::default(), Duration::from_millis(3), &HashMap::new());
+        status.record_batch(
+            &Written::default(),
+            Duration::from_millis(3),
+            &HashMap::new(),
+        );
         let snap = status.snapshot();
         assert_eq!(snap.state, ConsumerState::Running);
         assert_eq!(snap.last_error, None);
