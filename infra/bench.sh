@@ -105,7 +105,7 @@ bench_stream() {
   prefix=$(bench_prefix)
   bench_start edm-stream 5901 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" EDM_STREAM_RECENT_EVENTS=0
   idle=$(rss_kb "$BENCH_LAST_PID")
-  (cd "$EDM_ROOT/crates/edm-stream/tests/client" && [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error)
+  setup_socketio_client
   for cell in $BENCH_FANOUT_CELLS; do
     bench_fanout_cell "$prefix" "${cell%x*}" "${cell#*x}" 20 "$idle"
   done
@@ -252,7 +252,7 @@ bench_stack() {
   db="bench_stack_$(date +%s)"
   PGPASSWORD=$EDM_PG_PASSWORD psql -h 127.0.0.1 -p "$EDM_PG_PORT" -U "$EDM_PG_USER" -d postgres -qc "CREATE DATABASE $db" >/dev/null
   bench_stack_env "$prefix" "$db"
-  (cd "$EDM_ROOT/crates/edm-stream/tests/client" && [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error)
+  setup_socketio_client
 
   log "stack: start-up to ready (broker and Postgres up)"
   bench_startup

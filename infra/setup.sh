@@ -41,8 +41,18 @@ setup_kafka_jars() {
   echo "$want" >"$stamp"
 }
 
+# The official socket.io-client that the stream, reliability and benchmark
+# clients share (locked in crates/edm-stream/tests/client).
+setup_socketio_client() {
+  local dir=$EDM_ROOT/crates/edm-stream/tests/client
+  [ -d "$dir/node_modules/socket.io-client" ] && return 0
+  log "installing the Socket.io test client (npm ci)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2) || die "npm ci failed in $dir"
+}
+
 setup_all() {
   setup_system
   setup_kafka_jars
   make_certs
+  setup_socketio_client
 }
