@@ -16,10 +16,9 @@
 //! - [`assets`]: the page's script and styles, and the vendored browser
 //!   libraries (`static/vendor/`, checked against `web/package-lock.json`
 //!   by `web/check-vendor.mjs`), embedded in the binary.
-//! - [`page`]: askama templates as responses, and the error type.
+//! - pages as responses and the HTTP server come from `edm-web`.
 
 pub mod assets;
-pub mod page;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -18,8 +18,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::assets;
-use crate::page::{HtmlPage, PageError};
 use crate::settings::Settings;
+use edm_web::{HtmlPage, PageError};
 
 /// What the handlers share.
 #[derive(Debug, Clone)]

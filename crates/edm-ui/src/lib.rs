@@ -12,12 +12,11 @@
 //! - [`routes`]: the store page, `/health`, `/ready` and static files.
 //! - [`catalog`]: the products and kits on sale, and their button ids.
 //! - [`assets`]: the script, style sheet and pictures, embedded in the binary.
-//! - [`page`]: askama templates as responses, and the error type.
+//! - pages as responses and the HTTP server come from `edm-web`.
 //! - `templates/`: the page's HTML; `static/`: the embedded files.
 
 pub mod assets;
 pub mod catalog;
-pub mod page;
 pub mod routes;
 pub mod settings;
 pub mod startup;

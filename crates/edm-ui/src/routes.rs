@@ -19,8 +19,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::assets;
 use crate::catalog::{PictureKind, Product, KITS, PRODUCTS};
-use crate::page::{HtmlPage, PageError};
 use crate::settings::Settings;
+use edm_web::{HtmlPage, PageError};
 
 /// What the handlers share.
 #[derive(Debug, Clone)]

@@ -1,4 +1,4 @@
-//! Askama templates as axum responses, and the dashboard's HTTP error type.
+//! Askama templates as axum responses, and the pages' HTTP error type.
 
 use askama::Template;
 use axum::http::StatusCode;
@@ -18,7 +18,7 @@ impl<T: Template> IntoResponse for HtmlPage<T> {
     }
 }
 
-/// What can go wrong answering a request to the dashboard.
+/// What can go wrong answering a request for a page or a file.
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
     /// No page or file at this path.

@@ -1,0 +1,13 @@
+//! What edm-ui (the store) and edm-dashboard share, so both serve pages the
+//! same way.
+//!
+//! # Layout
+//! - [`page`]: askama templates as axum responses, and the page error type.
+//! - [`server`]: [`WebServer`], which binds its listener first (so tests can
+//!   ask for port 0 and learn the real one), then serves until told to stop.
+
+pub mod page;
+pub mod server;
+
+pub use page::{HtmlPage, PageError};
+pub use server::WebServer;
