@@ -4,21 +4,7 @@
 //! Chart.js from `static/vendor/` (byte-identical to the packages locked in
 //! `web/package-lock.json`; `web/check-vendor.mjs` proves it).
 
-/// One embedded file, served under `/static/<path>`.
-#[derive(Debug, Clone, Copy)]
-pub struct Asset {
-    /// Path below `/static/`.
-    pub path: &'static str,
-    /// The `Content-Type` it is served with.
-    pub content_type: &'static str,
-    /// The file's bytes.
-    pub bytes: &'static [u8],
-}
-
-const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
-const SVG: &str = "image/svg+xml";
-const TEXT: &str = "text/plain; charset=utf-8";
+use edm_web::assets::{Asset, CSS, JAVASCRIPT, SVG, TEXT};
 
 /// Every file the dashboard serves.
 pub const ASSETS: [Asset; 7] = [
@@ -61,5 +47,5 @@ pub const ASSETS: [Asset; 7] = [
 
 /// The embedded file at `path`, if there is one.
 pub fn find(path: &str) -> Option<&'static Asset> {
-    ASSETS.iter().find(|asset| asset.path == path)
+    edm_web::assets::find(&ASSETS, path)
 }

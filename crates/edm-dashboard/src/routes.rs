@@ -19,7 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::assets;
 use crate::settings::Settings;
-use edm_web::{HtmlPage, PageError};
+use edm_web::{origin_of, HtmlPage, PageError};
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
@@ -91,16 +91,6 @@ fn content_security_policy(stream_url: &str, stats_url: &str) -> HeaderValue {
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:",
         )
     })
-}
-
-/// `scheme://host[:port]` of a URL: what a CSP source should name, since a
-/// source with a path matches only that path.
-fn origin_of(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let end = url[after_scheme..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| after_scheme + i);
-    &url[..end]
 }
 
 /// The dashboard page. The URLs are HTML-escaped into `data-` attributes,
