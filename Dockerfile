@@ -22,18 +22,20 @@ COPY Cargo.toml Cargo.lock rust-toolchain ./
 COPY crates crates
 RUN cargo chef prepare --recipe-path recipe.json
 
-# Dependencies first (cached), then the workspace's own crates.
+# Dependencies first (cached), then the workspace's own crates, with the
+# topology.json that edm-config compiles in.
 FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
 COPY rust-toolchain ./
 RUN cargo chef cook --release --locked --recipe-path recipe.json
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock topology.json ./
 COPY crates crates
 COPY migrations migrations
 ENV SQLX_OFFLINE=true
 RUN cargo build --release --locked
 
-# Small runtime image with the five binaries; curl serves the health checks.
+# Small runtime image with the binary of every service in topology.json;
+# curl serves the health checks.
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl openssl \

@@ -35,10 +35,10 @@ bench_start() {
   die "$name did not become ready (log: $EDM_BENCH_DIR/$name.log)"
 }
 
-# A fresh KAFKA_PREFIX with both topics (4 partitions).
+# A fresh KAFKA_PREFIX with the topics of topology.json (4 partitions).
 bench_prefix() {
   local prefix="bench-$(date +%s%N | tail -c 9)."
-  create_topics "127.0.0.1:$EDM_KAFKA_PORT" 1 "${prefix}edm-ui-click" "${prefix}edm-ui-pageload"
+  create_topics "127.0.0.1:$EDM_KAFKA_PORT" 1 "${TOPOLOGY_TOPICS[@]/#/$prefix}"
   echo "$prefix"
 }
 
@@ -154,28 +154,27 @@ ready_now() {
   [[ $line == *" 200 "* ]]
 }
 
-# The stack's ports and each service's environment (BENCH_ENV_<name>).
-declare -A BENCH_PORT=([edm-relay]=5910 [edm-stream]=5911 [edm-stats]=5912 [edm-ui]=5913 [edm-dashboard]=5914)
-BENCH_SERVICES=(edm-relay edm-stream edm-stats edm-ui edm-dashboard)
+# The stack: the services of topology.json on ports 5910, 5911, ... (clear
+# of ./edm run's), wired as the topology says (BENCH_ENV, one VAR=value a
+# line), with the load generators' limits lifted.
+declare -A BENCH_PORT=() BENCH_ENV=()
+declare -A BENCH_TUNING=([edm-relay]=EDM_RELAY_RATE_LIMIT_PER_SECOND=0 [edm-stream]=EDM_STREAM_RECENT_EVENTS=0)
 
 bench_stack_env() {
-  local prefix=$1 db=$2 kafka="127.0.0.1:$EDM_KAFKA_PORT"
-  BENCH_ENV_edm_relay=(KAFKA_URL="$kafka" KAFKA_PREFIX="$prefix" EDM_RELAY_RATE_LIMIT_PER_SECOND=0)
-  BENCH_ENV_edm_stream=(KAFKA_URL="$kafka" KAFKA_PREFIX="$prefix" EDM_STREAM_RECENT_EVENTS=0)
-  BENCH_ENV_edm_stats=(KAFKA_URL="$kafka" KAFKA_PREFIX="$prefix"
-    DATABASE_URL="postgres://$EDM_PG_USER:$EDM_PG_PASSWORD@127.0.0.1:$EDM_PG_PORT/$db")
-  BENCH_ENV_edm_ui=(EDM_RELAY_URL="http://127.0.0.1:${BENCH_PORT[edm-relay]}")
-  BENCH_ENV_edm_dashboard=(EDM_STREAM_URL="http://127.0.0.1:${BENCH_PORT[edm-stream]}"
-    EDM_STATS_URL="http://127.0.0.1:${BENCH_PORT[edm-stats]}")
+  local prefix=$1 db=$2 i name
+  for i in "${!TOPOLOGY_SERVICES[@]}"; do BENCH_PORT[${TOPOLOGY_SERVICES[$i]}]=$((5910 + i)); done
+  for name in "${TOPOLOGY_SERVICES[@]}"; do
+    BENCH_ENV[$name]="$(local_service_env "$name" BENCH_PORT "$prefix" \
+      "postgres://$EDM_PG_USER:$EDM_PG_PASSWORD@127.0.0.1:$EDM_PG_PORT/$db") ${BENCH_TUNING[$name]:-}"
+  done
 }
 
 # bench_launch NAME: starts a service of the stack and waits until /ready
 # says 200; BENCH_READY_MS is the time from the launch to that answer.
 bench_launch() {
   local name=$1 port=${BENCH_PORT[$1]} started i
-  local -n service_env="BENCH_ENV_${1//-/_}"
   started=$(date +%s%N)
-  env -i PATH="$PATH" PORT="$port" RUST_LOG=warn "${service_env[@]}" "$BENCH_BIN/$name" >>"$EDM_BENCH_DIR/$name.log" 2>&1 &
+  env -i PATH="$PATH" RUST_LOG=warn ${BENCH_ENV[$name]} "$BENCH_BIN/$name" >>"$EDM_BENCH_DIR/$name.log" 2>&1 &
   BENCH_PIDS+=($!)
   BENCH_LAST_PID=$!
   for ((i = 0; i < 20000; i++)); do
@@ -192,7 +191,7 @@ bench_launch() {
 # that applies edm-stats' migrations), with the broker and Postgres up.
 bench_startup() {
   local name run times pid
-  for name in "${BENCH_SERVICES[@]}"; do
+  for name in "${TOPOLOGY_SERVICES[@]}"; do
     times=()
     for run in 0 1 2 3 4 5; do
       bench_launch "$name"
@@ -257,14 +256,14 @@ bench_stack() {
   log "stack: start-up to ready (broker and Postgres up)"
   bench_startup
 
-  log "stack: all five services, idle"
-  for name in "${BENCH_SERVICES[@]}"; do
+  log "stack: all services, idle"
+  for name in "${TOPOLOGY_SERVICES[@]}"; do
     bench_launch "$name"
     BENCH_STACK_PID[$name]=$BENCH_LAST_PID
   done
   sleep 10
   rss="{"
-  for name in "${BENCH_SERVICES[@]}"; do rss+="\"$name\": $(rss_kb "${BENCH_STACK_PID[$name]}"), "; done
+  for name in "${TOPOLOGY_SERVICES[@]}"; do rss+="\"$name\": $(rss_kb "${BENCH_STACK_PID[$name]}"), "; done
   echo "${rss%, }}" >"$EDM_BENCH_DIR/memory-idle.json"
 
   for rate in ${EDM_BENCH_E2E_RATES:-100 1000 10000}; do
@@ -276,7 +275,7 @@ bench_stack() {
   wrk_runs dashboard-page "http://127.0.0.1:${BENCH_PORT[edm-dashboard]}/" bench/get.lua
 
   rss="{"
-  for name in "${BENCH_SERVICES[@]}"; do rss+="\"$name\": $(hwm_kb "${BENCH_STACK_PID[$name]}"), "; done
+  for name in "${TOPOLOGY_SERVICES[@]}"; do rss+="\"$name\": $(hwm_kb "${BENCH_STACK_PID[$name]}"), "; done
   echo "${rss%, }}" >"$EDM_BENCH_DIR/memory-peak.json"
   bench_stop_services
   PGPASSWORD=$EDM_PG_PASSWORD psql -h 127.0.0.1 -p "$EDM_PG_PORT" -U "$EDM_PG_USER" -d postgres -qc "DROP DATABASE $db" >/dev/null
@@ -295,9 +294,10 @@ run_bench() {
   local what=${1:-all}
   command -v wrk >/dev/null || apt_install wrk
   command -v curl >/dev/null || apt_install curl
+  load_topology
   infra_up
   log "building release binaries"
-  cargo build --release --locked -p edm-relay -p edm-stats -p edm-stream -p edm-ui -p edm-dashboard -p edm-bench
+  cargo build --release --locked $(printf -- '-p %s ' "${TOPOLOGY_SERVICES[@]}") -p edm-bench
   BENCH_BIN=${CARGO_TARGET_DIR:-$EDM_ROOT/target}/release
   mkdir -p "$EDM_BENCH_DIR"
   echo "{\"loadavg\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"started\": \"$(date -u +%FT%TZ)\"}" >"$EDM_BENCH_DIR/machine.json"

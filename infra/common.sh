@@ -47,17 +47,21 @@ pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # stop_pid PIDFILE WHAT: SIGTERM, wait up to 30 s, then SIGKILL.
 stop_pid() {
-  local pidfile=$1 what=$2 pid i
+  local pidfile=$1 what=$2 pid
   pid_alive "$pidfile" || { rm -f "$pidfile"; return 0; }
   pid=$(cat "$pidfile")
   kill -TERM "$pid" 2>/dev/null || true
+  await_exit "$pid" "$what"
+  rm -f "$pidfile"
+}
+
+# await_exit PID WHAT: waits up to 30 s for PID to exit, then SIGKILLs it.
+await_exit() {
+  local pid=$1 what=$2 i
   for ((i = 0; i < 300; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
+    kill -0 "$pid" 2>/dev/null || return 0
     sleep 0.1
   done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "$what did not stop in 30 s; killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$pidfile"
+  log "$what did not stop in 30 s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
 }

@@ -1,8 +1,9 @@
 # ./edm deploy-checks (also the first step of ./edm lint): offline checks of
 # the deployment files (docker-compose.yml, Dockerfile, .dockerignore,
-# Procfile, RustConfig, rust-toolchain, terraform/) without Docker and without
-# Terraform providers. The checks are Python (infra/deploy_checks/), run from
-# a virtualenv under .edm/ that is made once from pinned PyPI packages.
+# Procfile, RustConfig, rust-toolchain, terraform/) against topology.json,
+# without Docker and without Terraform providers. The checks are Python
+# (infra/deploy_checks/), run from a virtualenv under .edm/ that is made once
+# from pinned PyPI packages.
 # Sourced, never run.
 
 EDM_DEPLOY_CHECKS_VENV=$EDM_STATE/deploy-checks/venv

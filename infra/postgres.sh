@@ -71,7 +71,10 @@ postgres_down() {
   bin=$(pg_bindir)
   dir=$(pg_dir)
   [ -f "$dir/data/PG_VERSION" ] || return 0
-  as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+  as_pg "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 || return 0
+  log "stopping PostgreSQL"
+  as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 \
+    || log "PostgreSQL did not stop (log: $dir/postgres.log)"
 }
 
 # Kills the postmaster with SIGKILL, like a crashed database host.

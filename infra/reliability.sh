@@ -13,7 +13,7 @@ run_reliability() {
   log "fault injection (full profile)"
   EDM_RELIABILITY_PROFILE=full cargo test --release --locked -p edm-reliability --test faults -- --nocapture
   log "property tests: $cases cases per property"
-  out=$(PROPTEST_CASES=$cases cargo test --release --locked -p edm-config --test event_fuzz 2>&1) \
+  out=$(PROPTEST_CASES=$cases cargo test --release --locked -p edm-events --test event_fuzz 2>&1) \
     || { echo "$out" >&2; die "event property tests failed"; }
   local relay_cases=20000
   PROPTEST_CASES=$relay_cases cargo test --release --locked -p edm-relay --test relay_fuzz >/dev/null \
@@ -24,7 +24,7 @@ run_reliability() {
 
 Property tests (proptest) in the same run, all passing:
 
-- event parsing and validation (\`crates/edm-config/tests/event_fuzz.rs\`): $cases arbitrary byte
+- event parsing and validation (\`crates/edm-events/tests/event_fuzz.rs\`): $cases arbitrary byte
   strings, $cases arbitrary JSON documents (nested up to 6 levels, unicode edge cases, control
   characters, SQL- and script-shaped text) and $cases valid events with one field replaced by
   arbitrary JSON — $((cases * 3)) inputs; no panic, everything accepted within every documented

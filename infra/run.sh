@@ -1,112 +1,109 @@
 # ./edm run: the whole system on this machine, no Docker. Starts Kafka and
 # PostgreSQL (reusing them when already up), creates the topics, builds the
-# five services (release), starts them wired to each other, waits until each
-# is ready, prints the store and dashboard URLs, and on Ctrl-C stops
-# everything it started.
+# services of topology.json (release), starts them wired to each other as it
+# describes, waits until each is ready and prints the store and dashboard
+# URLs. On Ctrl-C, or when a service exits, it stops everything it started.
 
 EDM_RUN_DIR=$EDM_STATE/run
-EDM_SERVICES=(edm-relay edm-stream edm-stats edm-ui edm-dashboard)
+declare -A RUN_PORT=() # service => the port it listens on here
+RUN_PIDS=()            # the services' processes, in topology order
+RUN_STARTED_KAFKA=
+RUN_STARTED_PG=
 
-service_port() {
-  case "$1" in
-    edm-relay) echo "${EDM_RELAY_PORT:-5000}" ;;
-    edm-stream) echo "${EDM_STREAM_PORT:-5001}" ;;
-    edm-stats) echo "${EDM_STATS_PORT:-5002}" ;;
-    edm-ui) echo "${EDM_UI_PORT:-3000}" ;;
-    edm-dashboard) echo "${EDM_DASHBOARD_PORT:-3001}" ;;
-  esac
+# run_port_variable NAME: the variable that moves a service's port, e.g.
+# EDM_RELAY_PORT for key relay.
+run_port_variable() {
+  local key=${TOPOLOGY_KEY[$1]^^}
+  echo "EDM_${key//-/_}_PORT"
 }
 
-# The environment each service gets: Heroku's variable names, local values.
-service_env() {
-  local name=$1 ui dashboard
-  ui="http://localhost:$(service_port edm-ui)"
-  dashboard="http://localhost:$(service_port edm-dashboard)"
-  printf '%s\n' "PORT=$(service_port "$name")" "RUST_LOG=${RUST_LOG:-info}"
-  case "$name" in
-    edm-relay | edm-stream | edm-stats)
-      printf '%s\n' "KAFKA_URL=kafka://127.0.0.1:$EDM_KAFKA_PORT" "KAFKA_PREFIX=${KAFKA_PREFIX:-}"
-      ;;
-  esac
-  case "$name" in
-    edm-relay) echo "EDM_ALLOWED_ORIGINS=$ui,http://127.0.0.1:$(service_port edm-ui)" ;;
-    edm-stream) echo "EDM_ALLOWED_ORIGINS=$dashboard,http://127.0.0.1:$(service_port edm-dashboard)" ;;
-    edm-stats)
-      echo "EDM_ALLOWED_ORIGINS=$dashboard,http://127.0.0.1:$(service_port edm-dashboard)"
-      echo "DATABASE_URL=postgres://$EDM_PG_USER:$EDM_PG_PASSWORD@127.0.0.1:$EDM_PG_PORT/$EDM_PG_DB"
-      ;;
-    edm-ui) echo "EDM_RELAY_URL=http://localhost:$(service_port edm-relay)" ;;
-    edm-dashboard)
-      echo "EDM_STREAM_URL=http://localhost:$(service_port edm-stream)"
-      echo "EDM_STATS_URL=http://localhost:$(service_port edm-stats)"
-      ;;
-  esac
+# Each service's port: its port in topology.json unless EDM_<KEY>_PORT is set.
+set_run_ports() {
+  local name variable
+  for name in "${TOPOLOGY_SERVICES[@]}"; do
+    variable=$(run_port_variable "$name")
+    RUN_PORT[$name]=${!variable:-${TOPOLOGY_PORT[$name]}}
+  done
 }
 
 # wait_ready NAME PID: polls /ready until 200 (60 s at most).
 wait_ready() {
-  local name=$1 pid=$2 port i
-  port=$(service_port "$name")
+  local name=$1 pid=$2 i
   for ((i = 0; i < 600; i++)); do
     kill -0 "$pid" 2>/dev/null || { tail -n 20 "$EDM_RUN_DIR/$name.log" >&2; die "$name exited during start-up"; }
-    if curl -fsS -o /dev/null "http://127.0.0.1:$port/ready" 2>/dev/null; then return 0; fi
+    if curl -fsS -o /dev/null "http://127.0.0.1:${RUN_PORT[$name]}/ready" 2>/dev/null; then return 0; fi
     sleep 0.1
   done
   tail -n 20 "$EDM_RUN_DIR/$name.log" >&2
   die "$name was not ready within 60 s (log: $EDM_RUN_DIR/$name.log)"
 }
 
-RUN_PIDS=()
-RUN_STARTED_KAFKA=
-RUN_STARTED_PG=
-
+# The EXIT trap, whatever ends the run (Ctrl-C, SIGTERM, a service that
+# exited, an error): stops the services, then Kafka and PostgreSQL if this
+# run started them. Best effort, every step even if one fails; Ctrl-C is
+# ignored from here on, by this shell and by the commands it runs, so a
+# second one cannot leave anything running.
 stop_run() {
-  local pid
-  trap - INT TERM EXIT
-  log "stopping the services"
-  for pid in "${RUN_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${RUN_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  local i
+  trap '' INT TERM HUP
+  set +e
+  log "stopping what ./edm run started"
+  for i in "${!RUN_PIDS[@]}"; do kill -TERM "${RUN_PIDS[$i]}" 2>/dev/null; done
+  for i in "${!RUN_PIDS[@]}"; do await_exit "${RUN_PIDS[$i]}" "${TOPOLOGY_SERVICES[$i]}"; done
   if [ -n "$RUN_STARTED_KAFKA" ]; then kafka_single_down; fi
   if [ -n "$RUN_STARTED_PG" ]; then postgres_down; fi
   log "stopped"
 }
 
+# start_service NAME BIN_DIR: starts the service's binary with the
+# environment topology.json gives it, in its own session: Ctrl-C reaches only
+# ./edm, which then stops the services itself.
+start_service() {
+  local name=$1 bin_dir=$2 database_url="postgres://$EDM_PG_USER:$EDM_PG_PASSWORD@127.0.0.1:$EDM_PG_PORT/$EDM_PG_DB"
+  # Sensitive values never reach the log: the environment goes by file.
+  {
+    local_service_env "$name" RUN_PORT "${KAFKA_PREFIX:-}" "$database_url"
+    echo "RUST_LOG=${RUST_LOG:-info}"
+  } >"$EDM_RUN_DIR/$name.env"
+  setsid env -i PATH="$PATH" $(cat "$EDM_RUN_DIR/$name.env") "$bin_dir/$name" \
+    >"$EDM_RUN_DIR/$name.log" 2>&1 </dev/null &
+  RUN_PIDS+=($!)
+}
+
 run_system() {
-  local name port pid
+  local name i
   command -v curl >/dev/null || apt_install curl
-  for name in "${EDM_SERVICES[@]}"; do
-    port=$(service_port "$name")
-    ! port_open "$port" || die "port $port (for $name) is taken; stop what uses it or set EDM_${name#edm-}_PORT"
+  load_topology
+  set_run_ports
+  for name in "${TOPOLOGY_SERVICES[@]}"; do
+    ! port_open "${RUN_PORT[$name]}" \
+      || die "port ${RUN_PORT[$name]} (for $name) is taken; stop what uses it or set $(run_port_variable "$name")"
   done
   pid_alive "$EDM_KAFKA_SINGLE/pid" || RUN_STARTED_KAFKA=1
   as_pg "$(pg_bindir)/pg_ctl" -D "$(pg_dir)/data" status >/dev/null 2>&1 || RUN_STARTED_PG=1
-  trap 'stop_run; exit 0' INT TERM
   trap stop_run EXIT
+  trap 'exit 0' INT TERM HUP
   infra_up
-  create_topics "127.0.0.1:$EDM_KAFKA_PORT" 1 "${KAFKA_PREFIX:-}edm-ui-click" "${KAFKA_PREFIX:-}edm-ui-pageload"
+  create_topics "127.0.0.1:$EDM_KAFKA_PORT" 1 "${TOPOLOGY_TOPICS[@]/#/${KAFKA_PREFIX:-}}"
   log "building the services (release; the first build takes a few minutes)"
-  cargo build --release --locked $(printf -- '-p %s ' "${EDM_SERVICES[@]}")
-  local bin_dir=${CARGO_TARGET_DIR:-$EDM_ROOT/target}/release
+  cargo build --release --locked $(printf -- '-p %s ' "${TOPOLOGY_SERVICES[@]}")
   mkdir -p "$EDM_RUN_DIR"
-  for name in "${EDM_SERVICES[@]}"; do
-    # Sensitive values never reach the log: the environment goes by file.
-    service_env "$name" >"$EDM_RUN_DIR/$name.env"
-    env -i PATH="$PATH" $(cat "$EDM_RUN_DIR/$name.env") "$bin_dir/$name" >"$EDM_RUN_DIR/$name.log" 2>&1 &
-    RUN_PIDS+=($!)
+  for name in "${TOPOLOGY_SERVICES[@]}"; do
+    start_service "$name" "${CARGO_TARGET_DIR:-$EDM_ROOT/target}/release"
   done
-  for i in "${!EDM_SERVICES[@]}"; do wait_ready "${EDM_SERVICES[$i]}" "${RUN_PIDS[$i]}"; done
+  for i in "${!TOPOLOGY_SERVICES[@]}"; do wait_ready "${TOPOLOGY_SERVICES[$i]}" "${RUN_PIDS[$i]}"; done
   cat >&2 <<MSG
 
   EDM is running.
-    store:      http://localhost:$(service_port edm-ui)
-    dashboard:  http://localhost:$(service_port edm-dashboard)
-    stats API:  http://localhost:$(service_port edm-stats)/api/clickCount  (OpenAPI: /openapi.json)
-    relay:      http://localhost:$(service_port edm-relay)
+    store:      http://localhost:${RUN_PORT[edm-ui]}
+    dashboard:  http://localhost:${RUN_PORT[edm-dashboard]}
+    stats API:  http://localhost:${RUN_PORT[edm-stats]}/api/clickCount  (OpenAPI: /openapi.json)
+    relay:      http://localhost:${RUN_PORT[edm-relay]}
   Logs: $EDM_RUN_DIR/<service>.log. Ctrl-C stops everything.
 
 MSG
-  # Wait until Ctrl-C, or until a service dies (then stop the rest).
+  # Until Ctrl-C (the INT trap exits), or until a service dies.
   wait -n "${RUN_PIDS[@]}" || true
-  log "a service exited; stopping the others (logs: $EDM_RUN_DIR)"
+  log "a service exited (logs: $EDM_RUN_DIR)"
   return 1
 }

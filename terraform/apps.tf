@@ -1,20 +1,21 @@
-# One Heroku app per EDM service. Every app is built from the same source and
+# One Heroku app per service of topology.json, the one description of EDM's
+# services at the repository root. Every app is built from the same source and
 # the one Procfile; EDM_SERVICE tells its web process which binary to run.
 
 locals {
-  # Service key => workspace binary (crate) name.
-  services = {
-    relay     = "edm-relay"
-    stream    = "edm-stream"
-    stats     = "edm-stats"
-    ui        = "edm-ui"
-    dashboard = "edm-dashboard"
-  }
+  topology = jsondecode(file("${path.module}/../topology.json"))
 
-  # The services that talk to Kafka; the add-on lives on relay and is
+  # Service key => workspace binary (crate) name.
+  services = { for service in local.topology.services : service.key => service.name }
+
+  # The services that talk to Kafka; the add-on lives on the first and is
   # attached to the others.
-  kafka_host_service     = "relay"
-  kafka_attached_service = ["stream", "stats"]
+  kafka_services         = [for service in local.topology.services : service.key if try(service.kafka, false)]
+  kafka_host_service     = local.kafka_services[0]
+  kafka_attached_service = slice(local.kafka_services, 1, length(local.kafka_services))
+
+  # The service that has the database (Heroku Postgres).
+  database_service = one([for service in local.topology.services : service.key if try(service.database, false)])
 }
 
 resource "heroku_app" "service" {

@@ -40,4 +40,11 @@ resource "heroku_formation" "service" {
   quantity = local.formation[each.key].quantity
 
   depends_on = [heroku_build.service]
+
+  lifecycle {
+    precondition {
+      condition     = alltrue([for key in keys(var.dynos) : contains(keys(local.services), key)])
+      error_message = "dynos keys must be service keys from topology.json: ${join(", ", keys(local.services))}."
+    }
+  }
 }

@@ -1,29 +1,32 @@
 # Wires the apps to each other from their real web URLs (Heroku app host
-# names carry a random suffix, so they are never built by hand): where the
-# store's pages send events, where the dashboard's pages read from, and which
-# browser origins each API accepts.
+# names carry a random suffix, so they are never built by hand), as
+# topology.json says: each URL variable a service reads points at the service
+# it names (calls), and each service accepts the browser origins of the
+# services whose pages call it (called_by_pages_of).
 
 locals {
   # "https://name-1a2b3c.herokuapp.com/" => "https://name-1a2b3c.herokuapp.com"
   origin = { for key, app in heroku_app.service : key => trimsuffix(app.web_url, "/") }
 
+  # Service (binary) name => its app's origin.
+  origin_of = { for service in local.topology.services : service.name => local.origin[service.key] }
+
+  # Service key => the URL variables it reads, each set to its service's origin.
+  called_urls = {
+    for service in local.topology.services : service.key => {
+      for variable, target in try(service.calls, {}) : variable => local.origin_of[target]
+    }
+  }
+
+  # Service key => EDM_ALLOWED_ORIGINS, for the services that pages call.
+  allowed_origins = {
+    for service in local.topology.services : service.key => {
+      EDM_ALLOWED_ORIGINS = join(",", [for page in service.called_by_pages_of : local.origin_of[page]])
+    } if length(try(service.called_by_pages_of, [])) > 0
+  }
+
   service_config = {
-    relay = {
-      EDM_ALLOWED_ORIGINS = local.origin["ui"]
-    }
-    stream = {
-      EDM_ALLOWED_ORIGINS = local.origin["dashboard"]
-    }
-    stats = {
-      EDM_ALLOWED_ORIGINS = local.origin["dashboard"]
-    }
-    ui = {
-      EDM_RELAY_URL = local.origin["relay"]
-    }
-    dashboard = {
-      EDM_STREAM_URL = local.origin["stream"]
-      EDM_STATS_URL  = local.origin["stats"]
-    }
+    for key, _ in local.services : key => merge(local.called_urls[key], try(local.allowed_origins[key], {}))
   }
 }
 

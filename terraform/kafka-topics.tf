@@ -1,16 +1,21 @@
 # Kafka on Heroku never creates topics on first write, and the Heroku provider
 # cannot create topics or consumer groups, so the Heroku CLI does it once the
 # add-on is ready (scripts/create-kafka-topics.sh; needs `heroku` logged in or
-# HEROKU_API_KEY). On basic plans it also creates the consumer groups.
+# HEROKU_API_KEY). On basic plans it also creates the consumer groups. The
+# names come from topology.json; changing them there runs the script again.
+
+locals {
+  consumer_groups = [for service in local.topology.services : service.consumer_group if can(service.consumer_group)]
+}
 
 resource "terraform_data" "kafka_topics" {
-  triggers_replace = [heroku_addon.kafka.id]
+  triggers_replace = [heroku_addon.kafka.id, local.topology.topics, local.consumer_groups]
 
   provisioner "local-exec" {
     command = "bash '${path.module}/scripts/create-kafka-topics.sh' '${heroku_app.service[local.kafka_host_service].name}'"
     environment = {
-      EDM_KAFKA_TOPICS          = "edm-ui-click edm-ui-pageload"
-      EDM_KAFKA_CONSUMER_GROUPS = "edm-consumer-group-1 edm-consumer-group-2"
+      EDM_KAFKA_TOPICS          = join(" ", local.topology.topics)
+      EDM_KAFKA_CONSUMER_GROUPS = join(" ", local.consumer_groups)
       EDM_KAFKA_PARTITIONS      = tostring(var.kafka_topic_partitions)
     }
   }

@@ -94,15 +94,10 @@ variable "dyno_quantity" {
 }
 
 variable "dynos" {
-  description = "Per-service overrides keyed by relay, stream, stats, ui, dashboard, e.g. { stream = { size = \"standard-1x\", quantity = 2 } }."
+  description = "Per-service overrides keyed by the service keys of topology.json, e.g. { stream = { size = \"standard-1x\", quantity = 2 } }."
   type = map(object({
     size     = optional(string)
     quantity = optional(number)
   }))
   default = {}
-
-  validation {
-    condition     = alltrue([for key in keys(var.dynos) : contains(["relay", "stream", "stats", "ui", "dashboard"], key)])
-    error_message = "dynos keys must be among relay, stream, stats, ui, dashboard."
-  }
 }

@@ -1,21 +1,41 @@
 """docker-compose.yml: valid against the Compose Specification's JSON schema,
-and wired as the contract says: KRaft Kafka without auto-creation, a one-shot
-topic job, Postgres, the stats migrations, the five services with the
-environment edm-config needs, health checks on /ready and start ordering."""
+and held to topology.json: each service there runs as the compose service
+named by its key, on its port (published and probed on /ready), with Kafka's
+and the database's variables exactly where the topology puts them, its
+consumer group, the origins of the pages that call it and the URLs of the
+services it calls. Around them: KRaft Kafka without auto-creation, a one-shot
+job that creates the topology's topics, Postgres with the stats migrations,
+and start ordering that waits for readiness."""
 
 import json
 import os
 import re
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import yaml
 from jsonschema import Draft7Validator
 
-from . import contract, env_rules
+from . import env_rules
 from .report import Report
+from .topology import Service, Topology
 
 AREA = "compose"
 SCHEMA = os.path.join(os.path.dirname(__file__), "schema", "compose-spec.json")
+# Read by Rust's standard library and tracing, not by name in crates/.
+RUNTIME_VARIABLES = {"RUST_LOG", "RUST_BACKTRACE"}
+KAFKA_TLS_VARIABLES = ("KAFKA_TRUSTED_CERT", "KAFKA_CLIENT_CERT", "KAFKA_CLIENT_CERT_KEY")
+
+
+@dataclass(frozen=True)
+class Stack:
+    """What each EDM service in the compose file is judged against."""
+
+    services: dict
+    topology: Topology
+    broker: dict | None  # name, advertised listeners, topic job
+    postgres: dict | None  # name, user, password, db
+    code_variables: set[str]
 
 
 def load(root: str, report: Report) -> dict | None:
@@ -90,35 +110,26 @@ def interpolated(value: str) -> bool:
     return re.search(r"(?<!\$)\$(\{|[A-Za-z_])", value.replace("$$", "")) is not None
 
 
-def check(root: str, report: Report, workspace_binaries: dict, code_variables: set[str]) -> dict | None:
+def check(root: str, report: Report, topology: Topology, workspace_binaries: dict,
+          code_variables: set[str]) -> dict | None:
     doc = load(root, report)
     if doc is None:
         return None
     validate_schema(doc, report)
     services = doc["services"]
-    broker = _check_kafka(services, report, root)
-    postgres = _check_postgres(services, report)
-    known_binaries = set(contract.BY_BINARY) | set(workspace_binaries)
-    running = {}  # binary => compose service name (long-running)
-    for name, service in services.items():
-        cmd = command(service)
-        if len(cmd) == 1 and cmd[0] in known_binaries:
-            report.check(AREA, cmd[0] not in running,
-                         f"services '{running.get(cmd[0])}' and '{name}' both run {cmd[0]}")
-            running[cmd[0]] = name
-    for spec in contract.SERVICES:
-        if report.check(AREA, spec.binary in running, f"no service runs {spec.binary}"):
-            _check_edm_service(services, running, spec, broker, postgres, report, code_variables)
-    for binary in sorted(set(workspace_binaries) - set(running)):
-        crate = workspace_binaries[binary].name
-        if crate not in contract.NOT_DEPLOYED:
-            report.fail(AREA, f"workspace binary {binary} is not run by any compose service")
+    stack = Stack(services, topology, _check_kafka(services, topology, report),
+                  _check_postgres(services, report), code_variables)
+    for spec in topology.services:
+        service = services.get(spec.key)
+        if report.check(AREA, service is not None and command(service) == [spec.name],
+                        f"no service '{spec.key}' runs {spec.name} (its key in topology.json)"):
+            _check_edm_service(stack, spec, report)
+    _check_undeployed_binaries(services, topology, workspace_binaries, report)
     _check_dependencies(services, report)
-    _check_consumer_groups(services, running, report)
     return doc
 
 
-def _check_kafka(services: dict, report: Report, root: str) -> dict | None:
+def _check_kafka(services: dict, topology: Topology, report: Report) -> dict | None:
     brokers = [n for n, s in services.items()
                if str(s.get("image", "")).startswith("apache/kafka")
                and "KAFKA_PROCESS_ROLES" in environment(s)]
@@ -133,37 +144,23 @@ def _check_kafka(services: dict, report: Report, root: str) -> dict | None:
     report.check(AREA, env.get("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "").lower() == "false",
                  f"{name}: KAFKA_AUTO_CREATE_TOPICS_ENABLE must be \"false\" (Heroku never auto-creates topics)")
     report.check(AREA, bool(healthcheck_text(service)), f"{name}: has no healthcheck")
-    _check_kafka_version(name, str(service["image"]), root, report)
     advertised = {(h, int(p)) for _, h, p in
                   re.findall(r"(\w+)://([^:,]*):(\d+)", env.get("KAFKA_ADVERTISED_LISTENERS", ""))}
     report.check(AREA, bool(advertised), f"{name}: KAFKA_ADVERTISED_LISTENERS names no listener")
-    topic_job = _check_topic_job(services, name, report)
+    topic_job = _check_topic_job(services, name, topology, report)
     return {"name": name, "advertised": advertised, "topic_job": topic_job}
 
 
-def _check_kafka_version(name: str, image: str, root: str, report: Report) -> None:
-    pom = os.path.join(root, "infra", "kafka", "pom.xml")
-    if not os.path.isfile(pom):
-        return
-    with open(pom, encoding="utf-8") as f:
-        match = re.search(r"<kafka.version>([^<]+)</kafka.version>", f.read())
-    if match:
-        tag = image.partition(":")[2]
-        report.check(AREA, tag == match.group(1),
-                     f"{name}: image {image} differs from the native broker's Kafka {match.group(1)} "
-                     "(infra/kafka/pom.xml); keep them the same")
-
-
-def _check_topic_job(services: dict, broker: str, report: Report) -> str | None:
+def _check_topic_job(services: dict, broker: str, topology: Topology, report: Report) -> str | None:
     jobs = [n for n, s in services.items() if "kafka-topics" in " ".join(command(s) + _entrypoint(s))
             and "--create" in " ".join(command(s))]
     if not report.check(AREA, len(jobs) == 1, f"expected one topic-creation job (kafka-topics --create), found {jobs}"):
         return None
     name, job = jobs[0], services[jobs[0]]
-    text = " ".join(command(job))
-    for topic in contract.TOPICS:
-        report.check(AREA, topic in text, f"{name}: does not create topic {topic}")
-    report.check(AREA, "KAFKA_PREFIX" in text, f"{name}: topic names must carry KAFKA_PREFIX")
+    words = set(re.findall(r"[\w.-]+", " ".join(command(job))))
+    for topic in topology.topics:
+        report.check(AREA, topic in words, f"{name}: does not create topic {topic} (topology.json)")
+    report.check(AREA, "KAFKA_PREFIX" in words, f"{name}: topic names must carry KAFKA_PREFIX")
     report.check(AREA, str(job.get("restart", "no")) == "no", f"{name}: a one-shot job needs restart: \"no\"")
     report.check(AREA, depends_on(job).get(broker) == "service_healthy",
                  f"{name}: must depend on {broker} with condition service_healthy")
@@ -185,34 +182,55 @@ def _check_postgres(services: dict, report: Report) -> dict | None:
             "password": env.get("POSTGRES_PASSWORD"), "db": env.get("POSTGRES_DB", env.get("POSTGRES_USER", "postgres"))}
 
 
-def _check_edm_service(services, running, spec, broker, postgres, report, code_variables) -> None:
-    name = running[spec.binary]
-    service, env = services[name], environment(services[name])
-    where = f"{name} ({spec.binary})"
-    build = service.get("build")
-    report.check(AREA, build is not None, f"{where}: has no build section (images come from the Dockerfile)")
+def _check_edm_service(stack: Stack, spec: Service, report: Report) -> None:
+    service, env = stack.services[spec.key], environment(stack.services[spec.key])
+    where = f"{spec.key} ({spec.name})"
+    report.check(AREA, service.get("build") is not None,
+                 f"{where}: has no build section (images come from the Dockerfile)")
     for variable in sorted(env):
-        report.check(AREA, variable in contract.CONFIG_VARIABLES or variable in code_variables,
+        report.check(AREA, variable in RUNTIME_VARIABLES or variable in stack.code_variables,
                      f"{where}: sets {variable}, which no service reads")
+        report.check(AREA, _given_by_topology(variable, spec, stack.topology) is not False,
+                     f"{where}: sets {variable}, which topology.json does not give {spec.name}")
     judged = {k: v for k, v in env.items() if not interpolated(v)}
-    # PORT, published port and health check agree.
-    report.check(AREA, judged.get("PORT") == str(spec.port), f"{where}: PORT must be {spec.port}")
+    _check_port(where, spec, service, judged, report)
+    if spec.kafka:
+        _check_kafka_client(where, stack, service, judged, report)
+    if spec.consumer_group:
+        report.check(AREA, judged.get("KAFKA_CONSUMER_GROUP", spec.consumer_group) == spec.consumer_group,
+                     f"{where}: KAFKA_CONSUMER_GROUP must be {spec.consumer_group} (topology.json) or unset")
+    if spec.database:
+        _check_database(where, stack, spec, judged, report)
+    for variable, target in spec.calls.items():
+        _check_call(where, stack, service, judged, variable, stack.topology.by_name(target), report)
+    if spec.called_by_pages_of:
+        _check_origins(where, judged, [stack.topology.by_name(p) for p in spec.called_by_pages_of], report)
+
+
+def _given_by_topology(variable: str, spec: Service, topology: Topology) -> bool | None:
+    """Whether topology.json gives `spec` the variable; None when it has no say."""
+    if variable == "KAFKA_CONSUMER_GROUP":
+        return spec.consumer_group is not None
+    if variable.startswith("KAFKA_"):
+        return spec.kafka
+    if variable == "DATABASE_URL":
+        return spec.database
+    if variable == "EDM_ALLOWED_ORIGINS":
+        return bool(spec.called_by_pages_of)
+    if any(variable in s.calls for s in topology.services):
+        return variable in spec.calls
+    return None
+
+
+def _check_port(where: str, spec: Service, service: dict, env: dict, report: Report) -> None:
+    report.check(AREA, env.get("PORT") == str(spec.port), f"{where}: PORT must be {spec.port} (topology.json)")
     report.check(AREA, (spec.port, spec.port) in published_ports(service),
                  f"{where}: must publish \"{spec.port}:{spec.port}\" (same port as the native run)")
-    health = healthcheck_text(service)
-    report.check(AREA, f":{spec.port}/ready" in health,
+    report.check(AREA, f":{spec.port}/ready" in healthcheck_text(service),
                  f"{where}: healthcheck must probe http://127.0.0.1:{spec.port}/ready")
-    if spec.kafka:
-        _check_kafka_client(where, name, service, judged, broker, report)
-    if spec.database:
-        _check_database(where, services, name, judged, postgres, spec, report)
-    for variable, target in spec.calls.items():
-        _check_call(where, services, name, judged, variable, contract.BY_BINARY[target], running, report)
-    if spec.allows_origin_of:
-        _check_origins(where, judged, contract.BY_BINARY[spec.allows_origin_of], report)
 
 
-def _check_kafka_client(where, name, service, env, broker, report) -> None:
+def _check_kafka_client(where: str, stack: Stack, service: dict, env: dict, report: Report) -> None:
     url = env.get("KAFKA_URL")
     if not report.check(AREA, bool(url), f"{where}: KAFKA_URL is not set"):
         return
@@ -222,8 +240,9 @@ def _check_kafka_client(where, name, service, env, broker, report) -> None:
         report.fail(AREA, f"{where}: KAFKA_URL {e}")
         return
     if tls:
-        for variable in contract.KAFKA_TLS_VARIABLES:
+        for variable in KAFKA_TLS_VARIABLES:
             report.check(AREA, bool(env.get(variable)), f"{where}: kafka+ssl:// needs {variable}")
+    broker = stack.broker
     if broker:
         for host, port in brokers:
             report.check(AREA, (host, port) in broker["advertised"],
@@ -231,18 +250,17 @@ def _check_kafka_client(where, name, service, env, broker, report) -> None:
         job = broker["topic_job"]
         report.check(AREA, job is None or depends_on(service).get(job) == "service_completed_successfully",
                      f"{where}: must depend on {job} with condition service_completed_successfully")
-    prefix = env.get("KAFKA_PREFIX", "")
-    report.check(AREA, env_rules.KAFKA_NAME.match(prefix) is not None,
+    report.check(AREA, env_rules.KAFKA_NAME.match(env.get("KAFKA_PREFIX", "")) is not None,
                  f"{where}: KAFKA_PREFIX may hold only letters, digits, '.', '_' and '-'")
     for topic in filter(None, (t.strip() for t in env.get("KAFKA_TOPIC", "").split(","))):
-        report.check(AREA, topic in contract.TOPICS, f"{where}: KAFKA_TOPIC names unknown topic {topic}")
+        report.check(AREA, topic in stack.topology.topics, f"{where}: KAFKA_TOPIC names unknown topic {topic}")
 
 
-def _check_database(where, services, name, env, postgres, spec, report) -> None:
+def _check_database(where: str, stack: Stack, spec: Service, env: dict, report: Report) -> None:
     url = env.get("DATABASE_URL")
     if not report.check(AREA, bool(url), f"{where}: DATABASE_URL is not set"):
         return
-    parts = urlsplit(url)
+    parts, postgres, services = urlsplit(url), stack.postgres, stack.services
     report.check(AREA, parts.scheme in ("postgres", "postgresql"), f"{where}: DATABASE_URL is not a postgres:// URL")
     report.check(AREA, "sslmode=" in parts.query,
                  f"{where}: DATABASE_URL needs ?sslmode=disable (edm-stats requires TLS unless the URL says otherwise)")
@@ -252,44 +270,40 @@ def _check_database(where, services, name, env, postgres, spec, report) -> None:
         report.check(AREA, (parts.username, parts.password, parts.path.lstrip("/"))
                      == (postgres["user"], postgres["password"], postgres["db"]),
                      f"{where}: DATABASE_URL user, password or database differ from the postgres service's")
-    migrations = [n for n, s in services.items() if command(s) == [spec.binary, "migrate"]]
-    if report.check(AREA, len(migrations) == 1, f"expected one one-shot service running '{spec.binary} migrate'"):
+    migrations = [n for n, s in services.items() if command(s) == [spec.name, "migrate"]]
+    if report.check(AREA, len(migrations) == 1, f"expected one one-shot service running '{spec.name} migrate'"):
         job = services[migrations[0]]
         report.check(AREA, environment(job).get("DATABASE_URL") == url,
-                     f"{migrations[0]}: DATABASE_URL differs from {name}'s")
-        report.check(AREA, depends_on(services[name]).get(migrations[0]) == "service_completed_successfully",
+                     f"{migrations[0]}: DATABASE_URL differs from {spec.key}'s")
+        report.check(AREA, depends_on(services[spec.key]).get(migrations[0]) == "service_completed_successfully",
                      f"{where}: must depend on {migrations[0]} with condition service_completed_successfully")
 
 
-def _check_call(where, services, name, env, variable, target, running, report) -> None:
-    value = env.get(variable)
-    if not report.check(AREA, bool(value), f"{where}: {variable} is not set"):
-        return
-    try:
-        host, port = env_rules.http_url(value)
-    except ValueError as e:
-        report.fail(AREA, f"{where}: {variable} {e}")
-        return
-    report.check(AREA, host in ("localhost", "127.0.0.1") and port == target.port,
-                 f"{where}: {variable} is read by the browser, so it must be http://localhost:{target.port}")
-    target_service = running.get(target.binary)
-    if target_service:
-        report.check(AREA, depends_on(services[name]).get(target_service) == "service_healthy",
-                     f"{where}: must depend on {target_service} with condition service_healthy")
+def _check_call(where: str, stack: Stack, service: dict, env: dict, variable: str, target: Service,
+                report: Report) -> None:
+    wanted = f"http://localhost:{target.port}"
+    report.check(AREA, env.get(variable) == wanted,
+                 f"{where}: {variable} must be {wanted}: {target.name}'s published port, as the browser reads it")
+    if target.key in stack.services:
+        report.check(AREA, depends_on(service).get(target.key) == "service_healthy",
+                     f"{where}: must depend on {target.key} with condition service_healthy")
 
 
-def _check_origins(where, env, origin_of, report) -> None:
-    value = env.get("EDM_ALLOWED_ORIGINS")
-    if not report.check(AREA, bool(value), f"{where}: EDM_ALLOWED_ORIGINS is not set"):
-        return
-    try:
-        allowed = env_rules.origins(value)
-    except ValueError as e:
-        report.fail(AREA, f"{where}: EDM_ALLOWED_ORIGINS {e}")
-        return
-    wanted = f"http://localhost:{origin_of.port}"
-    report.check(AREA, wanted in allowed or allowed == ["*"],
-                 f"{where}: EDM_ALLOWED_ORIGINS must allow {wanted} ({origin_of.binary})")
+def _check_origins(where: str, env: dict, pages: list[Service], report: Report) -> None:
+    wanted = [f"http://{host}:{page.port}" for page in pages for host in ("localhost", "127.0.0.1")]
+    allowed = {o.strip().rstrip("/") for o in env.get("EDM_ALLOWED_ORIGINS", "").split(",") if o.strip()}
+    report.check(AREA, allowed == set(wanted),
+                 f"{where}: EDM_ALLOWED_ORIGINS must be {','.join(wanted)}: "
+                 f"the pages of {', '.join(p.name for p in pages)} (topology.json)")
+
+
+def _check_undeployed_binaries(services: dict, topology: Topology, workspace_binaries: dict,
+                               report: Report) -> None:
+    running = {command(s)[0] for s in services.values() if len(command(s)) == 1}
+    for binary, crate in sorted(workspace_binaries.items()):
+        report.check(AREA, binary in running or crate.name in topology.tools,
+                     f"workspace binary {binary} is not run by any compose service "
+                     "(a tool that is never deployed belongs in tools in topology.json)")
 
 
 def _check_dependencies(services: dict, report: Report) -> None:
@@ -306,17 +320,3 @@ def _check_dependencies(services: dict, report: Report) -> None:
             else:
                 report.fail(AREA, f"{name}: depends on {target} without waiting for readiness "
                                   "(use service_healthy or service_completed_successfully)")
-
-
-def _check_consumer_groups(services: dict, running: dict, report: Report) -> None:
-    groups = {}
-    for spec in contract.SERVICES:
-        if spec.consumer_group and spec.binary in running:
-            env = environment(services[running[spec.binary]])
-            group = env.get("KAFKA_CONSUMER_GROUP") or spec.consumer_group
-            report.check(AREA, env_rules.KAFKA_NAME.match(group) is not None,
-                         f"{running[spec.binary]}: KAFKA_CONSUMER_GROUP '{group}' is not a valid Kafka name")
-            report.check(AREA, group not in groups,
-                         f"{running[spec.binary]} and {groups.get(group)} share consumer group {group}; "
-                         "each consumer service needs its own")
-            groups[group] = running[spec.binary]

@@ -7,8 +7,9 @@ import glob
 import os
 import re
 
-from . import contract, workspace
+from . import workspace
 from .report import Report
+from .topology import Topology
 
 AREA = "dockerfile"
 BUILD_PACKAGES = ("cmake", "libssl-dev", "pkg-config", "zlib1g-dev")
@@ -121,7 +122,7 @@ def covered(path: str, sources: list[str]) -> bool:
     return any(s in (".", path) or path.startswith(s.rstrip("/") + "/") for s in map(os.path.normpath, sources))
 
 
-def check(root: str, report: Report, workspace_binaries: dict, compose: dict | None) -> None:
+def check(root: str, report: Report, topology: Topology, workspace_binaries: dict, compose: dict | None) -> None:
     path = os.path.join(root, "Dockerfile")
     if not report.check(AREA, os.path.isfile(path), "Dockerfile is missing"):
         return
@@ -141,7 +142,7 @@ def check(root: str, report: Report, workspace_binaries: dict, compose: dict | N
         return
     builder = builders[0]
     _check_builder(root, builder, stages, report)
-    _check_runtime(root, builder, stages, workspace_binaries, compose, report)
+    _check_runtime(builder, stages, topology, workspace_binaries, compose, report)
 
 
 def _check_toolchain(root: str, stages: list[Stage], report: Report) -> None:
@@ -217,7 +218,8 @@ def _check_builder(root: str, builder: Stage, stages: list[Stage], report: Repor
                      "build stage must set ENV SQLX_OFFLINE=true")
 
 
-def _check_runtime(root, builder, stages, workspace_binaries, compose, report) -> None:
+def _check_runtime(builder: Stage, stages: list[Stage], topology: Topology, workspace_binaries: dict,
+                   compose: dict | None, report: Report) -> None:
     targets = set()
     uses_curl = False
     for service in ((compose or {}).get("services") or {}).values():
@@ -239,8 +241,8 @@ def _check_runtime(root, builder, stages, workspace_binaries, compose, report) -
             flags, sources, _ = copy_parts(arguments)
             if flags.get("from") in (builder.name, str(builder.index)):
                 copied |= {os.path.basename(s) for s in sources if "target/release/" in s}
-    deployed = {b for b, c in workspace_binaries.items() if c.name not in contract.NOT_DEPLOYED}
-    for binary in sorted(deployed | set(contract.BY_BINARY)):
+    deployed = {b for b, c in workspace_binaries.items() if c.name not in topology.tools}
+    for binary in sorted(deployed | {s.name for s in topology.services}):
         report.check(AREA, binary in copied,
                      f"runtime stage '{runtime.name}' does not COPY {binary} from the build stage")
         if binary not in workspace_binaries and binary in copied:

@@ -1,8 +1,7 @@
-"""The rules edm-config applies to configuration values, restated so the
-checks can judge a compose file's environment without running a service."""
+"""The rules edm-config applies to Kafka configuration values, restated so
+the checks can judge a compose file's environment without running a service."""
 
 import re
-from urllib.parse import urlsplit
 
 KAFKA_NAME = re.compile(r"^[A-Za-z0-9._-]{0,200}$")
 
@@ -29,32 +28,3 @@ def kafka_brokers(url: str) -> tuple[list[tuple[str, int]], bool]:
     if len(schemes) > 1:
         raise ValueError("mixes TLS and plaintext brokers")
     return brokers, schemes.pop()
-
-
-def origins(value: str) -> list[str]:
-    """EDM_ALLOWED_ORIGINS entries without trailing slashes (or ['*'])."""
-    if value.strip() == "*":
-        return ["*"]
-    result = []
-    for entry in (e.strip().rstrip("/") for e in value.split(",")):
-        if not entry:
-            continue
-        parts = urlsplit(entry)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
-            raise ValueError(f"'{entry}' is not an origin (http(s)://host[:port])")
-        result.append(entry)
-    return result
-
-
-def port(value: str) -> int:
-    if not value.isdigit() or int(value) > 65535:
-        raise ValueError(f"'{value}' is not a port number")
-    return int(value)
-
-
-def http_url(value: str) -> tuple[str, int]:
-    """(host, port) of an http(s) service URL."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"'{value}' is not an http(s) URL")
-    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)

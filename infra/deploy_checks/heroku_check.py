@@ -1,15 +1,18 @@
-"""Heroku build and run files: the Procfile (run for real against stub
-binaries: `web` starts the binary EDM_SERVICE names, `release` migrates only
-where DATABASE_URL is set), RustConfig and rust-toolchain as the emk/rust
-buildpack reads them, and the topic script against a stub Heroku CLI."""
+"""Heroku build and run files: the Procfile, run for real against stub
+binaries (`web` starts each service of topology.json that EDM_SERVICE names,
+`release` migrates the topology's database service only where DATABASE_URL
+is set); RustConfig and rust-toolchain as the emk/rust buildpack reads them;
+and the topic script, against a stub Heroku CLI, creating the topology's
+topics and consumer groups."""
 
 import os
 import re
 import subprocess
 import tempfile
 
-from . import contract, workspace
+from . import workspace
 from .report import Report
+from .topology import Topology
 
 AREA = "heroku"
 STUB = """#!/bin/sh
@@ -28,18 +31,32 @@ def procfile(root: str) -> dict[str, str]:
     return processes
 
 
-def _run(shell: str, command: str, cwd: str, env: dict[str, str]) -> tuple[int, list[str], str]:
-    """Runs a Procfile command like a dyno would; returns (exit code, stub calls, output)."""
-    log = os.path.join(cwd, "calls.log")
+def _run_logged(argv: list[str], log: str, env: dict[str, str], cwd: str | None = None) -> tuple[int, list[str], str]:
+    """Runs argv with stubs that append their calls to `log`; returns (exit
+    code, the stubs' calls, output)."""
     if os.path.exists(log):
         os.remove(log)
-    full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "STUB_LOG": log, **env}
-    done = subprocess.run([shell, "-c", command], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=30)
-    calls = [c.strip() for c in open(log, encoding="utf-8")] if os.path.exists(log) else []
+    done = subprocess.run(argv, cwd=cwd, env={"STUB_LOG": log, **env}, capture_output=True, text=True, timeout=30)
+    calls = []
+    if os.path.exists(log):
+        with open(log, encoding="utf-8") as f:
+            calls = [c.strip() for c in f]
     return done.returncode, calls, done.stdout + done.stderr
 
 
-def check_procfile(root: str, report: Report) -> None:
+def _run(shell: str, command: str, slug: str, env: dict[str, str]) -> tuple[int, list[str], str]:
+    """Runs a Procfile command in the slug like a dyno would."""
+    path = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    return _run_logged([shell, "-c", command], os.path.join(slug, "calls.log"), {**path, **env}, cwd=slug)
+
+
+def _write_executable(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+
+
+def check_procfile(root: str, report: Report, topology: Topology) -> None:
     if not report.check(AREA, os.path.isfile(os.path.join(root, "Procfile")), "Procfile is missing"):
         return
     processes = procfile(root)
@@ -47,33 +64,44 @@ def check_procfile(root: str, report: Report) -> None:
     report.check(AREA, "release" in processes, "Procfile has no release process")
     if "web" not in processes or "release" not in processes:
         return
-    stats = next(s.binary for s in contract.SERVICES if s.database)
     with tempfile.TemporaryDirectory(prefix="edm-procfile-") as slug:
-        bin_dir = os.path.join(slug, "target", "release")
-        os.makedirs(bin_dir)
-        for binary in contract.BY_BINARY:
-            path = os.path.join(bin_dir, binary)
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(STUB)
-            os.chmod(path, 0o755)
+        _stub_binaries(slug, [s.name for s in topology.services])
         for shell in ("bash", "sh"):
-            web, release = processes["web"], processes["release"]
-            for binary in contract.BY_BINARY:
-                code, calls, out = _run(shell, web, slug, {"EDM_SERVICE": binary, "PORT": "1234"})
-                report.check(AREA, code == 0 and calls == [binary],
-                             f"web ({shell}) with EDM_SERVICE={binary} ran {calls} (exit {code}): {out.strip()}")
-            code, calls, out = _run(shell, web, slug, {})
-            report.check(AREA, code != 0 and not calls,
-                         f"web ({shell}) without EDM_SERVICE must fail with a message, ran {calls} (exit {code})")
-            code, calls, out = _run(shell, release, slug, {"EDM_SERVICE": "edm-ui"})
-            report.check(AREA, code == 0 and not calls,
-                         f"release ({shell}) without DATABASE_URL must do nothing and exit 0, ran {calls} (exit {code})")
-            db = {"EDM_SERVICE": stats, "DATABASE_URL": "postgres://u:p@db.invalid:5432/d"}
-            code, calls, out = _run(shell, release, slug, db)
-            report.check(AREA, code == 0 and calls == [f"{stats} migrate"],
-                         f"release ({shell}) with DATABASE_URL must run '{stats} migrate', ran {calls} (exit {code})")
-            code, calls, out = _run(shell, release, slug, {**db, "STUB_EXIT": "3"})
-            report.check(AREA, code != 0, f"release ({shell}) must fail (cancel the release) when migrations fail")
+            _check_web(shell, processes["web"], slug, topology, report)
+            _check_release(shell, processes["release"], slug, topology, report)
+
+
+def _stub_binaries(slug: str, names: list[str]) -> None:
+    """target/release/NAME for each name: a stub that logs how it was called."""
+    bin_dir = os.path.join(slug, "target", "release")
+    os.makedirs(bin_dir)
+    for name in names:
+        _write_executable(os.path.join(bin_dir, name), STUB)
+
+
+def _check_web(shell: str, web: str, slug: str, topology: Topology, report: Report) -> None:
+    for service in topology.services:
+        code, calls, out = _run(shell, web, slug, {"EDM_SERVICE": service.name, "PORT": "1234"})
+        report.check(AREA, code == 0 and calls == [service.name],
+                     f"web ({shell}) with EDM_SERVICE={service.name} ran {calls} (exit {code}): {out.strip()}")
+    code, calls, out = _run(shell, web, slug, {})
+    report.check(AREA, code != 0 and not calls,
+                 f"web ({shell}) without EDM_SERVICE must fail with a message, ran {calls} (exit {code})")
+
+
+def _check_release(shell: str, release: str, slug: str, topology: Topology, report: Report) -> None:
+    code, calls, out = _run(shell, release, slug, {})
+    report.check(AREA, code == 0 and not calls,
+                 f"release ({shell}) without DATABASE_URL must do nothing and exit 0, ran {calls} (exit {code})")
+    database = topology.database_service
+    if database is None:
+        return
+    env = {"EDM_SERVICE": database.name, "DATABASE_URL": "postgres://u:p@db.invalid:5432/d"}
+    code, calls, out = _run(shell, release, slug, env)
+    report.check(AREA, code == 0 and calls == [f"{database.name} migrate"],
+                 f"release ({shell}) with DATABASE_URL must run '{database.name} migrate', ran {calls} (exit {code})")
+    code, calls, out = _run(shell, release, slug, {**env, "STUB_EXIT": "3"})
+    report.check(AREA, code != 0, f"release ({shell}) must fail (cancel the release) when migrations fail")
 
 
 def check_build_config(root: str, report: Report) -> None:
@@ -105,15 +133,7 @@ def check_build_config(root: str, report: Report) -> None:
                  "RustConfig must `export SQLX_OFFLINE=true`: the stats build sees DATABASE_URL of an unmigrated database")
 
 
-def check_topic_script(root: str, report: Report, script_env: dict[str, str]) -> None:
-    """Runs terraform/scripts/create-kafka-topics.sh against a stub `heroku`."""
-    script = os.path.join(root, "terraform", "scripts", "create-kafka-topics.sh")
-    if not report.check(AREA, os.path.isfile(script), "terraform/scripts/create-kafka-topics.sh is missing"):
-        return
-    with tempfile.TemporaryDirectory(prefix="edm-heroku-cli-") as tmp:
-        heroku = os.path.join(tmp, "heroku")
-        with open(heroku, "w", encoding="utf-8") as f:
-            f.write("""#!/bin/sh
+HEROKU_CLI_STUB = """#!/bin/sh
 echo "heroku $*" >> "$STUB_LOG"
 case "$1" in
   config:get) printf '%s\\n' "$STUB_PREFIX" ;;
@@ -121,34 +141,43 @@ case "$1" in
     [ -n "$STUB_CREATE_ERROR" ] && { echo "$STUB_CREATE_ERROR" >&2; exit 1; } ;;
 esac
 exit 0
-""")
-        os.chmod(heroku, 0o755)
-        log = os.path.join(tmp, "calls.log")
+"""
 
-        def run(prefix: str, error: str = "") -> tuple[int, list[str]]:
-            if os.path.exists(log):
-                os.remove(log)
-            env = {"PATH": f"{tmp}:{os.environ.get('PATH', '')}", "STUB_LOG": log,
-                   "STUB_PREFIX": prefix, "STUB_CREATE_ERROR": error, **script_env}
-            done = subprocess.run(["bash", script, "edm-test-relay"], env=env, capture_output=True, text=True, timeout=30)
-            return done.returncode, (open(log).read().splitlines() if os.path.exists(log) else [])
 
-        def created(calls: list[str], kind: str) -> set[str]:
-            return {c.split()[2] for c in calls if c.startswith(f"heroku {kind} ")}
-
-        code, calls = run("wabash-1234.")
+def check_topic_script(root: str, report: Report, topology: Topology) -> None:
+    """Runs terraform/scripts/create-kafka-topics.sh against a stub `heroku`,
+    as by hand: it must read the names from topology.json (Terraform passes
+    the same names in its environment)."""
+    script = os.path.join(root, "terraform", "scripts", "create-kafka-topics.sh")
+    if not report.check(AREA, os.path.isfile(script), "terraform/scripts/create-kafka-topics.sh is missing"):
+        return
+    topics, groups = set(topology.topics), topology.consumer_groups
+    with tempfile.TemporaryDirectory(prefix="edm-heroku-cli-") as tmp:
+        _write_executable(os.path.join(tmp, "heroku"), HEROKU_CLI_STUB)
+        code, calls = _run_topic_script(script, tmp, "wabash-1234.")
         report.check(AREA, code == 0 and "heroku kafka:wait --app edm-test-relay" in calls,
                      f"topic script (basic plan) must wait for the add-on and succeed, exit {code}")
-        report.check(AREA, created(calls, "kafka:topics:create") == set(contract.TOPICS),
-                     f"topic script (basic plan) created topics {sorted(created(calls, 'kafka:topics:create'))}, "
-                     f"expected {list(contract.TOPICS)} (logical names: Heroku adds KAFKA_PREFIX)")
-        report.check(AREA, created(calls, "kafka:consumer-groups:create") == set(contract.CONSUMER_GROUPS),
-                     f"topic script (basic plan) must create consumer groups {list(contract.CONSUMER_GROUPS)}")
-        code, calls = run("")
-        report.check(AREA, code == 0 and created(calls, "kafka:topics:create") == set(contract.TOPICS)
-                     and not created(calls, "kafka:consumer-groups:create"),
+        report.check(AREA, _created(calls, "kafka:topics:create") == topics,
+                     f"topic script (basic plan) created topics {sorted(_created(calls, 'kafka:topics:create'))}, "
+                     f"expected {sorted(topics)} from topology.json (logical names: Heroku adds KAFKA_PREFIX)")
+        report.check(AREA, _created(calls, "kafka:consumer-groups:create") == groups,
+                     f"topic script (basic plan) must create the consumer groups {sorted(groups)} of topology.json")
+        code, calls = _run_topic_script(script, tmp, "")
+        report.check(AREA, code == 0 and _created(calls, "kafka:topics:create") == topics
+                     and not _created(calls, "kafka:consumer-groups:create"),
                      "topic script (dedicated plan) must create the topics and no consumer groups")
-        code, _ = run("wabash-1234.", "Topic edm-ui-click already exists")
+        code, _ = _run_topic_script(script, tmp, "wabash-1234.", {"STUB_CREATE_ERROR": "Topic already exists"})
         report.check(AREA, code == 0, "topic script must succeed when the topics already exist (re-runs)")
-        code, _ = run("wabash-1234.", "Unauthorized")
+        code, _ = _run_topic_script(script, tmp, "wabash-1234.", {"STUB_CREATE_ERROR": "Unauthorized"})
         report.check(AREA, code != 0, "topic script must fail when the Heroku CLI refuses to create a topic")
+
+
+def _run_topic_script(script: str, stub_dir: str, prefix: str, env: dict | None = None) -> tuple[int, list[str]]:
+    """Runs the script for app edm-test-relay, as by hand (no names given)."""
+    env = {"PATH": f"{stub_dir}:{os.environ.get('PATH', '')}", "STUB_PREFIX": prefix, **(env or {})}
+    code, calls, _ = _run_logged(["bash", script, "edm-test-relay"], os.path.join(stub_dir, "calls.log"), env)
+    return code, calls
+
+
+def _created(calls: list[str], kind: str) -> set[str]:
+    return {c.split()[2] for c in calls if c.startswith(f"heroku {kind} ")}

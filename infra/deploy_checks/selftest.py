@@ -1,6 +1,8 @@
 """Proves the deploy checks fail loudly: copies the repository's deployment
-files to a temporary folder, breaks one thing at a time, and expects the
-checks to exit non-zero naming the problem. `./edm deploy-checks --self-test`."""
+files and topology.json to a temporary folder, breaks one thing at a time
+(a deployment file, or topology.json alone, which the files must then
+follow), and expects the checks to exit non-zero naming the problem.
+`./edm deploy-checks --self-test`."""
 
 import argparse
 import os
@@ -11,6 +13,15 @@ import tempfile
 
 # (what is broken, file, text to replace (None: create the file), replacement, expected message)
 MUTATIONS = [
+    ("topology.json not JSON", "topology.json", '"tools": [', '"tools" [', "topology.json is not valid JSON"),
+    ("topology: two consumers share a group", "topology.json", '"consumer_group": "edm-consumer-group-2"',
+     '"consumer_group": "edm-consumer-group-1"', "share consumer_group edm-consumer-group-1"),
+    ("topology: a call to a service that is not there", "topology.json", '"EDM_RELAY_URL": "edm-relay"',
+     '"EDM_RELAY_URL": "edm-realy"', "refers to unknown service edm-realy"),
+    ("topology: a port changed there alone", "topology.json", '"port": 5000', '"port": 5005',
+     "PORT must be 5005"),
+    ("topology: a topic added there alone", "topology.json", '"edm-ui-pageload"]', '"edm-ui-pageload", "edm-ui-search"]',
+     "does not create topic edm-ui-search"),
     ("compose YAML syntax", "docker-compose.yml", "name: edm", "name: [edm", "not valid YAML"),
     ("compose schema: unknown key", "docker-compose.yml", "  restart: unless-stopped", "  restrat: unless-stopped",
      "schema: at services"),
@@ -22,16 +33,19 @@ MUTATIONS = [
      "  KAFKA_ULR: kafka://kafka:9092", "KAFKA_URL is not set"),
     ("compose: KAFKA_URL wrong port", "docker-compose.yml", "KAFKA_URL: kafka://kafka:9092",
      "KAFKA_URL: kafka://kafka:9093", "is not a listener advertised"),
+    ("compose: Kafka for a service without it", "docker-compose.yml", "      PORT: 3000\n",
+     "      PORT: 3000\n      KAFKA_URL: kafka://kafka:9092\n", "which topology.json does not give edm-ui"),
     ("compose: DATABASE_URL without sslmode", "docker-compose.yml",
      "      DATABASE_URL: postgres://edm:edm@postgres:5432/edm?sslmode=disable\n      EDM_ALLOWED",
      "      DATABASE_URL: postgres://edm:edm@postgres:5432/edm\n      EDM_ALLOWED", "sslmode"),
-    ("compose: consumers share a group", "docker-compose.yml", "KAFKA_CONSUMER_GROUP: edm-consumer-group-1",
-     "KAFKA_CONSUMER_GROUP: edm-consumer-group-2", "share consumer group"),
+    ("compose: another consumer group", "docker-compose.yml", "KAFKA_CONSUMER_GROUP: edm-consumer-group-1",
+     "KAFKA_CONSUMER_GROUP: edm-consumer-group-2", "KAFKA_CONSUMER_GROUP must be edm-consumer-group-1"),
     ("compose: relay URL not reachable from the browser", "docker-compose.yml",
-     "EDM_RELAY_URL: http://localhost:5000", "EDM_RELAY_URL: http://relay:5000", "read by the browser"),
+     "EDM_RELAY_URL: http://localhost:5000", "EDM_RELAY_URL: http://relay:5000",
+     "EDM_RELAY_URL must be http://localhost:5000"),
     ("compose: origin missing", "docker-compose.yml",
      "EDM_ALLOWED_ORIGINS: http://localhost:3000,http://127.0.0.1:3000",
-     "EDM_ALLOWED_ORIGINS: http://localhost:3001", "must allow http://localhost:3000"),
+     "EDM_ALLOWED_ORIGINS: http://localhost:3001", "EDM_ALLOWED_ORIGINS must be http://localhost:3000,"),
     ("compose: health check on /health", "docker-compose.yml",
      "http://127.0.0.1:5000/ready", "http://127.0.0.1:5000/health", "healthcheck must probe"),
     ("compose: start without waiting", "docker-compose.yml",
@@ -39,6 +53,8 @@ MUTATIONS = [
      "      stats-migrate:\n        condition: service_started", "stats-migrate with condition"),
     ("Dockerfile: COPY of a missing folder", "Dockerfile", "COPY migrations migrations\nENV",
      "COPY migration migrations\nENV", "COPY migration: no such file"),
+    ("Dockerfile: build without topology.json", "Dockerfile", "COPY Cargo.toml Cargo.lock topology.json ./",
+     "COPY Cargo.toml Cargo.lock ./", "does not COPY topology.json"),
     ("Dockerfile: no cmake", "Dockerfile", "install -y --no-install-recommends cmake ",
      "install -y --no-install-recommends ", "does not install cmake"),
     ("Dockerfile: binary not copied", "Dockerfile", "     /app/target/release/edm-stats \\\n", "",
@@ -46,8 +62,8 @@ MUTATIONS = [
     ("Dockerfile: no dependency layer", "Dockerfile",
      "RUN cargo chef cook --release --locked --recipe-path recipe.json\n", "", "cargo chef cook"),
     ("Dockerfile: toolchain drift", "Dockerfile", "ARG RUST_VERSION=1.", "ARG RUST_VERSION=0.", "rust-toolchain"),
-    (".dockerignore hides migrations", ".dockerignore", "target\n", "target\nmigrations\n",
-     "excluded from the build context"),
+    (".dockerignore hides topology.json", ".dockerignore", "target\n", "target\ntopology.json\n",
+     "COPY topology.json: excluded from the build context"),
     ("workspace: a new binary crate nobody deploys", "Cargo.toml", "members = [",
      'members = [\n    "crates/edm-newconsumer",', "edm-newconsumer is not run"),
     ("build reads a file outside the copied folders", "crates/edm-config/src/zz_selftest.rs", None,
@@ -67,25 +83,35 @@ MUTATIONS = [
      "terraform fmt"),
     ("terraform undeclared variable", "terraform/apps.tf", "region     = var.region", "region     = var.regoin",
      "var.regoin is used"),
-    ("terraform wrong origin", "terraform/config.tf",
-     'relay = {\n      EDM_ALLOWED_ORIGINS = local.origin["ui"]',
-     'relay = {\n      EDM_ALLOWED_ORIGINS = local.origin["dashboard"]', "must come from the edm-ui app"),
-    ("terraform hand-built host name", "terraform/config.tf", 'EDM_RELAY_URL = local.origin["relay"]',
-     'EDM_RELAY_URL = "https://${var.name_prefix}-relay.herokuapp.com"', "herokuapp.com"),
+    ("terraform reads another topology", "terraform/apps.tf", '"${path.module}/../topology.json"',
+     '"${path.module}/topology.json"', "which is not the repository's topology.json"),
+    ("terraform restates the consumer groups", "terraform/kafka-topics.tf",
+     'join(" ", local.consumer_groups)', '"edm-consumer-group-1 edm-consumer-group-2"',
+     "restates topology.json instead of reading local.topology: edm-consumer-group-1"),
+    ("terraform Postgres on a hand-picked app", "terraform/addons.tf",
+     "heroku_app.service[local.database_service].id", 'heroku_app.service["stats"].id',
+     "stats in heroku_addon.postgres"),
+    ("terraform output of a service not in the topology", "terraform/outputs.tf",
+     'heroku_app.service["ui"].web_url', 'heroku_app.service["store"].web_url', "no service has the key store"),
+    ("terraform origin keeps web_url's slash", "terraform/config.tf", 'trimsuffix(app.web_url, "/")', "app.web_url",
+     "must drop it (trimsuffix)"),
+    ("terraform hand-built host name", "terraform/config.tf", 'trimsuffix(app.web_url, "/")',
+     '"https://${var.name_prefix}-${key}.herokuapp.com"', "herokuapp.com"),
     ("terraform formation before build", "terraform/builds.tf", "  depends_on = [heroku_build.service]\n", "",
      "must depend on the build"),
-    ("terraform Postgres on the wrong app", "terraform/addons.tf", 'heroku_app.service["stats"].id',
-     'heroku_app.service["ui"].id', "Postgres must be on"),
-    ("terraform Kafka not attached to stats", "terraform/apps.tf", 'kafka_attached_service = ["stream", "stats"]',
-     'kafka_attached_service = ["stream"]', "edm-stats neither has the Kafka add-on"),
+    ("terraform Kafka not attached", "terraform/addons.tf", "addon_id = heroku_addon.kafka.id",
+     "addon_id = heroku_addon.postgres.id", "is attached to no other app"),
     ("terraform provider 4.x", "terraform/versions.tf", 'version = "~> 5.2"', 'version = "~> 4.0"',
      "major version 5"),
     ("topic script skips consumer groups", "terraform/scripts/create-kafka-topics.sh",
      'if [ -n "$prefix" ]; then\n  for group', 'if [ -z "$prefix" ]; then\n  for group', "consumer groups"),
+    ("topic script ignores topology.json", "terraform/scripts/create-kafka-topics.sh",
+     "topics=${EDM_KAFKA_TOPICS:-$(topology_names topics)}", "topics=${EDM_KAFKA_TOPICS:-edm-ui-click}",
+     "expected ['edm-ui-click', 'edm-ui-pageload'] from topology.json"),
 ]
 
 COPIED = ("Cargo.toml", "Cargo.lock", "rust-toolchain", "RustConfig", "Procfile", "Dockerfile", ".dockerignore",
-          "docker-compose.yml", "crates", "migrations", "terraform", "infra/kafka/pom.xml", "docs")
+          "docker-compose.yml", "topology.json", "crates", "migrations", "terraform", "docs")
 SKIP = shutil.ignore_patterns("target", "node_modules", ".terraform")
 
 

@@ -1,9 +1,12 @@
 """terraform/: `terraform fmt -check`, then the HCL parsed (no providers
-needed) and checked against the contract: the Heroku provider 5.x, one app
-per service running its binary, Kafka on one app and attached to the other
-Kafka services, Postgres on stats, a build and a formation per app, the
-browser-facing URLs and origins wired from the apps' real web_url, topics
-made by the CLI script, outputs, and every var./local. reference declared."""
+needed) and checked: every var./local./resource reference declared, the
+Heroku provider 5.x, and the apps, add-ons, config vars and topics all taken
+from topology.json: one local decodes it, the apps iterate over its services,
+and no resource or local restates one of its names, keys, topics or consumer
+groups. Beyond that, what breaks a deploy: origins and URLs from the apps'
+real web_url without its trailing slash, the Kafka add-on attached as KAFKA,
+a build and a web formation for every app, each after what it needs, and
+the topic script run once the Kafka add-on exists."""
 
 import glob
 import os
@@ -14,14 +17,16 @@ import subprocess
 import hcl2
 from hcl2.utils import SerializationOptions
 
-from . import contract
 from .report import Report
+from .topology import Topology
 
 AREA = "terraform"
 OPTIONS = SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
 REQUIRED_VARIABLES = ("name_prefix", "region", "dyno_size", "dyno_quantity", "source_url",
                       "source_checksum", "kafka_plan", "postgres_plan")
-EACH = object()  # an app_id that follows for_each
+TOPOLOGY_READ = re.compile(r'\$\{jsondecode\(file\("\$\{path\.module\}/([^"]+)"\)\)\}')
+PROSE = ("description", "error_message")  # attributes whose text is for people
+PER_APP = ("heroku_build", "heroku_formation", "heroku_app_config_association")
 
 
 class Module:
@@ -103,69 +108,25 @@ def fmt(directory: str, report: Report) -> None:
                  f"{done.stdout}{done.stderr}")
 
 
-def keys_of(module: Module, name: str, body: dict) -> set:
-    """The for_each keys of a resource, or its own name when it has none."""
-    for_each = body.get("for_each")
-    if for_each is None:
-        return {name}
-    match = re.fullmatch(r"\$\{(?:toset\()?local\.(\w+)\)?\}", str(for_each))
-    value = module.locals.get(match.group(1)) if match else None
-    if isinstance(value, dict):
-        return set(value)
-    if isinstance(value, list):
-        return set(value)
-    return set()
-
-
-def app_key(module: Module, expr: str) -> object:
-    """Which app an app_id expression names: a key, EACH, or None."""
-    match = re.search(r"heroku_app\.(\w+)(?:\[([^\]]+)\])?\.id", str(expr))
-    if not match:
-        return None
-    index = match.group(2)
-    if index is None:
-        return match.group(1)
-    if index == "each.key":
-        return EACH
-    if index.startswith('"'):
-        return index.strip('"')
-    return module.value(f"${{{index}}}")
-
-
-def url_target(module: Module, expr: str) -> tuple[object, bool]:
-    """(app key whose web_url the expression uses, whether it strips the trailing slash)."""
-    expr = str(expr)
-    match = re.search(r'local\.(\w+)\["(\w+)"\]', expr)
-    if match and "web_url" in str(module.locals.get(match.group(1), "")):
-        definition = str(module.locals[match.group(1)])
-        return match.group(2), "trimsuffix" in definition and '"/"' in definition
-    match = re.search(r'heroku_app\.(\w+)(?:\["(\w+)"\])?\.web_url', expr)
-    if match:
-        return match.group(2) or match.group(1), "trimsuffix" in expr
-    return None, False
-
-
-def check(root: str, report: Report) -> dict[str, str]:
-    """Returns the environment Terraform gives the topic script (literal values)."""
+def check(root: str, report: Report, topology: Topology) -> None:
     directory = os.path.join(root, "terraform")
     if not report.check(AREA, os.path.isdir(directory), "terraform/ is missing"):
-        return {}
+        return
     fmt(directory, report)
     module = load(directory, report)
     if module is None:
-        return {}
+        return
     _check_references(root, module, report)
     _check_provider(module, report)
-    binary_key = _check_apps(module, report)
-    if binary_key is None:
-        return {}
-    key = {b: binary_key[b] for b in binary_key}
-    _check_addons(module, key, report)
-    _check_wiring(module, key, report)
-    script_env = _check_topics(module, report)
-    _check_builds(module, key, report)
-    _check_outputs(module, key, report)
-    return script_env
+    topology_local = _check_reads_topology(root, module, report)
+    if topology_local is None:
+        return
+    _check_not_restated(module, topology, topology_local, report)
+    _check_apps(module, topology_local, report)
+    _check_addons(module, report)
+    _check_origins(module, report)
+    runner = _check_topic_runner(module, report)
+    _check_builds(module, runner, report)
 
 
 def _check_references(root: str, module: Module, report: Report) -> None:
@@ -207,144 +168,124 @@ def _check_provider(module: Module, report: Report) -> None:
                  f"the heroku provider must be pinned to major version 5, found '{version}'")
 
 
-def _check_apps(module: Module, report: Report) -> dict[str, str] | None:
-    binary_key = {}
-    for name, body in module.of_type("heroku_app").items():
-        services = module.value(body.get("for_each")) if body.get("for_each") else None
-        for key in keys_of(module, name, body):
-            edm_service = (body.get("config_vars") or {}).get("EDM_SERVICE")
-            binary = services.get(key) if edm_service == "${each.value}" and isinstance(services, dict) \
-                else module.value(edm_service)
-            if report.check(AREA, isinstance(binary, str), f"heroku_app.{name}[{key}] does not set EDM_SERVICE"):
-                binary_key[binary] = key
-        buildpacks = [module.value(b) for b in body.get("buildpacks", [])]
-        report.check(AREA, "emk/rust" in buildpacks, f"heroku_app.{name} must use the emk/rust buildpack")
-    for spec in contract.SERVICES:
-        report.check(AREA, spec.binary in binary_key, f"no heroku_app runs {spec.binary} (EDM_SERVICE)")
-    return binary_key if all(s.binary in binary_key for s in contract.SERVICES) else None
+def _check_reads_topology(root: str, module: Module, report: Report) -> str | None:
+    """The name of the local that decodes topology.json."""
+    readers = {name: m.group(1) for name, value in module.locals.items()
+               if (m := TOPOLOGY_READ.fullmatch(str(value)))}
+    if not report.check(AREA, len(readers) == 1,
+                        'expected one local = jsondecode(file("${path.module}/../topology.json")), '
+                        f"found {sorted(readers)}"):
+        return None
+    name, path = next(iter(readers.items()))
+    wanted = os.path.normpath(os.path.join(root, "topology.json"))
+    report.check(AREA, os.path.normpath(os.path.join(root, "terraform", path)) == wanted,
+                 f"local.{name} reads terraform/{path}, which is not the repository's topology.json")
+    return name
 
 
-def _covered(module: Module, rtype: str) -> dict[str, tuple[str, dict]]:
-    """App key => (resource name, body) for every resource of a type."""
-    found = {}
-    for name, body in module.of_type(rtype).items():
-        for key in keys_of(module, name, body):
-            target = app_key(module, body.get("app_id", ""))
-            found[key if target is EACH else target] = (name, body)
-    return found
+def _places(module: Module):
+    """(where, value) of every variable, local, resource and output."""
+    yield from ((f"variable {n}", v) for n, v in module.variables.items())
+    yield from ((f"local.{n}", v) for n, v in module.locals.items())
+    yield from ((f"{t}.{n}", v) for (t, n), v in module.resources.items())
+    yield from ((f"output {n}", v) for n, v in module.outputs.items())
 
 
-def _check_addons(module: Module, key: dict[str, str], report: Report) -> None:
-    addons = module.of_type("heroku_addon")
-    plans = {name: str(module.value(body.get("plan"))) for name, body in addons.items()}
+def _literal_words(value: object):
+    """Words of the string literals in a value, prose attributes left out."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key not in PROSE:
+                yield from _literal_words(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _literal_words(item)
+    elif isinstance(value, str):
+        for literal in re.findall(r'"([^"]*)"', value) if "${" in value else [value]:
+            yield from filter(None, re.split(r"[\s,]+", literal))
+
+
+def _check_not_restated(module: Module, topology: Topology, topology_local: str, report: Report) -> None:
+    """Names, topics and groups come from the topology; outputs alone may
+    name an app by its key (the store, the dashboard), and only a real one."""
+    names = {s.name for s in topology.services} | set(topology.topics) | topology.consumer_groups
+    keys = {s.key for s in topology.services}
+    restated = sorted({f"{word} in {where}" for where, value in _places(module) for word in _literal_words(value)
+                       if word in names or (word in keys and not where.startswith("output "))})
+    report.check(AREA, not restated, f"restates topology.json instead of reading local.{topology_local}: "
+                                     f"{', '.join(restated)}")
+    for name, body in module.outputs.items():
+        for key in re.findall(r'heroku_app\.\w+\["([^"]+)"\]', str(body.get("value"))):
+            report.check(AREA, key in keys, f"output {name}: no service has the key {key} in topology.json")
+
+
+def _check_apps(module: Module, topology_local: str, report: Report) -> None:
+    apps = module.of_type("heroku_app")
+    if not report.check(AREA, len(apps) == 1, f"expected one heroku_app resource (one app per service), found {len(apps)}"):
+        return
+    name, body = next(iter(apps.items()))
+    for_each = str(body.get("for_each"))
+    match = re.fullmatch(r"\$\{local\.(\w+)\}", for_each)
+    report.check(AREA, match is not None and f"local.{topology_local}.services" in str(module.locals.get(match.group(1))),
+                 f"heroku_app.{name}: for_each must be a local built from local.{topology_local}.services")
+    report.check(AREA, (body.get("config_vars") or {}).get("EDM_SERVICE") == "${each.value}",
+                 f"heroku_app.{name} must set EDM_SERVICE = each.value (the binary its web process runs)")
+    buildpacks = [module.value(b) for b in body.get("buildpacks", [])]
+    report.check(AREA, "emk/rust" in buildpacks, f"heroku_app.{name} must use the emk/rust buildpack")
+    for rtype in PER_APP:
+        report.check(AREA, any(str(b.get("for_each")) == for_each for b in module.of_type(rtype).values()),
+                     f"every app needs a {rtype}: expected one with the for_each of heroku_app.{name}")
+
+
+def _check_addons(module: Module, report: Report) -> None:
+    plans = {name: str(module.value(body.get("plan"))) for name, body in module.of_type("heroku_addon").items()}
     kafka = [n for n, p in plans.items() if p.startswith("heroku-kafka:")]
     postgres = [n for n, p in plans.items() if p.startswith("heroku-postgresql:")]
-    if report.check(AREA, len(kafka) == 1, f"expected one heroku-kafka add-on, found {kafka}"):
-        host = app_key(module, addons[kafka[0]].get("app_id", ""))
-        attached = set()
-        for name, body in module.of_type("heroku_addon_attachment").items():
-            if f"heroku_addon.{kafka[0]}." in str(body.get("addon_id")):
-                attached |= set(_keys_for(module, name, body))
-                report.check(AREA, module.value(body.get("name", "KAFKA")) == "KAFKA",
-                             f"heroku_addon_attachment.{name} must be named KAFKA (for KAFKA_URL and friends)")
-        for spec in contract.SERVICES:
-            if spec.kafka:
-                report.check(AREA, key[spec.binary] in attached | {host},
-                             f"{spec.binary} neither has the Kafka add-on nor an attachment of it")
-    if report.check(AREA, len(postgres) == 1, f"expected one heroku-postgresql add-on, found {postgres}"):
-        host = app_key(module, addons[postgres[0]].get("app_id", ""))
-        stats = next(s for s in contract.SERVICES if s.database)
-        report.check(AREA, host == key[stats.binary], f"Postgres must be on the {stats.binary} app, is on {host}")
+    report.check(AREA, len(postgres) == 1, f"expected one heroku-postgresql add-on, found {postgres}")
+    if not report.check(AREA, len(kafka) == 1, f"expected one heroku-kafka add-on, found {kafka}"):
+        return
+    attachments = {n: b for n, b in module.of_type("heroku_addon_attachment").items()
+                   if f"heroku_addon.{kafka[0]}." in str(b.get("addon_id"))}
+    report.check(AREA, bool(attachments), f"heroku_addon.{kafka[0]} is attached to no other app")
+    for name, body in attachments.items():
+        report.check(AREA, module.value(body.get("name", "KAFKA")) == "KAFKA",
+                     f"heroku_addon_attachment.{name} must be named KAFKA (for KAFKA_URL and friends)")
 
 
-def _keys_for(module: Module, name: str, body: dict) -> list:
-    target = app_key(module, body.get("app_id", ""))
-    return list(keys_of(module, name, body)) if target is EACH else [target]
+def _check_origins(module: Module, report: Report) -> None:
+    for where, value in _places(module):
+        if not where.startswith("output "):
+            for expr in strings(value):
+                report.check(AREA, ".web_url" not in expr or "trimsuffix(" in expr,
+                             f"{where}: web_url ends with '/'; origins and URLs must drop it (trimsuffix)")
 
 
-def _config_vars(module: Module, app: str) -> dict[str, str]:
-    merged = {}
-    for rtype, attributes in (("heroku_app", ("config_vars", "sensitive_config_vars")),
-                              ("heroku_app_config_association", ("vars", "sensitive_vars"))):
-        entry = _covered(module, rtype).get(app) if rtype != "heroku_app" else None
-        if rtype == "heroku_app":
-            for name, body in module.of_type(rtype).items():
-                if app in keys_of(module, name, body):
-                    entry = (name, body)
-        if not entry:
-            continue
-        for attribute in attributes:
-            value = entry[1].get(attribute)
-            match = re.fullmatch(r"\$\{local\.(\w+)\[each\.key\]\}", str(value))
-            if match:
-                value = (module.locals.get(match.group(1)) or {}).get(app)
-            elif isinstance(value, str):
-                value = module.value(value)
-            if isinstance(value, dict):
-                merged.update(value)
-    return merged
-
-
-def _check_wiring(module: Module, key: dict[str, str], report: Report) -> None:
-    for spec in contract.SERVICES:
-        variables = _config_vars(module, key[spec.binary])
-        wanted = dict(spec.calls)
-        if spec.allows_origin_of:
-            wanted["EDM_ALLOWED_ORIGINS"] = spec.allows_origin_of
-        for variable, target in wanted.items():
-            value = variables.get(variable)
-            if not report.check(AREA, value is not None, f"{spec.binary}: config var {variable} is not set"):
-                continue
-            app, strips = url_target(module, value)
-            report.check(AREA, app == key[target],
-                         f"{spec.binary}: {variable} must come from the {target} app's web_url, not {value}")
-            report.check(AREA, strips, f"{spec.binary}: {variable} must drop web_url's trailing slash (trimsuffix)")
-
-
-def _check_topics(module: Module, report: Report) -> dict[str, str]:
-    runners = []
-    for (rtype, name), body in module.resources.items():
-        for provisioner in body.get("provisioner", []):
-            local_exec = provisioner.get("local-exec")
-            if local_exec and "scripts/create-kafka-topics.sh" in str(local_exec.get("command")):
-                runners.append((rtype, name, body, local_exec))
+def _check_topic_runner(module: Module, report: Report) -> str | None:
+    runners = [(rtype, name, body) for (rtype, name), body in module.resources.items()
+               for provisioner in body.get("provisioner", [])
+               if "scripts/create-kafka-topics.sh" in str((provisioner.get("local-exec") or {}).get("command"))]
     if not report.check(AREA, len(runners) == 1,
                         "expected one resource whose local-exec runs scripts/create-kafka-topics.sh"):
-        return {}
-    rtype, name, body, local_exec = runners[0]
-    report.check(AREA, "heroku_addon." in str(body.get("triggers_replace", "")) + str(body.get("triggers", ""))
-                 + str(body.get("depends_on", "")), f"{rtype}.{name} must follow the Kafka add-on (triggers)")
-    env = {k: v for k, v in (local_exec.get("environment") or {}).items() if isinstance(v, str) and "${" not in v}
-    return env
+        return None
+    rtype, name, body = runners[0]
+    report.check(AREA, "heroku_addon." in str(body.get("triggers_replace", "")) + str(body.get("triggers", "")),
+                 f"{rtype}.{name} must follow the Kafka add-on (triggers_replace)")
+    return f"{rtype}.{name}"
 
 
-def _check_builds(module: Module, key: dict[str, str], report: Report) -> None:
-    builds, formations = _covered(module, "heroku_build"), _covered(module, "heroku_formation")
-    topics = [f"{t}.{n}" for (t, n), b in module.resources.items() if "provisioner" in b]
-    for spec in contract.SERVICES:
-        app = key[spec.binary]
-        if report.check(AREA, app in builds, f"{spec.binary}: no heroku_build"):
-            name, body = builds[app]
-            source = (body.get("source") or [{}])[0]
-            report.check(AREA, "${var." in str(source.get("url")), f"heroku_build.{name}: source url must come from a variable")
-            report.check(AREA, "checksum" in source, f"heroku_build.{name}: source has no checksum attribute")
-            depends = " ".join(map(str, body.get("depends_on", [])))
-            report.check(AREA, all(t in depends for t in topics),
-                         f"heroku_build.{name} must depend on the topic creation ({topics})")
-            if spec.database:
-                report.check(AREA, "heroku_addon." in depends, f"heroku_build.{name} must wait for the Postgres add-on")
-        if report.check(AREA, app in formations, f"{spec.binary}: no heroku_formation"):
-            name, body = formations[app]
-            report.check(AREA, module.value(body.get("type")) == "web", f"heroku_formation.{name}: type must be web")
-            report.check(AREA, "heroku_build." in " ".join(map(str, body.get("depends_on", []))),
-                         f"heroku_formation.{name} must depend on the build (depends_on)")
-            for attribute in ("size", "quantity"):
-                report.check(AREA, "var." in str(body.get(attribute)) or "local." in str(body.get(attribute)),
-                             f"heroku_formation.{name}: {attribute} must come from a variable")
-
-
-def _check_outputs(module: Module, key: dict[str, str], report: Report) -> None:
-    for output, binary in (("store_url", "edm-ui"), ("dashboard_url", "edm-dashboard")):
-        value = str(module.outputs.get(output, {}).get("value", ""))
-        app, _ = url_target(module, value)
-        report.check(AREA, app == key[binary], f"output {output} must be the {binary} app's web_url")
+def _check_builds(module: Module, topic_runner: str | None, report: Report) -> None:
+    for name, body in module.of_type("heroku_build").items():
+        source = (body.get("source") or [{}])[0]
+        report.check(AREA, "${var." in str(source.get("url")), f"heroku_build.{name}: source url must come from a variable")
+        report.check(AREA, "checksum" in source, f"heroku_build.{name}: source has no checksum attribute")
+        depends = " ".join(map(str, body.get("depends_on", [])))
+        report.check(AREA, topic_runner is None or topic_runner in depends,
+                     f"heroku_build.{name} must depend on the topic creation ({topic_runner})")
+        report.check(AREA, "heroku_addon." in depends, f"heroku_build.{name} must wait for the add-ons (Postgres)")
+    for name, body in module.of_type("heroku_formation").items():
+        report.check(AREA, module.value(body.get("type")) == "web", f"heroku_formation.{name}: type must be web")
+        report.check(AREA, "heroku_build." in " ".join(map(str, body.get("depends_on", []))),
+                     f"heroku_formation.{name} must depend on the build (depends_on)")
+        for attribute in ("size", "quantity"):
+            report.check(AREA, "var." in str(body.get(attribute)) or "local." in str(body.get(attribute)),
+                         f"heroku_formation.{name}: {attribute} must come from a variable")

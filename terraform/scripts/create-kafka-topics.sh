@@ -9,18 +9,36 @@
 # `heroku` CLI, logged in or with HEROKU_API_KEY set. Safe to run again:
 # names that already exist are left alone.
 #
+# The topics and consumer groups are those of topology.json at the
+# repository root: Terraform passes them as EDM_KAFKA_TOPICS and
+# EDM_KAFKA_CONSUMER_GROUPS; by hand, the script reads the file (python3).
 # Names are logical (no KAFKA_PREFIX): on basic plans Heroku puts the app's
 # KAFKA_PREFIX in front of topics and consumer groups itself, and the services
 # add the same prefix when they connect. Dedicated plans have no prefix and
 # need no consumer groups created ahead.
 set -euo pipefail
 
-app=${1:?usage: create-kafka-topics.sh APP}
-topics=${EDM_KAFKA_TOPICS:-edm-ui-click edm-ui-pageload}
-groups=${EDM_KAFKA_CONSUMER_GROUPS:-edm-consumer-group-1 edm-consumer-group-2}
-partitions=${EDM_KAFKA_PARTITIONS:-8}
-
 say() { printf 'create-kafka-topics: %s\n' "$*" >&2; }
+
+# topology_names topics|groups: the names in topology.json, space-separated.
+topology_names() {
+  local file
+  file="$(dirname "$0")/../../topology.json"
+  command -v python3 >/dev/null \
+    || { say "python3 is needed to read $file (or set EDM_KAFKA_TOPICS and EDM_KAFKA_CONSUMER_GROUPS)"; exit 1; }
+  python3 - "$file" "$1" <<'PY'
+import json, sys
+topology = json.load(open(sys.argv[1], encoding="utf-8"))
+names = topology["topics"] if sys.argv[2] == "topics" else \
+    [s["consumer_group"] for s in topology["services"] if s.get("consumer_group")]
+print(" ".join(names))
+PY
+}
+
+app=${1:?usage: create-kafka-topics.sh APP}
+topics=${EDM_KAFKA_TOPICS:-$(topology_names topics)}
+groups=${EDM_KAFKA_CONSUMER_GROUPS:-$(topology_names groups)}
+partitions=${EDM_KAFKA_PARTITIONS:-8}
 
 command -v heroku >/dev/null \
   || { say "the Heroku CLI (heroku) is not installed; see docs/deploy.md"; exit 1; }

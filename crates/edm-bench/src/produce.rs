@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use edm_config::{KafkaSettings, ProcessEnv, Topic, EVENT_ID_HEADER};
+use edm_config::{KafkaSettings, ProcessEnv, Topic};
+use edm_events::EVENT_ID_HEADER;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, OwnedHeaders};

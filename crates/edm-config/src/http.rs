@@ -1,16 +1,15 @@
-//! HTTP settings every service shares: the port (`PORT`, set by Heroku) and
-//! the browser origins allowed to call it (`EDM_ALLOWED_ORIGINS`).
+//! HTTP settings every service shares: the port (`PORT`, set by Heroku), the
+//! browser origins allowed to call it (`EDM_ALLOWED_ORIGINS`), how long a
+//! stopping service may take (`EDM_SHUTDOWN_TIMEOUT_SECS`), and the URLs of
+//! the other services its pages call.
 
-use crate::env::Env;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::env::{number, Env};
 use crate::error::ConfigError;
-
-/// The local store and dashboard origins, allowed when nothing is configured.
-pub const DEFAULT_ALLOWED_ORIGINS: [&str; 4] = [
-    "http://localhost:3000",
-    "http://127.0.0.1:3000",
-    "http://localhost:3001",
-    "http://127.0.0.1:3001",
-];
+use crate::topology::topology;
 
 /// Browser origins a service accepts cross-origin requests from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,85 +30,135 @@ impl AllowedOrigins {
     }
 }
 
-/// Where a service listens and whom browsers may call it from.
+/// Where a service listens, whom browsers may call it from, and how long
+/// it may take to stop.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
-    /// TCP port; `PORT` or the service's local default.
+    /// TCP port; `PORT` or the service's local port from `topology.json`.
     pub port: u16,
     /// `EDM_ALLOWED_ORIGINS`, or the local store and dashboard.
     pub allowed_origins: AllowedOrigins,
+    /// How long a stopping service may finish requests and background work
+    /// before it exits anyway (`EDM_SHUTDOWN_TIMEOUT_SECS`, default 25 s:
+    /// Heroku sends SIGKILL 30 s after SIGTERM).
+    pub shutdown_timeout: Duration,
 }
 
 impl HttpSettings {
-    /// Reads `PORT` (default `default_port`) and `EDM_ALLOWED_ORIGINS`.
-    pub fn from_env(env: &impl Env, default_port: u16) -> Result<Self, ConfigError> {
+    /// Reads `PORT` (default: `service`'s port in the topology),
+    /// `EDM_ALLOWED_ORIGINS` and `EDM_SHUTDOWN_TIMEOUT_SECS`.
+    pub fn from_env(env: &impl Env, service: &str) -> Result<Self, ConfigError> {
         let port = match env.get("PORT") {
-            None => default_port,
+            None => topology().service(service).port,
             Some(raw) => raw
                 .parse::<u16>()
                 .map_err(|_| ConfigError::new("PORT", "is not a port number (expected 0-65535)"))?,
         };
         let allowed_origins = match env.get("EDM_ALLOWED_ORIGINS") {
-            None => AllowedOrigins::List(
-                DEFAULT_ALLOWED_ORIGINS
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
-            ),
+            None => AllowedOrigins::List(topology().local_page_origins()),
             Some(raw) if raw == "*" => AllowedOrigins::Any,
             Some(raw) => AllowedOrigins::List(parse_origins(&raw)?),
         };
+        let shutdown_timeout =
+            Duration::from_secs(number(env, "EDM_SHUTDOWN_TIMEOUT_SECS", 25, 1, 3600)?);
         Ok(Self {
             port,
             allowed_origins,
+            shutdown_timeout,
         })
     }
 }
 
-/// Parses a comma-separated list of origins, normalising trailing slashes.
+/// Parses a comma-separated list of origins into their canonical form
+/// (`scheme://host[:port]`, as browsers send them in `Origin`).
 fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
     raw.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .enumerate()
-        .map(|(i, origin)| {
-            let origin = origin.trim_end_matches('/');
-            let valid = ["http://", "https://"].iter().any(|scheme| {
-                origin
-                    .strip_prefix(scheme)
-                    .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
-            });
-            if valid {
-                Ok(origin.to_owned())
-            } else {
-                Err(ConfigError::new(
-                    "EDM_ALLOWED_ORIGINS",
-                    format!(
-                        "entry {} is not an origin (expected http(s)://host[:port] or a lone *)",
-                        i + 1
-                    ),
-                ))
-            }
+        .map(|(i, entry)| {
+            web_url(entry)
+                .filter(|url| url.path() == "/" && url.query().is_none() && url.fragment().is_none())
+                .map(|url| url.origin().ascii_serialization())
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "EDM_ALLOWED_ORIGINS",
+                        format!(
+                            "entry {} is not an origin (expected http(s)://host[:port] or a lone *)",
+                            i + 1
+                        ),
+                    )
+                })
         })
         .collect()
 }
 
-/// A URL another service is reached at, from `variable` or `default`,
-/// without a trailing slash. Must be http(s).
-pub fn service_url(
-    env: &impl Env,
-    variable: &'static str,
-    default: &str,
-) -> Result<String, ConfigError> {
-    let url = env.get(variable).unwrap_or_else(|| default.to_owned());
-    let url = url.trim_end_matches('/').to_owned();
-    let valid = ["http://", "https://"]
-        .iter()
-        .any(|s| url.strip_prefix(s).is_some_and(|rest| !rest.is_empty()));
-    if !valid || url.contains(char::is_whitespace) {
-        return Err(ConfigError::new(variable, "is not an http(s) URL"));
+/// `raw` as an absolute http(s) URL with a host, or `None`.
+fn web_url(raw: &str) -> Option<Url> {
+    Url::parse(raw)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+}
+
+/// The address of another EDM service, as browsers reach it: the text as
+/// configured (pages get exactly that), checked to be an http(s) URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceUrl {
+    /// As configured, without a trailing slash.
+    text: String,
+    /// As parsed.
+    url: Url,
+}
+
+impl ServiceUrl {
+    /// The URL as configured, without a trailing slash, ready to have
+    /// paths appended.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
-    Ok(url)
+
+    /// `scheme://host[:port]`: what a Content-Security-Policy source names,
+    /// since a source with a path matches only that path.
+    pub fn origin(&self) -> String {
+        self.url.origin().ascii_serialization()
+    }
+
+    /// The origin with `ws`/`wss` in place of `http`/`https`, for the
+    /// WebSocket connections a page opens to the service.
+    pub fn websocket_origin(&self) -> String {
+        let origin = self.origin();
+        match origin.strip_prefix("http") {
+            Some(rest) => format!("ws{rest}"),
+            None => origin,
+        }
+    }
+}
+
+impl PartialEq<&str> for ServiceUrl {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// The URL of the service that `variable` (`EDM_RELAY_URL`, …) points at;
+/// when unset, that service's local address from the topology. Must be an
+/// http(s) URL.
+pub fn service_url(env: &impl Env, variable: &'static str) -> Result<ServiceUrl, ConfigError> {
+    let raw = match env.get(variable) {
+        Some(raw) => raw,
+        None => topology()
+            .called_through(variable)
+            .map(|service| service.local_url())
+            .ok_or_else(|| ConfigError::new(variable, "names no service in topology.json"))?,
+    };
+    let text = raw.trim_end_matches('/');
+    web_url(text)
+        .filter(|_| !text.contains(char::is_whitespace))
+        .map(|url| ServiceUrl {
+            text: text.to_owned(),
+            url,
+        })
+        .ok_or_else(|| ConfigError::new(variable, "is not an http(s) URL"))
 }
 
 #[cfg(test)]
@@ -120,23 +169,28 @@ mod tests {
     #[test]
     fn port_defaults_and_parses() {
         assert_eq!(
-            HttpSettings::from_env(&MapEnv::default(), 5000)
+            HttpSettings::from_env(&MapEnv::default(), "edm-relay")
                 .unwrap()
                 .port,
             5000
         );
         let env = MapEnv::default().with("PORT", "8080");
-        assert_eq!(HttpSettings::from_env(&env, 5000).unwrap().port, 8080);
+        assert_eq!(
+            HttpSettings::from_env(&env, "edm-relay").unwrap().port,
+            8080
+        );
         let env = MapEnv::default().with("PORT", "http");
         assert_eq!(
-            HttpSettings::from_env(&env, 5000).unwrap_err().to_string(),
+            HttpSettings::from_env(&env, "edm-relay")
+                .unwrap_err()
+                .to_string(),
             "PORT is not a port number (expected 0-65535)"
         );
     }
 
     #[test]
     fn origins_default_to_the_local_store_and_dashboard() {
-        let s = HttpSettings::from_env(&MapEnv::default(), 1).unwrap();
+        let s = HttpSettings::from_env(&MapEnv::default(), "edm-relay").unwrap();
         assert!(s.allowed_origins.allows("http://localhost:3000"));
         assert!(!s.allowed_origins.allows("https://evil.example"));
     }
@@ -147,38 +201,67 @@ mod tests {
             "EDM_ALLOWED_ORIGINS",
             "https://shop.example/, https://dash.example",
         );
-        let s = HttpSettings::from_env(&env, 1).unwrap();
+        let s = HttpSettings::from_env(&env, "edm-relay").unwrap();
         assert!(s.allowed_origins.allows("https://shop.example"));
         assert!(!s.allowed_origins.allows("http://localhost:3000"));
         let env = MapEnv::default().with("EDM_ALLOWED_ORIGINS", "*");
         assert_eq!(
-            HttpSettings::from_env(&env, 1).unwrap().allowed_origins,
+            HttpSettings::from_env(&env, "edm-relay")
+                .unwrap()
+                .allowed_origins,
             AllowedOrigins::Any
         );
-        let env = MapEnv::default().with("EDM_ALLOWED_ORIGINS", "https://a.example,shop");
-        assert!(HttpSettings::from_env(&env, 1)
-            .unwrap_err()
-            .to_string()
-            .contains("entry 2"));
+        for bad in [
+            "https://a.example,shop",
+            "https://a.example,https://b.example/path",
+        ] {
+            let env = MapEnv::default().with("EDM_ALLOWED_ORIGINS", bad);
+            assert!(HttpSettings::from_env(&env, "edm-relay")
+                .unwrap_err()
+                .to_string()
+                .contains("entry 2"));
+        }
+    }
+
+    #[test]
+    fn the_shutdown_timeout_fits_herokus_thirty_seconds_by_default() {
+        let s = HttpSettings::from_env(&MapEnv::default(), "edm-ui").unwrap();
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(25));
+        let env = MapEnv::default().with("EDM_SHUTDOWN_TIMEOUT_SECS", "0");
+        assert_eq!(
+            HttpSettings::from_env(&env, "edm-ui")
+                .unwrap_err()
+                .to_string(),
+            "EDM_SHUTDOWN_TIMEOUT_SECS must be a whole number from 1 to 3600"
+        );
     }
 
     #[test]
     fn service_urls_are_checked() {
         let env = MapEnv::default().with("EDM_RELAY_URL", "https://relay.example/");
+        let url = service_url(&env, "EDM_RELAY_URL").unwrap();
+        assert_eq!(url.as_str(), "https://relay.example");
         assert_eq!(
-            service_url(&env, "EDM_RELAY_URL", "http://localhost:5000").unwrap(),
-            "https://relay.example"
-        );
-        assert_eq!(
-            service_url(&MapEnv::default(), "EDM_RELAY_URL", "http://localhost:5000").unwrap(),
+            service_url(&MapEnv::default(), "EDM_RELAY_URL")
+                .unwrap()
+                .as_str(),
             "http://localhost:5000"
         );
         let env = MapEnv::default().with("EDM_RELAY_URL", "relay");
         assert_eq!(
-            service_url(&env, "EDM_RELAY_URL", "x")
-                .unwrap_err()
-                .to_string(),
+            service_url(&env, "EDM_RELAY_URL").unwrap_err().to_string(),
             "EDM_RELAY_URL is not an http(s) URL"
         );
+    }
+
+    #[test]
+    fn origins_drop_path_query_and_fragment() {
+        let env = MapEnv::default().with("EDM_STREAM_URL", "https://stream.example/api?x=1#f");
+        let url = service_url(&env, "EDM_STREAM_URL").unwrap();
+        assert_eq!(url.origin(), "https://stream.example");
+        assert_eq!(url.websocket_origin(), "wss://stream.example");
+        let local = service_url(&MapEnv::default(), "EDM_STREAM_URL").unwrap();
+        assert_eq!(local.origin(), "http://localhost:5001");
+        assert_eq!(local.websocket_origin(), "ws://localhost:5001");
     }
 }

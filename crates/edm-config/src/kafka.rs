@@ -13,7 +13,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::env::Env;
 use crate::error::ConfigError;
-use crate::topics::{validate_kafka_name, ConsumerGroup, Topic};
+use crate::topics::{topics_from_env, validate_kafka_name, ConsumerGroup, Topic};
+use crate::topology::topology;
 
 /// One broker address from `KAFKA_URL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,6 +327,55 @@ fn check_private_key(text: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// What a consumer service reads from the environment: the cluster, the
+/// topics to read (`KAFKA_TOPIC`) and its consumer group
+/// (`KAFKA_CONSUMER_GROUP`).
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// How to reach the cluster.
+    pub kafka: KafkaSettings,
+    /// Logical topics to read (`KAFKA_TOPIC`, default all of them).
+    pub topics: Vec<Topic>,
+    /// Logical consumer group; the prefix is added on the wire.
+    pub group: ConsumerGroup,
+}
+
+impl ConsumerSettings {
+    /// Reads them, with `default_group` when `KAFKA_CONSUMER_GROUP` is unset.
+    pub fn from_env(env: &impl Env, default_group: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            kafka: KafkaSettings::from_env(env)?,
+            topics: topics_from_env(env)?,
+            group: ConsumerGroup::from_env(env, default_group)?,
+        })
+    }
+
+    /// Reads them for `service`, whose default group is its group in
+    /// `topology.json` (its own name when the topology gives it none).
+    pub fn for_service(env: &impl Env, service: &str) -> Result<Self, ConfigError> {
+        let spec = topology().service(service);
+        Self::from_env(env, spec.consumer_group.as_deref().unwrap_or(service))
+    }
+
+    /// The wire names of the topics to read.
+    pub fn topic_names(&self) -> Vec<String> {
+        self.topics
+            .iter()
+            .map(|topic| self.kafka.topic_name(*topic))
+            .collect()
+    }
+
+    /// The wire name of the group.
+    pub fn group_name(&self) -> String {
+        self.kafka.group_name(&self.group)
+    }
+
+    /// A consumer config in the group (see [`KafkaSettings::consumer_config`]).
+    pub fn consumer_config(&self, client_id: &str) -> ClientConfig {
+        self.kafka.consumer_config(client_id, &self.group)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,7 +517,7 @@ mod tests {
             Some(Topic::PageLoad)
         );
         assert_eq!(settings.topic_from_wire("edm-ui-pageload"), None);
-        let group = ConsumerGroup::new(ConsumerGroup::STATS_DEFAULT).unwrap();
+        let group = ConsumerGroup::new("edm-consumer-group-2").unwrap();
         assert_eq!(
             settings.group_name(&group),
             "pendoreille-6647.edm-consumer-group-2"

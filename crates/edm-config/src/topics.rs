@@ -81,11 +81,6 @@ pub fn topics_from_env(env: &impl Env) -> Result<Vec<Topic>, ConfigError> {
 pub struct ConsumerGroup(String);
 
 impl ConsumerGroup {
-    /// edm-stream's default group.
-    pub const STREAM_DEFAULT: &'static str = "edm-consumer-group-1";
-    /// edm-stats' default group.
-    pub const STATS_DEFAULT: &'static str = "edm-consumer-group-2";
-
     /// A group with this logical name; it must be a valid Kafka name.
     pub fn new(name: &str) -> Result<Self, ConfigError> {
         validate_kafka_name("KAFKA_CONSUMER_GROUP", name)?;
@@ -162,9 +157,13 @@ mod tests {
     fn consumer_group_validates_characters() {
         let env = MapEnv::default();
         assert_eq!(
-            ConsumerGroup::from_env(&env, ConsumerGroup::STATS_DEFAULT)
-                .unwrap()
-                .name(),
+            crate::kafka::ConsumerSettings::for_service(
+                &env.clone().with("KAFKA_URL", "k:9092"),
+                "edm-stats"
+            )
+            .unwrap()
+            .group
+            .name(),
             "edm-consumer-group-2"
         );
         let env = env.with("KAFKA_CONSUMER_GROUP", "my group");

@@ -10,18 +10,23 @@
 //! Content-Security-Policy allows no inline script.
 //!
 //! # Layout
-//! - [`settings`]: `PORT`, `EDM_STREAM_URL`, `EDM_STATS_URL`.
-//! - [`startup`]: [`Application`], which binds the listener and serves.
-//! - [`routes`]: the dashboard page, `/health`, `/ready` and static files.
+//! - [`routes`]: [`Dashboard`], the site: the dashboard page and static
+//!   files. Its settings (`PORT`, `EDM_STREAM_URL`, `EDM_STATS_URL`) are the
+//!   runtime's `SiteSettings`.
 //! - [`assets`]: the page's script and styles, and the vendored browser
 //!   libraries (`static/vendor/`, checked against `web/package-lock.json`
 //!   by `web/check-vendor.mjs`), embedded in the binary.
-//! - pages as responses and the HTTP server come from `edm-web`.
+//! - serving, pages as responses, health and metrics come from `edm-runtime`.
 
 pub mod assets;
 pub mod routes;
-pub mod settings;
-pub mod startup;
 
-pub use settings::Settings;
-pub use startup::Application;
+pub use routes::Dashboard;
+
+/// The dashboard's settings: `PORT`, `EDM_STREAM_URL` and `EDM_STATS_URL`.
+pub type Settings = edm_runtime::SiteSettings<Dashboard>;
+/// The dashboard, bound to its port: what `main` and the tests start.
+pub type Application = edm_runtime::Application<edm_runtime::Pages<Dashboard>>;
+
+/// The service's name, as in `topology.json`.
+pub const NAME: &str = "edm-dashboard";

@@ -3,117 +3,38 @@
 
 use edm_config::MapEnv;
 use edm_dashboard::assets::ASSETS;
-use edm_dashboard::{Application, Settings};
+use edm_dashboard::{Dashboard, Settings};
+use edm_runtime::{Pages, ServiceSettings};
+use edm_testkit::html::attribute_values;
+use edm_testkit::service::TestService;
 use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
-use tokio::sync::oneshot;
 
 const STREAM_URL: &str = "https://stream.example.test";
 const STATS_URL: &str = "https://stats.example.test";
 
 /// A dashboard running on a free port; stops when dropped.
-struct TestDashboard {
-    address: String,
-    client: reqwest::Client,
-    _stop: oneshot::Sender<()>,
+type TestDashboard = TestService<Pages<Dashboard>>;
+
+/// A dashboard pointed at the test's stream and stats URLs.
+async fn spawn_dashboard() -> TestDashboard {
+    TestDashboard::spawn(
+        MapEnv::default()
+            .with("EDM_STREAM_URL", STREAM_URL)
+            .with("EDM_STATS_URL", format!("{STATS_URL}/")),
+    )
+    .await
 }
 
-impl TestDashboard {
-    async fn spawn() -> Self {
-        Self::spawn_with(
-            MapEnv::default()
-                .with("EDM_STREAM_URL", STREAM_URL)
-                .with("EDM_STATS_URL", format!("{STATS_URL}/")),
-        )
-        .await
-    }
-
-    async fn spawn_with(env: MapEnv) -> Self {
-        let settings = Settings::from_env(&env.with("PORT", "0")).expect("valid test settings");
-        let application = Application::build(settings)
-            .await
-            .expect("dashboard starts");
-        let address = format!("http://127.0.0.1:{}", application.port());
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(application.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
-        Self {
-            address,
-            client: reqwest::Client::new(),
-            _stop: stop,
-        }
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.address))
-            .send()
-            .await
-            .expect("the dashboard answers")
-    }
-
-    async fn page(&self) -> String {
-        let response = self.get("/").await;
-        assert_eq!(response.status(), 200);
-        response.text().await.unwrap()
-    }
-}
-
-/// The values of `attribute` on every `<tag …>` in `html`, unescaped.
-fn attribute_values(html: &str, tag: &str, attribute: &str) -> Vec<String> {
-    let opening = format!("<{tag} ");
-    let needle = format!(" {attribute}=\"");
-    html.split(&opening)
-        .skip(1)
-        .filter_map(|rest| {
-            let tag_text = format!(" {}", &rest[..rest.find('>')?]);
-            let start = tag_text.find(&needle)? + needle.len();
-            let end = start + tag_text[start..].find('"')?;
-            Some(unescape(&tag_text[start..end]))
-        })
-        .collect()
-}
-
-/// Decodes the character references askama writes (`&amp;`, `&#34;`, `&#x27;`, …).
-fn unescape(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find('&') {
-        out.push_str(&rest[..start]);
-        rest = &rest[start..];
-        let Some(end) = rest.find(';') else { break };
-        let entity = &rest[1..end];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .map(|hex| u32::from_str_radix(hex, 16))
-                .or_else(|| entity.strip_prefix('#').map(str::parse::<u32>))
-                .and_then(Result::ok)
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+/// The dashboard page's HTML.
+async fn page(dashboard: &TestDashboard) -> String {
+    let response = dashboard.get("/").await;
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
 }
 
 #[tokio::test]
 async fn the_page_reaches_the_configured_stream_and_stats_services() {
-    let dashboard = TestDashboard::spawn().await;
+    let dashboard = spawn_dashboard().await;
     let response = dashboard.get("/").await;
     assert_eq!(response.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
     let policy = response.headers()[CONTENT_SECURITY_POLICY]
@@ -141,8 +62,8 @@ async fn the_page_reaches_the_configured_stream_and_stats_services() {
 
 #[tokio::test]
 async fn the_page_has_every_chart_the_log_and_the_connection_state() {
-    let dashboard = TestDashboard::spawn().await;
-    let html = dashboard.page().await;
+    let dashboard = spawn_dashboard().await;
+    let html = page(&dashboard).await;
     let canvases = attribute_values(&html, "canvas", "id");
     assert_eq!(
         canvases,
@@ -171,9 +92,8 @@ async fn the_page_has_every_chart_the_log_and_the_connection_state() {
 #[tokio::test]
 async fn configured_urls_are_escaped_into_the_page() {
     let hostile = "https://stats.example.test/\"><script>alert(1)</script>";
-    let dashboard =
-        TestDashboard::spawn_with(MapEnv::default().with("EDM_STATS_URL", hostile)).await;
-    let html = dashboard.page().await;
+    let dashboard = TestDashboard::spawn(MapEnv::default().with("EDM_STATS_URL", hostile)).await;
+    let html = page(&dashboard).await;
     assert!(
         !html.contains("<script>alert(1)"),
         "markup leaked into the page"
@@ -186,8 +106,8 @@ async fn configured_urls_are_escaped_into_the_page() {
 
 #[tokio::test]
 async fn the_page_runs_only_scripts_the_dashboard_serves_itself() {
-    let dashboard = TestDashboard::spawn().await;
-    let html = dashboard.page().await;
+    let dashboard = spawn_dashboard().await;
+    let html = page(&dashboard).await;
     let scripts = attribute_values(&html, "script", "src");
     assert_eq!(
         scripts,
@@ -221,7 +141,7 @@ async fn the_page_runs_only_scripts_the_dashboard_serves_itself() {
 
 #[tokio::test]
 async fn every_static_file_is_served_with_its_content_type() {
-    let dashboard = TestDashboard::spawn().await;
+    let dashboard = spawn_dashboard().await;
     for asset in ASSETS {
         let response = dashboard.get(&format!("/static/{}", asset.path)).await;
         assert_eq!(response.status(), 200, "{}", asset.path);
@@ -243,7 +163,7 @@ async fn every_static_file_is_served_with_its_content_type() {
 
 #[tokio::test]
 async fn the_script_never_turns_event_data_into_markup() {
-    let dashboard = TestDashboard::spawn().await;
+    let dashboard = spawn_dashboard().await;
     let script = dashboard
         .get("/static/dashboard.js")
         .await
@@ -269,7 +189,7 @@ async fn the_script_never_turns_event_data_into_markup() {
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
-    let dashboard = TestDashboard::spawn().await;
+    let dashboard = spawn_dashboard().await;
     for path in ["/health", "/ready"] {
         let response = dashboard.get(path).await;
         assert_eq!(response.status(), 200, "{path}");
@@ -280,7 +200,7 @@ async fn health_and_readiness_answer() {
 
 #[tokio::test]
 async fn unknown_paths_are_a_json_404() {
-    let dashboard = TestDashboard::spawn().await;
+    let dashboard = spawn_dashboard().await;
     for path in ["/nope", "/static/..%2Fassets.rs", "/static/chart.js"] {
         let response = dashboard.get(path).await;
         assert_eq!(response.status(), 404, "{path}");
@@ -291,7 +211,7 @@ async fn unknown_paths_are_a_json_404() {
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_status() {
-    let app = TestDashboard::spawn().await;
+    let app = spawn_dashboard().await;
     assert_eq!(app.get("/").await.status(), 200);
     assert_eq!(app.get("/").await.status(), 200);
     assert_eq!(app.get("/no/such/page").await.status(), 404);
@@ -312,5 +232,27 @@ async fn metrics_count_requests_by_route_and_status() {
     assert!(
         !metrics.contains("/no/such/page"),
         "raw paths are not labels"
+    );
+}
+
+#[test]
+fn defaults_to_the_local_services_on_port_3001() {
+    let settings = Settings::from_env(&MapEnv::default()).unwrap();
+    assert_eq!(settings.http.port, 3001);
+    assert_eq!(*settings.url("EDM_STREAM_URL"), "http://localhost:5001");
+    assert_eq!(*settings.url("EDM_STATS_URL"), "http://localhost:5002");
+}
+
+#[test]
+fn bad_urls_are_named() {
+    let env = MapEnv::default().with("EDM_STATS_URL", "stats.example");
+    assert_eq!(
+        Settings::from_env(&env).err().unwrap().to_string(),
+        "EDM_STATS_URL is not an http(s) URL"
+    );
+    let env = MapEnv::default().with("EDM_STREAM_URL", "ws://stream.example");
+    assert_eq!(
+        Settings::from_env(&env).err().unwrap().to_string(),
+        "EDM_STREAM_URL is not an http(s) URL"
     );
 }

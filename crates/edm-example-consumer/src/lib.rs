@@ -21,9 +21,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use edm_config::env::number;
-use edm_config::event::Properties;
-use edm_config::topics::topics_from_env;
-use edm_config::{ConfigError, ConsumerGroup, Env, Event, KafkaSettings, Topic};
+use edm_config::{ConfigError, ConsumerSettings, Env, KafkaSettings};
+use edm_events::event::Properties;
+use edm_events::Event;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
@@ -34,13 +34,11 @@ pub const DEFAULT_GROUP: &str = "edm-example-consumer";
 /// Everything the consumer needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// How to reach the cluster (`KAFKA_URL`, TLS variables, `KAFKA_PREFIX`).
-    pub kafka: KafkaSettings,
-    /// Logical topics to read (`KAFKA_TOPIC`, default both).
-    pub topics: Vec<Topic>,
-    /// Its own consumer group (`KAFKA_CONSUMER_GROUP`, default
-    /// `edm-example-consumer`); the prefix is added on the wire.
-    pub group: ConsumerGroup,
+    /// The cluster (`KAFKA_URL`, TLS variables, `KAFKA_PREFIX`), the topics
+    /// to read (`KAFKA_TOPIC`, default both) and its own consumer group
+    /// (`KAFKA_CONSUMER_GROUP`, default `edm-example-consumer`; the prefix
+    /// is added on the wire).
+    pub consumer: ConsumerSettings,
     /// How often the summary line is logged (`EDM_EXAMPLE_SUMMARY_SECS`,
     /// default 10).
     pub summary_every: Duration,
@@ -50,9 +48,7 @@ impl Settings {
     /// Reads the settings; errors name the variable at fault.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            kafka: KafkaSettings::from_env(env)?,
-            topics: topics_from_env(env)?,
-            group: ConsumerGroup::from_env(env, DEFAULT_GROUP)?,
+            consumer: ConsumerSettings::from_env(env, DEFAULT_GROUP)?,
             summary_every: Duration::from_secs(number(
                 env,
                 "EDM_EXAMPLE_SUMMARY_SECS",
@@ -121,17 +117,13 @@ impl Tally {
 /// leaves the group; returns the final tally.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyhow::Result<Tally> {
     let consumer: StreamConsumer = settings
-        .kafka
-        .consumer_config("edm-example-consumer", &settings.group)
+        .consumer
+        .consumer_config("edm-example-consumer")
         .create()?;
-    let topics: Vec<String> = settings
-        .topics
-        .iter()
-        .map(|t| settings.kafka.topic_name(*t))
-        .collect();
+    let topics = settings.consumer.topic_names();
     consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
     tracing::info!(
-        group = settings.kafka.group_name(&settings.group),
+        group = settings.consumer.group_name(),
         topics = topics.join(","),
         "consuming"
     );
@@ -147,7 +139,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> anyh
             received = consumer.recv() => match received {
                 Err(e) => tracing::warn!("Kafka: {e}"),
                 Ok(message) => {
-                    handle(&settings.kafka, &mut tally, &message);
+                    handle(&settings.consumer.kafka, &mut tally, &message);
                     // Handled: from now on its offset may be committed.
                     if let Err(e) = consumer.store_offset_from_message(&message) {
                         tracing::warn!("storing an offset: {e}");
@@ -211,6 +203,7 @@ fn handle(kafka: &KafkaSettings, tally: &mut Tally, message: &BorrowedMessage<'_
 #[cfg(test)]
 mod tests {
     use super::*;
+    use edm_config::Topic;
 
     fn event(json: &str) -> Event {
         Event::parse(json.as_bytes()).unwrap()
@@ -246,8 +239,8 @@ mod tests {
     fn the_group_defaults_to_its_own_and_can_be_chosen() {
         let env = edm_config::MapEnv::default().with("KAFKA_URL", "localhost:9092");
         let settings = Settings::from_env(&env).unwrap();
-        assert_eq!(settings.group.name(), DEFAULT_GROUP);
-        assert_eq!(settings.topics, Topic::ALL.to_vec());
+        assert_eq!(settings.consumer.group.name(), DEFAULT_GROUP);
+        assert_eq!(settings.consumer.topics, Topic::ALL.to_vec());
         let env = env
             .with("KAFKA_CONSUMER_GROUP", "fraud-checks")
             .with("EDM_EXAMPLE_SUMMARY_SECS", "0");

@@ -2,24 +2,13 @@
 
 use std::process::ExitCode;
 
-use edm_config::{shutdown, telemetry, ProcessEnv};
+use edm_config::ProcessEnv;
 use edm_example_consumer::{run, Settings};
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    telemetry::init("edm-example-consumer");
-    let settings = match Settings::from_env(&ProcessEnv) {
-        Ok(settings) => settings,
-        Err(e) => {
-            tracing::error!("edm-example-consumer cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match run(settings, shutdown::signal()).await {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("edm-example-consumer failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    edm_runtime::run("edm-example-consumer", || async {
+        let settings = Settings::from_env(&ProcessEnv)?;
+        run(settings, edm_runtime::shutdown::signal()).await?;
+        Ok(())
+    })
 }

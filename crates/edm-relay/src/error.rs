@@ -4,7 +4,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use edm_config::EventError;
+use edm_events::EventError;
 use serde::Serialize;
 
 use crate::producer::ProduceError;

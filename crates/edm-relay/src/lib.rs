@@ -5,19 +5,28 @@
 //! # Layout
 //! - [`settings`]: configuration from the environment.
 //! - [`producer`]: the Kafka producer and what a delivery can end in.
-//! - [`api`]: the HTTP routes (original endpoints, batch, health, metrics).
+//! - [`routes`]: the HTTP routes (original endpoints, batch, event catalog).
 //! - [`error`]: [`error::ApiError`], every failure as a JSON response.
 //! - [`metrics`]: counters of accepted, rejected and failed events.
 //! - [`rate_limit`]: per-client limits on events per second.
-//! - [`startup`]: [`Application`], which binds, serves and shuts down.
+//! - [`startup`]: [`Relay`], the relay as an `edm_runtime::Service`:
+//!   what it prepares, runs in the background and serves.
+//! - binding, request layers, health, metrics and shutdown come from
+//!   `edm-runtime`; the event format from `edm-events`.
 
-pub mod api;
 pub mod error;
 pub mod metrics;
 pub mod producer;
 pub mod rate_limit;
+pub mod routes;
 pub mod settings;
 pub mod startup;
 
 pub use settings::Settings;
-pub use startup::Application;
+pub use startup::Relay;
+
+/// The relay, bound to its port: what `main` and the tests start.
+pub type Application = edm_runtime::Application<Relay>;
+
+/// The service's name, as in `topology.json`.
+pub const NAME: &str = "edm-relay";

@@ -1,5 +1,5 @@
 //! What the relay did with events, for `/metrics` (through the shared
-//! [`edm_config::metrics`] registry, next to the HTTP request metrics):
+//! [`edm_runtime::metrics`] registry, next to the HTTP request metrics):
 //!
 //! | metric | what |
 //! |---|---|
@@ -7,7 +7,8 @@
 //! | `edm_relay_producer_queue_depth` | events queued in the producer and not yet acknowledged |
 //! | `edm_relay_kafka_reachable` | 1 while the last probe reached the cluster |
 
-use edm_config::metrics::{MetricsBuilder, ServiceMetrics};
+use edm_runtime::metrics::{MetricsBuilder, ServiceMetrics};
+use edm_runtime::register_metrics;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -66,22 +67,11 @@ impl Metrics {
     pub fn register(producer: EventProducer) -> (Self, ServiceMetrics) {
         let metrics = Self::default();
         let mut builder = MetricsBuilder::new("edm_relay");
-        let registry = builder.service();
-        registry.register(
-            "events",
-            "Events by logical topic and outcome (accepted, rejected, failed)",
-            metrics.events.clone(),
-        );
-        registry.register(
-            "producer_queue_depth",
-            "Events queued in the producer and not yet acknowledged by the brokers",
-            metrics.queue_depth.clone(),
-        );
-        registry.register(
-            "kafka_reachable",
-            "1 while the last probe reached the Kafka cluster, else 0",
-            metrics.kafka_reachable.clone(),
-        );
+        register_metrics!(builder.service(), {
+            "events": metrics.events.clone() => "Events by logical topic and outcome (accepted, rejected, failed)";
+            "producer_queue_depth": metrics.queue_depth.clone() => "Events queued in the producer and not yet acknowledged by the brokers";
+            "kafka_reachable": metrics.kafka_reachable.clone() => "1 while the last probe reached the Kafka cluster, else 0";
+        });
         let gauges = metrics.clone();
         let service = builder
             .before_scrape(move || {

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use edm_config::{KafkaSettings, EVENT_ID_HEADER};
+use edm_config::KafkaSettings;
+use edm_events::EVENT_ID_HEADER;
+use edm_runtime::StopSignal;
 use rdkafka::bindings as rdsys;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -173,17 +175,19 @@ impl EventProducer {
     }
 
     /// Checks every `interval` whether the cluster answers, so that requests
-    /// fail at once while it does not and succeed again as soon as it does.
-    pub fn spawn_probe(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
-        let producer = self.clone();
-        tokio::spawn(async move {
+    /// fail at once while it does not and succeed again as soon as it does;
+    /// until `stop` fires.
+    pub async fn probe_until(&self, interval: Duration, stop: StopSignal) {
+        let probing = async {
             loop {
-                producer
-                    .probe(interval.max(Duration::from_millis(500)))
-                    .await;
+                self.probe(interval.max(Duration::from_millis(500))).await;
                 tokio::time::sleep(interval).await;
             }
-        })
+        };
+        tokio::select! {
+            () = probing => {}
+            () = stop.cancelled() => {}
+        }
     }
 
     /// Asks the cluster for its metadata once (waiting up to `timeout`) and

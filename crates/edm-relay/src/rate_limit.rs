@@ -9,6 +9,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
+use edm_runtime::StopSignal;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -66,6 +67,17 @@ impl ClientLimiter {
     pub fn forget_idle_clients(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
+    }
+
+    /// Forgets quiet clients every `interval` until `stop` fires.
+    pub async fn forget_idle_clients_until(&self, interval: Duration, stop: StopSignal) {
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.forget_idle_clients(),
+                () = stop.cancelled() => return,
+            }
+        }
     }
 }
 

@@ -6,9 +6,7 @@ use std::time::Duration;
 use edm_config::env::number;
 use edm_config::topics::topics_from_env;
 use edm_config::{ConfigError, Env, HttpSettings, KafkaSettings, Topic};
-
-/// Local default port of the relay.
-pub const DEFAULT_PORT: u16 = 5000;
+use edm_runtime::ServiceSettings;
 
 /// Everything the relay needs to run.
 #[derive(Debug, Clone)]
@@ -42,12 +40,11 @@ pub struct Settings {
     pub max_in_flight: usize,
 }
 
-impl Settings {
-    /// Reads the settings; errors name the variable at fault.
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+impl ServiceSettings for Settings {
+    fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         Ok(Self {
             kafka: KafkaSettings::from_env(env)?,
-            http: HttpSettings::from_env(env, DEFAULT_PORT)?,
+            http: HttpSettings::from_env(env, crate::NAME)?,
             topics: topics_from_env(env)?,
             delivery_timeout: Duration::from_millis(number(
                 env,
@@ -72,5 +69,9 @@ impl Settings {
                 as u32,
             max_in_flight: number(env, "EDM_RELAY_MAX_IN_FLIGHT", 1024, 1, 1_000_000)? as usize,
         })
+    }
+
+    fn http(&self) -> &HttpSettings {
+        &self.http
     }
 }

@@ -1,36 +1,47 @@
-//! Building and running the relay: bind, serve, and on shutdown stop
-//! accepting, finish in-flight requests and flush the producer.
+//! The relay as a service: a producer that has probed the cluster before
+//! the port is bound; then the reachability probe and the rate limiter's
+//! sweep in the background, the API in front, and on shutdown the producer
+//! flushed once the last request has been answered.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
-use tokio::net::TcpListener;
+use axum::http::{HeaderName, Method};
+use edm_runtime::{Background, CorsPolicy, ReadyReport, Routes, Service};
+use serde_json::json;
 
-use crate::api::{router, AppState};
 use crate::metrics::Metrics;
 use crate::producer::EventProducer;
 use crate::rate_limit::ClientLimiter;
+use crate::routes::{router, AppState};
 use crate::settings::Settings;
 
 /// How often the relay checks that Kafka is reachable.
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often clients that went quiet are forgotten by the rate limiter.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// A relay bound to its port, ready to run.
-pub struct Application {
-    listener: TcpListener,
+/// The relay, prepared: its producer, limits and counters.
+pub struct Relay {
     state: AppState,
 }
 
-impl Application {
-    /// Creates the producer and binds `0.0.0.0:PORT` (port 0 picks a free one).
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+impl Relay {
+    /// The event counters, for tests and embedding.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.state.metrics.clone()
+    }
+}
+
+impl Service for Relay {
+    const NAME: &'static str = crate::NAME;
+    type Settings = Settings;
+
+    /// Creates the producer and probes the cluster once, so that `/ready`
+    /// tells the truth from the first request.
+    async fn prepare(settings: Settings) -> anyhow::Result<Self> {
         let producer = EventProducer::new(&settings.kafka, settings.delivery_timeout)?;
-        // Know whether the cluster answers before saying ready: `/ready`
-        // reports this first probe until the periodic ones take over.
         producer.probe(PROBE_INTERVAL).await;
-        let listener = TcpListener::bind(("0.0.0.0", settings.http.port)).await?;
         let limiter = ClientLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst)
             .map(Arc::new);
         let (metrics, service_metrics) = Metrics::register(producer.clone());
@@ -43,60 +54,47 @@ impl Application {
             service_metrics,
             limiter,
         };
-        Ok(Self { listener, state })
+        Ok(Self { state })
     }
 
-    /// The port actually bound.
-    pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or_default()
-    }
-
-    /// The event counters, for tests and embedding.
-    pub fn metrics(&self) -> Arc<Metrics> {
-        self.state.metrics.clone()
-    }
-
-    /// Serves until `shutdown` completes, then lets in-flight requests finish
-    /// and waits for the producer to settle what it holds.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    fn start(self, background: &Background) -> anyhow::Result<Routes> {
         let producer = self.state.producer.clone();
-        let probe = producer.spawn_probe(PROBE_INTERVAL);
-        let forget = self.state.limiter.clone().map(|limiter| {
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(60));
-                loop {
-                    tick.tick().await;
-                    limiter.forget_idle_clients();
+        background.spawn("kafka probe", |stop| async move {
+            producer.probe_until(PROBE_INTERVAL, stop).await;
+        });
+        if let Some(limiter) = self.state.limiter.clone() {
+            background.spawn("rate limiter sweep", |stop| async move {
+                limiter
+                    .forget_idle_clients_until(SWEEP_INTERVAL, stop)
+                    .await;
+            });
+        }
+        let producer = self.state.producer.clone();
+        let flush_within = self.state.settings.http.shutdown_timeout;
+        background.after_requests("producer flush", async move {
+            let in_flight = producer.in_flight();
+            if in_flight > 0 {
+                tracing::info!(in_flight, "flushing the producer");
+            }
+            producer.flush(flush_within).await;
+        });
+        let producer = self.state.producer.clone();
+        let metrics = self.state.service_metrics.clone();
+        Ok(Routes::new(router(self.state), metrics)
+            .ready_when(move || {
+                let reachable = producer.is_reachable();
+                async move {
+                    let kafka = if reachable {
+                        "reachable"
+                    } else {
+                        "unreachable"
+                    };
+                    ReadyReport::new(reachable, json!({ "kafka": kafka }))
                 }
             })
-        });
-        tracing::info!(port = self.port(), "edm-relay listening");
-        let app = router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        // Answers are small: send them at once, not after a delayed ACK.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("TCP_NODELAY not set: {e}");
-            }
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
-        probe.abort();
-        if let Some(forget) = forget {
-            forget.abort();
-        }
-        let in_flight = producer.in_flight();
-        if in_flight > 0 {
-            tracing::info!(in_flight, "flushing the producer");
-        }
-        producer.flush(Duration::from_secs(20)).await;
-        tracing::info!("edm-relay stopped");
-        Ok(())
+            .callable_from_pages(CorsPolicy {
+                methods: vec![Method::GET, Method::POST],
+                headers: vec![HeaderName::from_static("idempotency-key")],
+            }))
     }
 }

@@ -5,62 +5,17 @@
 
 use std::time::Duration;
 
-use edm_config::{catalog, MapEnv, Topic};
-use edm_relay::{Application, Settings};
+use edm_config::Topic;
+use edm_events::catalog;
+use edm_relay::Relay;
 use edm_testkit::infra::{service_env, workspace_root};
 use edm_testkit::kafka::{payload_text, TestTopics};
+use edm_testkit::service::TestService;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// A relay running in this test, stopped when dropped.
-struct TestRelay {
-    url: String,
-    http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl TestRelay {
-    async fn spawn(env: MapEnv) -> Self {
-        let settings = Settings::from_env(&env.with("PORT", "0")).expect("valid settings");
-        let app = Application::build(settings).await.expect("relay builds");
-        let url = format!("http://127.0.0.1:{}", app.port());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until_stopped(async {
-            let _ = rx.await;
-        }));
-        Self {
-            url,
-            http: reqwest::Client::new(),
-            stop: Some(tx),
-        }
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .expect("relay answers")
-    }
-
-    async fn post_text(&self, path: &str, body: &str) -> reqwest::Response {
-        self.http
-            .post(format!("{}{path}", self.url))
-            .header("content-type", "application/json")
-            .body(body.to_owned())
-            .send()
-            .await
-            .expect("relay answers")
-    }
-}
-
-impl Drop for TestRelay {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
+type TestRelay = TestService<Relay>;
 
 #[tokio::test]
 async fn the_catalog_serves_each_topics_schema_as_committed() {
@@ -142,7 +97,9 @@ async fn reference_store_events_and_events_with_unknown_fields_are_accepted_unch
         ("/producePageLoad", reference_load),
         ("/producePageLoad", extended_load.as_str()),
     ] {
-        let resp = relay.post_text(path, body).await;
+        let resp = relay
+            .post_raw(path, "application/json", body.to_owned())
+            .await;
         let status = resp.status();
         let answer: Value = resp.json().await.unwrap();
         assert_eq!(status, StatusCode::OK, "{path} {body}: {answer}");
@@ -150,7 +107,9 @@ async fn reference_store_events_and_events_with_unknown_fields_are_accepted_unch
     }
     // The batch endpoint takes them too.
     let batch = format!("[{reference_click},{extended_click}]");
-    let resp = relay.post_text("/api/v1/events", &batch).await;
+    let resp = relay
+        .post_raw("/api/v1/events", "application/json", batch)
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
 
     let read = Duration::from_secs(15);

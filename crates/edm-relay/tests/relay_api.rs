@@ -4,70 +4,20 @@
 
 use std::time::{Duration, Instant};
 
-use edm_config::{MapEnv, Topic, EVENT_ID_HEADER};
-use edm_relay::{Application, Settings};
+use edm_config::Topic;
+use edm_events::EVENT_ID_HEADER;
+use edm_relay::Relay;
 use edm_testkit::broker::SpareBroker;
 use edm_testkit::infra::{service_env, service_env_at};
 use edm_testkit::kafka::{payload_text, TestTopics};
+use edm_testkit::service::TestService;
 use rdkafka::message::Headers;
 use rdkafka::Message;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// A relay running in this test, stopped when dropped.
-struct TestRelay {
-    url: String,
-    http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl TestRelay {
-    async fn spawn(env: MapEnv) -> Self {
-        let settings = Settings::from_env(&env.with("PORT", "0")).expect("valid settings");
-        let app = Application::build(settings).await.expect("relay builds");
-        let url = format!("http://127.0.0.1:{}", app.port());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until_stopped(async {
-            let _ = rx.await;
-        }));
-        Self {
-            url,
-            http: reqwest::Client::new(),
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.post_raw(path, "application/json", body.to_string())
-            .await
-    }
-
-    async fn post_raw(&self, path: &str, content_type: &str, body: String) -> reqwest::Response {
-        self.http
-            .post(format!("{}{path}", self.url))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("relay answers")
-    }
-
-    /// Stops the relay the way SIGTERM does and waits for it to finish.
-    async fn shutdown(mut self) -> anyhow::Result<()> {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.take().unwrap().await.unwrap()
-    }
-}
-
-impl Drop for TestRelay {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
+type TestRelay = TestService<Relay>;
 
 fn click(button: &str) -> Value {
     json!({"topic":"edm-ui-click","uuid":"visitor-1","event_timestamp":1_763_800_000_000_i64,

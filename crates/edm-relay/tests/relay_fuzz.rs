@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use edm_config::Topic;
 use edm_relay::{Application, Settings};
+use edm_runtime::ServiceSettings;
 use edm_testkit::infra::service_env;
 use edm_testkit::kafka::TestTopics;
 use proptest::prelude::*;

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
+use backon::{ExponentialBuilder, Retryable};
 use edm_config::database::DatabaseSettings;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -29,4 +31,18 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(pool).await?;
     Ok(())
+}
+
+/// Applies pending migrations, retrying while Postgres may still be
+/// starting: 8 attempts, 250 ms apart at first, doubling.
+pub async fn migrate_when_reachable(pool: &PgPool) -> anyhow::Result<()> {
+    let attempts = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(60))
+        .with_max_times(7);
+    (|| migrate(pool))
+        .retry(attempts)
+        .notify(|e, delay| tracing::warn!("migrations failed ({e:#}); retrying in {delay:?}"))
+        .await
+        .context("applying migrations")
 }

@@ -13,19 +13,28 @@
 //! - [`db`]: the Postgres pool and the migrations.
 //! - [`device`]: device type from a user agent.
 //! - [`consumer`]: the Kafka consumer loop, batches and their transactions.
-//! - [`api`]: the REST API (original endpoints, /api/v1, OpenAPI, health).
+//! - [`routes`]: the REST API (original endpoints, /api/v1, OpenAPI).
 //! - [`metrics`]: what `/metrics` reports (events, batches, lag).
 //! - [`replay`]: `edm-stats replay`, rebuilding the aggregates from Kafka.
-//! - [`startup`]: [`Application`]: consumer and API together, and shutdown.
+//! - [`startup`]: [`Stats`], the service as an `edm_runtime::Service`:
+//!   database prepared, consumer and prune in the background, API in front.
+//! - binding, request layers, health, metrics and shutdown come from
+//!   `edm-runtime`; the event format from `edm-events`.
 
-pub mod api;
 pub mod consumer;
 pub mod db;
 pub mod device;
 pub mod metrics;
 pub mod replay;
+pub mod routes;
 pub mod settings;
 pub mod startup;
 
 pub use settings::Settings;
-pub use startup::Application;
+pub use startup::Stats;
+
+/// edm-stats, bound to its port: what `main` and the tests start.
+pub type Application = edm_runtime::Application<Stats>;
+
+/// The service's name, as in `topology.json`.
+pub const NAME: &str = "edm-stats";

@@ -4,31 +4,27 @@
 
 use std::process::ExitCode;
 
-use edm_config::{telemetry, ProcessEnv};
-use edm_stats::{db, Application, Settings};
+use edm_config::ProcessEnv;
+use edm_runtime::{shutdown, Application, ServiceSettings};
+use edm_stats::{db, Settings, Stats};
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    telemetry::init("edm-stats");
-    let result = match std::env::args().nth(1).as_deref() {
-        None => run().await,
-        Some("migrate") => migrate().await,
-        Some("replay") => replay(std::env::args().skip(2)).await,
-        Some(other) => Err(anyhow::anyhow!("unknown command '{other}' ({USAGE})")),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!("edm-stats failed: {err:#}");
-            ExitCode::FAILURE
+fn main() -> ExitCode {
+    edm_runtime::run(edm_stats::NAME, || async {
+        match std::env::args().nth(1).as_deref() {
+            None => serve().await,
+            Some("migrate") => migrate().await,
+            Some("replay") => replay(std::env::args().skip(2)).await,
+            Some(other) => Err(anyhow::anyhow!("unknown command '{other}' ({USAGE})")),
         }
-    }
+    })
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn serve() -> anyhow::Result<()> {
     let settings = Settings::from_env(&ProcessEnv)?;
-    let app = Application::build(settings).await?;
-    app.run_until_stopped(edm_config::shutdown::signal()).await
+    Application::<Stats>::build(settings)
+        .await?
+        .run_until_stopped(shutdown::signal())
+        .await
 }
 
 const USAGE: &str = "usage: edm-stats [migrate | replay [--dry-run] [--allow-history-loss]]";

@@ -4,22 +4,16 @@ use std::time::Duration;
 
 use edm_config::database::DatabaseSettings;
 use edm_config::env::number;
-use edm_config::topics::topics_from_env;
-use edm_config::{ConfigError, ConsumerGroup, Env, HttpSettings, KafkaSettings, Topic};
-
-/// Local default port of the stats service.
-pub const DEFAULT_PORT: u16 = 5002;
+use edm_config::{ConfigError, ConsumerSettings, Env, HttpSettings};
+use edm_runtime::ServiceSettings;
 
 /// Everything edm-stats needs to run.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// How to reach the cluster.
-    pub kafka: KafkaSettings,
-    /// Logical topics to consume (`KAFKA_TOPIC`, default both).
-    pub topics: Vec<Topic>,
-    /// Logical consumer group (`KAFKA_CONSUMER_GROUP`, default
+    /// The cluster, the topics to count (`KAFKA_TOPIC`, default both) and
+    /// the consumer group (`KAFKA_CONSUMER_GROUP`, default
     /// `edm-consumer-group-2`).
-    pub group: ConsumerGroup,
+    pub consumer: ConsumerSettings,
     /// Where the aggregates live.
     pub database: DatabaseSettings,
     /// Port and allowed browser origins (the dashboard's).
@@ -38,15 +32,12 @@ pub struct Settings {
     pub dead_letter_max: i64,
 }
 
-impl Settings {
-    /// Reads the settings; errors name the variable at fault.
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+impl ServiceSettings for Settings {
+    fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            kafka: KafkaSettings::from_env(env)?,
-            topics: topics_from_env(env)?,
-            group: ConsumerGroup::from_env(env, ConsumerGroup::STATS_DEFAULT)?,
+            consumer: ConsumerSettings::for_service(env, crate::NAME)?,
             database: DatabaseSettings::from_env(env)?,
-            http: HttpSettings::from_env(env, DEFAULT_PORT)?,
+            http: HttpSettings::from_env(env, crate::NAME)?,
             batch_max_events: number(env, "EDM_STATS_BATCH_MAX_EVENTS", 5000, 1, 100_000)? as usize,
             batch_max_wait: Duration::from_millis(number(
                 env,
@@ -65,5 +56,9 @@ impl Settings {
             dead_letter_max: number(env, "EDM_STATS_DEAD_LETTER_MAX", 10_000, 0, 10_000_000)?
                 as i64,
         })
+    }
+
+    fn http(&self) -> &HttpSettings {
+        &self.http
     }
 }

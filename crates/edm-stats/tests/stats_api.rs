@@ -60,7 +60,7 @@ async fn counts_every_event_exactly_and_serves_both_apis() {
     let stats = TestStats::spawn(service_env(&topics.prefix, &[("DATABASE_URL", &db.url)])).await;
     wait_for_totals(&stats.http, &stats.url, 10, 3, SETTLE).await;
 
-    let (status, counts) = stats.get("/api/clickCount").await;
+    let (status, counts) = stats.get_json("/api/clickCount").await;
     assert_eq!(status, 200);
     assert_eq!(
         counts,
@@ -70,7 +70,7 @@ async fn counts_every_event_exactly_and_serves_both_apis() {
             {"button_id": "msr-reactor-2.5l-stove-system", "sum": 2},
         ])
     );
-    let (_, history) = stats.get("/api/clickHistory").await;
+    let (_, history) = stats.get_json("/api/clickHistory").await;
     assert_eq!(
         history,
         serde_json::json!([
@@ -80,7 +80,7 @@ async fn counts_every_event_exactly_and_serves_both_apis() {
     );
 
     let (_, series) = stats
-        .get(
+        .get_json(
             "/api/v1/clicks/series?bucket=minute&from=2025-11-20T10:00:00Z&to=2025-11-20T10:03:00Z",
         )
         .await;
@@ -94,22 +94,22 @@ async fn counts_every_event_exactly_and_serves_both_apis() {
     assert_eq!(series["points"][1]["start"], "2025-11-20T10:01:00.000Z");
 
     let (_, ranged) = stats
-        .get("/api/v1/clicks?from=2025-11-21T00:00:00Z&limit=5")
+        .get_json("/api/v1/clicks?from=2025-11-21T00:00:00Z&limit=5")
         .await;
     assert_eq!(
         ranged["buttons"],
         serde_json::json!([{"button_id": "msr-reactor-2.5l-stove-system", "clicks": 2}])
     );
-    let (_, top) = stats.get("/api/v1/clicks?limit=1").await;
+    let (_, top) = stats.get_json("/api/v1/clicks?limit=1").await;
     assert_eq!(top["buttons"].as_array().unwrap().len(), 1);
 
-    let (_, loads) = stats.get("/api/v1/pageloads").await;
+    let (_, loads) = stats.get_json("/api/v1/pageloads").await;
     assert_eq!(loads["total"], 3);
     assert_eq!(
         loads["by_device"],
         serde_json::json!([{"device_type": "desktop", "loads": 2}, {"device_type": "mobile", "loads": 1}])
     );
-    let (_, load_series) = stats.get("/api/v1/pageloads/series?bucket=day&from=2025-11-20T00:00:00Z&to=2025-11-22T00:00:00Z&device_type=mobile").await;
+    let (_, load_series) = stats.get_json("/api/v1/pageloads/series?bucket=day&from=2025-11-20T00:00:00Z&to=2025-11-22T00:00:00Z&device_type=mobile").await;
     let counts: Vec<i64> = load_series["points"]
         .as_array()
         .unwrap()
@@ -118,7 +118,7 @@ async fn counts_every_event_exactly_and_serves_both_apis() {
         .collect();
     assert_eq!(counts, [1, 0]);
 
-    let (_, consumer) = stats.get("/api/v1/consumer").await;
+    let (_, consumer) = stats.get_json("/api/v1/consumer").await;
     assert_eq!(consumer["state"], "running");
     assert_eq!(consumer["events_counted"], 13);
     assert_eq!(
@@ -130,7 +130,7 @@ async fn counts_every_event_exactly_and_serves_both_apis() {
         6,
         "3 partitions x 2 topics"
     );
-    let (ready, _) = stats.get("/ready").await;
+    let (ready, _) = stats.get_json("/ready").await;
     assert_eq!(ready, 200);
 }
 
@@ -169,16 +169,16 @@ async fn a_retried_event_is_counted_once_and_malformed_ones_are_set_aside() {
     }
 
     wait_for_totals(&stats.http, &stats.url, 5, 0, SETTLE).await;
-    let (_, counts) = stats.get("/api/clickCount").await;
+    let (_, counts) = stats.get_json("/api/clickCount").await;
     assert_eq!(
         counts,
         serde_json::json!([{"button_id": "good", "sum": 4}, {"button_id": "areopress-coffee-maker", "sum": 1}])
     );
-    let (_, consumer) = stats.get("/api/v1/consumer").await;
+    let (_, consumer) = stats.get_json("/api/v1/consumer").await;
     assert_eq!(consumer["duplicates_skipped"], 2);
     assert_eq!(consumer["dead_letters"], 4);
 
-    let (status, letters) = stats.get("/api/v1/dead-letters?limit=10").await;
+    let (status, letters) = stats.get_json("/api/v1/dead-letters?limit=10").await;
     assert_eq!(status, 200);
     let letters = letters.as_array().unwrap();
     assert_eq!(letters.len(), 4);
@@ -232,14 +232,14 @@ async fn hostile_parameters_get_clear_errors() {
         ("/api/v1/totals?x=1", "x"),
     ];
     for (path, parameter) in cases {
-        let (status, body) = stats.get(path).await;
+        let (status, body) = stats.get_json(path).await;
         assert_eq!(status, 400, "{path}: {body}");
         assert_eq!(body["error"], "invalid_parameter");
         assert_eq!(body["parameter"], parameter, "{path}: {body}");
     }
     // SQL-shaped text is just a value that matches nothing.
     let (status, body) = stats
-        .get("/api/v1/clicks/series?button_id=x'%20OR%20'1'='1")
+        .get_json("/api/v1/clicks/series?button_id=x'%20OR%20'1'='1")
         .await;
     assert_eq!(status, 200);
     assert!(body["points"]
@@ -247,7 +247,7 @@ async fn hostile_parameters_get_clear_errors() {
         .unwrap()
         .iter()
         .all(|p| p["count"] == 0));
-    let (_, totals) = stats.get("/api/v1/totals").await;
+    let (_, totals) = stats.get_json("/api/v1/totals").await;
     assert_eq!(totals["clicks"], 0, "tables intact and empty");
 }
 
@@ -256,7 +256,7 @@ async fn the_openapi_document_describes_every_route() {
     let topics = TestTopics::create().await;
     let db = TestDatabase::create().await;
     let stats = TestStats::spawn(service_env(&topics.prefix, &[("DATABASE_URL", &db.url)])).await;
-    let (status, doc) = stats.get("/openapi.json").await;
+    let (status, doc) = stats.get_json("/openapi.json").await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for path in [
@@ -271,7 +271,7 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/dead-letters",
     ] {
         assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
-        let (status, _) = stats.get(path).await;
+        let (status, _) = stats.get_json(path).await;
         assert_eq!(status, 200, "{path} is served");
     }
     let cors = stats

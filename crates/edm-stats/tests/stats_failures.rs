@@ -70,7 +70,7 @@ async fn a_postgres_outage_loses_nothing_and_counts_nothing_twice() {
     // While it is down the service says so.
     let mut saw_degraded = false;
     for _ in 0..40 {
-        let (status, body) = stats.get("/ready").await;
+        let (status, body) = stats.get_json("/ready").await;
         if status == 503 && body["database"] == "unreachable" {
             saw_degraded = true;
             break;
@@ -86,7 +86,7 @@ async fn a_postgres_outage_loses_nothing_and_counts_nothing_twice() {
     assert!(produced > 100, "the flow ran ({produced} events)");
 
     wait_for_totals(&stats.http, &stats.url, produced, 0, SETTLE).await;
-    let (status, _) = stats.get("/ready").await;
+    let (status, _) = stats.get_json("/ready").await;
     assert_eq!(status, 200, "recovered by itself");
 }
 
@@ -171,8 +171,8 @@ async fn two_instances_share_the_work_and_one_leaving_changes_nothing() {
     // Wait until both own partitions, then stop one mid-flow.
     let mut shared = false;
     for _ in 0..60 {
-        let (_, a) = first.get("/api/v1/consumer").await;
-        let (_, b) = second.get("/api/v1/consumer").await;
+        let (_, a) = first.get_json("/api/v1/consumer").await;
+        let (_, b) = second.get_json("/api/v1/consumer").await;
         let owned = |v: &serde_json::Value| v["partitions"].as_array().map_or(0, Vec::len);
         if owned(&a) > 0 && owned(&b) > 0 && owned(&a) + owned(&b) == 6 {
             shared = true;
@@ -182,13 +182,13 @@ async fn two_instances_share_the_work_and_one_leaving_changes_nothing() {
     }
     assert!(shared, "the two instances never split the 6 partitions");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    second.shutdown().await;
+    second.shutdown().await.expect("clean shutdown");
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
     let produced = flow.await.unwrap();
 
     wait_for_totals(&first.http, &first.url, produced, 0, SETTLE).await;
-    let (_, consumer) = first.get("/api/v1/consumer").await;
+    let (_, consumer) = first.get_json("/api/v1/consumer").await;
     assert_eq!(
         consumer["partitions"].as_array().unwrap().len(),
         6,

@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use common::*;
 use edm_config::{MapEnv, Topic};
+use edm_runtime::ServiceSettings;
 use edm_stats::replay::{self, ReplayError, ReplayOptions, Totals};
 use edm_stats::Settings;
 use edm_testkit::infra::{kafka_url, service_env};
@@ -123,7 +124,7 @@ async fn replay(env: &MapEnv, options: ReplayOptions) -> Result<replay::ReplayRe
 /// `/api/clickCount` once any cached answer has expired (at most 1 s).
 async fn click_count(stats: &TestStats) -> Value {
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    stats.get("/api/clickCount").await.1
+    stats.get_json("/api/clickCount").await.1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,7 +144,7 @@ async fn the_replay_command_rebuilds_exactly_what_the_live_consumer_counted() {
     .await;
     let pool = db.pool().await;
     let live = tables(&pool).await;
-    let (_, history_before) = stats.get("/api/clickHistory").await;
+    let (_, history_before) = stats.get_json("/api/clickHistory").await;
 
     // The documented command, as an operator runs it (`heroku run`).
     let output = Command::new(env!("CARGO_BIN_EXE_edm-stats"))
@@ -180,7 +181,7 @@ async fn the_replay_command_rebuilds_exactly_what_the_live_consumer_counted() {
         live,
         "the rebuilt rows equal the live ones"
     );
-    assert_eq!(stats.get("/api/clickHistory").await.1, history_before);
+    assert_eq!(stats.get_json("/api/clickHistory").await.1, history_before);
     let counts = click_count(&stats).await;
     for (button, n) in &expected.per_button {
         let row = counts
@@ -297,7 +298,7 @@ async fn a_replay_repairs_damaged_tables_and_a_dry_run_only_reports() {
         .find(|r| r["button_id"] == BUTTONS[0])
         .unwrap();
     assert_eq!(repaired["sum"], expected.per_button[BUTTONS[0]]);
-    let (_, loads) = stats.get("/api/v1/pageloads").await;
+    let (_, loads) = stats.get_json("/api/v1/pageloads").await;
     assert_eq!(loads["total"], expected.pageloads);
 }
 

@@ -61,18 +61,18 @@ async fn reference_store_events_and_events_with_unknown_fields_are_counted() {
     let stats = TestStats::spawn(service_env(&topics.prefix, &[("DATABASE_URL", &db.url)])).await;
     wait_for_totals(&stats.http, &stats.url, 2, 2, Duration::from_secs(30)).await;
 
-    let (_, counts) = stats.get("/api/clickCount").await;
+    let (_, counts) = stats.get_json("/api/clickCount").await;
     assert_eq!(
         counts,
         json!([{"button_id": "areopress-coffee-maker", "sum": 2}])
     );
-    let (_, loads) = stats.get("/api/v1/pageloads").await;
+    let (_, loads) = stats.get_json("/api/v1/pageloads").await;
     assert_eq!(
         loads["by_device"],
         json!([{"device_type": "desktop", "loads": 1}, {"device_type": "mobile", "loads": 1}])
     );
-    let (_, consumer) = stats.get("/api/v1/consumer").await;
+    let (_, consumer) = stats.get_json("/api/v1/consumer").await;
     assert_eq!(consumer["dead_letters"], 0, "nothing was set aside");
-    let (_, letters) = stats.get("/api/v1/dead-letters").await;
+    let (_, letters) = stats.get_json("/api/v1/dead-letters").await;
     assert_eq!(letters, json!([]));
 }

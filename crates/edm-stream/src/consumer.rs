@@ -9,17 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use edm_config::Event;
+use edm_events::Event;
+use edm_runtime::StopSignal;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 
 use crate::hub::{Hub, HubCounters, StreamEvent};
 use crate::settings::Settings;
-
-/// How often partitions are looked up (new partitions, broker reachability).
-const METADATA_INTERVAL: Duration = Duration::from_secs(15);
-/// How soon to look again while no partition is assigned yet.
-const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
 /// What the consumer reports to health checks and metrics.
 #[derive(Debug, Default)]
@@ -33,6 +29,11 @@ pub struct ConsumerHealth {
     /// Per-partition lag, from librdkafka's statistics.
     pub partition_lag: Mutex<HashMap<(String, i32), i64>>,
 }
+
+/// How often partitions are looked up (new partitions, broker reachability).
+const METADATA_INTERVAL: Duration = Duration::from_secs(15);
+/// How soon to look again while no partition is assigned yet.
+const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Records lag from librdkafka's statistics.
 pub struct LagContext(Arc<ConsumerHealth>);
@@ -73,8 +74,8 @@ impl StreamReader {
         health: Arc<ConsumerHealth>,
     ) -> anyhow::Result<Self> {
         let consumer: StreamConsumer<LagContext> = settings
-            .kafka
-            .consumer_config("edm-stream", &settings.group)
+            .consumer
+            .consumer_config("edm-stream")
             .set("enable.auto.commit", "false")
             .set("statistics.interval.ms", "5000")
             .set("fetch.wait.max.ms", "50")
@@ -87,13 +88,13 @@ impl StreamReader {
         })
     }
 
-    /// Reads until `stop` completes.
-    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+    /// Reads until `stop` fires.
+    pub async fn run(self, stop: StopSignal) {
         let mut assigned: HashSet<(String, i32)> = HashSet::new();
         let mut next_lookup = tokio::time::Instant::now();
         loop {
             tokio::select! {
-                _ = stop.changed() => break,
+                () = stop.cancelled() => break,
                 _ = tokio::time::sleep_until(next_lookup) => {
                     self.assign_new_partitions(&mut assigned).await;
                     // Until partitions are assigned, look again soon.
@@ -111,7 +112,12 @@ impl StreamReader {
     }
 
     fn publish(&self, message: &rdkafka::message::BorrowedMessage<'_>) {
-        let Some(topic) = self.settings.kafka.topic_from_wire(message.topic()) else {
+        let Some(topic) = self
+            .settings
+            .consumer
+            .kafka
+            .topic_from_wire(message.topic())
+        else {
             return;
         };
         let text = message.payload().and_then(|p| std::str::from_utf8(p).ok());
@@ -146,12 +152,7 @@ impl StreamReader {
     /// later ones from their beginning.
     async fn assign_new_partitions(&self, assigned: &mut HashSet<(String, i32)>) {
         let consumer = self.consumer.clone();
-        let topics: Vec<String> = self
-            .settings
-            .topics
-            .iter()
-            .map(|t| self.settings.kafka.topic_name(*t))
-            .collect();
+        let topics = self.settings.consumer.topic_names();
         let first_time = assigned.is_empty();
         let recent = self.settings.recent_events as i64;
         let known = assigned.clone();

@@ -14,12 +14,13 @@
 //! - [`hub`]: the recent-events ring and the per-client queues.
 //! - [`consumer`]: reads every partition and feeds the hub.
 //! - [`sockets`]: Socket.io connections and their writer tasks.
-//! - [`http`]: health, readiness and metrics.
 //! - [`metrics`]: what `/metrics` reports (events, deliveries, drops, lag).
-//! - [`startup`]: [`Application`], which binds, serves and shuts down.
+//! - [`startup`]: [`Stream`], the service as an `edm_runtime::Service`:
+//!   consumer and Socket.io, readiness, and disconnecting clients on stop.
+//! - binding, request layers, health, metrics and shutdown come from
+//!   `edm-runtime`; the event format from `edm-events`.
 
 pub mod consumer;
-pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod settings;
@@ -27,4 +28,10 @@ pub mod sockets;
 pub mod startup;
 
 pub use settings::Settings;
-pub use startup::Application;
+pub use startup::Stream;
+
+/// edm-stream, bound to its port: what `main` and the tests start.
+pub type Application = edm_runtime::Application<Stream>;
+
+/// The service's name, as in `topology.json`.
+pub const NAME: &str = "edm-stream";

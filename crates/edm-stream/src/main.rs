@@ -1,23 +1,5 @@
-//! Starts edm-stream with settings from the environment.
+//! Starts edm-stream with settings from the environment (see `edm_runtime::main`).
 
-use std::process::ExitCode;
-
-use edm_config::{telemetry, ProcessEnv};
-use edm_stream::{Application, Settings};
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    telemetry::init("edm-stream");
-    let result = async {
-        let settings = Settings::from_env(&ProcessEnv)?;
-        let app = Application::build(settings).await?;
-        app.run_until_stopped(edm_config::shutdown::signal()).await
-    };
-    match result.await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!("edm-stream failed: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> std::process::ExitCode {
+    edm_runtime::main::<edm_stream::Stream>()
 }

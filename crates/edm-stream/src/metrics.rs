@@ -1,5 +1,5 @@
 //! What edm-stream reports at `/metrics` (through the shared
-//! [`edm_config::metrics`] registry, next to the HTTP request metrics):
+//! [`edm_runtime::metrics`] registry, next to the HTTP request metrics):
 //!
 //! | metric | what |
 //! |---|---|
@@ -16,8 +16,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use edm_config::metrics::{MetricsBuilder, PartitionLag, ServiceMetrics};
 use edm_config::KafkaSettings;
+use edm_runtime::metrics::{MetricsBuilder, PartitionLag, ServiceMetrics};
+use edm_runtime::register_metrics;
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::consumer::ConsumerHealth;
@@ -33,41 +34,19 @@ pub fn service_metrics(
     let mut builder = MetricsBuilder::new("edm_stream");
     let registry = builder.service();
     let counters = &hub.counters;
-    registry.register(
-        "events",
-        "Events read from Kafka and published to clients, by logical topic",
-        counters.events.clone(),
-    );
-    registry.register(
-        "invalid_events",
-        "Messages skipped because they were not valid events, by logical topic",
-        counters.invalid.clone(),
-    );
-    registry.register(
-        "deliveries",
-        "Events handed to a client's socket, by logical topic",
-        counters.deliveries.clone(),
-    );
-    registry.register(
-        "client_drops",
-        "Events dropped from slow clients' queues (oldest first)",
-        counters.drops.clone(),
-    );
-    registry.register(
-        "event_age_seconds",
-        "Time from an event's Kafka timestamp (when it was produced) to its publication to clients",
-        counters.event_age.clone(),
-    );
     let clients = Gauge::<i64>::default();
-    registry.register("clients", "Connected Socket.io clients", clients.clone());
     let partitions = Gauge::<i64>::default();
-    registry.register("partitions", "Partitions read", partitions.clone());
     let reachable = Gauge::<i64>::default();
-    registry.register(
-        "kafka_reachable",
-        "1 while the last metadata lookup reached the Kafka cluster, else 0",
-        reachable.clone(),
-    );
+    register_metrics!(registry, {
+        "events": counters.events.clone() => "Events read from Kafka and published to clients, by logical topic";
+        "invalid_events": counters.invalid.clone() => "Messages skipped because they were not valid events, by logical topic";
+        "deliveries": counters.deliveries.clone() => "Events handed to a client's socket, by logical topic";
+        "client_drops": counters.drops.clone() => "Events dropped from slow clients' queues (oldest first)";
+        "event_age_seconds": counters.event_age.clone() => "Time from an event's Kafka timestamp (when it was produced) to its publication to clients";
+        "clients": clients.clone() => "Connected Socket.io clients";
+        "partitions": partitions.clone() => "Partitions read";
+        "kafka_reachable": reachable.clone() => "1 while the last metadata lookup reached the Kafka cluster, else 0";
+    });
     let lag = PartitionLag::register(registry);
     builder
         .before_scrape(move || {

@@ -1,108 +1,84 @@
-//! Building and running edm-stream: the consumer task, Socket.io and the
-//! health routes on one port; on shutdown, clients are disconnected cleanly
-//! and the consumer stops.
+//! edm-stream as a service: the consumer task reading every partition,
+//! Socket.io at `/socket.io/` and the runtime's routes on one port. On
+//! shutdown clients are disconnected cleanly (so the server can finish) and
+//! the consumer stops.
 
-use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
-use edm_config::http::AllowedOrigins;
+use axum::http::Method;
+use axum::Router;
+use edm_runtime::{Background, CorsPolicy, ReadyReport, Routes, Service};
+use serde_json::json;
 use socketioxide::SocketIo;
-use tokio::net::TcpListener;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::consumer::{ConsumerHealth, StreamReader};
-use crate::http::{routes, HttpState};
 use crate::hub::Hub;
 use crate::settings::Settings;
 use crate::{metrics, sockets};
 
-/// edm-stream bound to its port, ready to run.
-pub struct Application {
-    listener: TcpListener,
+/// edm-stream, prepared (it needs nothing before its port is bound).
+pub struct Stream {
     settings: Settings,
 }
 
-impl Application {
-    /// Binds `0.0.0.0:PORT` (port 0 picks a free one).
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(("0.0.0.0", settings.http.port)).await?;
-        Ok(Self { listener, settings })
+impl Service for Stream {
+    const NAME: &'static str = crate::NAME;
+    type Settings = Settings;
+
+    async fn prepare(settings: Settings) -> anyhow::Result<Self> {
+        Ok(Self { settings })
     }
 
-    /// The port actually bound.
-    pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or_default()
-    }
-
-    /// Serves until `shutdown` completes.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let hub = Arc::new(Hub::new(
-            self.settings.recent_events,
-            self.settings.client_buffer,
-        ));
+    fn start(self, background: &Background) -> anyhow::Result<Routes> {
+        let settings = self.settings;
+        let hub = Arc::new(Hub::new(settings.recent_events, settings.client_buffer));
         let health = Arc::new(ConsumerHealth::default());
-        let reader = StreamReader::new(&self.settings, hub.clone(), health.clone())?;
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let consumer = tokio::spawn(reader.run(stop_rx));
+        let reader = StreamReader::new(&settings, hub.clone(), health.clone())?;
+        background.spawn("kafka consumer", |stop| reader.run(stop));
 
-        let (layer, io) = SocketIo::builder().build_layer();
+        let (socket_io, io) = SocketIo::builder().build_svc();
         sockets::register(
             &io,
             hub.clone(),
-            self.settings.recent_events,
-            self.settings.topics.clone(),
+            settings.recent_events,
+            settings.consumer.topics.clone(),
         );
-        let metrics =
-            metrics::service_metrics(hub.clone(), health.clone(), self.settings.kafka.clone());
-        let app = routes(HttpState { hub, health }, &metrics)
-            .layer(layer)
-            .layer(cors_layer(&self.settings.http.allowed_origins));
-
-        tracing::info!(port = self.port(), "edm-stream listening");
-        let io_for_shutdown = io.clone();
-        // Every event is a small WebSocket frame: send it at once rather
-        // than let Nagle's algorithm hold it for the client's delayed ACK
-        // (up to 40 ms on Linux).
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("TCP_NODELAY not set: {e}");
+        // Long-lived connections would keep the server up: close them.
+        background.spawn("socket.io clients", |stop| async move {
+            stop.cancelled().await;
+            if let Err(e) = io.disconnect().await {
+                tracing::warn!("disconnecting clients: {e}");
             }
         });
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                // Long-lived connections would keep the server up: close them.
-                if let Err(e) = io_for_shutdown.disconnect().await {
-                    tracing::warn!("disconnecting clients: {e}");
-                }
+
+        let metrics =
+            metrics::service_metrics(hub.clone(), health.clone(), settings.consumer.kafka);
+        let router = Router::new().route_service("/socket.io/", socket_io);
+        Ok(Routes::new(router, metrics)
+            .ready_when(move || {
+                let report = readiness(&health, &hub);
+                async move { report }
             })
-            .await;
-        let _ = stop_tx.send(true);
-        let _ = consumer.await;
-        tracing::info!("edm-stream stopped");
-        served.map_err(Into::into)
+            // Socket.io's long-polling transport uses GET and POST.
+            .callable_from_pages(CorsPolicy {
+                methods: vec![Method::GET, Method::POST],
+                headers: vec![],
+            }))
     }
 }
 
-fn cors_layer(origins: &AllowedOrigins) -> CorsLayer {
-    let allow_origin = match origins {
-        AllowedOrigins::Any => AllowOrigin::any(),
-        AllowedOrigins::List(list) => AllowOrigin::list(list.iter().filter_map(|o| o.parse().ok())),
-    };
-    // Socket.io's long-polling transport uses GET and POST across origins.
-    CorsLayer::new()
-        .allow_origin(allow_origin)
-        .allow_methods([
-            axum::http::Method::GET,
-            axum::http::Method::POST,
-            axum::http::Method::OPTIONS,
-        ])
-        .allow_headers([axum::http::header::CONTENT_TYPE])
+/// Ready when the cluster answers and partitions are assigned.
+fn readiness(health: &ConsumerHealth, hub: &Hub) -> ReadyReport {
+    let reachable = health.reachable.load(Ordering::Relaxed);
+    let partitions = health.partitions.load(Ordering::Relaxed);
+    ReadyReport::new(
+        reachable && partitions > 0,
+        json!({
+            "kafka": if reachable { "reachable" } else { "unreachable" },
+            "partitions": partitions,
+            "lag": health.lag.load(Ordering::Relaxed),
+            "clients": hub.client_count(),
+        }),
+    )
 }

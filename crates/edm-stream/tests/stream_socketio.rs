@@ -9,71 +9,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use edm_config::{MapEnv, Topic};
-use edm_stream::{Application, Settings};
+use edm_config::Topic;
+use edm_stream::Stream;
 use edm_testkit::infra::service_env;
 use edm_testkit::kafka::{RawProducer, TestTopics};
+use edm_testkit::service::TestService;
 use serde_json::{json, Value};
 
 /// An edm-stream in this test, stopped when dropped.
-struct TestStream {
-    url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl TestStream {
-    async fn spawn(env: MapEnv) -> Self {
-        let settings = Settings::from_env(&env.with("PORT", "0")).expect("valid settings");
-        let app = Application::build(settings).await.expect("stream builds");
-        let url = format!("http://127.0.0.1:{}", app.port());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until_stopped(async {
-            let _ = rx.await;
-        }));
-        let stream = Self {
-            url,
-            stop: Some(tx),
-            task: Some(task),
-        };
-        stream.wait_ready().await;
-        stream
-    }
-
-    async fn wait_ready(&self) {
-        for _ in 0..100 {
-            if let Ok(r) = reqwest::get(format!("{}/ready", self.url)).await {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("edm-stream never became ready");
-    }
-
-    async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.url))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }
-
-    async fn shutdown(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.take().unwrap().await.unwrap().unwrap();
-    }
-}
-
-impl Drop for TestStream {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
+type TestStream = TestService<Stream>;
 
 fn client_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -175,7 +119,7 @@ fn spec(url: &str, clients: Value, expect: usize) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_client_receives_every_event_in_order_per_visitor() {
     let topics = TestTopics::create().await;
-    let stream = TestStream::spawn(service_env(&topics.prefix, &[])).await;
+    let stream = TestStream::spawn_ready(service_env(&topics.prefix, &[])).await;
     let clients = Clients::connect(spec(&stream.url, json!([{}]), 30)).await;
 
     let producer = RawProducer::new(&topics.settings);
@@ -211,8 +155,8 @@ async fn the_official_client_receives_every_event_in_order_per_visitor() {
 async fn with_two_instances_clients_on_each_receive_every_event() {
     let topics = TestTopics::create().await;
     let env = service_env(&topics.prefix, &[]);
-    let first = TestStream::spawn(env.clone()).await;
-    let second = TestStream::spawn(env).await;
+    let first = TestStream::spawn_ready(env.clone()).await;
+    let second = TestStream::spawn_ready(env).await;
     let on_first = Clients::connect(spec(&first.url, json!([{}, {}]), 20)).await;
     let on_second = Clients::connect(spec(&second.url, json!([{}]), 20)).await;
 
@@ -246,7 +190,7 @@ async fn with_two_instances_clients_on_each_receive_every_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_client_does_not_delay_a_healthy_one() {
     let topics = TestTopics::create().await;
-    let stream = TestStream::spawn(service_env(
+    let stream = TestStream::spawn_ready(service_env(
         &topics.prefix,
         &[
             ("EDM_STREAM_CLIENT_BUFFER", "1000"),
@@ -325,7 +269,7 @@ async fn a_late_joiner_gets_recent_events_then_live_ones_with_no_seam() {
             .send(&topic, "v", click("v", n).as_bytes(), None)
             .await;
     }
-    let stream = TestStream::spawn(service_env(
+    let stream = TestStream::spawn_ready(service_env(
         &topics.prefix,
         &[("EDM_STREAM_RECENT_EVENTS", "5")],
     ))
@@ -352,13 +296,13 @@ async fn a_late_joiner_gets_recent_events_then_live_ones_with_no_seam() {
     let expected: Vec<String> = (10..16).map(|n| click("v", n)).collect();
     assert_eq!(results[1].0, expected, "asked for 2 recent");
     assert!(results[2].0.is_empty(), "chose page loads only");
-    stream.shutdown().await;
+    stream.shutdown().await.expect("clean shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reference_store_events_and_events_with_unknown_fields_are_streamed_unchanged() {
     let topics = TestTopics::create().await;
-    let stream = TestStream::spawn(service_env(&topics.prefix, &[])).await;
+    let stream = TestStream::spawn_ready(service_env(&topics.prefix, &[])).await;
     let clients = Clients::connect(spec(&stream.url, json!([{}]), 4)).await;
 
     // The original reference store's events, and a newer producer's events
@@ -416,7 +360,7 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_events_deliveries_clients_and_invalid_messages() {
     let topics = TestTopics::create().await;
-    let stream = TestStream::spawn(service_env(&topics.prefix, &[])).await;
+    let stream = TestStream::spawn_ready(service_env(&topics.prefix, &[])).await;
     let clients = Clients::connect(spec(&stream.url, json!([{}, {}]), 10)).await;
     let connected = stream.metrics().await;
     assert_eq!(

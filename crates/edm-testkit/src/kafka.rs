@@ -163,7 +163,7 @@ impl RawProducer {
             .payload(payload);
         if let Some(id) = event_id {
             record = record.headers(OwnedHeaders::new().insert(Header {
-                key: edm_config::EVENT_ID_HEADER,
+                key: edm_events::EVENT_ID_HEADER,
                 value: Some(id),
             }));
         }

@@ -6,14 +6,18 @@
 //! - [`infra`]: where the infrastructure is (environment, or `.edm/env`).
 //! - [`kafka`]: [`kafka::TestTopics`], a random prefix with EDM's topics
 //!   created for one test and deleted after it, and helpers to read them.
+//! - [`html`]: attribute values of server-rendered pages.
 //! - [`broker`]: [`broker::SpareBroker`], a broker a test may stop and kill.
 //! - [`postgres`]: [`postgres::TestDatabase`], a fresh database per test.
 //! - [`secrets`]: known secret values, and scanning output for them.
+//! - [`service`]: [`service::TestService`], any EDM service on a free port.
 //! - [`spare_postgres`]: [`spare_postgres::SparePostgres`], a server a test may stop.
 
 pub mod broker;
+pub mod html;
 pub mod infra;
 pub mod kafka;
 pub mod postgres;
 pub mod secrets;
+pub mod service;
 pub mod spare_postgres;

@@ -7,19 +7,23 @@
 //! dropped and the shop keeps working.
 //!
 //! # Layout
-//! - [`settings`]: `PORT` and `EDM_RELAY_URL`.
-//! - [`startup`]: [`Application`], which binds the listener and serves.
-//! - [`routes`]: the store page, `/health`, `/ready` and static files.
+//! - [`routes`]: [`Store`], the site: the store page and static files.
+//!   Its settings (`PORT`, `EDM_RELAY_URL`) are the runtime's `SiteSettings`.
 //! - [`catalog`]: the products and kits on sale, and their button ids.
 //! - [`assets`]: the script, style sheet and pictures, embedded in the binary.
-//! - pages as responses and the HTTP server come from `edm-web`.
+//! - serving, pages as responses, health and metrics come from `edm-runtime`.
 //! - `templates/`: the page's HTML; `static/`: the embedded files.
 
 pub mod assets;
 pub mod catalog;
 pub mod routes;
-pub mod settings;
-pub mod startup;
 
-pub use settings::Settings;
-pub use startup::Application;
+pub use routes::Store;
+
+/// The store's settings: `PORT` and `EDM_RELAY_URL`.
+pub type Settings = edm_runtime::SiteSettings<Store>;
+/// The store, bound to its port: what `main` and the tests start.
+pub type Application = edm_runtime::Application<edm_runtime::Pages<Store>>;
+
+/// The service's name, as in `topology.json`.
+pub const NAME: &str = "edm-ui";

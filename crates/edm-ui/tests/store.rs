@@ -2,104 +2,26 @@
 //! port, asked over HTTP.
 
 use edm_config::MapEnv;
+use edm_runtime::Pages;
+use edm_runtime::ServiceSettings;
+use edm_testkit::html::attribute_values;
+use edm_testkit::service::TestService;
 use edm_ui::assets::ASSETS;
 use edm_ui::catalog::{all_items, Product};
-use edm_ui::{Application, Settings};
+use edm_ui::{Settings, Store};
 use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
-use tokio::sync::oneshot;
 
 const RELAY_URL: &str = "https://relay.example.test";
 
-/// A store running on a free port; stops when dropped.
-struct TestStore {
-    address: String,
-    client: reqwest::Client,
-    _stop: oneshot::Sender<()>,
-}
-
-impl TestStore {
-    async fn spawn() -> Self {
-        let env = MapEnv::default()
-            .with("PORT", "0")
-            .with("EDM_RELAY_URL", format!("{RELAY_URL}/"));
-        let settings = Settings::from_env(&env).expect("test settings are valid");
-        let application = Application::build(settings).await.expect("store starts");
-        let address = format!("http://127.0.0.1:{}", application.port());
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(application.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
-        Self {
-            address,
-            client: reqwest::Client::new(),
-            _stop: stop,
-        }
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.address))
-            .send()
-            .await
-            .expect("the store answers")
-    }
-}
-
-/// The values of `attribute` on every `<tag …>` in `html`, unescaped.
-fn attribute_values(html: &str, tag: &str, attribute: &str) -> Vec<String> {
-    let opening = format!("<{tag} ");
-    let needle = format!(" {attribute}=\"");
-    html.split(&opening)
-        .skip(1)
-        .filter_map(|rest| {
-            let tag_text = format!(" {}", &rest[..rest.find('>')?]);
-            let start = tag_text.find(&needle)? + needle.len();
-            let end = start + tag_text[start..].find('"')?;
-            Some(unescape(&tag_text[start..end]))
-        })
-        .collect()
-}
-
-/// Decodes the character references askama writes (`&amp;`, `&#34;`, `&#x27;`, …).
-fn unescape(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find('&') {
-        out.push_str(&rest[..start]);
-        rest = &rest[start..];
-        let Some(end) = rest.find(';') else { break };
-        let entity = &rest[1..end];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .map(|hex| u32::from_str_radix(hex, 16))
-                .or_else(|| entity.strip_prefix('#').map(str::parse::<u32>))
-                .and_then(Result::ok)
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+/// A store running on a free port, sending events to the test relay URL;
+/// stops when dropped.
+async fn spawn_store() -> TestService<Pages<Store>> {
+    TestService::spawn(MapEnv::default().with("EDM_RELAY_URL", format!("{RELAY_URL}/"))).await
 }
 
 #[tokio::test]
 async fn the_page_has_a_button_for_every_product_and_kit() {
-    let store = TestStore::spawn().await;
+    let store = spawn_store().await;
     let response = store.get("/").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
@@ -137,7 +59,7 @@ async fn the_page_has_a_button_for_every_product_and_kit() {
 
 #[tokio::test]
 async fn the_page_sends_events_to_the_configured_relay() {
-    let store = TestStore::spawn().await;
+    let store = spawn_store().await;
     let response = store.get("/").await;
     let policy = response.headers()[CONTENT_SECURITY_POLICY]
         .to_str()
@@ -164,7 +86,7 @@ async fn the_page_sends_events_to_the_configured_relay() {
 
 #[tokio::test]
 async fn every_static_file_is_served_with_its_content_type() {
-    let store = TestStore::spawn().await;
+    let store = spawn_store().await;
     for asset in ASSETS {
         let response = store.get(&format!("/static/{}", asset.path)).await;
         assert_eq!(response.status(), 200, "{}", asset.path);
@@ -194,7 +116,7 @@ async fn every_static_file_is_served_with_its_content_type() {
 
 #[tokio::test]
 async fn the_page_links_only_to_files_the_store_serves() {
-    let store = TestStore::spawn().await;
+    let store = spawn_store().await;
     let html = store.get("/").await.text().await.unwrap();
     let links = attribute_values(&html, "link", "href")
         .into_iter()
@@ -207,7 +129,7 @@ async fn the_page_links_only_to_files_the_store_serves() {
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
-    let store = TestStore::spawn().await;
+    let store = spawn_store().await;
     for path in ["/health", "/ready"] {
         let response = store.get(path).await;
         assert_eq!(response.status(), 200, "{path}");
@@ -218,7 +140,7 @@ async fn health_and_readiness_answer() {
 
 #[tokio::test]
 async fn unknown_paths_are_a_json_404() {
-    let store = TestStore::spawn().await;
+    let store = spawn_store().await;
     for path in ["/nope", "/static/..%2FCargo.toml", "/static/missing.js"] {
         let response = store.get(path).await;
         assert_eq!(response.status(), 404, "{path}");
@@ -230,14 +152,23 @@ async fn unknown_paths_are_a_json_404() {
 #[test]
 fn a_store_without_configuration_uses_the_local_relay() {
     let settings = Settings::from_env(&MapEnv::default()).unwrap();
-    assert_eq!(settings.relay_url, "http://localhost:5000");
+    assert_eq!(*settings.url("EDM_RELAY_URL"), "http://localhost:5000");
     assert_eq!(settings.http.port, 3000);
     let _: Vec<&Product> = all_items().collect();
 }
 
+#[test]
+fn a_bad_relay_url_is_named() {
+    let env = MapEnv::default().with("EDM_RELAY_URL", "localhost:5000");
+    assert_eq!(
+        Settings::from_env(&env).err().unwrap().to_string(),
+        "EDM_RELAY_URL is not an http(s) URL"
+    );
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_status() {
-    let app = TestStore::spawn().await;
+    let app = spawn_store().await;
     assert_eq!(app.get("/").await.status(), 200);
     assert_eq!(app.get("/").await.status(), 200);
     assert_eq!(app.get("/no/such/page").await.status(), 404);

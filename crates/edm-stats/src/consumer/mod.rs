@@ -9,16 +9,19 @@
 //! - [`record`]: what a Kafka message becomes (an event or a dead letter).
 //! - [`store`]: the transaction: fencing, dedup, aggregates, offsets.
 //! - [`status`]: what the API reports about the consumer.
+//! - [`metrics`]: what the consumer counts for `/metrics`.
 
+pub mod metrics;
 pub mod record;
 pub mod status;
 pub mod store;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use edm_runtime::{Background, StopSignal};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaResult;
@@ -28,6 +31,7 @@ use sqlx::PgPool;
 use tokio::runtime::Handle;
 
 use crate::settings::Settings;
+use metrics::ConsumerMetrics;
 use record::Consumed;
 use status::ConsumerStatus;
 use store::{PartitionKey, StoreError, StoreSettings};
@@ -49,7 +53,17 @@ struct StatsContext {
     runtime: Handle,
     assignment: Arc<Mutex<Assignment>>,
     status: Arc<ConsumerStatus>,
-    stop: Arc<AtomicBool>,
+    stop: StopSignal,
+}
+
+/// Delays between attempts while Postgres fails: 200 ms, doubling, at most
+/// 5 s apart, for as long as it takes.
+fn database_retry_delays() -> ExponentialBackoff {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .without_max_times()
+        .build()
 }
 
 impl ClientContext for StatsContext {
@@ -136,8 +150,9 @@ impl StatsContext {
     /// Stored offsets for `keys`, retrying while Postgres is away; `None`
     /// when the service is stopping.
     fn load_offsets(&self, keys: &[PartitionKey]) -> Option<HashMap<PartitionKey, i64>> {
-        let mut backoff = Duration::from_millis(200);
+        let mut delays = database_retry_delays();
         loop {
+            let backoff = delays.next().unwrap_or(Duration::from_secs(5));
             match self
                 .runtime
                 .block_on(store::load_offsets(&self.pool, &self.group, keys))
@@ -153,39 +168,27 @@ impl StatsContext {
                     tracing::warn!("cannot load stored offsets ({e}); retrying in {backoff:?}");
                 }
             }
-            if self.stop.load(Ordering::Relaxed) {
+            if self.stop.is_cancelled() {
                 return None;
             }
             std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
 }
 
-/// A running consumer; stop it with [`ConsumerHandle::stop`].
-pub struct ConsumerHandle {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-impl ConsumerHandle {
-    /// Asks the loop to write what it holds, leave the group and end; waits.
-    pub async fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let thread = self.thread;
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-    }
-}
-
-/// Creates the consumer, subscribes and starts the loop on its own thread.
-pub fn spawn(
+/// Creates the consumer, subscribes, and runs the loop in `background`
+/// on a thread of its own; when the service stops, the loop writes what it
+/// holds and leaves the group.
+pub fn start(
     settings: &Settings,
     pool: PgPool,
     status: Arc<ConsumerStatus>,
-) -> KafkaResult<ConsumerHandle> {
-    let stop = Arc::new(AtomicBool::new(false));
+    metrics: ConsumerMetrics,
+    background: &Background,
+) -> KafkaResult<()> {
+    let stop = background.stop_signal();
     let assignment = Arc::new(Mutex::new(Assignment::default()));
-    let group = settings.kafka.group_name(&settings.group);
+    let group = settings.consumer.group_name();
     let context = StatsContext {
         pool: pool.clone(),
         group: group.clone(),
@@ -195,21 +198,16 @@ pub fn spawn(
         stop: stop.clone(),
     };
     let consumer: BaseConsumer<StatsContext> = settings
-        .kafka
-        .consumer_config("edm-stats", &settings.group)
+        .consumer
+        .consumer_config("edm-stats")
         // Offsets live in Postgres; Kafka only gets a copy for lag tools.
         .set("enable.auto.commit", "false")
         .set("statistics.interval.ms", "5000")
         .create_with_context(context)?;
-    let topics: Vec<String> = settings
-        .topics
-        .iter()
-        .map(|t| settings.kafka.topic_name(*t))
-        .collect();
+    let topics = settings.consumer.topic_names();
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_refs)?;
     status.set_group(&group);
-    status.metrics.set_kafka(&settings.kafka);
     let worker = Worker {
         consumer,
         runtime: Handle::current(),
@@ -219,18 +217,16 @@ pub fn spawn(
             dedup: !settings.dedup_window.is_zero(),
             dead_letter_max: settings.dead_letter_max,
         },
-        kafka: settings.kafka.clone(),
+        kafka: settings.consumer.kafka.clone(),
         assignment,
         status,
-        stop: stop.clone(),
+        metrics,
+        stop,
         max_events: settings.batch_max_events,
         max_wait: settings.batch_max_wait,
     };
-    let thread = std::thread::Builder::new()
-        .name("edm-stats-consumer".into())
-        .spawn(move || worker.run())
-        .expect("spawning the consumer thread");
-    Ok(ConsumerHandle { stop, thread })
+    background.spawn_blocking("kafka consumer", move |_| worker.run());
+    Ok(())
 }
 
 /// The consumer loop's state.
@@ -242,7 +238,8 @@ struct Worker {
     kafka: edm_config::KafkaSettings,
     assignment: Arc<Mutex<Assignment>>,
     status: Arc<ConsumerStatus>,
-    stop: Arc<AtomicBool>,
+    metrics: ConsumerMetrics,
+    stop: StopSignal,
     max_events: usize,
     max_wait: Duration,
 }
@@ -253,7 +250,7 @@ impl Worker {
         let mut batch_started: Option<Instant> = None;
         self.status.set_running();
         loop {
-            let stopping = self.stop.load(Ordering::Relaxed);
+            let stopping = self.stop.is_cancelled();
             let due = batch.len() >= self.max_events
                 || batch_started.is_some_and(|t| t.elapsed() >= self.max_wait)
                 || (stopping && !batch.is_empty());
@@ -313,7 +310,7 @@ impl Worker {
     /// Writes the batch, retrying with backoff (consumption paused) while
     /// Postgres is unavailable; never drops an event it could not write.
     fn flush(&self, batch: &mut Vec<Consumed>) {
-        let mut backoff = Duration::from_millis(200);
+        let mut delays = database_retry_delays();
         let mut paused = false;
         let mut first_failure: Option<Instant> = None;
         loop {
@@ -340,8 +337,10 @@ impl Worker {
                                 commit.add_partition_offset(&key.0, key.1, Offset::Offset(*next));
                         }
                     }
+                    let took = started.elapsed();
                     self.status
-                        .record_batch(&written, started.elapsed(), &assignment.positions);
+                        .record_batch(&written, took, &assignment.positions);
+                    self.metrics.record_batch(&written.per_topic, took);
                     drop(assignment);
                     if commit.count() > 0 {
                         let _ = self.consumer.commit(&commit, CommitMode::Async);
@@ -350,7 +349,7 @@ impl Worker {
                     break;
                 }
                 Err(StoreError::Conflict { topic, partition }) => {
-                    self.status.metrics.record_error("conflict");
+                    self.metrics.record_error("conflict");
                     tracing::warn!(
                         topic,
                         partition,
@@ -361,7 +360,8 @@ impl Worker {
                     break;
                 }
                 Err(StoreError::Database(e)) => {
-                    self.status.metrics.record_error("database");
+                    let backoff = delays.next().unwrap_or(Duration::from_secs(5));
+                    self.metrics.record_error("database");
                     self.status.set_degraded(format!("writing a batch: {e}"));
                     tracing::warn!(
                         "cannot write a batch of {} events ({e}); retrying in {backoff:?}",
@@ -376,7 +376,7 @@ impl Worker {
                     let failing_for = first_failure.get_or_insert_with(Instant::now).elapsed();
                     // Stopping: give up after a while; the offsets were not
                     // stored, so these events are read again at next start.
-                    if self.stop.load(Ordering::Relaxed) && failing_for > Duration::from_secs(15) {
+                    if self.stop.is_cancelled() && failing_for > Duration::from_secs(15) {
                         tracing::warn!(
                             "stopping with {} unwritten events; they will be read again",
                             batch.len()
@@ -385,7 +385,6 @@ impl Worker {
                         break;
                     }
                     self.idle(backoff, batch);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }

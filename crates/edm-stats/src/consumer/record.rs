@@ -1,7 +1,8 @@
 //! What a Kafka message becomes: a valid event with its id, or a dead
 //! letter that says why it could not be counted.
 
-use edm_config::{Event, KafkaSettings, EVENT_ID_HEADER};
+use edm_config::KafkaSettings;
+use edm_events::{Event, EVENT_ID_HEADER};
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::Message;
 

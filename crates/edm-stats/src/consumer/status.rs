@@ -10,7 +10,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::store::{PartitionKey, Written};
-use crate::metrics::ConsumerMetrics;
 
 /// The consumer's state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
@@ -73,8 +72,6 @@ pub struct ConsumerStatus {
     inner: RwLock<StatusSnapshot>,
     positions: RwLock<HashMap<PartitionKey, Option<i64>>>,
     lags: RwLock<HashMap<PartitionKey, i64>>,
-    /// Counters and histograms for `/metrics`.
-    pub metrics: ConsumerMetrics,
 }
 
 impl ConsumerStatus {
@@ -152,7 +149,6 @@ impl ConsumerStatus {
             s.last_batch_ms = Some(took.as_secs_f64() * 1000.0);
             s.last_batch_at = Some(Utc::now());
         }
-        self.metrics.record_batch(&written.per_topic, took);
         self.set_assignment(positions);
     }
 }

@@ -5,12 +5,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use edm_config::event::Properties;
+use edm_events::event::Properties;
 use sqlx::PgPool;
 
 use super::record::{Consumed, Record};
 use crate::device::device_type;
-use crate::metrics::TopicCounts;
 
 /// (wire topic, partition).
 pub type PartitionKey = (String, i32);
@@ -40,6 +39,17 @@ pub enum StoreError {
     /// Postgres failed; nothing was written.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+/// Events of one wire topic in a committed batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TopicCounts {
+    /// Added to the aggregates.
+    pub counted: u64,
+    /// Skipped: their id was counted already.
+    pub duplicates: u64,
+    /// Stored as dead letters.
+    pub dead_letters: u64,
 }
 
 /// What a committed batch did.

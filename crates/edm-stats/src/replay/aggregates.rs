@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use edm_config::event::Properties;
+use edm_events::event::Properties;
 use sqlx::{Postgres, Transaction};
 
 use crate::consumer::record::{Consumed, Record};

@@ -229,7 +229,7 @@ pub async fn run(
     db::migrate(&pool)
         .await
         .map_err(ReplayError::DatabaseSetup)?;
-    let group = settings.kafka.group_name(&settings.group);
+    let group = settings.consumer.group_name();
     let reader = Arc::new(Reader::new(settings).map_err(|source| ReplayError::Kafka {
         doing: "creating the replay consumer".into(),
         source,
@@ -301,7 +301,7 @@ pub async fn run(
 
     let before = totals(&mut tx, "click_counts", "pageload_counts").await?;
     let rebuilt = totals(&mut tx, "replay_click_counts", "replay_pageload_counts").await?;
-    let replaces = |topic| settings.topics.contains(&topic);
+    let replaces = |topic| settings.consumer.topics.contains(&topic);
     let after = Totals {
         clicks: if replaces(Topic::Click) {
             rebuilt.clicks

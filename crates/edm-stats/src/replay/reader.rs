@@ -59,21 +59,16 @@ impl Reader {
     /// assigns partitions and never commits, so it never joins that group.
     pub fn new(settings: &Settings) -> KafkaResult<Self> {
         let consumer: BaseConsumer = settings
-            .kafka
-            .consumer_config("edm-stats-replay", &settings.group)
+            .consumer
+            .consumer_config("edm-stats-replay")
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
             .set("fetch.wait.max.ms", "50")
             .create()?;
-        let topics = settings
-            .topics
-            .iter()
-            .map(|t| settings.kafka.topic_name(*t))
-            .collect();
         Ok(Self {
             consumer,
-            kafka: settings.kafka.clone(),
-            topics,
+            kafka: settings.consumer.kafka.clone(),
+            topics: settings.consumer.topic_names(),
         })
     }
 

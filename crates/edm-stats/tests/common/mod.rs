@@ -5,53 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use edm_config::MapEnv;
-use edm_stats::{Application, Settings};
+use edm_stats::Stats;
+use edm_testkit::service::TestService;
 use serde_json::{json, Value};
 
 /// An edm-stats running in this test, stopped when dropped.
-pub struct TestStats {
-    pub url: String,
-    pub http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl TestStats {
-    pub async fn spawn(env: MapEnv) -> Self {
-        let settings = Settings::from_env(&env.with("PORT", "0")).expect("valid settings");
-        let app = Application::build(settings).await.expect("stats builds");
-        let url = format!("http://127.0.0.1:{}", app.port());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until_stopped(async {
-            let _ = rx.await;
-        }));
-        Self {
-            url,
-            http: reqwest::Client::new(),
-            stop: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    pub async fn get(&self, path: &str) -> (u16, Value) {
-        get(&self.http, &format!("{}{path}", self.url)).await
-    }
-
-    /// Stops it as SIGTERM would and waits until it left the group.
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.take().unwrap().await.unwrap().unwrap();
-    }
-}
-
-impl Drop for TestStats {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
+pub type TestStats = TestService<Stats>;
 
 pub async fn get(http: &reqwest::Client, url: &str) -> (u16, Value) {
     match http.get(url).send().await {

@@ -1,4 +1,4 @@
-//! Prometheus metrics, the same way in every service (feature `metrics`).
+//! Prometheus metrics, the same way in every service.
 //!
 //! A service starts a [`MetricsBuilder`] with its prefix (`edm_relay`, …),
 //! registers its own metrics in [`MetricsBuilder::service`], and gets a
@@ -30,8 +30,23 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+pub use prometheus_client::registry::Registry;
 use tower::{Layer, Service};
+
+/// Registers metrics in a registry, one `"name": metric => "help";` a line:
+///
+/// ```ignore
+/// register_metrics!(builder.service(), {
+///     "events": counters.events.clone() => "Events read, by logical topic";
+/// });
+/// ```
+#[macro_export]
+macro_rules! register_metrics {
+    ($registry:expr, { $($name:literal: $metric:expr => $help:literal;)+ }) => {{
+        let registry: &mut $crate::metrics::Registry = $registry;
+        $(registry.register($name, $help, $metric);)+
+    }};
+}
 
 /// The content type of the OpenMetrics text format `/metrics` answers in.
 pub const OPENMETRICS_CONTENT_TYPE: &str =

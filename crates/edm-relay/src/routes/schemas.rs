@@ -1,5 +1,5 @@
 //! The event catalog over HTTP: the JSON Schema of each topic's events, as
-//! `edm_config::catalog` generates them (the same text as the files under
+//! `edm_events::catalog` generates them (the same text as the files under
 //! `docs/events/`), so a team writing a producer or a consumer can fetch the
 //! contract from the running relay.
 
@@ -7,7 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use edm_config::{catalog, Topic};
+use edm_config::Topic;
+use edm_events::catalog;
 use serde::Serialize;
 
 use super::AppState;

@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use edm_config::{Event, Topic};
+use edm_config::Topic;
+use edm_events::Event;
 use serde::Serialize;
 use serde_json::value::RawValue;
 

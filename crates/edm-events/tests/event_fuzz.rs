@@ -7,10 +7,10 @@
 //! The number of cases per property comes from `PROPTEST_CASES` (proptest's
 //! own variable): CI runs the default below, `./edm reliability` a million.
 
-use edm_config::event::{
+use edm_events::event::{
     Properties, MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_TIMESTAMP_MS, MAX_URL_CHARS, MIN_TIMESTAMP_MS,
 };
-use edm_config::{Event, EventError};
+use edm_events::{Event, EventError};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

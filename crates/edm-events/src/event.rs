@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::topics::Topic;
+use edm_config::Topic;
 
 /// The Kafka message header that carries an event's id, so that consumers
 /// can recognise a retried duplicate.

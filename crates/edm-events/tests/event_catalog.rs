@@ -4,15 +4,16 @@
 //!
 //! After changing the event types, regenerate the committed files with
 //!
-//!     cargo test -p edm-config --test event_catalog -- --ignored write_the_committed_schemas
+//!     cargo test -p edm-events --test event_catalog -- --ignored write_the_committed_schemas
 
 use std::path::PathBuf;
 
-use edm_config::catalog::{self, SCHEMA_DIR};
-use edm_config::event::{
+use edm_config::Topic;
+use edm_events::catalog::{self, SCHEMA_DIR};
+use edm_events::event::{
     MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_TIMESTAMP_MS, MAX_URL_CHARS, MIN_TIMESTAMP_MS,
 };
-use edm_config::{Event, Topic};
+use edm_events::Event;
 use serde_json::{json, Value};
 
 fn schema_path(topic: Topic) -> PathBuf {
@@ -30,7 +31,7 @@ fn the_committed_schemas_are_what_the_code_generates() {
         assert!(
             committed == catalog::schema_text(topic),
             "{} differs from the schema the event types generate; regenerate it with\n  \
-             cargo test -p edm-config --test event_catalog -- --ignored write_the_committed_schemas",
+             cargo test -p edm-events --test event_catalog -- --ignored write_the_committed_schemas",
             path.display()
         );
     }

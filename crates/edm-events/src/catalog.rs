@@ -21,7 +21,7 @@ use crate::event::{
     ClickProperties, PageLoadProperties, MAX_ID_CHARS, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS,
     NO_CONTROL_CHARACTERS_PATTERN,
 };
-use crate::topics::Topic;
+use edm_config::Topic;
 
 /// Where the committed schemas live, relative to the workspace root.
 pub const SCHEMA_DIR: &str = "docs/events";

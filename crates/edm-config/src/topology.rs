@@ -1,0 +1,156 @@
+//! The service topology, read from `topology.json` at the repository root:
+//! each service's name, local port, consumer group, which services' pages
+//! call it, and which services it calls. The same file drives `./edm run`,
+//! `terraform/` and the deploy checks, so a port or a group is changed in
+//! one place. It is compiled into every binary; nothing is read at run time.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+
+/// The topology as written in `topology.json`.
+#[derive(Debug, Deserialize)]
+pub struct Topology {
+    /// Logical topic names, for the scripts that create them.
+    pub topics: Vec<String>,
+    /// The deployed services (one Heroku app each).
+    pub services: Vec<ServiceSpec>,
+    /// Workspace crates that are tools, never deployed.
+    pub tools: Vec<String>,
+}
+
+/// One deployed service.
+#[derive(Debug, Deserialize)]
+pub struct ServiceSpec {
+    /// Binary and crate name, e.g. `edm-relay`.
+    pub name: String,
+    /// Short name: the compose service and the Terraform key.
+    pub key: String,
+    /// Local port, used when `PORT` is unset.
+    pub port: u16,
+    /// Whether it talks to Kafka.
+    #[serde(default)]
+    pub kafka: bool,
+    /// Logical consumer group, when it consumes in a group.
+    #[serde(default)]
+    pub consumer_group: Option<String>,
+    /// Whether it needs `DATABASE_URL`.
+    #[serde(default)]
+    pub database: bool,
+    /// Services whose pages call this one from the browser: their origins
+    /// are what it allows by default.
+    #[serde(default)]
+    pub called_by_pages_of: Vec<String>,
+    /// URL variables it reads, each naming the service it points at.
+    #[serde(default)]
+    pub calls: BTreeMap<String, String>,
+}
+
+impl ServiceSpec {
+    /// Where it is reached on this machine: `http://localhost:PORT`.
+    pub fn local_url(&self) -> String {
+        format!("http://localhost:{}", self.port)
+    }
+}
+
+static TOPOLOGY: LazyLock<Topology> = LazyLock::new(|| {
+    serde_json::from_str(include_str!("../../../topology.json"))
+        .expect("topology.json is valid (edm-config's tests parse it)")
+});
+
+/// The topology compiled into this binary.
+pub fn topology() -> &'static Topology {
+    &TOPOLOGY
+}
+
+impl Topology {
+    /// The service named `name`.
+    ///
+    /// # Panics
+    /// When `topology.json` has no such service. Names are constants of
+    /// each service crate, and every service's settings tests look theirs up.
+    pub fn service(&self, name: &str) -> &ServiceSpec {
+        self.services
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("topology.json has no service named {name}"))
+    }
+
+    /// The service a URL variable (`EDM_RELAY_URL`, …) points at.
+    pub fn called_through(&self, variable: &str) -> Option<&ServiceSpec> {
+        let name = self.services.iter().find_map(|s| s.calls.get(variable))?;
+        Some(self.service(name))
+    }
+
+    /// The local origins of every service whose pages call another
+    /// (`http://localhost:3000`, `http://127.0.0.1:3000`, …), in the order
+    /// the services are listed.
+    pub fn local_page_origins(&self) -> Vec<String> {
+        self.services
+            .iter()
+            .filter(|page| {
+                self.services
+                    .iter()
+                    .any(|s| s.called_by_pages_of.contains(&page.name))
+            })
+            .flat_map(|page| {
+                [
+                    format!("http://localhost:{}", page.port),
+                    format!("http://127.0.0.1:{}", page.port),
+                ]
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Topic;
+
+    #[test]
+    fn the_topology_parses_and_names_every_topic_the_code_knows() {
+        let topology = topology();
+        let names: Vec<&str> = Topic::ALL.iter().map(|t| t.name()).collect();
+        assert_eq!(topology.topics, names);
+        assert_eq!(topology.service("edm-relay").port, 5000);
+    }
+
+    #[test]
+    fn every_reference_names_a_listed_service() {
+        let topology = topology();
+        for service in &topology.services {
+            for name in service
+                .called_by_pages_of
+                .iter()
+                .chain(service.calls.values())
+            {
+                assert!(
+                    topology.services.iter().any(|s| &s.name == name),
+                    "{} refers to unknown service {name}",
+                    service.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn page_origins_are_the_local_store_and_dashboard() {
+        assert_eq!(
+            topology().local_page_origins(),
+            [
+                "http://localhost:3000",
+                "http://127.0.0.1:3000",
+                "http://localhost:3001",
+                "http://127.0.0.1:3001",
+            ]
+        );
+        assert_eq!(
+            topology()
+                .called_through("EDM_STATS_URL")
+                .map(ServiceSpec::local_url),
+            Some("http://localhost:5002".to_owned())
+        );
+    }
+}

@@ -1,0 +1,276 @@
+//! The HTTP server of every service. [`Server::bind`] takes the port first
+//! (port 0 picks a free one, so tests learn the real one before serving);
+//! [`Server::serve`] adds `/health`, `/ready` and `/metrics` to the
+//! service's [`Routes`], puts them behind the shared [`layers`](crate::layers),
+//! and serves until told to stop. Then it stops in one way for every
+//! service: the [`Background`] stop signal fires, the server stops
+//! accepting and finishes the requests in flight (then the background's
+//! final steps run), background tasks return, and all of it must end within the shutdown deadline
+//! (`EDM_SHUTDOWN_TIMEOUT_SECS`), or the service exits anyway, saying so.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use axum::Router;
+use edm_config::HttpSettings;
+use tokio::net::TcpListener;
+
+use crate::background::Background;
+use crate::health::{self, ReadyReport};
+use crate::layers::{self, CorsPolicy};
+use crate::metrics::ServiceMetrics;
+
+type ReadyCheck =
+    Arc<dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = ReadyReport> + Send>> + Send + Sync>;
+
+/// What a service serves: its own routes and metrics, how it tells that it
+/// is ready, and whether pages on other origins may call it.
+pub struct Routes {
+    router: Router,
+    metrics: ServiceMetrics,
+    ready: ReadyCheck,
+    cors: Option<CorsPolicy>,
+}
+
+impl Routes {
+    /// `router` with its service's metrics; ready as soon as it serves.
+    pub fn new(router: Router, metrics: ServiceMetrics) -> Self {
+        Self {
+            router,
+            metrics,
+            ready: Arc::new(|| Box::pin(async { ReadyReport::always() })),
+            cors: None,
+        }
+    }
+
+    /// Answers `/ready` with what `check` finds.
+    pub fn ready_when<F, Fut>(mut self, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ReadyReport> + Send + 'static,
+    {
+        self.ready = Arc::new(move || Box::pin(check()));
+        self
+    }
+
+    /// Lets pages on the allowed origins (`EDM_ALLOWED_ORIGINS`) call these
+    /// routes as `policy` says.
+    pub fn callable_from_pages(mut self, policy: CorsPolicy) -> Self {
+        self.cors = Some(policy);
+        self
+    }
+
+    /// The complete router of `service`.
+    fn into_router(self, service: &'static str, settings: &HttpSettings) -> Router {
+        let ready = self.ready;
+        let router = self
+            .router
+            .route("/health", get(move || async move { health::live(service) }))
+            .route(
+                "/ready",
+                get(move || {
+                    let check = ready();
+                    async move { check.await.into_response(service) }
+                }),
+            )
+            .route("/metrics", self.metrics.endpoint());
+        let cors = self
+            .cors
+            .as_ref()
+            .map(|policy| (policy, &settings.allowed_origins));
+        layers::apply(router, &self.metrics, cors)
+    }
+}
+
+/// A service's listener, bound and not yet serving.
+pub struct Server {
+    service: &'static str,
+    listener: TcpListener,
+    settings: HttpSettings,
+}
+
+impl Server {
+    /// Binds `0.0.0.0:PORT` for `service` (its name, e.g. `edm-relay`).
+    pub async fn bind(service: &'static str, settings: &HttpSettings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(("0.0.0.0", settings.port))
+            .await
+            .with_context(|| format!("cannot listen on port {}", settings.port))?;
+        Ok(Self {
+            service,
+            listener,
+            settings: settings.clone(),
+        })
+    }
+
+    /// The port actually bound (useful when `PORT` was 0).
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    /// Serves `routes` until `shutdown` completes, then stops the server
+    /// and `background` together within the shutdown deadline.
+    pub async fn serve(
+        self,
+        routes: Routes,
+        background: Background,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let service = self.service;
+        let deadline = self.settings.shutdown_timeout;
+        let port = self.port();
+        let app = routes
+            .into_router(service, &self.settings)
+            .into_make_service_with_connect_info::<SocketAddr>();
+        // Answers and WebSocket frames are small: send them at once rather
+        // than let Nagle's algorithm hold them for the peer's delayed ACK.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY not set: {e}");
+            }
+        });
+        let stop = background.stop_signal();
+        let stopping = stop.clone();
+        let server = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    () = shutdown => stopping.cancel(),
+                    () = stopping.cancelled() => {}
+                }
+            })
+            .into_future();
+        tokio::pin!(server);
+        tracing::info!(service, port, "listening");
+        let served_early = tokio::select! {
+            served = &mut server => Some(served),
+            () = stop.cancelled() => None,
+        };
+        if !stop.is_cancelled() {
+            // The server ended without being asked to: stop the rest too.
+            tracing::error!(service, "the HTTP server ended on its own; stopping");
+            stop.cancel();
+        }
+        tracing::info!(
+            service,
+            "stopping: finishing requests in flight and background work (at most {deadline:?})"
+        );
+        let finished = tokio::time::timeout(deadline, async {
+            let drained = async {
+                let served = match served_early {
+                    Some(served) => served,
+                    None => server.await,
+                };
+                background.requests_finished().await;
+                served
+            };
+            let (served, ()) = tokio::join!(drained, background.stop());
+            served
+        })
+        .await;
+        match finished {
+            Ok(served) => {
+                served.context("the HTTP server failed")?;
+                tracing::info!(service, "stopped");
+                Ok(())
+            }
+            Err(_) => anyhow::bail!(
+                "did not stop within {deadline:?} (EDM_SHUTDOWN_TIMEOUT_SECS); \
+                 {} background task(s) still running",
+                background.running()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use edm_config::http::AllowedOrigins;
+
+    use super::*;
+    use crate::metrics::MetricsBuilder;
+
+    fn settings(shutdown_timeout: Duration) -> HttpSettings {
+        HttpSettings {
+            port: 0,
+            allowed_origins: AllowedOrigins::Any,
+            shutdown_timeout,
+        }
+    }
+
+    /// `GET /slow` answers after 300 ms, and sets `finished` just before.
+    fn slow_routes(finished: Arc<AtomicBool>) -> Routes {
+        let router = Router::new().route(
+            "/slow",
+            get(move || async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                finished.store(true, Ordering::SeqCst);
+                "done"
+            }),
+        );
+        Routes::new(router, MetricsBuilder::new("edm_test").build())
+    }
+
+    #[tokio::test]
+    async fn stopping_finishes_requests_in_flight_before_the_final_steps() {
+        let server = Server::bind("edm-test", &settings(Duration::from_secs(10)))
+            .await
+            .unwrap();
+        let url = format!("http://127.0.0.1:{}/slow", server.port());
+        let background = Background::new();
+        let handled = Arc::new(AtomicBool::new(false));
+        let seen_by_final_step = Arc::new(AtomicBool::new(false));
+        let (handled_flag, seen) = (handled.clone(), seen_by_final_step.clone());
+        background.after_requests("check", async move {
+            seen.store(handled_flag.load(Ordering::SeqCst), Ordering::SeqCst);
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.serve(slow_routes(handled), background, async {
+            let _ = stopped.await;
+        }));
+        let request = tokio::spawn(async move {
+            let response = reqwest::get(url).await.unwrap();
+            let status = response.status();
+            (status, response.text().await.unwrap())
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = stop.send(());
+        let (status, body) = request.await.unwrap();
+        assert_eq!((status.as_u16(), body.as_str()), (200, "done"));
+        serving.await.unwrap().expect("a clean stop");
+        assert!(
+            seen_by_final_step.load(Ordering::SeqCst),
+            "the final step ran after the request in flight was handled"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stop_that_overruns_the_deadline_gives_up_and_says_so() {
+        let server = Server::bind("edm-test", &settings(Duration::from_secs(1)))
+            .await
+            .unwrap();
+        let background = Background::new();
+        background.spawn("stubborn", |_stop| async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        let started = Instant::now();
+        let error = server
+            .serve(slow_routes(Arc::default()), background, async {})
+            .await
+            .expect_err("the task outlived the deadline");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let message = error.to_string();
+        assert!(
+            message.contains("did not stop within 1s") && message.contains("1 background task"),
+            "{message}"
+        );
+    }
+}

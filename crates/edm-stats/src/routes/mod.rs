@@ -1,0 +1,62 @@
+//! The stats REST API.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /api/clickCount` | clicks per button, all time (original shape) |
+//! | `GET /api/clickHistory` | clicks per UTC day, oldest first (original shape) |
+//! | `GET /api/v1/totals` | total clicks, page loads, buttons |
+//! | `GET /api/v1/clicks` | clicks per button in `[from, to)`, top `limit` |
+//! | `GET /api/v1/clicks/series` | clicks per minute/hour/day bucket |
+//! | `GET /api/v1/pageloads` | page loads in `[from, to)` by device type |
+//! | `GET /api/v1/pageloads/series` | page loads per bucket |
+//! | `GET /api/v1/consumer` | consumer state, partitions, lag |
+//! | `GET /api/v1/dead-letters` | the newest malformed events |
+//! | `GET /openapi.json` | this API as OpenAPI 3.1 |
+//! | `GET /health`, `GET /ready`, `GET /metrics` | from the runtime: liveness; readiness (database and consumer); Prometheus metrics (see [`crate::metrics`]) |
+
+mod cache;
+mod error;
+mod legacy;
+pub mod openapi;
+mod params;
+mod v1;
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use sqlx::PgPool;
+
+pub use error::ApiError;
+
+use crate::consumer::status::ConsumerStatus;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The aggregates.
+    pub pool: PgPool,
+    /// The consumer's state, for `/api/v1/consumer` and readiness.
+    pub status: Arc<ConsumerStatus>,
+}
+
+/// The API's own routes (the runtime adds health, readiness, metrics,
+/// request ids, logs and CORS).
+pub fn router(state: AppState) -> Router {
+    let cache = cache::ResponseCache::new(state.status.clone());
+    let aggregates = Router::new()
+        .route("/api/clickCount", get(legacy::click_count))
+        .route("/api/clickHistory", get(legacy::click_history))
+        .route("/api/v1/totals", get(v1::totals))
+        .route("/api/v1/clicks", get(v1::clicks))
+        .route("/api/v1/clicks/series", get(v1::click_series))
+        .route("/api/v1/pageloads", get(v1::pageloads))
+        .route("/api/v1/pageloads/series", get(v1::pageload_series))
+        .route_layer(axum::middleware::from_fn_with_state(cache, cache::cached));
+    Router::new()
+        .merge(aggregates)
+        .route("/api/v1/consumer", get(v1::consumer))
+        .route("/api/v1/dead-letters", get(v1::dead_letters))
+        .route("/openapi.json", get(openapi::document))
+        .with_state(state)
+}
