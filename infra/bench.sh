@@ -103,7 +103,9 @@ BENCH_FANOUT_CELLS=${EDM_BENCH_FANOUT_CELLS:-"100x100 100x1000 500x200 1000x100 
 bench_stream() {
   local prefix idle cell
   prefix=$(bench_prefix)
-  bench_start edm-stream 5901 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" EDM_STREAM_RECENT_EVENTS=0
+  # Every fan-out client connects from 127.0.0.1: lift the per-address cap.
+  bench_start edm-stream 5901 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" EDM_STREAM_RECENT_EVENTS=0 \
+    EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS=0
   idle=$(rss_kb "$BENCH_LAST_PID")
   setup_socketio_client
   for cell in $BENCH_FANOUT_CELLS; do
@@ -158,7 +160,11 @@ ready_now() {
 # of ./edm run's), wired as the topology says (BENCH_ENV, one VAR=value a
 # line), with the load generators' limits lifted.
 declare -A BENCH_PORT=() BENCH_ENV=()
-declare -A BENCH_TUNING=([edm-relay]=EDM_RELAY_RATE_LIMIT_PER_SECOND=0 [edm-stream]=EDM_STREAM_RECENT_EVENTS=0)
+# The load generators all connect from 127.0.0.1: no per-address caps.
+declare -A BENCH_TUNING=(
+  [edm-relay]="EDM_RELAY_RATE_LIMIT_PER_SECOND=0 EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS=0"
+  [edm-stream]="EDM_STREAM_RECENT_EVENTS=0 EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS=0"
+)
 
 bench_stack_env() {
   local prefix=$1 db=$2 i name

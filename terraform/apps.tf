@@ -28,6 +28,10 @@ resource "heroku_app" "service" {
 
   config_vars = {
     EDM_SERVICE = each.value
+    # Heroku's router is the one proxy in front of every dyno: it appends
+    # the client's address to X-Forwarded-For (rate limits and logs use it)
+    # and says X-Forwarded-Proto: https (HSTS is sent then).
+    EDM_TRUSTED_PROXY_HOPS = "1"
   }
 
   dynamic "organization" {

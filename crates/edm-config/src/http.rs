@@ -1,7 +1,9 @@
 //! HTTP settings every service shares: the port (`PORT`, set by Heroku), the
-//! browser origins allowed to call it (`EDM_ALLOWED_ORIGINS`), how long a
-//! stopping service may take (`EDM_SHUTDOWN_TIMEOUT_SECS`), and the URLs of
-//! the other services its pages call.
+//! browser origins allowed to call it (`EDM_ALLOWED_ORIGINS`), the proxies
+//! in front of it (`EDM_TRUSTED_PROXY_HOPS`), the bounds on connections and
+//! on the time a client may take to send a request, how long a stopping
+//! service may take (`EDM_SHUTDOWN_TIMEOUT_SECS`), and the URLs of the other
+//! services its pages call.
 
 use std::time::Duration;
 
@@ -42,11 +44,31 @@ pub struct HttpSettings {
     /// before it exits anyway (`EDM_SHUTDOWN_TIMEOUT_SECS`, default 25 s:
     /// Heroku sends SIGKILL 30 s after SIGTERM).
     pub shutdown_timeout: Duration,
+    /// Proxies in front of the service that append the client's address to
+    /// `X-Forwarded-For` (`EDM_TRUSTED_PROXY_HOPS`, default 0: clients
+    /// connect directly and the header is ignored; 1 on Heroku, whose router
+    /// appends it). The client is the entry this many places from the end.
+    pub trusted_proxy_hops: usize,
+    /// Open connections at most (`EDM_HTTP_MAX_CONNECTIONS`, default 10,000).
+    pub max_connections: usize,
+    /// Open connections from one client address at most, when clients
+    /// connect directly (`EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS`, default
+    /// 256; 0 turns the cap off). Behind trusted proxies every connection
+    /// comes from a proxy, so the cap does not apply.
+    pub max_connections_per_address: usize,
+    /// Time a client may take to send a request's headers
+    /// (`EDM_HTTP_HEADER_TIMEOUT_SECS`, default 10 s).
+    pub header_read_timeout: Duration,
+    /// Time a client may take to send a request's body
+    /// (`EDM_HTTP_BODY_TIMEOUT_SECS`, default 10 s); past it the request
+    /// fails and whatever it held is released.
+    pub body_read_timeout: Duration,
 }
 
 impl HttpSettings {
     /// Reads `PORT` (default: `service`'s port in the topology),
-    /// `EDM_ALLOWED_ORIGINS` and `EDM_SHUTDOWN_TIMEOUT_SECS`.
+    /// `EDM_ALLOWED_ORIGINS`, `EDM_TRUSTED_PROXY_HOPS`, the connection and
+    /// time bounds, and `EDM_SHUTDOWN_TIMEOUT_SECS`.
     pub fn from_env(env: &impl Env, service: &str) -> Result<Self, ConfigError> {
         let port = match env.get("PORT") {
             None => topology().service(service).port,
@@ -59,12 +81,25 @@ impl HttpSettings {
             Some(raw) if raw == "*" => AllowedOrigins::Any,
             Some(raw) => AllowedOrigins::List(parse_origins(&raw)?),
         };
-        let shutdown_timeout =
-            Duration::from_secs(number(env, "EDM_SHUTDOWN_TIMEOUT_SECS", 25, 1, 3600)?);
+        let seconds = |variable, default, max| {
+            number(env, variable, default, 1, max).map(Duration::from_secs)
+        };
         Ok(Self {
             port,
             allowed_origins,
-            shutdown_timeout,
+            shutdown_timeout: seconds("EDM_SHUTDOWN_TIMEOUT_SECS", 25, 3600)?,
+            trusted_proxy_hops: number(env, "EDM_TRUSTED_PROXY_HOPS", 0, 0, 10)? as usize,
+            max_connections: number(env, "EDM_HTTP_MAX_CONNECTIONS", 10_000, 1, 1_000_000)?
+                as usize,
+            max_connections_per_address: number(
+                env,
+                "EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
+                256,
+                0,
+                1_000_000,
+            )? as usize,
+            header_read_timeout: seconds("EDM_HTTP_HEADER_TIMEOUT_SECS", 10, 300)?,
+            body_read_timeout: seconds("EDM_HTTP_BODY_TIMEOUT_SECS", 10, 3600)?,
         })
     }
 }

@@ -24,6 +24,12 @@ pub enum ApiError {
     /// The body could not be read from the connection.
     #[error("the body could not be read")]
     BodyUnreadable,
+    /// The body did not arrive within the time allowed.
+    #[error("the request body did not arrive within {limit_secs} s (EDM_HTTP_BODY_TIMEOUT_SECS)")]
+    BodyTimeout {
+        /// The time allowed, in seconds.
+        limit_secs: u64,
+    },
     /// The event failed validation.
     #[error(transparent)]
     InvalidEvent(#[from] EventError),
@@ -101,6 +107,7 @@ impl ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None)
             }
             ApiError::BodyUnreadable => (StatusCode::BAD_REQUEST, "body_unreadable", None),
+            ApiError::BodyTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "body_timeout", None),
             ApiError::InvalidEvent(_) => (StatusCode::BAD_REQUEST, "invalid_event", None),
             ApiError::WrongTopic { .. } => (StatusCode::BAD_REQUEST, "wrong_topic", None),
             ApiError::TopicNotAccepted(_) => (StatusCode::FORBIDDEN, "topic_not_accepted", None),

@@ -64,8 +64,8 @@ pub struct Metrics {
 impl Metrics {
     /// Registers the relay's metrics next to the HTTP ones; the producer's
     /// queue and reachability are read at each scrape.
-    pub fn register(producer: EventProducer) -> (Self, ServiceMetrics) {
-        let metrics = Self::default();
+    pub fn register(&self, producer: EventProducer) -> ServiceMetrics {
+        let metrics = self;
         let mut builder = MetricsBuilder::new("edm_relay");
         register_metrics!(builder.service(), {
             "events": metrics.events.clone() => "Events by logical topic and outcome (accepted, rejected, failed)";
@@ -73,15 +73,14 @@ impl Metrics {
             "kafka_reachable": metrics.kafka_reachable.clone() => "1 while the last probe reached the Kafka cluster, else 0";
         });
         let gauges = metrics.clone();
-        let service = builder
+        builder
             .before_scrape(move || {
                 gauges.queue_depth.set(i64::from(producer.in_flight()));
                 gauges
                     .kafka_reachable
                     .set(i64::from(producer.is_reachable()));
             })
-            .build();
-        (metrics, service)
+            .build()
     }
 
     /// Counts one event.

@@ -16,10 +16,12 @@ use edm_events::EVENT_ID_HEADER;
 use edm_runtime::StopSignal;
 use rdkafka::bindings as rdsys;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Message};
 use tokio::sync::oneshot;
+
+use crate::metrics::{Metrics, Outcome};
 
 /// Where an acknowledged event was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,8 +64,14 @@ pub struct Outgoing<'a> {
 
 type DeliverySender = oneshot::Sender<Result<Delivered, ProduceError>>;
 
-/// Turns librdkafka's delivery reports into [`ProduceError`]s.
-pub struct DeliveryContext;
+/// Turns librdkafka's delivery reports into [`ProduceError`]s, and counts
+/// each event's outcome here, where it is known for certain: a request
+/// whose client went away before the answer still had its event written
+/// (or not), and the books say so.
+pub struct DeliveryContext {
+    metrics: Metrics,
+    kafka: KafkaSettings,
+}
 
 impl ClientContext for DeliveryContext {}
 
@@ -71,19 +79,46 @@ impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = Box<DeliverySender>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, tx: Self::DeliveryOpaque) {
-        let outcome = match result {
-            Ok(message) => Ok(Delivered {
-                partition: message.partition(),
-                offset: message.offset(),
-            }),
+        let (message, outcome) = match result {
+            Ok(message) => (
+                message,
+                Ok(Delivered {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                }),
+            ),
             Err((error, message)) => {
                 // SAFETY: the message is valid for the duration of the callback.
                 let status = unsafe { rdsys::rd_kafka_message_status(message.ptr()) };
-                Err(classify(error, status))
+                (message, Err(classify(error, status)))
             }
         };
-        let _ = tx.send(outcome);
+        let topic = logical_topic(&self.kafka, message.topic());
+        let counted = if outcome.is_ok() {
+            Outcome::Accepted
+        } else {
+            Outcome::Failed
+        };
+        self.metrics.count(topic, counted);
+        if tx.send(outcome).is_err() {
+            let event_id = message
+                .headers()
+                .and_then(|headers| headers.iter().find(|h| h.key == EVENT_ID_HEADER))
+                .and_then(|header| header.value)
+                .map(String::from_utf8_lossy);
+            tracing::info!(
+                topic,
+                event_id = ?event_id,
+                outcome = counted.as_str(),
+                "event settled after its client went away"
+            );
+        }
     }
+}
+
+/// The logical name of a wire topic, or `unknown`.
+fn logical_topic(kafka: &KafkaSettings, wire: &str) -> &'static str {
+    kafka.topic_from_wire(wire).map_or("unknown", |t| t.name())
 }
 
 fn classify(error: &KafkaError, status: rdsys::rd_kafka_msg_status_t) -> ProduceError {
@@ -107,17 +142,24 @@ fn classify(error: &KafkaError, status: rdsys::rd_kafka_msg_status_t) -> Produce
     }
 }
 
-/// The one producer of a relay process, shared by all requests.
+/// The one producer of a relay process, shared by all requests. It counts
+/// every event it is given ([`Metrics`]): `accepted` or `failed`.
 #[derive(Clone)]
 pub struct EventProducer {
     inner: Arc<ThreadedProducer<DeliveryContext>>,
     reachable: Arc<AtomicBool>,
+    metrics: Metrics,
+    kafka: KafkaSettings,
 }
 
 impl EventProducer {
     /// Creates the producer: acks=all, idempotent, and every event settled
     /// (delivered or failed) within `delivery_timeout`.
-    pub fn new(settings: &KafkaSettings, delivery_timeout: Duration) -> Result<Self, KafkaError> {
+    pub fn new(
+        settings: &KafkaSettings,
+        delivery_timeout: Duration,
+        metrics: Metrics,
+    ) -> Result<Self, KafkaError> {
         let inner: ThreadedProducer<DeliveryContext> = settings
             .producer_config("edm-relay")
             .set(
@@ -130,17 +172,35 @@ impl EventProducer {
             )
             .set("queue.buffering.max.messages", "200000")
             .set("queue.buffering.max.kbytes", "131072")
-            .create_with_context(DeliveryContext)?;
+            .create_with_context(DeliveryContext {
+                metrics: metrics.clone(),
+                kafka: settings.clone(),
+            })?;
         Ok(Self {
             inner: Arc::new(inner),
             reachable: Arc::new(AtomicBool::new(true)),
+            metrics,
+            kafka: settings.clone(),
         })
     }
 
-    /// Queues an event; the receiver resolves when Kafka settled it.
+    /// Queues an event; the receiver resolves when Kafka settled it. An
+    /// event that cannot even be queued is counted `failed` here.
     pub fn enqueue(
         &self,
         event: Outgoing<'_>,
+    ) -> Result<oneshot::Receiver<Result<Delivered, ProduceError>>, ProduceError> {
+        let queued = self.try_enqueue(&event);
+        if queued.is_err() {
+            let topic = logical_topic(&self.kafka, event.topic);
+            self.metrics.count(topic, Outcome::Failed);
+        }
+        queued
+    }
+
+    fn try_enqueue(
+        &self,
+        event: &Outgoing<'_>,
     ) -> Result<oneshot::Receiver<Result<Delivered, ProduceError>>, ProduceError> {
         if !self.is_reachable() {
             return Err(ProduceError::Unavailable);

@@ -4,11 +4,10 @@
 //! On Heroku the router appends the caller's address to `X-Forwarded-For`,
 //! so the last entry of that header is the client; locally it is the peer.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
 use edm_runtime::StopSignal;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -81,20 +80,6 @@ impl ClientLimiter {
     }
 }
 
-/// The client's address: the last `X-Forwarded-For` entry (added by
-/// Heroku's router), else the TCP peer, else unspecified.
-pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .rev()
-        .find_map(|s| s.trim().parse::<IpAddr>().ok())
-        .or(peer.map(|p| p.ip()))
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,16 +99,5 @@ mod tests {
     #[test]
     fn zero_turns_limiting_off() {
         assert!(ClientLimiter::new(0, 10).is_none());
-    }
-
-    #[test]
-    fn the_client_is_the_last_forwarded_address() {
-        let mut headers = HeaderMap::new();
-        let peer: SocketAddr = "127.0.0.1:5555".parse().unwrap();
-        assert_eq!(client_ip(&headers, Some(peer)), peer.ip());
-        headers.insert("x-forwarded-for", "1.2.3.4, 5.6.7.8".parse().unwrap());
-        assert_eq!(client_ip(&headers, Some(peer)), IpAddr::from([5, 6, 7, 8]));
-        headers.insert("x-forwarded-for", "not-an-ip".parse().unwrap());
-        assert_eq!(client_ip(&headers, Some(peer)), peer.ip());
     }
 }

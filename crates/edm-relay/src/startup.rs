@@ -40,11 +40,13 @@ impl Service for Relay {
     /// Creates the producer and probes the cluster once, so that `/ready`
     /// tells the truth from the first request.
     async fn prepare(settings: Settings) -> anyhow::Result<Self> {
-        let producer = EventProducer::new(&settings.kafka, settings.delivery_timeout)?;
+        let metrics = Metrics::default();
+        let producer =
+            EventProducer::new(&settings.kafka, settings.delivery_timeout, metrics.clone())?;
         producer.probe(PROBE_INTERVAL).await;
         let limiter = ClientLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst)
             .map(Arc::new);
-        let (metrics, service_metrics) = Metrics::register(producer.clone());
+        let service_metrics = metrics.register(producer.clone());
         let in_flight = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
         let state = AppState {
             producer,

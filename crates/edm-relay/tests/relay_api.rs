@@ -553,6 +553,9 @@ async fn each_client_is_rate_limited_on_its_own_and_refused_events_are_not_writt
         &[
             ("EDM_RELAY_RATE_LIMIT_PER_SECOND", "1"),
             ("EDM_RELAY_RATE_LIMIT_BURST", "3"),
+            // The test stands in for Heroku's router, which appends each
+            // client's address to X-Forwarded-For.
+            ("EDM_TRUSTED_PROXY_HOPS", "1"),
         ],
     ))
     .await;

@@ -5,17 +5,31 @@
 //!    other is replaced by a fresh UUID; the response echoes it;
 //! 2. one log line per request (`request` span: method, path, request id,
 //!    and `event_id`/`events` for handlers that write events);
-//! 3. CORS, for services that pages on other origins call;
-//! 4. `X-Content-Type-Options: nosniff` on every response;
-//! 5. request counts and durations by route template (`/metrics`).
+//! 3. the client's address (see [`crate::client`]), and HSTS for clients
+//!    that came over TLS;
+//! 4. a deadline on reading the request body (`EDM_HTTP_BODY_TIMEOUT_SECS`):
+//!    a body trickled in slowly fails with [`BodyTimeout`] at the deadline;
+//! 5. CORS, for services that pages on other origins call, with requests
+//!    from any other origin refused (also WebSocket upgrades);
+//! 6. `X-Content-Type-Options: nosniff` on every response;
+//! 7. request counts and durations by route template (`/metrics`).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, X_CONTENT_TYPE_OPTIONS};
-use axum::http::{HeaderName, HeaderValue, Method};
-use axum::Router;
+
+use axum::http::header::{CONTENT_TYPE, ORIGIN, RETRY_AFTER, X_CONTENT_TYPE_OPTIONS};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
 use edm_config::http::AllowedOrigins;
+use edm_config::HttpSettings;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -73,12 +87,13 @@ impl CorsPolicy {
     }
 }
 
-/// `router` behind every layer above; `cors` only for services that pages
-/// on other origins call.
+/// `router` behind every layer above, for a service with `settings`;
+/// `cors` only for services that pages on other origins call.
 pub fn apply(
     router: Router,
     metrics: &ServiceMetrics,
-    cors: Option<(&CorsPolicy, &AllowedOrigins)>,
+    settings: &HttpSettings,
+    cors: Option<&CorsPolicy>,
 ) -> Router {
     let router = router
         .layer(metrics.layer())
@@ -87,10 +102,25 @@ pub fn apply(
             HeaderValue::from_static("nosniff"),
         ));
     let router = match cors {
-        Some((policy, origins)) => router.layer(policy.layer(origins)),
+        Some(policy) => {
+            let origins = Arc::new(settings.allowed_origins.clone());
+            router
+                .layer(axum::middleware::from_fn(move |request, next| {
+                    refuse_other_origins(origins.clone(), request, next)
+                }))
+                .layer(policy.layer(&settings.allowed_origins))
+        }
         None => router,
     };
+    let body_deadline = settings.body_read_timeout;
+    let hops = settings.trusted_proxy_hops;
     router
+        .layer(axum::middleware::map_request(move |request: Request| {
+            std::future::ready(with_body_deadline(request, body_deadline))
+        }))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            crate::client::layer(hops, request, next)
+        }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
@@ -119,6 +149,82 @@ pub fn apply(
         .layer(axum::middleware::map_request(drop_unusable_request_id))
 }
 
+/// Refuses with `403 origin_not_allowed` a request that a page on another
+/// origin sent (browsers name it in `Origin`): CORS only stops pages from
+/// reading answers, and a WebSocket upgrade is not subject to CORS at all.
+/// Clients that are not browsers send no `Origin` and pass.
+async fn refuse_other_origins(
+    origins: Arc<AllowedOrigins>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let refused = request
+        .headers()
+        .get(ORIGIN)
+        .is_some_and(|origin| !origin.to_str().is_ok_and(|o| origins.allows(o)));
+    if refused {
+        let body = Json(serde_json::json!({"error": "origin_not_allowed"}));
+        return (StatusCode::FORBIDDEN, body).into_response();
+    }
+    next.run(request).await
+}
+
+/// The request body failed: the client did not send it within `limit`.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the request body did not arrive within {limit:?}")]
+pub struct BodyTimeout {
+    /// The time allowed (`EDM_HTTP_BODY_TIMEOUT_SECS`).
+    pub limit: Duration,
+}
+
+/// `request` with a body that fails once `limit` has passed (requests
+/// without a body are left alone).
+fn with_body_deadline(request: Request, limit: Duration) -> Request {
+    if request.body().is_end_stream() {
+        return request;
+    }
+    request.map(|body| {
+        Body::new(DeadlineBody {
+            inner: body,
+            deadline: Box::pin(tokio::time::sleep(limit)),
+            limit,
+        })
+    })
+}
+
+/// A body that fails at its deadline, however slowly its bytes arrive.
+struct DeadlineBody {
+    inner: Body,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    limit: Duration,
+}
+
+impl HttpBody for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::BoxError>>> {
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            let limit = self.limit;
+            return Poll::Ready(Some(Err(BodyTimeout { limit }.into())));
+        }
+        Pin::new(&mut self.inner)
+            .poll_frame(cx)
+            .map_err(axum::BoxError::from)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Removes a caller's `x-request-id` unless it is 1–128 visible ASCII
 /// characters, so that an id cannot forge log fields.
 async fn drop_unusable_request_id(mut request: Request) -> Request {
@@ -142,13 +248,77 @@ mod tests {
     use axum::routing::get;
     use tower::ServiceExt;
 
-    fn app(cors: Option<(&CorsPolicy, &AllowedOrigins)>) -> Router {
+    fn settings() -> HttpSettings {
+        let mut settings = HttpSettings::from_env(&edm_config::MapEnv::default(), "edm-relay")
+            .expect("default settings");
+        settings.allowed_origins = AllowedOrigins::List(vec!["https://shop.example".into()]);
+        settings.body_read_timeout = Duration::from_millis(300);
+        settings
+    }
+
+    fn app(cors: Option<&CorsPolicy>) -> Router {
         let metrics = MetricsBuilder::new("edm_test").build();
-        apply(
-            Router::new().route("/", get(|| async { "hi" })),
-            &metrics,
-            cors,
+        let router = Router::new().route("/", get(|| async { "hi" })).route(
+            "/upload",
+            axum::routing::post(|body: Body| async move {
+                match axum::body::to_bytes(body, 1 << 20).await {
+                    Ok(bytes) => format!("read {}", bytes.len()),
+                    Err(err) => format!(
+                        "failed: {}",
+                        std::error::Error::source(&err).map_or(err.to_string(), |e| e.to_string())
+                    ),
+                }
+            }),
+        );
+        apply(router, &metrics, &settings(), cors)
+    }
+
+    /// A body that sends one chunk, then nothing more, ever.
+    struct Trickle(bool);
+
+    impl HttpBody for Trickle {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            if std::mem::replace(&mut self.0, true) {
+                Poll::Pending
+            } else {
+                Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(b"{")))))
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_trickled_past_the_deadline_fails_and_a_prompt_one_is_read() {
+        let started = std::time::Instant::now();
+        let response = answer(
+            app(None),
+            Request::post("/upload")
+                .body(Body::new(Trickle(false)))
+                .unwrap(),
         )
+        .await;
+        let text = axum::body::to_bytes(response.into_body(), 1 << 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&text).unwrap(),
+            "failed: the request body did not arrive within 300ms"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let response = answer(
+            app(None),
+            Request::post("/upload").body(Body::from("{}")).unwrap(),
+        )
+        .await;
+        let text = axum::body::to_bytes(response.into_body(), 1 << 10)
+            .await
+            .unwrap();
+        assert_eq!(&text[..], b"read 2");
     }
 
     async fn answer(app: Router, request: axum::http::Request<Body>) -> axum::response::Response {
@@ -186,7 +356,6 @@ mod tests {
             methods: vec![Method::POST],
             headers: vec![HeaderName::from_static("idempotency-key")],
         };
-        let origins = AllowedOrigins::List(vec!["https://shop.example".into()]);
         let preflight = |origin: &str| {
             Request::options("/")
                 .header("origin", origin)
@@ -195,20 +364,31 @@ mod tests {
                 .body(Body::empty())
                 .unwrap()
         };
-        let allowed = answer(
-            app(Some((&policy, &origins))),
-            preflight("https://shop.example"),
-        )
-        .await;
+        let allowed = answer(app(Some(&policy)), preflight("https://shop.example")).await;
         assert_eq!(
             allowed.headers()["access-control-allow-origin"],
             "https://shop.example"
         );
-        let refused = answer(
-            app(Some((&policy, &origins))),
-            preflight("https://evil.example"),
-        )
-        .await;
+        let refused = answer(app(Some(&policy)), preflight("https://evil.example")).await;
+        let upgrade = |origin: Option<&str>| {
+            let request = Request::get("/").header("upgrade", "websocket");
+            match origin {
+                Some(origin) => request.header("origin", origin),
+                None => request,
+            }
+            .body(Body::empty())
+            .unwrap()
+        };
+        let status = |response: axum::response::Response| response.status().as_u16();
+        assert_eq!(
+            status(answer(app(Some(&policy)), upgrade(Some("https://evil.example"))).await),
+            403
+        );
+        assert_eq!(
+            status(answer(app(Some(&policy)), upgrade(Some("https://shop.example"))).await),
+            200
+        );
+        assert_eq!(status(answer(app(Some(&policy)), upgrade(None)).await), 200);
         assert!(!refused
             .headers()
             .contains_key("access-control-allow-origin"));

@@ -12,7 +12,11 @@
 //!   [`SiteSettings`] and [`Pages`] for services that only render pages.
 //! - [`server`]: [`Server`] (bind, then serve with `/health`, `/ready`,
 //!   `/metrics` and a bounded, orderly stop) and [`Routes`].
-//! - [`layers`]: request ids, request logs, CORS, `nosniff`, HTTP metrics.
+//! - `connections`: accepting connections within the connection caps and
+//!   the header-read timeout.
+//! - [`layers`]: request ids, request logs, the client's address, the
+//!   body-read deadline, CORS, `nosniff`, HSTS, HTTP metrics.
+//! - [`client`]: [`client::ClientAddress`], through trusted proxies only.
 //! - [`health`]: the one shape of `/health` and `/ready`.
 //! - [`background`]: [`Background`] tasks and the [`StopSignal`] they stop on.
 //! - [`metrics`]: the Prometheus registry, HTTP metrics layer and endpoint.
@@ -23,6 +27,8 @@
 
 pub mod assets;
 pub mod background;
+pub mod client;
+mod connections;
 pub mod health;
 pub mod layers;
 pub mod metrics;

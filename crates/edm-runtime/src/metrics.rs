@@ -74,11 +74,20 @@ pub struct RequestLabels {
 
 type DurationFamily = Family<RequestLabels, Histogram, fn() -> Histogram>;
 
-/// Request counts and durations, shared by every route of a service.
+/// Labels of the refused-connections counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// `too_many_connections` or `too_many_connections_from_address`.
+    pub reason: &'static str,
+}
+
+/// Request counts and durations, shared by every route of a service, and
+/// the connections refused before any request was read.
 #[derive(Debug, Clone)]
 pub struct HttpMetrics {
     requests: Family<RequestLabels, Counter>,
     durations: DurationFamily,
+    refused: Family<RefusalLabels, Counter>,
 }
 
 impl HttpMetrics {
@@ -88,20 +97,22 @@ impl HttpMetrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let durations: DurationFamily =
             Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS));
-        registry.register(
-            "http_requests",
-            "HTTP requests answered, by method, route and status",
-            requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "Time from receiving a request to sending its response headers",
-            durations.clone(),
-        );
+        let refused = Family::<RefusalLabels, Counter>::default();
+        register_metrics!(registry, {
+            "http_requests": requests.clone() => "HTTP requests answered, by method, route and status";
+            "http_request_duration_seconds": durations.clone() => "Time from receiving a request to sending its response headers";
+            "http_connections_refused": refused.clone() => "Connections refused before any request was read, by reason (too_many_connections, too_many_connections_from_address)";
+        });
         Self {
             requests,
             durations,
+            refused,
         }
+    }
+
+    /// Counts one refused connection.
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&RefusalLabels { reason }).inc();
     }
 
     /// Records one answered request.

@@ -2,24 +2,24 @@
 //! (port 0 picks a free one, so tests learn the real one before serving);
 //! [`Server::serve`] adds `/health`, `/ready` and `/metrics` to the
 //! service's [`Routes`], puts them behind the shared [`layers`](crate::layers),
-//! and serves until told to stop. Then it stops in one way for every
+//! and serves until told to stop, with the connection and time bounds of
+//! [`connections`](crate::connections). Then it stops in one way for every
 //! service: the [`Background`] stop signal fires, the server stops
 //! accepting and finishes the requests in flight (then the background's
 //! final steps run), background tasks return, and all of it must end within the shutdown deadline
 //! (`EDM_SHUTDOWN_TIMEOUT_SECS`), or the service exits anyway, saying so.
 
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use edm_config::HttpSettings;
 use tokio::net::TcpListener;
 
 use crate::background::Background;
+use crate::connections::{self, ConnectionLimits};
 use crate::health::{self, ReadyReport};
 use crate::layers::{self, CorsPolicy};
 use crate::metrics::ServiceMetrics;
@@ -78,11 +78,7 @@ impl Routes {
                 }),
             )
             .route("/metrics", self.metrics.endpoint());
-        let cors = self
-            .cors
-            .as_ref()
-            .map(|policy| (policy, &settings.allowed_origins));
-        layers::apply(router, &self.metrics, cors)
+        layers::apply(router, &self.metrics, settings, self.cors.as_ref())
     }
 }
 
@@ -125,57 +121,41 @@ impl Server {
         let service = self.service;
         let deadline = self.settings.shutdown_timeout;
         let port = self.port();
-        let app = routes
-            .into_router(service, &self.settings)
-            .into_make_service_with_connect_info::<SocketAddr>();
-        // Answers and WebSocket frames are small: send them at once rather
-        // than let Nagle's algorithm hold them for the peer's delayed ACK.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("TCP_NODELAY not set: {e}");
-            }
-        });
+        let per_address = self.settings.max_connections_per_address;
+        let limits = ConnectionLimits {
+            total: self.settings.max_connections,
+            per_address: (self.settings.trusted_proxy_hops == 0 && per_address > 0)
+                .then_some(per_address),
+            header_read_timeout: self.settings.header_read_timeout,
+        };
+        let http_metrics = routes.metrics.http().clone();
+        let app = routes.into_router(service, &self.settings);
         let stop = background.stop_signal();
-        let stopping = stop.clone();
-        let server = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    () = shutdown => stopping.cancel(),
-                    () = stopping.cancelled() => {}
-                }
-            })
-            .into_future();
+        let server = connections::serve(self.listener, app, limits, http_metrics, stop.clone());
         tokio::pin!(server);
         tracing::info!(service, port, "listening");
-        let served_early = tokio::select! {
-            served = &mut server => Some(served),
-            () = stop.cancelled() => None,
+        let server_done = tokio::select! {
+            () = &mut server => true,
+            () = shutdown => false,
+            () = stop.cancelled() => false,
         };
-        if !stop.is_cancelled() {
-            // The server ended without being asked to: stop the rest too.
-            tracing::error!(service, "the HTTP server ended on its own; stopping");
-            stop.cancel();
-        }
+        stop.cancel();
         tracing::info!(
             service,
             "stopping: finishing requests in flight and background work (at most {deadline:?})"
         );
         let finished = tokio::time::timeout(deadline, async {
             let drained = async {
-                let served = match served_early {
-                    Some(served) => served,
-                    None => server.await,
-                };
+                if !server_done {
+                    server.await;
+                }
                 background.requests_finished().await;
-                served
             };
-            let (served, ()) = tokio::join!(drained, background.stop());
-            served
+            tokio::join!(drained, background.stop());
         })
         .await;
         match finished {
-            Ok(served) => {
-                served.context("the HTTP server failed")?;
+            Ok(()) => {
                 tracing::info!(service, "stopped");
                 Ok(())
             }
@@ -199,11 +179,12 @@ mod tests {
     use crate::metrics::MetricsBuilder;
 
     fn settings(shutdown_timeout: Duration) -> HttpSettings {
-        HttpSettings {
-            port: 0,
-            allowed_origins: AllowedOrigins::Any,
-            shutdown_timeout,
-        }
+        let mut settings = HttpSettings::from_env(&edm_config::MapEnv::default(), "edm-relay")
+            .expect("default settings");
+        settings.port = 0;
+        settings.allowed_origins = AllowedOrigins::Any;
+        settings.shutdown_timeout = shutdown_timeout;
+        settings
     }
 
     /// `GET /slow` answers after 300 ms, and sets `finished` just before.

@@ -413,3 +413,48 @@ async fn metrics_count_events_deliveries_clients_and_invalid_messages() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_from_other_origins_cannot_open_a_socket() {
+    let topics = TestTopics::create().await;
+    let stream = TestStream::spawn_ready(service_env(
+        &topics.prefix,
+        &[("EDM_ALLOWED_ORIGINS", "https://dashboard.example")],
+    ))
+    .await;
+    let handshake = |origin: Option<&str>, websocket: bool| {
+        let mut request = stream
+            .http
+            .get(format!("{}/socket.io/?EIO=4&transport=polling", stream.url));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        if websocket {
+            request = request
+                .header("connection", "upgrade")
+                .header("upgrade", "websocket")
+                .header("sec-websocket-version", "13")
+                .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+        }
+        request.send()
+    };
+    for websocket in [false, true] {
+        let refused = handshake(Some("https://evil.example"), websocket)
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403, "websocket: {websocket}");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"], "origin_not_allowed");
+    }
+    let allowed = handshake(Some("https://dashboard.example"), false)
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert!(allowed.text().await.unwrap().contains("\"sid\""));
+    let no_origin = handshake(None, false).await.unwrap();
+    assert_eq!(
+        no_origin.status(),
+        200,
+        "clients that are not browsers pass"
+    );
+}

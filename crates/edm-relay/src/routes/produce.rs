@@ -3,16 +3,17 @@
 //! the endpoint and the configuration, and it then counts as accepted only
 //! once the brokers acknowledged it.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use edm_config::Topic;
 use edm_events::Event;
+use edm_runtime::client::ClientAddress;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -47,13 +48,13 @@ pub async fn pageload(State(state): State<AppState>, request: Request) -> Respon
     single(state, request, Topic::PageLoad).await
 }
 
-/// The caller's address, for rate limiting.
-fn client_of(parts: &axum::http::request::Parts) -> IpAddr {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    crate::rate_limit::client_ip(&parts.headers, peer)
+/// The caller's address, for rate limiting: the runtime's client address
+/// (the TCP peer, or what the trusted proxies say).
+fn client_of(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ClientAddress>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |client| client.0)
 }
 
 /// Takes `events` from the client's allowance.
@@ -75,43 +76,53 @@ fn limit(state: &AppState, client: IpAddr, events: usize) -> Result<(), ApiError
     })
 }
 
+/// One event: the client's allowance and an in-flight permit are taken
+/// before a byte of the body is read, so a client over its rate holds
+/// nothing and slow bodies cannot hold every permit for long (the runtime's
+/// body deadline ends them).
 async fn single(state: AppState, request: Request, endpoint: Topic) -> Response {
+    let client = client_of(&request);
+    if let Err(err) = limit(&state, client, 1) {
+        state.metrics.count(endpoint.name(), Outcome::Rejected);
+        return err.into_response();
+    }
     let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
         state.metrics.count(endpoint.name(), Outcome::Failed);
         return ApiError::Overloaded.into_response();
     };
     let (parts, body) = request.into_parts();
-    let client = client_of(&parts);
     let headers = parts.headers;
-    match produce_one(&state, &headers, client, body, endpoint).await {
+    match produce_one(&state, &headers, body, endpoint).await {
+        // The producer counted what it was given (accepted or failed);
+        // what never reached it is counted here.
         Ok(accepted) => {
-            tracing::Span::current().record("event_id", accepted.event_id.as_str());
-            state.metrics.count(accepted.topic, Outcome::Accepted);
+            record_event_id(&accepted.event_id);
             (StatusCode::OK, Json(accepted)).into_response()
         }
         Err(err) => {
-            let outcome = match err {
-                ApiError::Produce { .. } => Outcome::Failed,
-                _ => Outcome::Rejected,
-            };
-            if let ApiError::Produce { event_id, .. } = &err {
-                tracing::Span::current().record("event_id", event_id.as_str());
+            match &err {
+                ApiError::Produce { event_id, .. } => record_event_id(event_id),
+                _ => state.metrics.count(endpoint.name(), Outcome::Rejected),
             }
-            state.metrics.count(endpoint.name(), outcome);
             tracing::info!(error = %err, "event not accepted");
             err.into_response()
         }
     }
 }
 
+/// Puts a client-chosen event id in the request's log line, quoted and
+/// escaped, so that spaces, quotes or control characters in it cannot
+/// forge other fields.
+fn record_event_id(event_id: &str) {
+    tracing::Span::current().record("event_id", tracing::field::debug(event_id));
+}
+
 async fn produce_one(
     state: &AppState,
     headers: &HeaderMap,
-    client: IpAddr,
     body: Body,
     endpoint: Topic,
 ) -> Result<Accepted, ApiError> {
-    limit(state, client, 1)?;
     let key_header = idempotency_key(headers)?;
     let bytes = read_json_body(headers, body, state.settings.max_body_bytes).await?;
     let event = Event::parse(&bytes)?;
@@ -216,11 +227,16 @@ pub struct BatchResponse {
 /// awaited together. Status 200 when all were accepted, 207 when some were
 /// not, 503 when Kafka is unavailable and none were.
 pub async fn batch(State(state): State<AppState>, request: Request) -> Response {
+    // A client already over its rate is refused before its body is read;
+    // the rest of the batch is charged once the events are counted.
+    let client = client_of(&request);
+    if let Err(err) = limit(&state, client, 1) {
+        return err.into_response();
+    }
     let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
         return ApiError::Overloaded.into_response();
     };
     let (parts, body) = request.into_parts();
-    let client = client_of(&parts);
     match run_batch(&state, &parts.headers, client, body).await {
         Ok(response) => {
             let status = if response.accepted == response.results.len() {
@@ -262,7 +278,16 @@ async fn run_batch(
             max: state.settings.max_batch_events,
         });
     }
-    limit(state, client, items.len())?;
+    // One unit was taken before the body was read; a batch larger than the
+    // burst could never pass, whatever the client's allowance.
+    if let Some(limiter) = &state.limiter {
+        if items.len() > limiter.burst() as usize {
+            return Err(ApiError::ExceedsBurst {
+                burst: limiter.burst(),
+            });
+        }
+    }
+    limit(state, client, items.len().saturating_sub(1))?;
 
     // Validate and enqueue everything first, then await all reports.
     enum Pending {
@@ -275,8 +300,16 @@ async fn run_batch(
         Done(&'static str, ItemResult),
     }
     let mut pending = Vec::with_capacity(items.len());
+    let max_event_bytes = state.settings.max_body_bytes;
     for raw in &items {
         let payload = raw.get().as_bytes();
+        if payload.len() > max_event_bytes {
+            let too_large = ApiError::PayloadTooLarge {
+                limit: max_event_bytes,
+            };
+            pending.push(Pending::Done("unknown", failure(&too_large)));
+            continue;
+        }
         let parsed = Event::parse(payload)
             .map_err(ApiError::from)
             .and_then(|event| check_accepted(state, event.topic).map(|()| event));
@@ -325,23 +358,18 @@ async fn run_batch(
                 ),
             },
         };
-        let outcome = match &result {
-            ItemResult::Accepted(_) => {
-                response.accepted += 1;
-                Outcome::Accepted
-            }
+        // Accepted and failed events were counted by the producer; the
+        // refused ones never reached it.
+        match &result {
+            ItemResult::Accepted(_) => response.accepted += 1,
             ItemResult::Failed {
                 status: "failed", ..
-            } => {
-                response.failed += 1;
-                Outcome::Failed
-            }
+            } => response.failed += 1,
             ItemResult::Failed { .. } => {
                 response.rejected += 1;
-                Outcome::Rejected
+                state.metrics.count(topic, Outcome::Rejected);
             }
-        };
-        state.metrics.count(topic, outcome);
+        }
         response.results.push(result);
     }
     Ok(response)
