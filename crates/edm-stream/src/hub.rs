@@ -25,11 +25,42 @@ pub struct StreamEvent {
     pub timestamp_ms: i64,
 }
 
-/// The queue of one client: bounded, dropping the oldest when full.
+/// How much one client's queue may hold: events, and bytes of event text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueBounds {
+    /// Events at most (`EDM_STREAM_CLIENT_BUFFER`).
+    pub events: usize,
+    /// Bytes of event text at most (`EDM_STREAM_CLIENT_BUFFER_BYTES`); the
+    /// newest event is kept even when it alone is larger.
+    pub bytes: usize,
+}
+
+/// A client's queued events and the bytes of text they hold.
+#[derive(Debug, Default)]
+struct Queued {
+    events: VecDeque<Arc<StreamEvent>>,
+    bytes: usize,
+}
+
+impl Queued {
+    fn pop_front(&mut self) -> Option<Arc<StreamEvent>> {
+        let event = self.events.pop_front()?;
+        self.bytes -= event.text.len();
+        Some(event)
+    }
+
+    /// Whether it holds more than `bounds` allow (one event always fits).
+    fn over(&self, bounds: QueueBounds) -> bool {
+        self.events.len() > bounds.events || (self.bytes > bounds.bytes && self.events.len() > 1)
+    }
+}
+
+/// The queue of one client: bounded in events and bytes, dropping the
+/// oldest when full.
 #[derive(Debug)]
 pub struct ClientQueue {
-    events: Mutex<VecDeque<Arc<StreamEvent>>>,
-    capacity: usize,
+    queued: Mutex<Queued>,
+    bounds: QueueBounds,
     topics: Vec<Topic>,
     dropped: AtomicU64,
     closed: std::sync::atomic::AtomicBool,
@@ -38,32 +69,36 @@ pub struct ClientQueue {
 }
 
 impl ClientQueue {
-    fn push(&self, event: Arc<StreamEvent>) -> bool {
-        let mut q = self.events.lock().unwrap();
-        let mut dropped = false;
-        if q.len() >= self.capacity {
+    /// Queues `event`, dropping the oldest while over the bounds; returns
+    /// how many were dropped.
+    fn push(&self, event: Arc<StreamEvent>) -> u64 {
+        let mut q = self.queued.lock().unwrap();
+        q.bytes += event.text.len();
+        q.events.push_back(event);
+        let mut dropped = 0;
+        while q.over(self.bounds) {
             q.pop_front();
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            dropped = true;
+            dropped += 1;
         }
-        q.push_back(event);
         drop(q);
+        self.dropped.fetch_add(dropped, Ordering::Relaxed);
         self.notify.notify_one();
         dropped
     }
 
     /// Takes the next event to send.
     pub fn pop(&self) -> Option<Arc<StreamEvent>> {
-        self.events.lock().unwrap().pop_front()
+        self.queued.lock().unwrap().pop_front()
     }
 
     /// Puts back an event that could not be sent yet, unless newer events
     /// filled the queue meanwhile (then it is the oldest and is dropped).
     pub fn unpop(&self, event: Arc<StreamEvent>) {
-        let mut q = self.events.lock().unwrap();
-        if q.len() < self.capacity {
-            q.push_front(event);
-        } else {
+        let mut q = self.queued.lock().unwrap();
+        q.bytes += event.text.len();
+        q.events.push_front(event);
+        if q.over(self.bounds) {
+            q.pop_front();
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -146,18 +181,21 @@ struct Inner {
 pub struct Hub {
     inner: Mutex<Inner>,
     recent_capacity: usize,
-    client_capacity: usize,
+    client_bounds: QueueBounds,
     /// Totals for metrics.
     pub counters: HubCounters,
 }
 
 impl Hub {
-    /// A hub keeping `recent` events and `client_buffer` per client.
-    pub fn new(recent: usize, client_buffer: usize) -> Self {
+    /// A hub keeping `recent` events, and per client at most `client`.
+    pub fn new(recent: usize, client: QueueBounds) -> Self {
         Self {
             inner: Mutex::new(Inner::default()),
             recent_capacity: recent,
-            client_capacity: client_buffer.max(1),
+            client_bounds: QueueBounds {
+                events: client.events.max(1),
+                bytes: client.bytes,
+            },
             counters: HubCounters::default(),
         }
     }
@@ -179,8 +217,11 @@ impl Hub {
             }
         }
         for client in inner.clients.values() {
-            if client.wants(event.topic) && client.push(event.clone()) {
-                self.counters.drops.inc();
+            if client.wants(event.topic) {
+                let dropped = client.push(event.clone());
+                if dropped > 0 {
+                    self.counters.drops.inc_by(dropped);
+                }
             }
         }
         HubCounters::count(&self.counters.events, event.topic);
@@ -190,18 +231,25 @@ impl Hub {
     /// last `recent` matching events.
     pub fn subscribe(&self, id: &str, topics: Vec<Topic>, recent: usize) -> Arc<ClientQueue> {
         let mut inner = self.inner.lock().unwrap();
-        let mut initial: Vec<Arc<StreamEvent>> = inner
+        let mut queued = Queued::default();
+        for event in inner
             .recent
             .iter()
             .rev()
             .filter(|e| topics.contains(&e.topic))
-            .take(recent.min(self.client_capacity))
-            .cloned()
-            .collect();
-        initial.reverse();
+            .take(recent)
+        {
+            queued.bytes += event.text.len();
+            queued.events.push_front(event.clone());
+            if queued.over(self.client_bounds) {
+                queued.events.pop_front();
+                queued.bytes -= event.text.len();
+                break;
+            }
+        }
         let queue = Arc::new(ClientQueue {
-            events: Mutex::new(initial.into()),
-            capacity: self.client_capacity,
+            queued: Mutex::new(queued),
+            bounds: self.client_bounds,
             topics,
             dropped: AtomicU64::new(0),
             closed: false.into(),
@@ -238,6 +286,13 @@ mod tests {
         }
     }
 
+    fn bounds(events: usize) -> QueueBounds {
+        QueueBounds {
+            events,
+            bytes: 1 << 20,
+        }
+    }
+
     fn drain(q: &ClientQueue) -> Vec<String> {
         std::iter::from_fn(|| q.pop())
             .map(|e| e.text.clone())
@@ -246,7 +301,7 @@ mod tests {
 
     #[test]
     fn a_new_client_gets_recent_events_then_live_ones_without_gap_or_duplicate() {
-        let hub = Hub::new(3, 100);
+        let hub = Hub::new(3, bounds(100));
         for n in 1..=5 {
             hub.publish(ev(Topic::Click, n));
         }
@@ -257,7 +312,7 @@ mod tests {
 
     #[test]
     fn clients_choose_topics_and_recent_counts() {
-        let hub = Hub::new(10, 100);
+        let hub = Hub::new(10, bounds(100));
         hub.publish(ev(Topic::Click, 1));
         hub.publish(ev(Topic::PageLoad, 2));
         hub.publish(ev(Topic::Click, 3));
@@ -270,7 +325,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_the_oldest_and_counts_it() {
-        let hub = Hub::new(0, 2);
+        let hub = Hub::new(0, bounds(2));
         let q = hub.subscribe("slow", Topic::ALL.to_vec(), 0);
         for n in 1..=5 {
             hub.publish(ev(Topic::Click, n));
@@ -282,11 +337,55 @@ mod tests {
 
     #[test]
     fn the_recent_ring_is_ordered_by_timestamp() {
-        let hub = Hub::new(3, 10);
+        let hub = Hub::new(3, bounds(10));
         for n in [5, 1, 7, 3, 6] {
             hub.publish(ev(Topic::Click, n));
         }
         let q = hub.subscribe("a", Topic::ALL.to_vec(), 3);
         assert_eq!(drain(&q), ["e5", "e6", "e7"]);
+    }
+
+    #[test]
+    fn a_queue_holds_at_most_its_bytes_and_always_the_newest_event() {
+        let hub = Hub::new(
+            0,
+            QueueBounds {
+                events: 100,
+                bytes: 10,
+            },
+        );
+        let q = hub.subscribe("slow", Topic::ALL.to_vec(), 0);
+        let text = |n: usize| StreamEvent {
+            topic: Topic::Click,
+            text: "x".repeat(n),
+            timestamp_ms: 0,
+        };
+        for n in [4, 4, 4] {
+            hub.publish(text(n));
+        }
+        assert_eq!(q.dropped(), 1, "12 bytes do not fit in 10");
+        hub.publish(text(25));
+        assert_eq!(
+            drain(&q),
+            ["x".repeat(25)],
+            "a large event alone still goes out"
+        );
+        assert_eq!(hub.counters.drops.get(), 3);
+    }
+
+    #[test]
+    fn a_late_joiner_gets_only_the_recent_events_that_fit() {
+        let hub = Hub::new(
+            10,
+            QueueBounds {
+                events: 100,
+                bytes: 5,
+            },
+        );
+        for n in 1..=5 {
+            hub.publish(ev(Topic::Click, n));
+        }
+        let q = hub.subscribe("late", Topic::ALL.to_vec(), 10);
+        assert_eq!(drain(&q), ["e4", "e5"], "the newest events, 4 bytes");
     }
 }

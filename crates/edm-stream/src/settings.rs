@@ -4,6 +4,8 @@ use edm_config::env::number;
 use edm_config::{ConfigError, ConsumerSettings, Env, HttpSettings};
 use edm_runtime::ServiceSettings;
 
+use crate::hub::QueueBounds;
+
 /// Everything edm-stream needs to run.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -18,9 +20,21 @@ pub struct Settings {
     /// Recent events a new client receives first (`EDM_STREAM_RECENT_EVENTS`,
     /// default 50, at most 1000).
     pub recent_events: usize,
-    /// Events queued per client before the oldest are dropped
-    /// (`EDM_STREAM_CLIENT_BUFFER`, default 512).
-    pub client_buffer: usize,
+    /// What a client's queue may hold before the oldest events are dropped:
+    /// `EDM_STREAM_CLIENT_BUFFER` events (default 512) and
+    /// `EDM_STREAM_CLIENT_BUFFER_BYTES` bytes of event text (default 1 MiB).
+    pub client_buffer: QueueBounds,
+    /// Socket.io packets waiting in one socket's own send buffer
+    /// (`EDM_STREAM_SOCKET_BUFFER_PACKETS`, default 128).
+    pub socket_buffer_packets: usize,
+    /// Clients connected at once (`EDM_STREAM_MAX_CLIENTS`, default
+    /// 10,000); more are refused with the Socket.io connect error
+    /// `too_many_clients`.
+    pub max_clients: usize,
+    /// Largest WebSocket message a client may send
+    /// (`EDM_STREAM_MAX_INBOUND_BYTES`, default 4 KiB): clients only send
+    /// pings and their connect packet.
+    pub max_inbound_bytes: usize,
 }
 
 impl ServiceSettings for Settings {
@@ -32,7 +46,21 @@ impl ServiceSettings for Settings {
         Ok(Self {
             consumer: ConsumerSettings::for_service(env, crate::NAME)?,
             recent_events: number(env, "EDM_STREAM_RECENT_EVENTS", 50, 0, 1000)? as usize,
-            client_buffer: number(env, "EDM_STREAM_CLIENT_BUFFER", 512, 1, 100_000)? as usize,
+            client_buffer: QueueBounds {
+                events: number(env, "EDM_STREAM_CLIENT_BUFFER", 512, 1, 100_000)? as usize,
+                bytes: number(
+                    env,
+                    "EDM_STREAM_CLIENT_BUFFER_BYTES",
+                    1 << 20,
+                    1024,
+                    1 << 30,
+                )? as usize,
+            },
+            socket_buffer_packets: number(env, "EDM_STREAM_SOCKET_BUFFER_PACKETS", 128, 1, 10_000)?
+                as usize,
+            max_clients: number(env, "EDM_STREAM_MAX_CLIENTS", 10_000, 1, 1_000_000)? as usize,
+            max_inbound_bytes: number(env, "EDM_STREAM_MAX_INBOUND_BYTES", 4096, 256, 1 << 20)?
+                as usize,
             http: HttpSettings::from_env(env, crate::NAME)?,
         })
     }

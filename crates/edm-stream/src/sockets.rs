@@ -1,5 +1,7 @@
 //! Socket.io connections. Each client may choose topics and how many recent
 //! events it wants in the handshake query (`?topics=edm-ui-click&recent=20`);
+//! past `EDM_STREAM_MAX_CLIENTS` a client is refused with the connect error
+//! `too_many_clients`;
 //! a writer task per client drains its queue into the socket, waiting (not
 //! blocking anyone else) when the socket's own buffer is full.
 
@@ -8,14 +10,40 @@ use std::time::Duration;
 
 use edm_config::Topic;
 use socketioxide::extract::SocketRef;
+use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide::{SendError, SocketError, SocketIo};
 
 use crate::hub::{Hub, HubCounters};
 
+/// What clients may ask for, and how many may connect.
+#[derive(Debug, Clone)]
+pub struct ClientPolicy {
+    /// Recent events a client gets unless it asks for fewer.
+    pub default_recent: usize,
+    /// The topics streamed.
+    pub topics: Vec<Topic>,
+    /// Clients connected at once; more get the connect error
+    /// `too_many_clients`.
+    pub max_clients: usize,
+}
+
 /// Registers the `/` namespace handlers on `io`.
-pub fn register(io: &SocketIo, hub: Arc<Hub>, default_recent: usize, topics: Vec<Topic>) {
-    io.ns("/", move |socket: SocketRef| {
+pub fn register(io: &SocketIo, hub: Arc<Hub>, policy: ClientPolicy) {
+    let max_clients = policy.max_clients;
+    let counted = hub.clone();
+    let admit = move || {
+        let full = counted.client_count() >= max_clients;
+        async move {
+            if full {
+                Err("too_many_clients")
+            } else {
+                Ok(())
+            }
+        }
+    };
+    let (default_recent, topics) = (policy.default_recent, policy.topics);
+    let on_connect = move |socket: SocketRef| {
         let hub = hub.clone();
         let topics = topics.clone();
         async move {
@@ -59,7 +87,8 @@ pub fn register(io: &SocketIo, hub: Arc<Hub>, default_recent: usize, topics: Vec
                 hub.unsubscribe(&socket.id.to_string());
             });
         }
-    });
+    };
+    io.ns("/", on_connect.with(admit));
 }
 
 /// The topics (`topics=a,b`, default all streamed) and recent-event count

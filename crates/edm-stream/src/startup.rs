@@ -37,12 +37,19 @@ impl Service for Stream {
         let reader = StreamReader::new(&settings, hub.clone(), health.clone())?;
         background.spawn("kafka consumer", |stop| reader.run(stop));
 
-        let (socket_io, io) = SocketIo::builder().build_svc();
+        let (socket_io, io) = SocketIo::builder()
+            .max_buffer_size(settings.socket_buffer_packets)
+            .ws_max_message_size(settings.max_inbound_bytes)
+            .ws_max_frame_size(settings.max_inbound_bytes)
+            .build_svc();
         sockets::register(
             &io,
             hub.clone(),
-            settings.recent_events,
-            settings.consumer.topics.clone(),
+            sockets::ClientPolicy {
+                default_recent: settings.recent_events,
+                topics: settings.consumer.topics.clone(),
+                max_clients: settings.max_clients,
+            },
         );
         // Long-lived connections would keep the server up: close them.
         background.spawn("socket.io clients", |stop| async move {

@@ -458,3 +458,26 @@ async fn pages_from_other_origins_cannot_open_a_socket() {
         "clients that are not browsers pass"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_past_the_cap_are_refused_with_a_clear_error() {
+    let topics = TestTopics::create().await;
+    let stream = TestStream::spawn_ready(service_env(
+        &topics.prefix,
+        &[("EDM_STREAM_MAX_CLIENTS", "2")],
+    ))
+    .await;
+    let spec = spec(&stream.url, json!([{}, {}, {}]), 1);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(client_dir().join("collect.mjs"))
+            .env("EDM_CLIENT_SPEC", spec.to_string())
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(": too_many_clients"), "{stderr}");
+}
