@@ -43,6 +43,10 @@ use store::{PartitionKey, StoreError, StoreSettings};
 struct Assignment {
     positions: HashMap<PartitionKey, Option<i64>>,
     changed: HashSet<PartitionKey>,
+    /// Consumption is paused while Postgres fails. librdkafka keeps a pause
+    /// across unassign and assign, so partitions assigned meanwhile are
+    /// paused or resumed to match, and none stays paused for good.
+    paused: bool,
 }
 
 /// rdkafka context: assigns partitions at the offsets stored in Postgres,
@@ -110,11 +114,18 @@ impl ConsumerContext for StatsContext {
                     assignment.changed.insert(key.clone());
                 }
                 tracing::info!(partitions = ?keys, "assigned; resuming from stored offsets");
-                if cooperative {
+                let assigned = if cooperative {
                     consumer.incremental_assign(tpl)
                 } else {
                     consumer.assign(tpl)
-                }
+                };
+                assigned.and_then(|()| {
+                    if assignment.paused {
+                        consumer.pause(tpl)
+                    } else {
+                        consumer.resume(tpl)
+                    }
+                })
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let mut assignment = self.assignment.lock().unwrap();
@@ -368,6 +379,7 @@ impl Worker {
                         batch.len()
                     );
                     if !paused {
+                        self.assignment.lock().unwrap().paused = true;
                         if let Ok(assigned) = self.consumer.assignment() {
                             let _ = self.consumer.pause(&assigned);
                         }
@@ -389,6 +401,7 @@ impl Worker {
             }
         }
         if paused {
+            self.assignment.lock().unwrap().paused = false;
             if let Ok(assigned) = self.consumer.assignment() {
                 let _ = self.consumer.resume(&assigned);
             }

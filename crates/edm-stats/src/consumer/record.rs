@@ -2,6 +2,7 @@
 //! letter that says why it could not be counted.
 
 use edm_config::KafkaSettings;
+use edm_events::event::MAX_ID_CHARS;
 use edm_events::{Event, EVENT_ID_HEADER};
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::Message;
@@ -47,9 +48,12 @@ pub fn parse(message: &BorrowedMessage<'_>, kafka: &KafkaSettings) -> Consumed {
         (None, _) => malformed(payload, "not an EDM topic".into()),
         (_, None) => malformed(None, "empty message".into()),
         (Some(expected), Some(bytes)) => match Event::parse(bytes) {
-            Ok(event) if event.topic == expected => Record::Event {
-                event_id: header_event_id(message).or_else(|| event.event_id.clone()),
-                event: Box::new(event),
+            Ok(event) if event.topic == expected => match header_event_id(message) {
+                Ok(header_id) => Record::Event {
+                    event_id: header_id.or_else(|| event.event_id.clone()),
+                    event: Box::new(event),
+                },
+                Err(problem) => malformed(payload, problem.to_owned()),
             },
             Ok(event) => malformed(
                 payload,
@@ -73,14 +77,27 @@ fn malformed(payload: Option<&[u8]>, error: String) -> Record {
     }
 }
 
-/// The `edm-event-id` header, when present and sane.
-fn header_event_id(message: &BorrowedMessage<'_>) -> Option<String> {
-    let headers = message.headers()?;
-    headers
-        .iter()
-        .find(|h| h.key == EVENT_ID_HEADER)
-        .and_then(|h| h.value)
+/// Why an `edm-event-id` header cannot be used: another producer than the
+/// relay can write anything there, and an id that Postgres cannot store
+/// (a NUL byte) would stop every batch it is in.
+const UNUSABLE_EVENT_ID: &str =
+    "the edm-event-id header is not 1-256 characters of UTF-8 without control characters";
+
+/// The `edm-event-id` header: `None` when absent, an error when present
+/// but unusable.
+fn header_event_id(message: &BorrowedMessage<'_>) -> Result<Option<String>, &'static str> {
+    let Some(header) = message
+        .headers()
+        .and_then(|headers| headers.iter().find(|h| h.key == EVENT_ID_HEADER))
+    else {
+        return Ok(None);
+    };
+    header
+        .value
         .and_then(|v| std::str::from_utf8(v).ok())
-        .filter(|id| !id.is_empty() && id.len() <= 256)
-        .map(str::to_owned)
+        .filter(|id| {
+            (1..=MAX_ID_CHARS).contains(&id.chars().count()) && !id.chars().any(char::is_control)
+        })
+        .map(|id| Some(id.to_owned()))
+        .ok_or(UNUSABLE_EVENT_ID)
 }

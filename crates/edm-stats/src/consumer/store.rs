@@ -2,7 +2,7 @@
 //! partition's offset (fencing), skip event ids already counted, add the
 //! aggregates, keep dead letters, and store the next offsets.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use edm_events::event::Properties;
@@ -162,7 +162,7 @@ pub async fn write_batch(
                 } => Some(id.clone()),
                 _ => None,
             })
-            .collect::<HashSet<_>>()
+            .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
         if !ids.is_empty() {
@@ -180,8 +180,11 @@ pub async fn write_batch(
     }
 
     let mut written = Written::default();
-    let mut clicks: HashMap<(String, DateTime<Utc>), i64> = HashMap::new();
-    let mut loads: HashMap<(DateTime<Utc>, &'static str), i64> = HashMap::new();
+    // Rows are upserted in key order (and ids inserted sorted above), so
+    // instances writing the same hot rows lock them in the same order and
+    // never deadlock each other.
+    let mut clicks: BTreeMap<(String, DateTime<Utc>), i64> = BTreeMap::new();
+    let mut loads: BTreeMap<(DateTime<Utc>, &'static str), i64> = BTreeMap::new();
     let (mut dl_topic, mut dl_partition, mut dl_offset, mut dl_payload, mut dl_error) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for r in batch {

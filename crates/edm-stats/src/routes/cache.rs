@@ -20,7 +20,7 @@ use crate::consumer::status::ConsumerStatus;
 const MAX_AGE: Duration = Duration::from_secs(1);
 /// Most URLs kept; the cache is emptied when it grows past this.
 const MAX_ENTRIES: usize = 1024;
-/// Largest response body cached.
+/// Largest response body cached (larger ones are served, not kept).
 const MAX_BODY: usize = 1 << 20;
 
 struct Entry {
@@ -80,13 +80,20 @@ pub async fn cached(State(cache): State<ResponseCache>, request: Request, next: 
     if response.status() != StatusCode::OK {
         return response;
     }
+    // The handler's answer is already in memory; only answers up to
+    // MAX_BODY are kept, larger ones are served as they are.
     let (parts, body) = response.into_parts();
-    match axum::body::to_bytes(body, MAX_BODY).await {
+    match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => {
-            cache.put(key, batch, bytes.clone());
+            if bytes.len() <= MAX_BODY {
+                cache.put(key, batch, bytes.clone());
+            }
             Response::from_parts(parts, Body::from(bytes))
         }
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(error) => {
+            tracing::error!(%error, "reading an answer to cache it failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
     }
 }
 
