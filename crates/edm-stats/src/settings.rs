@@ -30,6 +30,15 @@ pub struct Settings {
     /// Malformed events kept for inspection (`EDM_STATS_DEAD_LETTER_MAX`,
     /// default 10000).
     pub dead_letter_max: i64,
+    /// Connections the API may hold (`EDM_STATS_API_DB_CONNECTIONS`,
+    /// default 6). The consumer has a pool of its own, so no API load can
+    /// starve it.
+    pub api_db_connections: u32,
+    /// Longest any database call may take (`EDM_STATS_DB_TIMEOUT_SECS`,
+    /// default 10 s): Postgres cancels a statement past it, and the service
+    /// gives up waiting for an answer that never comes (a database cut off
+    /// the network), reports itself degraded and retries.
+    pub db_timeout: Duration,
 }
 
 impl ServiceSettings for Settings {
@@ -55,6 +64,8 @@ impl ServiceSettings for Settings {
             )?),
             dead_letter_max: number(env, "EDM_STATS_DEAD_LETTER_MAX", 10_000, 0, 10_000_000)?
                 as i64,
+            api_db_connections: number(env, "EDM_STATS_API_DB_CONNECTIONS", 6, 1, 100)? as u32,
+            db_timeout: Duration::from_secs(number(env, "EDM_STATS_DB_TIMEOUT_SECS", 10, 1, 600)?),
         })
     }
 

@@ -1,7 +1,10 @@
-//! edm-stats as a service: a migrated database before the port is bound;
-//! then the consumer (its own thread) and a periodic prune of old event ids
-//! in the background, and the API in front. On shutdown the consumer writes
-//! the batch it holds and leaves the group.
+//! edm-stats as a service: the migrations get a few seconds before the port
+//! is bound; if Postgres does not answer by then, the port is bound anyway
+//! (Heroku allows 60 s to bind) and the migrations are retried in the
+//! background until it does (the consumer state says `degraded` meanwhile,
+//! and the API answers `503`). Then the consumer (its own thread) starts,
+//! with a periodic prune of old event ids; the API is in front. On shutdown
+//! the consumer writes the batch it holds and leaves the group.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,13 +23,20 @@ use crate::{db, Settings};
 
 /// How often event ids older than the dedup window are forgotten.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+/// How long the migrations may hold up binding the port at start.
+const MIGRATIONS_BEFORE_BINDING: Duration = Duration::from_secs(3);
 /// How long readiness waits for Postgres to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// edm-stats, prepared: a migrated database and the consumer's status.
 pub struct Stats {
     settings: Settings,
+    /// The consumer's and the prune's connections.
     pool: PgPool,
+    /// The API's connections, apart so that no API load starves the consumer.
+    api_pool: PgPool,
+    /// Whether the migrations were applied before the port was bound.
+    migrated: bool,
     status: Arc<ConsumerStatus>,
     metrics: ConsumerMetrics,
 }
@@ -35,13 +45,28 @@ impl Service for Stats {
     const NAME: &'static str = crate::NAME;
     type Settings = Settings;
 
-    /// Connects to Postgres and applies the migrations, retrying while it
-    /// is still starting (compose, a fresh dyno).
+    /// Prepares the pools and gives the migrations a few seconds.
     async fn prepare(settings: Settings) -> anyhow::Result<Self> {
-        let pool = db::pool(&settings.database)?;
-        db::migrate_when_reachable(&pool).await?;
+        let pool = db::pool(
+            &settings.database,
+            db::CONSUMER_CONNECTIONS,
+            settings.db_timeout,
+        )?;
+        let api_pool = db::pool(
+            &settings.database,
+            settings.api_db_connections,
+            settings.db_timeout,
+        )?;
+        let migrated = tokio::time::timeout(MIGRATIONS_BEFORE_BINDING, db::migrate(&pool))
+            .await
+            .is_ok_and(|applied| applied.is_ok());
+        if !migrated {
+            tracing::warn!("Postgres did not answer in time; migrating in the background");
+        }
         Ok(Self {
             pool,
+            api_pool,
+            migrated,
             status: Arc::new(ConsumerStatus::default()),
             metrics: ConsumerMetrics::new(settings.consumer.kafka.clone()),
             settings,
@@ -49,20 +74,30 @@ impl Service for Stats {
     }
 
     fn start(self, background: &Background) -> anyhow::Result<Routes> {
-        consumer::start(
-            &self.settings,
+        let (settings, pool, status, metrics) = (
+            self.settings.clone(),
             self.pool.clone(),
             self.status.clone(),
             self.metrics.clone(),
-            background,
-        )?;
+        );
+        let tasks = background.clone();
+        let migrated = self.migrated;
+        background.spawn("migrations, then the consumer", |stop| async move {
+            if !migrated && !db::migrate_until_done(&pool, &status, &stop).await {
+                return; // stopping before Postgres answered
+            }
+            if let Err(error) = consumer::start(&settings, pool, status.clone(), metrics, &tasks) {
+                tracing::error!(%error, "the Kafka consumer could not start");
+                status.set_degraded(format!("starting the consumer: {error}"));
+            }
+        });
         let pool = self.pool.clone();
         let window = self.settings.dedup_window;
         background.spawn("event id prune", |stop| {
             prune_seen_events(pool, window, stop)
         });
         let state = AppState {
-            pool: self.pool,
+            pool: self.api_pool,
             status: self.status,
         };
         let metrics = metrics::service_metrics(state.status.clone(), &self.metrics);

@@ -232,3 +232,103 @@ async fn the_migrate_command_prepares_a_fresh_database() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL is not set"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_postgres_away_at_start_it_binds_at_once_says_degraded_and_catches_up() {
+    let topics = TestTopics::create().await;
+    let pg = SparePostgres::start().await;
+    pg.stop().await;
+    let producer = RawProducer::new(&topics.settings);
+    let topic = topics.name(Topic::Click);
+    for n in 0..20 {
+        let payload = click("v", "areopress-coffee-maker", T0 + n).to_string();
+        producer
+            .send(&topic, "v", payload.as_bytes(), Some(&format!("away-{n}")))
+            .await;
+    }
+    let started = std::time::Instant::now();
+    let stats = TestStats::spawn(service_env(
+        &topics.prefix,
+        &[
+            ("DATABASE_URL", &pg.url()),
+            ("EDM_STATS_DB_TIMEOUT_SECS", "2"),
+        ],
+    ))
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the port was bound without waiting for Postgres ({:?})",
+        started.elapsed()
+    );
+    let mut saw_degraded = false;
+    for _ in 0..40 {
+        let (status, body) = stats.get_json("/ready").await;
+        assert_eq!(status, 503, "{body}");
+        if body["database"] == "unreachable" && body["consumer"] == "degraded" {
+            saw_degraded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(saw_degraded, "readiness says the database is unreachable");
+    let (status, body) = stats.get_json("/api/clickCount").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("database_unavailable"))
+    );
+    pg.restart().await;
+    wait_for_totals(&stats.http, &stats.url, 20, 0, SETTLE).await;
+    let (status, _) = stats.get_json("/ready").await;
+    assert_eq!(status, 200, "ready once Postgres answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_api_requests_does_not_starve_the_consumer() {
+    let topics = TestTopics::create().await;
+    let db = TestDatabase::create().await;
+    let stats = TestStats::spawn(service_env(
+        &topics.prefix,
+        &[
+            ("DATABASE_URL", &db.url),
+            ("EDM_STATS_API_DB_CONNECTIONS", "4"),
+        ],
+    ))
+    .await;
+    // 32 clients asking for series no cache holds (each URL is new).
+    let flooding = Arc::new(AtomicBool::new(true));
+    let mut flood = Vec::new();
+    for client in 0..32 {
+        let (http, url, flooding) = (stats.http.clone(), stats.url.clone(), flooding.clone());
+        flood.push(tokio::spawn(async move {
+            let mut asked = 0;
+            while flooding.load(Ordering::Relaxed) {
+                let minute = (client * 1000 + asked) % 1440;
+                let from = format!("2025-11-20T{:02}:{:02}:00Z", minute / 60, minute % 60);
+                let _ = http
+                    .get(format!(
+                        "{url}/api/v1/clicks/series?bucket=minute&from={from}&to=2025-11-21T00:00:00Z"
+                    ))
+                    .send()
+                    .await;
+                asked += 1;
+            }
+            asked
+        }));
+    }
+    let producer = RawProducer::new(&topics.settings);
+    let events: Vec<(String, String)> = (0..2_000_i64)
+        .map(|n| {
+            let visitor = format!("v{}", n % 10);
+            let payload = click(&visitor, &format!("b{}", n % 3), T0 + n * 1000).to_string();
+            (visitor, payload)
+        })
+        .collect();
+    producer.send_all(&topics.name(Topic::Click), &events).await;
+    wait_for_totals(&stats.http, &stats.url, 2_000, 0, SETTLE).await;
+    flooding.store(false, Ordering::Relaxed);
+    let mut asked = 0;
+    for client in flood {
+        asked += client.await.unwrap();
+    }
+    assert!(asked > 100, "the flood ran ({asked} requests)");
+}

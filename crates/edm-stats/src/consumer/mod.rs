@@ -58,6 +58,7 @@ struct StatsContext {
     assignment: Arc<Mutex<Assignment>>,
     status: Arc<ConsumerStatus>,
     stop: StopSignal,
+    db_timeout: Duration,
 }
 
 /// Delays between attempts while Postgres fails: 200 ms, doubling, at most
@@ -164,10 +165,10 @@ impl StatsContext {
         let mut delays = database_retry_delays();
         loop {
             let backoff = delays.next().unwrap_or(Duration::from_secs(5));
-            match self
-                .runtime
-                .block_on(store::load_offsets(&self.pool, &self.group, keys))
-            {
+            match self.runtime.block_on(store::within(
+                self.db_timeout,
+                store::load_offsets(&self.pool, &self.group, keys),
+            )) {
                 Ok(offsets) => {
                     if self.status.snapshot().state == status::ConsumerState::Degraded {
                         self.status.set_running();
@@ -207,6 +208,7 @@ pub fn start(
         assignment: assignment.clone(),
         status: status.clone(),
         stop: stop.clone(),
+        db_timeout: settings.db_timeout,
     };
     let consumer: BaseConsumer<StatsContext> = settings
         .consumer
@@ -227,6 +229,7 @@ pub fn start(
             group,
             dedup: !settings.dedup_window.is_zero(),
             dead_letter_max: settings.dead_letter_max,
+            timeout: settings.db_timeout,
         },
         kafka: settings.consumer.kafka.clone(),
         assignment,
@@ -331,11 +334,9 @@ impl Worker {
             }
             let positions = self.assignment.lock().unwrap().positions.clone();
             let started = Instant::now();
-            let result = self.runtime.block_on(store::write_batch(
-                &self.pool,
-                &self.store,
-                batch,
-                &positions,
+            let result = self.runtime.block_on(store::within(
+                self.store.timeout,
+                store::write_batch(&self.pool, &self.store, batch, &positions),
             ));
             match result {
                 Ok(written) => {
@@ -435,10 +436,10 @@ impl Worker {
             .keys()
             .cloned()
             .collect();
-        let Ok(stored) =
-            self.runtime
-                .block_on(store::load_offsets(&self.pool, &self.store.group, &keys))
-        else {
+        let Ok(stored) = self.runtime.block_on(store::within(
+            self.store.timeout,
+            store::load_offsets(&self.pool, &self.store.group, &keys),
+        )) else {
             return;
         };
         let mut assignment = self.assignment.lock().unwrap();

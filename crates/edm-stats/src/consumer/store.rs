@@ -23,6 +23,26 @@ pub struct StoreSettings {
     pub dedup: bool,
     /// Dead letters kept.
     pub dead_letter_max: i64,
+    /// Longest a database call may take before it counts as failed.
+    pub timeout: std::time::Duration,
+}
+
+/// `work`, given up after `limit`: a database that stopped answering (cut
+/// off the network) counts as failing, so the consumer reports itself
+/// degraded and retries instead of waiting for good. A batch whose commit
+/// went unanswered is safe to retry: the fencing check then finds the
+/// offsets already moved and the batch is read again, not counted twice.
+pub async fn within<T, E: From<sqlx::Error>>(
+    limit: std::time::Duration,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("Postgres did not answer within {limit:?}"),
+        ))
+        .into())
+    })
 }
 
 /// Why a batch was not written.

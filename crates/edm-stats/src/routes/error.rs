@@ -1,5 +1,6 @@
 //! API errors as JSON: 400 for a bad parameter (named), 503 while Postgres
-//! is unavailable, an opaque 500 otherwise (the cause goes to the log).
+//! is unavailable or the service is starting, an opaque 500 otherwise (the
+//! cause goes to the log).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,6 +24,10 @@ pub enum ApiError {
     Database(#[from] sqlx::Error),
 }
 
+/// Postgres' code for a table that does not exist: the migrations have not
+/// run yet (the service binds its port before Postgres may even answer).
+const UNDEFINED_TABLE: &str = "42P01";
+
 impl ApiError {
     /// A bad-parameter error.
     pub fn parameter(parameter: &str, message: impl Into<String>) -> Self {
@@ -36,7 +41,8 @@ impl ApiError {
 /// The JSON body of an error.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// `invalid_parameter`, `database_unavailable` or `internal_error`.
+    /// `invalid_parameter`, `database_unavailable`, `starting` or
+    /// `internal_error`.
     pub error: &'static str,
     /// What went wrong.
     pub message: String,
@@ -56,6 +62,17 @@ impl IntoResponse for ApiError {
                     parameter: Some(parameter),
                 },
             ),
+            ApiError::Database(sqlx::Error::Database(e))
+                if e.code().as_deref() == Some(UNDEFINED_TABLE) =>
+            {
+                let body = ErrorBody {
+                    error: "starting",
+                    message: "the service is starting; try again shortly".into(),
+                    parameter: None,
+                };
+                let retry = [(axum::http::header::RETRY_AFTER, "1")];
+                return (StatusCode::SERVICE_UNAVAILABLE, retry, Json(body)).into_response();
+            }
             ApiError::Database(e) => {
                 let unavailable = matches!(
                     e,
