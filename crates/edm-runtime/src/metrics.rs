@@ -74,12 +74,9 @@ pub struct RequestLabels {
 
 type DurationFamily = Family<RequestLabels, Histogram, fn() -> Histogram>;
 
-/// Labels of the refused-connections counter.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RefusalLabels {
-    /// `too_many_connections` or `too_many_connections_from_address`.
-    pub reason: &'static str,
-}
+/// The label of the refused-connections counter: `reason`, one of
+/// `too_many_connections` or `too_many_connections_from_address`.
+type RefusalLabel = [(&'static str, &'static str); 1];
 
 /// Request counts and durations, shared by every route of a service, and
 /// the connections refused before any request was read.
@@ -87,7 +84,7 @@ pub struct RefusalLabels {
 pub struct HttpMetrics {
     requests: Family<RequestLabels, Counter>,
     durations: DurationFamily,
-    refused: Family<RefusalLabels, Counter>,
+    refused: Family<RefusalLabel, Counter>,
 }
 
 impl HttpMetrics {
@@ -97,7 +94,7 @@ impl HttpMetrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let durations: DurationFamily =
             Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS));
-        let refused = Family::<RefusalLabels, Counter>::default();
+        let refused = Family::<RefusalLabel, Counter>::default();
         register_metrics!(registry, {
             "http_requests": requests.clone() => "HTTP requests answered, by method, route and status";
             "http_request_duration_seconds": durations.clone() => "Time from receiving a request to sending its response headers";
@@ -112,7 +109,7 @@ impl HttpMetrics {
 
     /// Counts one refused connection.
     pub fn connection_refused(&self, reason: &'static str) {
-        self.refused.get_or_create(&RefusalLabels { reason }).inc();
+        self.refused.get_or_create(&[("reason", reason)]).inc();
     }
 
     /// Records one answered request.
