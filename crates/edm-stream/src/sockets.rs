@@ -5,6 +5,7 @@
 //! a writer task per client drains its queue into the socket, waiting (not
 //! blocking anyone else) when the socket's own buffer is full.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,18 +29,39 @@ pub struct ClientPolicy {
     pub max_clients: usize,
 }
 
+/// One of the `max_clients` places, held in the socket's extensions.
+#[derive(Clone)]
+struct ClientPlace {
+    _taken: Arc<TakenPlace>,
+}
+
+/// Gives its place back when the last copy is dropped.
+struct TakenPlace(Arc<AtomicUsize>);
+
+impl Drop for TakenPlace {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Registers the `/` namespace handlers on `io`.
 pub fn register(io: &SocketIo, hub: Arc<Hub>, policy: ClientPolicy) {
     let max_clients = policy.max_clients;
-    let counted = hub.clone();
-    let admit = move || {
-        let full = counted.client_count() >= max_clients;
+    let places = Arc::new(AtomicUsize::new(0));
+    // A place is taken before the socket joins (so clients connecting at
+    // once cannot all slip under the cap) and given back when the socket
+    // is dropped, however it ended.
+    let admit = move |socket: SocketRef| {
+        let places = places.clone();
         async move {
-            if full {
-                Err("too_many_clients")
-            } else {
-                Ok(())
+            if places.fetch_add(1, Ordering::SeqCst) >= max_clients {
+                places.fetch_sub(1, Ordering::SeqCst);
+                return Err("too_many_clients");
             }
+            socket.extensions.insert(ClientPlace {
+                _taken: Arc::new(TakenPlace(places)),
+            });
+            Ok(())
         }
     };
     let (default_recent, topics) = (policy.default_recent, policy.topics);

@@ -467,11 +467,11 @@ async fn clients_past_the_cap_are_refused_with_a_clear_error() {
         &[("EDM_STREAM_MAX_CLIENTS", "2")],
     ))
     .await;
-    let spec = spec(&stream.url, json!([{}, {}, {}]), 1);
+    let three = spec(&stream.url, json!([{}, {}, {}]), 1);
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(client_dir().join("collect.mjs"))
-            .env("EDM_CLIENT_SPEC", spec.to_string())
+            .env("EDM_CLIENT_SPEC", three.to_string())
             .output()
             .expect("node runs")
     })
@@ -480,4 +480,16 @@ async fn clients_past_the_cap_are_refused_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(": too_many_clients"), "{stderr}");
+    // The places are given back when those clients go away.
+    let mut ready = false;
+    for _ in 0..50 {
+        if stream.metrics().await.contains("edm_stream_clients 0") {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the refused run's clients went away");
+    let again = Clients::connect(spec(&stream.url, json!([{}, {}]), 1)).await;
+    drop(again);
 }
