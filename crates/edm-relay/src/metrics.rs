@@ -65,14 +65,13 @@ impl Metrics {
     /// Registers the relay's metrics next to the HTTP ones; the producer's
     /// queue and reachability are read at each scrape.
     pub fn register(&self, producer: EventProducer) -> ServiceMetrics {
-        let metrics = self;
         let mut builder = MetricsBuilder::new("edm_relay");
         register_metrics!(builder.service(), {
-            "events": metrics.events.clone() => "Events by logical topic and outcome (accepted, rejected, failed)";
-            "producer_queue_depth": metrics.queue_depth.clone() => "Events queued in the producer and not yet acknowledged by the brokers";
-            "kafka_reachable": metrics.kafka_reachable.clone() => "1 while the last probe reached the Kafka cluster, else 0";
+            "events": self.events.clone() => "Events by logical topic and outcome (accepted, rejected, failed)";
+            "producer_queue_depth": self.queue_depth.clone() => "Events queued in the producer and not yet acknowledged by the brokers";
+            "kafka_reachable": self.kafka_reachable.clone() => "1 while the last probe reached the Kafka cluster, else 0";
         });
-        let gauges = metrics.clone();
+        let gauges = self.clone();
         builder
             .before_scrape(move || {
                 gauges.queue_depth.set(i64::from(producer.in_flight()));
