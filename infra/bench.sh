@@ -57,8 +57,9 @@ rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 bench_relay() {
   local prefix
   prefix=$(bench_prefix)
-  # One load generator is one client: per-client rate limiting stays off.
-  bench_start edm-relay 5900 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" EDM_RELAY_RATE_LIMIT_PER_SECOND=0
+  # One load generator is one client: per-client limits stay off.
+  # shellcheck disable=SC2086
+  bench_start edm-relay 5900 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" ${BENCH_TUNING[edm-relay]}
   log "relay: single events"
   wrk_runs relay-single http://127.0.0.1:5900 bench/relay-single.lua
   log "relay: batches of 100"
@@ -162,7 +163,7 @@ ready_now() {
 declare -A BENCH_PORT=() BENCH_ENV=()
 # The load generators all connect from 127.0.0.1: no per-address caps.
 declare -A BENCH_TUNING=(
-  [edm-relay]="EDM_RELAY_RATE_LIMIT_PER_SECOND=0 EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS=0"
+  [edm-relay]="EDM_RELAY_RATE_LIMIT_PER_SECOND=0 EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS=0 EDM_RELAY_MAX_IN_FLIGHT_PER_CLIENT=1024"
   [edm-stream]="EDM_STREAM_RECENT_EVENTS=0 EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS=0"
 )
 

@@ -1,7 +1,8 @@
 # ./edm reliability: the full reliability profile. A million generated
 # inputs per property against event parsing, hostile HTTP against the relay,
-# and the long fault-injection run (brokers, the whole cluster, Postgres and
-# every service killed and restarted under load). Writes docs/reliability.md.
+# the long fault-injection run (brokers, the whole cluster, Postgres and
+# every service killed and restarted under load) and the attack suite at
+# full size. Writes docs/reliability.md.
 # CI runs the same tests with short profiles as part of ./edm test.
 
 run_reliability() {
@@ -12,6 +13,10 @@ run_reliability() {
   source "$EDM_ENV_FILE"
   log "fault injection (full profile)"
   EDM_RELIABILITY_PROFILE=full cargo test --release --locked -p edm-reliability --test faults -- --nocapture
+  log "attack suite (full profile)"
+  local attacks=$EDM_STATE/attacks.md
+  EDM_RELIABILITY_PROFILE=full EDM_ATTACK_REPORT=$attacks \
+    cargo test --release --locked -p edm-reliability --test attacks -- --nocapture
   log "property tests: $cases cases per property"
   out=$(PROPTEST_CASES=$cases cargo test --release --locked -p edm-events --test event_fuzz 2>&1) \
     || { echo "$out" >&2; die "event property tests failed"; }
@@ -19,6 +24,23 @@ run_reliability() {
   PROPTEST_CASES=$relay_cases cargo test --release --locked -p edm-relay --test relay_fuzz >/dev/null \
     || die "relay property tests failed"
   cat >>"$EDM_ROOT/docs/reliability.md" <<MD
+
+## Hostile clients
+
+The attack suite (\`crates/edm-reliability/tests/attacks.rs\`), release binaries, full profile, on
+$(date -u '+%Y-%m-%d %H:%M UTC'). Each attack runs for 20 s against a fresh process of the service
+while a well-behaved client at another loopback address (127.0.0.1; attackers use 127.2–8.x.y)
+keeps using it: a click posted to the relay every 50 ms (each must be answered 200), an event
+produced every 50 ms that the official Socket.io client must receive from the stream, or a GET
+of \`/api/clickCount\` from stats every 50 ms. An attack passes when every one of those requests
+succeeded and the service's peak resident memory (VmHWM) stayed under 256 MiB. Default settings
+throughout. The well-behaved client's p99 is from its request to the answer (relay, stats) or
+from the produce call to the client receiving the event (stream).
+
+$(cat "$attacks")
+
+Command: \`EDM_RELIABILITY_PROFILE=full cargo test --release -p edm-reliability --test attacks\`
+(part of \`./edm reliability\`).
 
 ## Hostile input
 

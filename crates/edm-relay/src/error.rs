@@ -66,9 +66,16 @@ pub enum ApiError {
         /// The burst size.
         burst: u32,
     },
-    /// More produce requests are in flight than the relay takes at once.
+    /// More produce requests are in flight than the relay takes at once,
+    /// or the batch bodies being read fill their memory budget.
     #[error("the relay is handling too many requests; retry shortly")]
     Overloaded,
+    /// This client has as many produce requests in flight as one client may.
+    #[error("this client has {max} requests in flight already; wait for their answers")]
+    TooManyInFlight {
+        /// `EDM_RELAY_MAX_IN_FLIGHT_PER_CLIENT`.
+        max: usize,
+    },
     /// Kafka did not acknowledge the event.
     #[error("{source}")]
     Produce {
@@ -124,6 +131,9 @@ impl ApiError {
                 Some(*retry_after_secs),
             ),
             ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", Some(1)),
+            ApiError::TooManyInFlight { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_in_flight", Some(1))
+            }
             ApiError::Produce { source, .. } => match source {
                 ProduceError::QueueFull => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", Some(1)),
                 ProduceError::Unavailable => (

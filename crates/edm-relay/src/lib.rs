@@ -9,11 +9,14 @@
 //! - [`error`]: [`error::ApiError`], every failure as a JSON response.
 //! - [`metrics`]: counters of accepted, rejected and failed events.
 //! - [`rate_limit`]: per-client limits on events per second.
+//! - [`admission`]: places in flight and the batch memory budget, taken
+//!   before a body is read.
 //! - [`startup`]: [`Relay`], the relay as an `edm_runtime::Service`:
 //!   what it prepares, runs in the background and serves.
 //! - binding, request layers, health, metrics and shutdown come from
 //!   `edm-runtime`; the event format from `edm-events`.
 
+pub mod admission;
 pub mod error;
 pub mod metrics;
 pub mod producer;

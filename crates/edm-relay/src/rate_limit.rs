@@ -1,13 +1,17 @@
 //! Per-client rate limiting: each client (by IP address) may send
 //! `EDM_RELAY_RATE_LIMIT_PER_SECOND` events per second on average, in bursts
 //! of up to `EDM_RELAY_RATE_LIMIT_BURST`. A batch costs one unit per event.
-//! On Heroku the router appends the caller's address to `X-Forwarded-For`,
-//! so the last entry of that header is the client; locally it is the peer.
+//! The client is the runtime's client address (the peer, or what the
+//! trusted proxies say), an IPv6 address counting as its /64 network (see
+//! `edm_runtime::occupancy`), so that one host cannot spread its events
+//! over many addresses. Clients that went quiet are forgotten every minute;
+//! each one remembered costs a few dozen bytes.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use edm_runtime::occupancy::client_of;
 use edm_runtime::StopSignal;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -44,7 +48,7 @@ impl ClientLimiter {
         let Some(n) = NonZeroU32::new(events) else {
             return Ok(());
         };
-        match self.limiter.check_key_n(&client, n) {
+        match self.limiter.check_key_n(&client_of(client), n) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(not_until)) => Err(Limited {
                 retry_after: not_until.wait_time_from(DefaultClock::default().now()),
@@ -94,6 +98,16 @@ mod tests {
         assert!(!limited.exceeds_burst && limited.retry_after > Duration::ZERO);
         assert!(limiter.check(b, 1).is_ok(), "another client is unaffected");
         assert!(limiter.check(b, 4).unwrap_err().exceeds_burst);
+    }
+
+    #[test]
+    fn addresses_of_one_ipv6_network_share_an_allowance() {
+        let limiter = ClientLimiter::new(1, 2).unwrap();
+        for host in ["2001:db8::1", "2001:db8::2"] {
+            assert!(limiter.check(host.parse().unwrap(), 1).is_ok());
+        }
+        assert!(limiter.check("2001:db8::3".parse().unwrap(), 1).is_err());
+        assert!(limiter.check("2001:db8:0:1::1".parse().unwrap(), 1).is_ok());
     }
 
     #[test]

@@ -38,10 +38,22 @@ pub struct Settings {
     /// 1024); more are refused at once with 503 `overloaded`, so an
     /// overloaded relay answers promptly and its memory stays bounded.
     pub max_in_flight: usize,
+    /// Produce requests one client may have in flight
+    /// (`EDM_RELAY_MAX_IN_FLIGHT_PER_CLIENT`, default 64); more get 429
+    /// `too_many_in_flight`, so a few clients with slow bodies cannot hold
+    /// every place. A client is its address (IPv6: its /64 network).
+    pub max_in_flight_per_client: usize,
+    /// Memory for batch bodies being read and written at once
+    /// (`EDM_RELAY_MAX_BATCH_BUFFER_BYTES`, default 32 MiB, at least
+    /// `max_batch_bytes`). A batch reserves its declared size before it is
+    /// read; when the budget is taken it is refused with 503 `overloaded`.
+    pub max_batch_buffer_bytes: usize,
 }
 
 impl ServiceSettings for Settings {
     fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let max_batch_bytes =
+            number(env, "EDM_RELAY_MAX_BATCH_BYTES", 8 << 20, 1024, 1 << 28)? as usize;
         Ok(Self {
             kafka: KafkaSettings::from_env(env)?,
             http: HttpSettings::from_env(env, crate::NAME)?,
@@ -55,8 +67,7 @@ impl ServiceSettings for Settings {
             )?),
             max_body_bytes: number(env, "EDM_RELAY_MAX_BODY_BYTES", 64 * 1024, 1024, 1 << 24)?
                 as usize,
-            max_batch_bytes: number(env, "EDM_RELAY_MAX_BATCH_BYTES", 8 << 20, 1024, 1 << 28)?
-                as usize,
+            max_batch_bytes,
             max_batch_events: number(env, "EDM_RELAY_MAX_BATCH_EVENTS", 5000, 1, 100_000)? as usize,
             rate_limit_per_second: number(
                 env,
@@ -68,6 +79,20 @@ impl ServiceSettings for Settings {
             rate_limit_burst: number(env, "EDM_RELAY_RATE_LIMIT_BURST", 5000, 1, 10_000_000)?
                 as u32,
             max_in_flight: number(env, "EDM_RELAY_MAX_IN_FLIGHT", 1024, 1, 1_000_000)? as usize,
+            max_in_flight_per_client: number(
+                env,
+                "EDM_RELAY_MAX_IN_FLIGHT_PER_CLIENT",
+                64,
+                1,
+                1_000_000,
+            )? as usize,
+            max_batch_buffer_bytes: number(
+                env,
+                "EDM_RELAY_MAX_BATCH_BUFFER_BYTES",
+                (32 << 20).max(max_batch_bytes as u64),
+                max_batch_bytes as u64,
+                1 << 34,
+            )? as usize,
         })
     }
 

@@ -10,6 +10,7 @@ use axum::http::{HeaderName, Method};
 use edm_runtime::{Background, CorsPolicy, ReadyReport, Routes, Service};
 use serde_json::json;
 
+use crate::admission::Admission;
 use crate::metrics::Metrics;
 use crate::producer::EventProducer;
 use crate::rate_limit::ClientLimiter;
@@ -47,10 +48,10 @@ impl Service for Relay {
         let limiter = ClientLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst)
             .map(Arc::new);
         let service_metrics = metrics.register(producer.clone());
-        let in_flight = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
+        let admission = Admission::new(&settings);
         let state = AppState {
             producer,
-            in_flight,
+            admission,
             settings: Arc::new(settings),
             metrics: Arc::new(metrics),
             service_metrics,

@@ -129,6 +129,84 @@ async fn slow_bodies_from_one_address_neither_take_every_permit_nor_last() {
 }
 
 #[tokio::test]
+async fn one_client_holds_at_most_its_share_of_places_and_large_batches_wait_for_memory() {
+    let topics = TestTopics::create().await;
+    let relay = TestService::<Relay>::spawn(service_env(
+        &topics.prefix,
+        &[
+            ("EDM_RELAY_MAX_IN_FLIGHT_PER_CLIENT", "4"),
+            ("EDM_RELAY_MAX_BATCH_BYTES", "1048576"),
+            ("EDM_RELAY_MAX_BATCH_BUFFER_BYTES", "2097152"),
+        ],
+    ))
+    .await;
+    let to = address_of(&relay);
+    let head = |path: &str, length: usize| {
+        format!(
+            "POST {path} HTTP/1.1\r\nhost: relay\r\ncontent-type: application/json\r\n\
+             content-length: {length}\r\n\r\n"
+        )
+    };
+    // Two batches from 127.0.0.3 declaring 1 MiB each take the whole
+    // budget; a third, from anyone, is refused before a byte of it is sent.
+    let mut holding = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect_from([127, 0, 0, 3], to).await;
+        stream
+            .write_all(head("/api/v1/events", 1 << 20).as_bytes())
+            .await
+            .unwrap();
+        holding.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut third = connect_from([127, 0, 0, 4], to).await;
+    third
+        .write_all(head("/api/v1/events", 1 << 20).as_bytes())
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut third, Duration::from_secs(3)).await;
+    let answer = answer.expect("refused at once");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("overloaded"), "{answer}");
+    // A declared size over the limit is refused unread, whatever is free.
+    let mut huge = connect_from([127, 0, 0, 4], to).await;
+    huge.write_all(head("/api/v1/events", 9 << 20).as_bytes())
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut huge, Duration::from_secs(3)).await;
+    assert!(answer.expect("refused at once").starts_with("HTTP/1.1 413"));
+
+    // 127.0.0.3 holds 2 places; two more single events may wait on their
+    // bodies, the fifth request is refused with 429 at once.
+    for _ in 0..2 {
+        let mut stream = connect_from([127, 0, 0, 3], to).await;
+        stream
+            .write_all(head("/produceClickMessage", 1000).as_bytes())
+            .await
+            .unwrap();
+        holding.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let over = client_from([127, 0, 0, 3])
+        .post(format!("{}/produceClickMessage", relay.url))
+        .json(&click("fifth"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over.status(), 429);
+    let body: Value = over.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_in_flight", "{body}");
+    let other = client_from([127, 0, 0, 5])
+        .post(format!("{}/produceClickMessage", relay.url))
+        .json(&click("another client"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200, "another client is served");
+    drop(holding);
+}
+
+#[tokio::test]
 async fn headers_trickled_past_the_deadline_lose_the_connection() {
     let topics = TestTopics::create().await;
     let relay = TestService::<Relay>::spawn(service_env(

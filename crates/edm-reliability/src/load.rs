@@ -1,7 +1,7 @@
 //! The load generator: click events posted to the relay at a fixed rate,
 //! each with its own id (as `Idempotency-Key` and `event_id`), retried like
 //! a careful client would (same id, honouring Retry-After) while the answer
-//! is 503, 504 or no answer, and given up after a budget. Every outcome is accounted for.
+//! is 429, 503, 504 or no answer, and given up after a budget. Every outcome is accounted for.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +21,7 @@ pub enum Outcome {
     },
     /// A 4xx: refused, nothing written.
     Rejected,
-    /// Given up; every answer said nothing was written (503).
+    /// Given up; every answer said nothing was written (429, 503).
     Failed,
     /// Given up after an answer that left the outcome open (504 or none).
     Unknown,
@@ -141,8 +141,10 @@ async fn post_until_settled(
                     retries,
                 )
             }
-            Ok(r) if r.status() == 503 || r.status() == 504 || r.status() == 502 => {
-                unknown |= r.status() != 503;
+            // 429: this client has too many requests in flight (or is
+            // over its rate); nothing was written, and it may try again.
+            Ok(r) if [429, 502, 503, 504].contains(&r.status().as_u16()) => {
+                unknown |= ![429, 503].contains(&r.status().as_u16());
                 let after = r
                     .headers()
                     .get("retry-after")

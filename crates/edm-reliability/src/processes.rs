@@ -11,11 +11,17 @@ use std::time::{Duration, Instant};
 
 use edm_testkit::infra;
 
+/// A port below Linux's ephemeral range (32768 and up) that is free on
+/// every address: the attack suite opens tens of thousands of connections,
+/// whose local ports would otherwise collide with a service's port.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    loop {
+        let random = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().unwrap());
+        let port = 20_000 + random % 12_000;
+        if TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Three port bases b, b+20, b+40 such that b+1..=b+3 (plaintext), the
@@ -162,16 +168,22 @@ impl Service {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Where the process's log goes (warnings and errors).
+    pub fn log_path(&self) -> PathBuf {
+        std::env::temp_dir().join(format!("edm-reliability-{}-{}.log", self.name, self.port))
+    }
+
     /// Starts it and waits until `/ready` answers 200 (at most `within`).
     pub async fn start(&mut self, within: Duration) -> Duration {
         let started = Instant::now();
+        let log = std::fs::File::create(self.log_path()).expect("a log file in the temp dir");
         let child = Command::new(binary(self.name))
             .env_clear()
             .envs(&self.env)
             .env("PORT", self.port.to_string())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", self.name));
         self.child = Some(child);
@@ -184,7 +196,33 @@ impl Service {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("{} was not ready within {within:?}", self.name);
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        panic!(
+            "{} was not ready within {within:?}; the last lines of its log:\n{}",
+            self.name,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The most memory the running process has held so far (its peak
+    /// resident set, `VmHWM`), in MiB.
+    pub fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib / 1024.0)
     }
 
     /// SIGKILL: no chance to clean up.

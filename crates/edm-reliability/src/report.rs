@@ -91,7 +91,7 @@ impl RunReport {
              a three-broker Kafka cluster (replication factor 3, min.insync.replicas 2), a PostgreSQL \
              server, and edm-relay, edm-stats and edm-stream as real processes, under {} click events/s \
              posted to the relay for {:.0} s. A client retries an event with the same id while the relay \
-             answers 503/504 or nothing, for up to 40 s.\n",
+             answers 429/503/504 or nothing, for up to 40 s.\n",
             self.profile,
             chrono::Utc::now().format("%Y-%m-%d %H:%M"),
             self.rate,
@@ -102,7 +102,7 @@ impl RunReport {
             ("sent", self.sent as i64),
             ("acknowledged by the relay (200)", self.acknowledged as i64),
             ("rejected (4xx)", self.rejected as i64),
-            ("given up, not written (503 only)", self.failed as i64),
+            ("given up, not written (429/503 only)", self.failed as i64),
             ("given up, outcome unknown", self.unknown as i64),
             ("retried attempts", self.retries as i64),
             ("counted by edm-stats", self.counted),

@@ -9,12 +9,10 @@
 //! to docs/reliability.md (the short run writes .edm/reliability-short.md).
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use edm_config::{KafkaSettings, MapEnv, Topic};
+use edm_reliability::listener::Listener;
 use edm_reliability::load;
 use edm_reliability::processes::{build_services, Cluster, Service};
 use edm_reliability::report::{FaultRecord, RunReport};
@@ -121,33 +119,6 @@ async fn create_replicated_topics(bootstrap: &str, prefix: &str) {
     panic!("could not create replicated topics");
 }
 
-/// The official Socket.io client, collecting event ids in the background.
-fn listen(url: &str) -> (std::process::Child, Arc<Mutex<HashSet<String>>>) {
-    let script = workspace_root().join("crates/edm-reliability/listen.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .arg(url)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node");
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let seen = Arc::new(Mutex::new(HashSet::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let ids = seen.clone();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if line == "CONNECTED" {
-                let _ = tx.send(());
-            } else {
-                ids.lock().unwrap().insert(line);
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(20))
-        .expect("the Socket.io client connected");
-    (child, seen)
-}
-
 async fn counted(http: &reqwest::Client, stats: &str) -> Option<i64> {
     let r = http
         .get(format!("{stats}/api/v1/totals"))
@@ -218,7 +189,7 @@ async fn acknowledged_events_are_counted_once_and_streamed_through_faults() {
     }
     let relay_url = services["edm-relay"].url();
     let stats_url = services["edm-stats"].url();
-    let (mut listener, seen) = listen(&services["edm-stream"].url());
+    let mut listener = Listener::connect(&services["edm-stream"].url());
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
         .build()
@@ -336,11 +307,8 @@ async fn acknowledged_events_are_counted_once_and_streamed_through_faults() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let _ = Command::new("kill")
-        .args(["-TERM", &listener.id().to_string()])
-        .status();
-    let _ = listener.wait();
-    let received = seen.lock().unwrap().clone();
+    listener.stop();
+    let received: HashSet<String> = listener.event_ids().into_iter().collect();
     let streamed = totals
         .acknowledged
         .iter()

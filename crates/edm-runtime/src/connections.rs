@@ -2,7 +2,8 @@
 //! needs before any request reaches a handler:
 //!
 //! - at most `EDM_HTTP_MAX_CONNECTIONS` open connections, and at most
-//!   `EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS` from one client address when
+//!   `EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS` from one client (an address;
+//!   for IPv6 its /64 network, see [`crate::occupancy`]) when
 //!   clients connect directly (with a trusted proxy in front, every
 //!   connection comes from the proxy, which bounds them itself). A
 //!   connection over a cap gets `503` with a JSON body naming the cap and is
@@ -16,11 +17,8 @@
 //! small: send them at once rather than wait for the peer's delayed ACK)
 //! and its peer address as axum's `ConnectInfo`.
 
-use std::collections::HashMap;
 use std::io;
-use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -38,6 +36,7 @@ use tower::ServiceExt;
 
 use crate::background::StopSignal;
 use crate::metrics::HttpMetrics;
+use crate::occupancy::{Full, Held, Occupancy};
 
 /// The connection bounds, from the service's HTTP settings.
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +60,7 @@ pub(crate) async fn serve(
     stop: StopSignal,
 ) {
     let open_connections = TaskTracker::new();
-    let admission = Admission::new(limits);
+    let open = Occupancy::new(limits.total, limits.per_address);
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -73,9 +72,10 @@ pub(crate) async fn serve(
             },
             () = stop.cancelled() => break,
         };
-        let admitted = match admission.admit(peer.ip()) {
+        let admitted = match open.try_hold(peer.ip()) {
             Ok(admitted) => admitted,
-            Err(refusal) => {
+            Err(full) => {
+                let refusal = Refusal::from(full);
                 metrics.connection_refused(refusal.as_str());
                 tokio::spawn(refuse(tcp, refusal));
                 continue;
@@ -147,6 +147,15 @@ pub(crate) enum Refusal {
     TooManyFromAddress,
 }
 
+impl From<Full> for Refusal {
+    fn from(full: Full) -> Self {
+        match full {
+            Full::Total => Refusal::TooManyConnections,
+            Full::Client => Refusal::TooManyFromAddress,
+        }
+    }
+}
+
 impl Refusal {
     /// The label and error code: `too_many_connections` or
     /// `too_many_connections_from_address`.
@@ -174,85 +183,11 @@ async fn refuse(mut tcp: TcpStream, reason: Refusal) {
     .await;
 }
 
-/// Counts open connections, in total and per client address.
-#[derive(Debug, Clone)]
-struct Admission {
-    limits: ConnectionLimits,
-    open: Arc<Mutex<OpenConnections>>,
-}
-
-#[derive(Debug, Default)]
-struct OpenConnections {
-    total: usize,
-    by_address: HashMap<IpAddr, usize>,
-}
-
-impl Admission {
-    fn new(limits: ConnectionLimits) -> Self {
-        Self {
-            limits,
-            open: Arc::default(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, OpenConnections> {
-        self.open
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Counts a new connection from `address`, or says which cap it is over.
-    fn admit(&self, address: IpAddr) -> Result<Admitted, Refusal> {
-        let mut open = self.lock();
-        if open.total >= self.limits.total {
-            return Err(Refusal::TooManyConnections);
-        }
-        if let Some(cap) = self.limits.per_address {
-            let from_address = open.by_address.entry(address).or_default();
-            if *from_address >= cap {
-                return Err(Refusal::TooManyFromAddress);
-            }
-            *from_address += 1;
-        }
-        open.total += 1;
-        Ok(Admitted {
-            admission: self.clone(),
-            address,
-        })
-    }
-
-    fn release(&self, address: IpAddr) {
-        let mut open = self.lock();
-        open.total = open.total.saturating_sub(1);
-        if self.limits.per_address.is_some() {
-            if let Some(count) = open.by_address.get_mut(&address) {
-                *count -= 1;
-                if *count == 0 {
-                    open.by_address.remove(&address);
-                }
-            }
-        }
-    }
-}
-
-/// One counted connection; dropping it (the connection closed) uncounts it.
-#[derive(Debug)]
-struct Admitted {
-    admission: Admission,
-    address: IpAddr,
-}
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        self.admission.release(self.address);
-    }
-}
-
 /// A TCP stream that stays counted for as long as it is open, also after
 /// an upgrade to WebSocket hands it over to the socket's handler.
 struct Counted {
     stream: TcpStream,
-    _admitted: Admitted,
+    _admitted: Held,
 }
 
 impl AsyncRead for Counted {
@@ -292,49 +227,5 @@ impl AsyncWrite for Counted {
 
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limits(total: usize, per_address: Option<usize>) -> ConnectionLimits {
-        ConnectionLimits {
-            total,
-            per_address,
-            header_read_timeout: Duration::from_secs(1),
-        }
-    }
-
-    #[test]
-    fn connections_are_counted_per_address_and_in_total_until_dropped() {
-        let admission = Admission::new(limits(3, Some(2)));
-        let a = IpAddr::from([127, 0, 0, 2]);
-        let b = IpAddr::from([127, 0, 0, 3]);
-        let first = admission.admit(a).unwrap();
-        let _second = admission.admit(a).unwrap();
-        assert_eq!(
-            admission.admit(a).unwrap_err(),
-            Refusal::TooManyFromAddress,
-            "a third from one address"
-        );
-        let _third = admission.admit(b).unwrap();
-        assert_eq!(
-            admission.admit(b).unwrap_err(),
-            Refusal::TooManyConnections,
-            "a fourth in total"
-        );
-        drop(first);
-        assert!(admission.admit(a).is_ok(), "a closed one makes room");
-    }
-
-    #[test]
-    fn without_a_per_address_cap_only_the_total_counts() {
-        let admission = Admission::new(limits(2, None));
-        let a = IpAddr::from([10, 0, 0, 1]);
-        let _kept = [admission.admit(a).unwrap(), admission.admit(a).unwrap()];
-        assert_eq!(admission.admit(a).unwrap_err(), Refusal::TooManyConnections);
-        assert!(admission.lock().by_address.is_empty());
     }
 }

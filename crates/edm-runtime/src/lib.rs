@@ -17,6 +17,8 @@
 //! - [`layers`]: request ids, request logs, the client's address, the
 //!   body-read deadline, CORS, `nosniff`, HSTS, HTTP metrics.
 //! - [`client`]: [`client::ClientAddress`], through trusted proxies only.
+//! - [`occupancy`]: places held at once (connections, requests), in total
+//!   and per client, with caps.
 //! - [`health`]: the one shape of `/health` and `/ready`.
 //! - [`background`]: [`Background`] tasks and the [`StopSignal`] they stop on.
 //! - [`metrics`]: the Prometheus registry, HTTP metrics layer and endpoint.
@@ -32,6 +34,7 @@ mod connections;
 pub mod health;
 pub mod layers;
 pub mod metrics;
+pub mod occupancy;
 pub mod pages;
 pub mod server;
 pub mod service;

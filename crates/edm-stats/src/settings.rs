@@ -39,6 +39,9 @@ pub struct Settings {
     /// gives up waiting for an answer that never comes (a database cut off
     /// the network), reports itself degraded and retries.
     pub db_timeout: Duration,
+    /// Memory for cached API answers (`EDM_STATS_CACHE_BYTES`, default
+    /// 16 MiB); answers larger than 1 MiB or than this are served uncached.
+    pub cache_bytes: usize,
 }
 
 impl ServiceSettings for Settings {
@@ -66,6 +69,7 @@ impl ServiceSettings for Settings {
                 as i64,
             api_db_connections: number(env, "EDM_STATS_API_DB_CONNECTIONS", 6, 1, 100)? as u32,
             db_timeout: Duration::from_secs(number(env, "EDM_STATS_DB_TIMEOUT_SECS", 10, 1, 600)?),
+            cache_bytes: number(env, "EDM_STATS_CACHE_BYTES", 16 << 20, 0, 1 << 32)? as usize,
         })
     }
 

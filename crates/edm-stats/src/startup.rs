@@ -99,6 +99,7 @@ impl Service for Stats {
         let state = AppState {
             pool: self.api_pool,
             status: self.status,
+            cache_bytes: self.settings.cache_bytes,
         };
         let metrics = metrics::service_metrics(state.status.clone(), &self.metrics);
         let ready = state.clone();

@@ -1,7 +1,11 @@
 //! Where events meet clients. The hub keeps the most recent events in a ring
-//! and a bounded queue per client. Publishing an event and registering a
-//! client happen under the same lock, so a new client's snapshot of recent
-//! events and its live queue meet without a gap or a duplicate.
+//! and a bounded queue per client. Adding an event to the ring and taking
+//! the list of clients to hand it to happen under one short lock, as does
+//! registering a client with its snapshot of the ring, so a new client's
+//! recent events and its live queue meet without a gap or a duplicate.
+//! The list of clients is shared, copied only when a client comes or goes,
+//! so handing an event to thousands of queues happens outside the lock and
+//! each queue's own lock is held only for its push.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -173,7 +177,9 @@ impl HubCounters {
 #[derive(Debug, Default)]
 struct Inner {
     recent: VecDeque<Arc<StreamEvent>>,
-    clients: HashMap<String, Arc<ClientQueue>>,
+    /// Replaced (not changed in place) when a client comes or goes, so a
+    /// publisher's copy of the `Arc` stays valid without the lock.
+    clients: Arc<HashMap<String, Arc<ClientQueue>>>,
 }
 
 /// The hub shared by the consumer and all connections.
@@ -204,25 +210,29 @@ impl Hub {
     /// every interested client's queue.
     pub fn publish(&self, event: StreamEvent) {
         let event = Arc::new(event);
-        let mut inner = self.inner.lock().unwrap();
-        if self.recent_capacity > 0 {
-            let at = inner
-                .recent
-                .iter()
-                .rposition(|e| e.timestamp_ms <= event.timestamp_ms)
-                .map_or(0, |i| i + 1);
-            inner.recent.insert(at, event.clone());
-            if inner.recent.len() > self.recent_capacity {
-                inner.recent.pop_front();
-            }
-        }
-        for client in inner.clients.values() {
-            if client.wants(event.topic) {
-                let dropped = client.push(event.clone());
-                if dropped > 0 {
-                    self.counters.drops.inc_by(dropped);
+        let clients = {
+            let mut inner = self.inner.lock().unwrap();
+            if self.recent_capacity > 0 {
+                let at = inner
+                    .recent
+                    .iter()
+                    .rposition(|e| e.timestamp_ms <= event.timestamp_ms)
+                    .map_or(0, |i| i + 1);
+                inner.recent.insert(at, event.clone());
+                if inner.recent.len() > self.recent_capacity {
+                    inner.recent.pop_front();
                 }
             }
+            inner.clients.clone()
+        };
+        let mut dropped = 0;
+        for client in clients.values() {
+            if client.wants(event.topic) {
+                dropped += client.push(event.clone());
+            }
+        }
+        if dropped > 0 {
+            self.counters.drops.inc_by(dropped);
         }
         HubCounters::count(&self.counters.events, event.topic);
     }
@@ -256,13 +266,21 @@ impl Hub {
             notify: Notify::new(),
         });
         queue.notify.notify_one();
-        inner.clients.insert(id.to_owned(), queue.clone());
+        Arc::make_mut(&mut inner.clients).insert(id.to_owned(), queue.clone());
         queue
     }
 
     /// Forgets a client and wakes its writer so it ends.
     pub fn unsubscribe(&self, id: &str) {
-        if let Some(q) = self.inner.lock().unwrap().clients.remove(id) {
+        let removed = {
+            let mut inner = self.inner.lock().unwrap();
+            if inner.clients.contains_key(id) {
+                Arc::make_mut(&mut inner.clients).remove(id)
+            } else {
+                None
+            }
+        };
+        if let Some(q) = removed {
             q.closed.store(true, Ordering::Relaxed);
             q.notify.notify_one();
         }

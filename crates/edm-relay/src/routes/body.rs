@@ -4,13 +4,15 @@
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 
 use edm_runtime::layers::BodyTimeout;
 
 use crate::error::ApiError;
 
-/// Checks the content type and reads at most `limit` bytes.
+/// Checks the content type and reads at most `limit` bytes; a declared
+/// length over `limit` is refused before anything is read.
 pub async fn read_json_body(
     headers: &HeaderMap,
     body: Body,
@@ -24,17 +26,35 @@ pub async fn read_json_body(
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    axum::body::to_bytes(body, limit).await.map_err(|err| {
-        if caused_by::<http_body_util::LengthLimitError>(&err) {
-            ApiError::PayloadTooLarge { limit }
-        } else if let Some(timeout) = cause::<BodyTimeout>(&err) {
-            ApiError::BodyTimeout {
-                limit_secs: timeout.limit.as_secs(),
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|declared| declared > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    // One buffer of the declared size: the body is held once, never copied
+    // from a list of chunks into a second buffer.
+    let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0));
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| {
+            if let Some(timeout) = cause::<BodyTimeout>(&err) {
+                ApiError::BodyTimeout {
+                    limit_secs: timeout.limit.as_secs(),
+                }
+            } else {
+                ApiError::BodyUnreadable
             }
-        } else {
-            ApiError::BodyUnreadable
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if buffer.len() + data.len() > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            buffer.extend_from_slice(&data);
         }
-    })
+    }
+    Ok(buffer.freeze())
 }
 
 /// The first error of type `T` in `err`'s chain of causes.
@@ -49,9 +69,4 @@ fn cause<'a, T: std::error::Error + 'static>(
         current = error.source();
     }
     None
-}
-
-/// Whether `err` was caused by an error of type `T`.
-fn caused_by<T: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
-    cause::<T>(err).is_some()
 }

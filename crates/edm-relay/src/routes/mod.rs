@@ -33,8 +33,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The `/metrics` registry and the HTTP metrics layer.
     pub service_metrics: ServiceMetrics,
-    /// Permits for produce requests in flight (`max_in_flight`).
-    pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Places for produce requests and memory for batch bodies.
+    pub admission: crate::admission::Admission,
     /// Per-client limits; `None` when turned off.
     pub limiter: Option<Arc<crate::rate_limit::ClientLimiter>>,
 }

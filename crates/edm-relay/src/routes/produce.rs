@@ -76,19 +76,22 @@ fn limit(state: &AppState, client: IpAddr, events: usize) -> Result<(), ApiError
     })
 }
 
-/// One event: the client's allowance and an in-flight permit are taken
-/// before a byte of the body is read, so a client over its rate holds
-/// nothing and slow bodies cannot hold every permit for long (the runtime's
-/// body deadline ends them).
+/// One event: the client's allowance and a place in flight (see
+/// [`crate::admission`]) are taken before a byte of the body is read, so a
+/// client over its rate holds nothing, and slow bodies hold at most one
+/// client's share of places, until the runtime's body deadline ends them.
 async fn single(state: AppState, request: Request, endpoint: Topic) -> Response {
     let client = client_of(&request);
     if let Err(err) = limit(&state, client, 1) {
         state.metrics.count(endpoint.name(), Outcome::Rejected);
         return err.into_response();
     }
-    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
-        state.metrics.count(endpoint.name(), Outcome::Failed);
-        return ApiError::Overloaded.into_response();
+    let _admitted = match state.admission.single(client) {
+        Ok(admitted) => admitted,
+        Err(err) => {
+            state.metrics.count(endpoint.name(), Outcome::Failed);
+            return err.into_response();
+        }
     };
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
@@ -228,13 +231,20 @@ pub struct BatchResponse {
 /// not, 503 when Kafka is unavailable and none were.
 pub async fn batch(State(state): State<AppState>, request: Request) -> Response {
     // A client already over its rate is refused before its body is read;
-    // the rest of the batch is charged once the events are counted.
+    // the rest of the batch is charged once the events are counted. The
+    // body's declared size is reserved from the batch memory budget first.
     let client = client_of(&request);
     if let Err(err) = limit(&state, client, 1) {
         return err.into_response();
     }
-    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
-        return ApiError::Overloaded.into_response();
+    let declared_length = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let _admitted = match state.admission.batch(client, declared_length) {
+        Ok(admitted) => admitted,
+        Err(err) => return err.into_response(),
     };
     let (parts, body) = request.into_parts();
     match run_batch(&state, &parts.headers, client, body).await {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -29,36 +29,61 @@ struct Entry {
     body: Bytes,
 }
 
-/// Cached bodies of successful responses, by path and query.
+#[derive(Default)]
+struct Entries {
+    by_key: HashMap<String, Entry>,
+    /// The bodies' bytes in all.
+    bytes: usize,
+}
+
+/// Cached bodies of successful responses, by path and query, within a
+/// memory budget (`EDM_STATS_CACHE_BYTES`): when an answer would take the
+/// cache past its entry count or its budget, the cache starts over.
 #[derive(Clone)]
 pub struct ResponseCache {
-    entries: Arc<Mutex<HashMap<String, Entry>>>,
+    entries: Arc<Mutex<Entries>>,
+    max_bytes: usize,
     status: Arc<ConsumerStatus>,
 }
 
 impl ResponseCache {
-    /// An empty cache that watches `status` for committed batches.
-    pub fn new(status: Arc<ConsumerStatus>) -> Self {
+    /// An empty cache of at most `max_bytes` that watches `status` for
+    /// committed batches.
+    pub fn new(status: Arc<ConsumerStatus>, max_bytes: usize) -> Self {
         Self {
-            entries: Arc::new(Mutex::new(HashMap::new())),
+            entries: Arc::default(),
+            max_bytes,
             status,
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn get(&self, key: &str, batch: u64) -> Option<Bytes> {
-        let entries = self.entries.lock().unwrap();
-        entries
+        self.lock()
+            .by_key
             .get(key)
             .filter(|e| e.batch == batch && e.stored.elapsed() < MAX_AGE)
             .map(|e| e.body.clone())
     }
 
     fn put(&self, key: String, batch: u64, body: Bytes) {
-        let mut entries = self.entries.lock().unwrap();
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
+        if body.len() > MAX_BODY.min(self.max_bytes) {
+            return;
         }
-        entries.insert(
+        let mut entries = self.lock();
+        if let Some(old) = entries.by_key.remove(&key) {
+            entries.bytes -= old.body.len();
+        }
+        if entries.by_key.len() >= MAX_ENTRIES || entries.bytes + body.len() > self.max_bytes {
+            *entries = Entries::default();
+        }
+        entries.bytes += body.len();
+        entries.by_key.insert(
             key,
             Entry {
                 batch,
@@ -69,9 +94,22 @@ impl ResponseCache {
     }
 }
 
+/// The cache key of a request: its path and its query parameters in a
+/// canonical order and encoding, so that `?b=2&a=1` and `?a=1&b=%32` are
+/// one answer.
+fn key_of(uri: &Uri) -> String {
+    let mut pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
+    pairs.sort();
+    match serde_urlencoded::to_string(&pairs) {
+        Ok(query) if !query.is_empty() => format!("{}?{query}", uri.path()),
+        _ => uri.path().to_owned(),
+    }
+}
+
 /// Middleware: answer from the cache, or run the handler and keep its 200.
 pub async fn cached(State(cache): State<ResponseCache>, request: Request, next: Next) -> Response {
-    let key = request.uri().to_string();
+    let key = key_of(request.uri());
     let batch = cache.status.batches();
     if let Some(body) = cache.get(&key, batch) {
         return json_response(body);
@@ -80,14 +118,12 @@ pub async fn cached(State(cache): State<ResponseCache>, request: Request, next: 
     if response.status() != StatusCode::OK {
         return response;
     }
-    // The handler's answer is already in memory; only answers up to
-    // MAX_BODY are kept, larger ones are served as they are.
+    // The handler's answer is already in memory; only answers within
+    // the limits are kept, larger ones are served as they are.
     let (parts, body) = response.into_parts();
     match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => {
-            if bytes.len() <= MAX_BODY {
-                cache.put(key, batch, bytes.clone());
-            }
+            cache.put(key, batch, bytes.clone());
             Response::from_parts(parts, Body::from(bytes))
         }
         Err(error) => {
@@ -104,4 +140,60 @@ fn json_response(body: Bytes) -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(max_bytes: usize) -> ResponseCache {
+        ResponseCache::new(Arc::new(ConsumerStatus::default()), max_bytes)
+    }
+
+    #[test]
+    fn one_answer_whatever_the_order_or_encoding_of_its_parameters() {
+        let a: Uri = "/api/v1/clicks?to=2&from=1".parse().unwrap();
+        let b: Uri = "/api/v1/clicks?from=1&to=%32".parse().unwrap();
+        assert_eq!(key_of(&a), key_of(&b));
+        assert_eq!(
+            key_of(&"/api/clickCount?".parse().unwrap()),
+            "/api/clickCount"
+        );
+        assert_ne!(
+            key_of(&a),
+            key_of(&"/api/v1/clicks?from=1&to=3".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_memory_budget() {
+        let cache = cache(1000);
+        cache.put("/a".into(), 0, Bytes::from(vec![b'a'; 600]));
+        assert!(cache.get("/a", 0).is_some());
+        cache.put("/b".into(), 0, Bytes::from(vec![b'b'; 600]));
+        assert!(
+            cache.get("/a", 0).is_none(),
+            "started over rather than grow past 1000 bytes"
+        );
+        assert!(cache.get("/b", 0).is_some());
+        assert!(cache.lock().bytes <= 1000);
+        cache.put("/c".into(), 0, Bytes::from(vec![b'c'; 1001]));
+        assert!(
+            cache.get("/c", 0).is_none(),
+            "larger than the budget: served, not kept"
+        );
+        cache.put("/b".into(), 0, Bytes::from(vec![b'b'; 300]));
+        assert_eq!(
+            cache.lock().bytes,
+            300,
+            "a replaced answer's bytes are given back"
+        );
+    }
+
+    #[test]
+    fn an_answer_from_an_older_batch_is_not_served() {
+        let cache = cache(1000);
+        cache.put("/a".into(), 1, Bytes::from_static(b"{}"));
+        assert!(cache.get("/a", 2).is_none());
+    }
 }

@@ -38,12 +38,14 @@ pub struct AppState {
     pub pool: PgPool,
     /// The consumer's state, for `/api/v1/consumer` and readiness.
     pub status: Arc<ConsumerStatus>,
+    /// Memory for cached answers (`EDM_STATS_CACHE_BYTES`).
+    pub cache_bytes: usize,
 }
 
 /// The API's own routes (the runtime adds health, readiness, metrics,
 /// request ids, logs and CORS).
 pub fn router(state: AppState) -> Router {
-    let cache = cache::ResponseCache::new(state.status.clone());
+    let cache = cache::ResponseCache::new(state.status.clone(), state.cache_bytes);
     let aggregates = Router::new()
         .route("/api/clickCount", get(legacy::click_count))
         .route("/api/clickHistory", get(legacy::click_history))

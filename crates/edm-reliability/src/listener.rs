@@ -1,0 +1,76 @@
+//! The official Socket.io client (`listen.mjs`, socket.io-client from npm)
+//! connected to edm-stream in a child process, reconnecting when the
+//! service restarts, with the arrival time of every event id it printed.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use edm_testkit::infra::workspace_root;
+
+/// A connected official client.
+pub struct Listener {
+    child: Child,
+    arrivals: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+impl Listener {
+    /// Connects to the stream at `url` and waits (at most 20 s) until the
+    /// client says it is connected.
+    pub fn connect(url: &str) -> Self {
+        let script = workspace_root().join("crates/edm-reliability/listen.mjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .arg(url)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node runs");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let arrivals = Arc::new(Mutex::new(HashMap::new()));
+        let (connected, on_connect) = std::sync::mpsc::channel();
+        let seen = arrivals.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if line == "CONNECTED" {
+                    let _ = connected.send(());
+                } else {
+                    seen.lock()
+                        .unwrap()
+                        .entry(line)
+                        .or_insert_with(Instant::now);
+                }
+            }
+        });
+        on_connect
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the Socket.io client connected");
+        Self { child, arrivals }
+    }
+
+    /// When the event with `event_id` first arrived, if it did.
+    pub fn arrived(&self, event_id: &str) -> Option<Instant> {
+        self.arrivals.lock().unwrap().get(event_id).copied()
+    }
+
+    /// Every event id received so far.
+    pub fn event_ids(&self) -> Vec<String> {
+        self.arrivals.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// Disconnects the client (SIGTERM) and waits for it to exit.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
