@@ -20,7 +20,8 @@ apt_install() {
 }
 
 setup_system() {
-  apt_install openssl openjdk-17-jre-headless maven postgresql-15 \
+  # nginx: the round-robin proxy of the multi-instance stream test.
+  apt_install openssl openjdk-17-jre-headless maven postgresql-15 nginx-light \
     build-essential cmake pkg-config libssl-dev zlib1g-dev python3 ca-certificates
   command -v cargo >/dev/null || die "cargo is not installed (install Rust with rustup)"
 }

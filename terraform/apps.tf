@@ -14,6 +14,9 @@ locals {
   kafka_host_service     = local.kafka_services[0]
   kafka_attached_service = slice(local.kafka_services, 1, length(local.kafka_services))
 
+  # The services whose apps turn on session affinity (edm-stream).
+  session_affinity_services = [for service in local.topology.services : service.key if try(service.session_affinity, false)]
+
   # The service that has the database (Heroku Postgres).
   database_service = one([for service in local.topology.services : service.key if try(service.database, false)])
 }
@@ -40,4 +43,16 @@ resource "heroku_app" "service" {
       name = organization.value
     }
   }
+}
+
+# Socket.io's long-polling transport needs every request of a session to
+# reach the same dyno, which Heroku's router does only with session affinity
+# (a cookie). The dashboard uses WebSockets only, one connection per session,
+# and works without it; affinity is on so that pages using socket.io-client's
+# default options (long-polling first) work with several edm-stream dynos too.
+resource "heroku_app_feature" "session_affinity" {
+  for_each = toset(local.session_affinity_services)
+
+  app_id = heroku_app.service[each.key].id
+  name   = "http-session-affinity"
 }

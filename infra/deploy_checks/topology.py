@@ -24,6 +24,7 @@ class Service:
     database: bool = False  # needs DATABASE_URL
     called_by_pages_of: tuple[str, ...] = ()  # services whose pages call it
     calls: dict[str, str] = field(default_factory=dict)  # URL variable => service
+    session_affinity: bool = False  # Heroku's http-session-affinity on its app
 
 
 @dataclass(frozen=True)

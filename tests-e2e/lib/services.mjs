@@ -36,7 +36,7 @@ export function freePort() {
 /**
  * Runs `name` with `env` (plus PORT: `port`, or a free one) and waits until
  * GET /health answers.
- * Returns { url, port, stop(), output() }.
+ * Returns { url, port, stop(), kill(), output() }.
  */
 export async function startService(name, env = {}, { healthPath = '/health', timeoutMs = 20000, port: chosenPort } = {}) {
   const path = binaryPath(name);
@@ -70,6 +70,13 @@ export async function startService(name, env = {}, { healthPath = '/health', tim
     url,
     port,
     output: () => output,
+    /** SIGKILL: a dyno that dies without a word. */
+    async kill() {
+      if (child.exitCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGTERM');

@@ -42,6 +42,10 @@ pub struct ServiceSpec {
     /// are what it allows by default.
     #[serde(default)]
     pub called_by_pages_of: Vec<String>,
+    /// Whether its Heroku app turns on session affinity (Terraform):
+    /// edm-stream's, for Socket.io clients that start with long-polling.
+    #[serde(default)]
+    pub session_affinity: bool,
     /// URL variables it reads, each naming the service it points at.
     #[serde(default)]
     pub calls: BTreeMap<String, String>,

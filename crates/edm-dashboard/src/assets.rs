@@ -1,6 +1,7 @@
 //! The dashboard's static files, embedded in the binary so that a deployed
 //! dashboard needs nothing beside it and works without internet access:
-//! its own script, styles and icon, and the vendored Socket.io client and
+//! its own scripts (the page, and the stream client protocol other pages
+//! may load too), styles and icon, and the vendored Socket.io client and
 //! Chart.js from `static/vendor/` (byte-identical to the packages locked in
 //! `web/package-lock.json`; `web/check-vendor.mjs` proves it).
 
@@ -8,8 +9,9 @@ use edm_runtime::assets::Asset;
 use edm_runtime::embed_assets;
 
 /// Every file the dashboard serves, from `static/`.
-pub const ASSETS: [Asset; 7] = embed_assets![
+pub const ASSETS: [Asset; 8] = embed_assets![
     "dashboard.js",
+    "edm-stream-client.js",
     "dashboard.css",
     "img/favicon.svg",
     "vendor/socket.io.min.js",

@@ -4,8 +4,11 @@
 // data-stats-url>. History comes from GET /api/clickCount and
 // /api/clickHistory, refreshed every 30 s and shortly after live clicks.
 // Live events arrive over Socket.io as event `event`, whose payload is the
-// event's JSON text; on (re)connecting, edm-stream first replays recent
-// events, which are recognised and counted once.
+// event's JSON text, through edm-stream-client.js: WebSocket only (so any
+// number of edm-stream instances work behind a router without affinity),
+// and on reconnecting the stream resumes where it stopped, without gap or
+// duplicate. A fresh connection first gets recent events; events are also
+// recognised by id and counted once.
 //
 // Every value that comes from an event or from the stats API is shown as
 // text: DOM textContent, or a label drawn on a chart's canvas. Nothing here
@@ -354,18 +357,30 @@
   }
 
   function connectStream() {
-    if (typeof window.io !== 'function' || !STREAM_URL) {
+    if (typeof window.io !== 'function' || !window.EdmStream || !STREAM_URL) {
       setState('stream-state', 'unavailable', 'unavailable');
       return;
     }
-    const socket = window.io(STREAM_URL, { reconnectionDelayMax: 5000 });
+    let missed = false;
+    const socket = window.EdmStream.connect(
+      window.io,
+      STREAM_URL,
+      {
+        event: onStreamEvent,
+        status(status) {
+          // Away longer than edm-stream can replay, or too slow to keep up.
+          if (status.start === 'too_far_behind' || status.gap > 0) missed = true;
+          if (socket.connected) setState('stream-state', 'live', missed ? 'live (some events missed)' : 'live');
+        },
+      },
+      { reconnectionDelayMax: 5000 }
+    );
     socket.on('connect', () => {
       live.connectedAt = Date.now();
-      setState('stream-state', 'live', 'live');
+      setState('stream-state', 'live', missed ? 'live (some events missed)' : 'live');
     });
     socket.on('disconnect', () => setState('stream-state', 'reconnecting', 'reconnecting…'));
     socket.on('connect_error', () => setState('stream-state', 'reconnecting', 'reconnecting…'));
-    socket.on('event', onStreamEvent);
   }
 
   // ---- start ----------------------------------------------------------------

@@ -114,12 +114,13 @@ async fn the_page_runs_only_scripts_the_dashboard_serves_itself() {
         [
             "/static/vendor/socket.io.min.js",
             "/static/vendor/chart.umd.min.js",
+            "/static/edm-stream-client.js",
             "/static/dashboard.js"
         ]
     );
     assert_eq!(
         html.matches("<script").count(),
-        3,
+        4,
         "inline script in the page"
     );
     let policy = dashboard.get("/").await.headers()[CONTENT_SECURITY_POLICY]
@@ -162,14 +163,12 @@ async fn every_static_file_is_served_with_its_content_type() {
 }
 
 #[tokio::test]
-async fn the_script_never_turns_event_data_into_markup() {
+async fn the_scripts_never_turn_event_data_into_markup() {
     let dashboard = spawn_dashboard().await;
-    let script = dashboard
-        .get("/static/dashboard.js")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let mut scripts = String::new();
+    for path in ["/static/dashboard.js", "/static/edm-stream-client.js"] {
+        scripts.push_str(&dashboard.get(path).await.text().await.unwrap());
+    }
     for sink in [
         "innerHTML",
         "outerHTML",
@@ -180,11 +179,14 @@ async fn the_script_never_turns_event_data_into_markup() {
         "createContextualFragment",
         "DOMParser",
     ] {
-        assert!(!script.contains(sink), "dashboard.js uses {sink}");
+        assert!(!scripts.contains(sink), "a dashboard script uses {sink}");
     }
-    assert!(script.contains("textContent"));
-    // The live data arrives as Socket.io event `event`.
-    assert!(script.contains("socket.on('event', onStreamEvent)"));
+    assert!(scripts.contains("textContent"));
+    // The live data arrives as Socket.io event `event`, through the
+    // stream client, WebSocket only.
+    assert!(scripts.contains("event: onStreamEvent"));
+    assert!(scripts.contains("socket.on('event', (text, position)"));
+    assert!(scripts.contains("transports: ['websocket']"));
 }
 
 #[tokio::test]

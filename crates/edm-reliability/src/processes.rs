@@ -225,6 +225,17 @@ impl Service {
         Some(kib / 1024.0)
     }
 
+    /// SIGTERM, as Heroku sends before replacing a dyno, and waits until
+    /// the process has exited.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
     /// SIGKILL: no chance to clean up.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -1,8 +1,10 @@
 //! Reads every partition of the streamed topics and publishes each valid
 //! event to the hub. Partitions are assigned manually, not shared through a
 //! group rebalance, so every instance sees every event; nothing is committed.
-//! At start each partition is read from a little before its end, so the hub
-//! begins with recent events; partitions added later are picked up.
+//! Each partition, found at start or later, is read from up to
+//! `EDM_STREAM_RESUME_EVENTS` before its end (the backfill: what clients
+//! resuming here may have missed, and recent events for new ones); what
+//! follows its end at that moment is live.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -14,7 +16,7 @@ use edm_runtime::StopSignal;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 
-use crate::hub::{Hub, HubCounters, StreamEvent};
+use crate::hub::{Hub, HubCounters, PartitionKey, StreamEvent, Tracked};
 use crate::settings::Settings;
 
 /// What the consumer reports to health checks and metrics.
@@ -140,21 +142,21 @@ impl StreamReader {
             let age = (now_ms - timestamp_ms) as f64 / 1000.0;
             self.hub.counters.event_age.observe(age);
         }
-        self.hub.publish(StreamEvent {
+        let key = PartitionKey {
             topic,
-            text: text.to_owned(),
-            timestamp_ms,
-        });
+            partition: message.partition(),
+        };
+        self.hub
+            .publish(StreamEvent::new(key, message.offset(), text, timestamp_ms));
     }
 
-    /// Looks up the topics' partitions and assigns the ones not yet read:
-    /// at start from a little before the end (to fill the recent ring),
-    /// later ones from their beginning.
+    /// Looks up the topics' partitions and assigns the ones not yet read,
+    /// each from its backfill start, telling the hub where its live part
+    /// begins.
     async fn assign_new_partitions(&self, assigned: &mut HashSet<(String, i32)>) {
         let consumer = self.consumer.clone();
         let topics = self.settings.consumer.topic_names();
-        let first_time = assigned.is_empty();
-        let recent = self.settings.recent_events as i64;
+        let backfill = self.settings.ring.events as i64;
         let known = assigned.clone();
         let found = tokio::task::spawn_blocking(move || {
             let mut fresh = Vec::new();
@@ -166,17 +168,9 @@ impl StreamReader {
                         if known.contains(&key) {
                             continue;
                         }
-                        let offset = if first_time {
-                            let (low, high) = consumer.fetch_watermarks(
-                                t.name(),
-                                p.id(),
-                                Duration::from_secs(5),
-                            )?;
-                            Offset::Offset((high - recent).max(low))
-                        } else {
-                            Offset::Beginning
-                        };
-                        fresh.push((key, offset));
+                        let (low, high) =
+                            consumer.fetch_watermarks(t.name(), p.id(), Duration::from_secs(5))?;
+                        fresh.push((key, (high - backfill).max(low), high));
                     }
                 }
             }
@@ -196,13 +190,28 @@ impl StreamReader {
         if fresh.is_empty() {
             return;
         }
+        let kafka = &self.settings.consumer.kafka;
+        let tracked: Vec<Tracked> = fresh
+            .iter()
+            .filter_map(|((topic, partition), from, live_from)| {
+                Some(Tracked {
+                    key: PartitionKey {
+                        topic: kafka.topic_from_wire(topic)?,
+                        partition: *partition,
+                    },
+                    from: *from,
+                    live_from: *live_from,
+                })
+            })
+            .collect();
+        self.hub.track(&tracked);
         let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), offset) in &fresh {
-            let _ = tpl.add_partition_offset(topic, *partition, *offset);
+        for ((topic, partition), from, _) in &fresh {
+            let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*from));
         }
         match self.consumer.incremental_assign(&tpl) {
             Ok(()) => {
-                assigned.extend(fresh.into_iter().map(|(k, _)| k));
+                assigned.extend(fresh.into_iter().map(|(k, _, _)| k));
                 self.health
                     .partitions
                     .store(assigned.len() as i64, Ordering::Relaxed);

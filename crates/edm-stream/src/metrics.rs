@@ -42,6 +42,7 @@ pub fn service_metrics(
         "invalid_events": counters.invalid.clone() => "Messages skipped because they were not valid events, by logical topic";
         "deliveries": counters.deliveries.clone() => "Events handed to a client's socket, by logical topic";
         "client_drops": counters.drops.clone() => "Events dropped from slow clients' queues (oldest first)";
+        "resumes": counters.resumes.clone() => "Clients that reconnected with positions, by outcome (resumed, too_far_behind)";
         "event_age_seconds": counters.event_age.clone() => "Time from an event's Kafka timestamp (when it was produced) to its publication to clients";
         "clients": clients.clone() => "Connected Socket.io clients";
         "partitions": partitions.clone() => "Partitions read";

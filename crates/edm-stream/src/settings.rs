@@ -4,7 +4,7 @@ use edm_config::env::number;
 use edm_config::{ConfigError, ConsumerSettings, Env, HttpSettings};
 use edm_runtime::ServiceSettings;
 
-use crate::hub::QueueBounds;
+use crate::hub::{QueueBounds, RingBounds};
 
 /// Everything edm-stream needs to run.
 #[derive(Debug, Clone)]
@@ -20,6 +20,12 @@ pub struct Settings {
     /// Recent events a new client receives first (`EDM_STREAM_RECENT_EVENTS`,
     /// default 50, at most 1000).
     pub recent_events: usize,
+    /// How far back a reconnecting client can resume: the last
+    /// `EDM_STREAM_RESUME_EVENTS` events (default 10,000, at least
+    /// `recent_events`) of all partitions together, within
+    /// `EDM_STREAM_RESUME_BYTES` of encoded event text (default 16 MiB).
+    /// An instance reads this many events of each partition back at start.
+    pub ring: RingBounds,
     /// What a client's queue may hold before the oldest events are dropped:
     /// `EDM_STREAM_CLIENT_BUFFER` events (default 512) and
     /// `EDM_STREAM_CLIENT_BUFFER_BYTES` bytes of event text (default 1 MiB).
@@ -43,9 +49,15 @@ impl ServiceSettings for Settings {
     }
 
     fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let recent_events = number(env, "EDM_STREAM_RECENT_EVENTS", 50, 0, 1000)? as usize;
         Ok(Self {
             consumer: ConsumerSettings::for_service(env, crate::NAME)?,
-            recent_events: number(env, "EDM_STREAM_RECENT_EVENTS", 50, 0, 1000)? as usize,
+            recent_events,
+            ring: RingBounds {
+                events: (number(env, "EDM_STREAM_RESUME_EVENTS", 10_000, 0, 1_000_000)? as usize)
+                    .max(recent_events),
+                bytes: number(env, "EDM_STREAM_RESUME_BYTES", 16 << 20, 0, 1 << 32)? as usize,
+            },
             client_buffer: QueueBounds {
                 events: number(env, "EDM_STREAM_CLIENT_BUFFER", 512, 1, 100_000)? as usize,
                 bytes: number(

@@ -1,21 +1,41 @@
-//! Socket.io connections. Each client may choose topics and how many recent
-//! events it wants in the handshake query (`?topics=edm-ui-click&recent=20`);
-//! past `EDM_STREAM_MAX_CLIENTS` a client is refused with the connect error
-//! `too_many_clients`;
-//! a writer task per client drains its queue into the socket, waiting (not
-//! blocking anyone else) when the socket's own buffer is full.
+//! Socket.io connections.
+//!
+//! A client may choose topics and how many recent events it wants in the
+//! handshake query (`?topics=edm-ui-click&recent=20`), and may resume: its
+//! connect data (`auth`) `{"resume": {"edm-ui-click/0": 1234, …}}` names
+//! the last offset it received per partition (see [`crate::hub`]). Every
+//! client first gets a `stream` message saying how its stream begins:
+//!
+//! ```json
+//! {"start": "fresh" | "resumed" | "too_far_behind", "replayed": 0,
+//!  "positions": {"edm-ui-click/0": 1234}}
+//! ```
+//!
+//! then `event` messages with two arguments: the event's JSON text as it
+//! was in Kafka, and its position `edm-ui-click/0/1235`. A client keeps
+//! the highest offset per partition from both and sends them back when it
+//! reconnects (`static/edm-stream-client.js` in edm-dashboard does this).
+//! When a client too slow to keep up loses events from its queue, it gets
+//! `stream` `{"gap": N}` before the next event.
+//!
+//! Past `EDM_STREAM_MAX_CLIENTS` a client is refused with the connect error
+//! `too_many_clients`. A writer task per client drains its queue into the
+//! socket, waiting (not blocking anyone else) when the socket's own buffer
+//! is full.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use edm_config::Topic;
-use socketioxide::extract::SocketRef;
+use serde_json::{json, Value};
+use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide::{SendError, SocketError, SocketIo};
 
-use crate::hub::{Hub, HubCounters};
+use crate::hub::{Hub, HubCounters, PartitionKey, Positions, Request, Start, StreamEvent};
 
 /// What clients may ask for, and how many may connect.
 #[derive(Debug, Clone)]
@@ -28,6 +48,13 @@ pub struct ClientPolicy {
     /// `too_many_clients`.
     pub max_clients: usize,
 }
+
+/// How long a resuming client waits for a starting instance to know its
+/// partitions.
+const WAIT_FOR_PARTITIONS: Duration = Duration::from_secs(10);
+
+/// Most partitions a resume may name.
+const MAX_RESUME_PARTITIONS: usize = 1024;
 
 /// One of the `max_clients` places, held in the socket's extensions.
 #[derive(Clone)]
@@ -64,16 +91,44 @@ pub fn register(io: &SocketIo, hub: Arc<Hub>, policy: ClientPolicy) {
             Ok(())
         }
     };
-    let (default_recent, topics) = (policy.default_recent, policy.topics);
-    let on_connect = move |socket: SocketRef| {
+    let on_connect = move |socket: SocketRef, TryData(auth): TryData<Value>| {
         let hub = hub.clone();
-        let topics = topics.clone();
+        let policy = policy.clone();
         async move {
             let query = socket.req_parts().uri.query().unwrap_or("").to_owned();
-            let (chosen, recent) = client_options(&query, &topics, default_recent);
+            let (topics, recent) = client_options(&query, &policy.topics, policy.default_recent);
+            let resume = auth.ok().as_ref().and_then(resume_positions);
+            if resume.is_some() {
+                // A starting instance first learns its partitions, so that
+                // a resume is checked against what it can hand out.
+                let _ = tokio::time::timeout(WAIT_FOR_PARTITIONS, hub.tracking()).await;
+            }
             let id = socket.id.to_string();
-            let queue = hub.subscribe(&id, chosen, recent);
-            tracing::debug!(client = %id, "client connected");
+            let subscription = hub.subscribe(
+                &id,
+                Request {
+                    topics,
+                    recent,
+                    resume,
+                },
+            );
+            let _ = socket.emit(
+                "stream",
+                &json!({
+                    "start": match subscription.start {
+                        Start::Fresh => "fresh",
+                        Start::Resumed => "resumed",
+                        Start::TooFarBehind => "too_far_behind",
+                    },
+                    "replayed": if subscription.start == Start::Resumed { subscription.first.len() } else { 0 },
+                    "positions": subscription
+                        .positions
+                        .iter()
+                        .map(|(key, at)| (key.to_string(), *at))
+                        .collect::<HashMap<_, _>>(),
+                }),
+            );
+            tracing::debug!(client = %id, start = ?subscription.start, "client connected");
             {
                 let hub = hub.clone();
                 socket.on_disconnect(move |s: SocketRef, reason: DisconnectReason| {
@@ -84,33 +139,75 @@ pub fn register(io: &SocketIo, hub: Arc<Hub>, policy: ClientPolicy) {
                     }
                 });
             }
-            tokio::spawn(async move {
-                loop {
-                    if queue.is_closed() || !socket.connected() {
-                        break;
-                    }
-                    let Some(event) = queue.pop() else {
-                        // Wake on new events; re-check now and then in case
-                        // the client vanished without a disconnect event.
-                        let _ =
-                            tokio::time::timeout(Duration::from_secs(5), queue.notify.notified())
-                                .await;
-                        continue;
-                    };
-                    match socket.emit("event", event.text.as_str()) {
-                        Ok(()) => HubCounters::count(&hub.counters.deliveries, event.topic),
-                        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                            queue.unpop(event);
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                hub.unsubscribe(&socket.id.to_string());
-            });
+            tokio::spawn(write_to_client(
+                socket,
+                hub,
+                subscription.first,
+                subscription.queue,
+            ));
         }
     };
     io.ns("/", on_connect.with(admit));
+}
+
+/// Sends `first`, then the queue, until the client goes away.
+async fn write_to_client(
+    socket: SocketRef,
+    hub: Arc<Hub>,
+    first: Vec<Arc<StreamEvent>>,
+    queue: Arc<crate::hub::ClientQueue>,
+) {
+    let mut first = first.into_iter();
+    let mut pending: Option<Arc<StreamEvent>> = None;
+    let mut dropped_reported = 0;
+    loop {
+        if queue.is_closed() || !socket.connected() {
+            break;
+        }
+        let from_queue = pending.is_none() && first.len() == 0;
+        let Some(event) = pending
+            .take()
+            .or_else(|| first.next())
+            .or_else(|| queue.pop())
+        else {
+            // Wake on new events; re-check now and then in case the
+            // client vanished without a disconnect event.
+            let _ = tokio::time::timeout(Duration::from_secs(5), queue.notify.notified()).await;
+            continue;
+        };
+        let dropped = queue.dropped();
+        if from_queue && dropped > dropped_reported {
+            let _ = socket.emit("stream", &json!({ "gap": dropped - dropped_reported }));
+            dropped_reported = dropped;
+        }
+        match socket.emit("event", &(&*event.text_json, &*event.position_json)) {
+            Ok(()) => HubCounters::count(&hub.counters.deliveries, event.key.topic),
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                pending = Some(event);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(_) => break,
+        }
+    }
+    hub.unsubscribe(&socket.id.to_string());
+}
+
+/// The positions in a client's connect data `{"resume": {key: offset}}`;
+/// `None` when it names none. Keys that are not a streamed partition and
+/// offsets that are not whole numbers are ignored.
+pub fn resume_positions(auth: &Value) -> Option<Positions> {
+    let named = auth.get("resume")?.as_object()?;
+    let positions: Positions = named
+        .iter()
+        .take(MAX_RESUME_PARTITIONS)
+        .filter_map(|(key, offset)| {
+            Some((
+                PartitionKey::parse(key)?,
+                offset.as_i64().filter(|o| *o >= -1)?,
+            ))
+        })
+        .collect();
+    (!positions.is_empty()).then_some(positions)
 }
 
 /// The topics (`topics=a,b`, default all streamed) and recent-event count
@@ -163,5 +260,32 @@ mod tests {
         );
         assert_eq!(client_options("recent=5000", &all, 50).1, 50);
         assert_eq!(client_options("topics=nope", &all, 50).0, all);
+    }
+
+    #[test]
+    fn a_resume_names_streamed_partitions_and_whole_offsets_only() {
+        let auth = json!({"resume": {
+            "edm-ui-click/0": 41, "edm-ui-pageload/2": -1,
+            "edm-ui-click/x": 5, "other/0": 3, "edm-ui-click/1": "7", "edm-ui-click/3": 1.5
+        }});
+        let positions = resume_positions(&auth).unwrap();
+        assert_eq!(positions.len(), 2);
+        assert_eq!(
+            positions[&PartitionKey {
+                topic: Topic::Click,
+                partition: 0
+            }],
+            41
+        );
+        assert_eq!(
+            positions[&PartitionKey {
+                topic: Topic::PageLoad,
+                partition: 2
+            }],
+            -1
+        );
+        assert!(resume_positions(&json!({})).is_none());
+        assert!(resume_positions(&json!({"resume": {"nope": 1}})).is_none());
+        assert!(resume_positions(&json!("text")).is_none());
     }
 }

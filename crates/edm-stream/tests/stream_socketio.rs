@@ -192,8 +192,11 @@ async fn a_stalled_client_does_not_delay_a_healthy_one() {
     let topics = TestTopics::create().await;
     let stream = TestStream::spawn_ready(service_env(
         &topics.prefix,
+        // Room for 1,000 of the 4 kB events below (4 MiB): the healthy
+        // client may fall that far behind on a busy machine and lose nothing.
         &[
             ("EDM_STREAM_CLIENT_BUFFER", "1000"),
+            ("EDM_STREAM_CLIENT_BUFFER_BYTES", "4194304"),
             ("EDM_STREAM_RECENT_EVENTS", "0"),
         ],
     ))

@@ -23,12 +23,18 @@ pub struct TestService<S> {
 }
 
 impl<S: Service> TestService<S> {
-    /// Starts the service with `env` on a free port (`PORT` is set to 0).
+    /// Starts the service with `env`, on a free port unless `env` names a
+    /// `PORT`.
     ///
     /// # Panics
     /// When the settings are invalid or the service cannot be built.
     pub async fn spawn(env: MapEnv) -> Self {
-        let settings = S::Settings::from_env(&env.with("PORT", "0")).expect("valid test settings");
+        let env = if env.0.contains_key("PORT") {
+            env
+        } else {
+            env.with("PORT", "0")
+        };
+        let settings = S::Settings::from_env(&env).expect("valid test settings");
         let app = Application::<S>::build(settings)
             .await
             .unwrap_or_else(|e| panic!("{} builds: {e:#}", S::NAME));
@@ -52,6 +58,15 @@ impl<S: Service> TestService<S> {
         let service = Self::spawn(env).await;
         service.wait_ready().await;
         service
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("the test URL ends with the port")
     }
 
     /// Polls `/ready` until it answers 200.

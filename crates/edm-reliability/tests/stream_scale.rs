@@ -1,0 +1,301 @@
+//! Many edm-stream instances behind a proxy that sends every HTTP request
+//! to the next instance (Debian's nginx, round-robin, no affinity: what
+//! Heroku's router does without session affinity), with official
+//! Socket.io clients using the dashboard's client module. While events
+//! flow, one instance is SIGKILLed and restarted, then every instance is
+//! replaced one by one (SIGTERM, as a deploy does). Every client must end
+//! with every event produced, each once, in order per partition.
+//!
+//! `EDM_RELIABILITY_PROFILE=short` (CI): 20 clients, 200 events/s; `full`:
+//! 50 clients, 1,000 events/s.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use edm_config::Topic;
+use edm_reliability::processes::{build_services, Service};
+use edm_testkit::infra::{service_env, workspace_root};
+use edm_testkit::kafka::{RawProducer, TestTopics};
+use serde_json::{json, Value};
+
+struct Profile {
+    clients: usize,
+    per_second: u64,
+}
+
+fn profile() -> Profile {
+    match std::env::var("EDM_RELIABILITY_PROFILE").as_deref() {
+        Ok("full") => Profile {
+            clients: 50,
+            per_second: 1000,
+        },
+        _ => Profile {
+            clients: 20,
+            per_second: 200,
+        },
+    }
+}
+
+/// nginx in front of `backends`, round-robin, WebSockets passed through;
+/// one process (`master_process off`), so that killing it leaves nothing.
+struct RoundRobinProxy {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl RoundRobinProxy {
+    fn start(backends: &[u16]) -> Self {
+        let dir = std::env::temp_dir().join(format!("edm-nginx-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let servers: String = backends
+            .iter()
+            .map(|p| format!("    server 127.0.0.1:{p};\n"))
+            .collect();
+        let d = dir.display();
+        let config = format!(
+            "master_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log {d}/access.log;\n\
+               client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+               map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n\
+               upstream stream {{\n{servers}  }}\n\
+               server {{\n    listen 127.0.0.1:{port};\n\
+                 location / {{\n      proxy_pass http://stream;\n      proxy_http_version 1.1;\n\
+                   proxy_set_header Upgrade $http_upgrade;\n      proxy_set_header Connection $connection_upgrade;\n\
+                   proxy_read_timeout 3600s;\n    }}\n  }}\n}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), config).unwrap();
+        let child = Command::new("nginx")
+            .args([
+                "-p",
+                &d.to_string(),
+                "-c",
+                &format!("{d}/nginx.conf"),
+                "-g",
+                "daemon off;",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("nginx runs (./edm setup installs it)");
+        let proxy = Self {
+            child,
+            port,
+            _dir: TempDir(dir),
+        };
+        for _ in 0..50 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return proxy;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("nginx did not listen on {port}");
+    }
+}
+
+impl Drop for RoundRobinProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Official clients in a node process (edm-stream's tests/client/resume.mjs).
+struct Clients {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Clients {
+    fn connect(url: &str, count: usize) -> Self {
+        let script = workspace_root().join("crates/edm-stream/tests/client/resume.mjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .env(
+                "EDM_CLIENT_SPEC",
+                json!({"url": url, "clients": count}).to_string(),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node runs");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(
+            line.trim(),
+            "READY",
+            "clients did not connect through the proxy"
+        );
+        Self {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn stop(mut self) -> Vec<Value> {
+        writeln!(self.stdin, "STOP").unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        let _ = self.child.wait();
+        let v: Value = serde_json::from_str(&line).expect("client result JSON");
+        v["clients"].as_array().unwrap().clone()
+    }
+}
+
+impl Drop for Clients {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_gets_every_event_once_while_instances_die_and_are_replaced() {
+    let profile = profile();
+    tokio::task::spawn_blocking(build_services).await.unwrap();
+    let topics = TestTopics::create().await;
+    let mut instances: Vec<Service> = (0..3)
+        .map(|_| Service::new("edm-stream", service_env(&topics.prefix, &[]).0))
+        .collect();
+    for instance in &mut instances {
+        instance.start(Duration::from_secs(60)).await;
+    }
+    let ports: Vec<u16> = instances.iter().map(|s| s.port).collect();
+    let proxy = RoundRobinProxy::start(&ports);
+    let url = format!("http://127.0.0.1:{}", proxy.port);
+    let count = profile.clients;
+    let clients = tokio::task::spawn_blocking(move || Clients::connect(&url, count))
+        .await
+        .unwrap();
+
+    // Events keep flowing, spread over the partitions by visitor.
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (stop, settings, topic) = (
+            stop.clone(),
+            topics.settings.clone(),
+            topics.name(Topic::Click),
+        );
+        let per_second = profile.per_second;
+        tokio::spawn(async move {
+            let producer = RawProducer::new(&settings);
+            let mut produced: Vec<(String, String)> = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / per_second));
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let visitor = format!("visitor-{}", n % 6);
+                let id = format!("e-{n}");
+                let event = json!({"topic":"edm-ui-click","uuid":visitor,"event_id":id,
+                    "event_timestamp":1_763_800_000_000_i64,
+                    "properties":{"button_id":"buy","description":"button click"}});
+                producer
+                    .send(&topic, &visitor, event.to_string().as_bytes(), Some(&id))
+                    .await;
+                produced.push((visitor, id));
+                n += 1;
+            }
+            produced
+        })
+    };
+
+    let pause = |secs| tokio::time::sleep(Duration::from_secs(secs));
+    pause(3).await;
+    instances[1].kill();
+    pause(3).await;
+    instances[1].start(Duration::from_secs(60)).await;
+    pause(3).await;
+    for instance in &mut instances {
+        instance.stop();
+        instance.start(Duration::from_secs(60)).await;
+        pause(3).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let produced = producer.await.unwrap();
+    pause(4).await;
+    let results = tokio::task::spawn_blocking(move || clients.stop())
+        .await
+        .unwrap();
+    drop(proxy);
+
+    let produced_ids: HashSet<&str> = produced.iter().map(|(_, id)| id.as_str()).collect();
+    let mut order_by_visitor: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (visitor, id) in &produced {
+        order_by_visitor.entry(visitor).or_default().push(id);
+    }
+    let visitor_of: HashMap<&str, &str> = produced
+        .iter()
+        .map(|(visitor, id)| (id.as_str(), visitor.as_str()))
+        .collect();
+    for (i, client) in results.iter().enumerate() {
+        let ids: Vec<&str> = client["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_str().unwrap())
+            .collect();
+        let distinct: HashSet<&str> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), ids.len(), "client {i} received a duplicate");
+        let missing = produced_ids.difference(&distinct).count();
+        assert_eq!(
+            missing,
+            0,
+            "client {i} missed {missing} of {} events; its stream messages: {}",
+            produced.len(),
+            client["statuses"]
+        );
+        assert_eq!(
+            distinct.len(),
+            produced_ids.len(),
+            "client {i} got events not produced"
+        );
+        let mut seen_by_visitor: HashMap<&str, Vec<&str>> = HashMap::new();
+        for id in &ids {
+            seen_by_visitor.entry(visitor_of[id]).or_default().push(id);
+        }
+        assert_eq!(
+            seen_by_visitor, order_by_visitor,
+            "client {i}: order per visitor"
+        );
+        let resumed = client["statuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["start"] == "resumed")
+            .count();
+        assert!(
+            resumed >= 1,
+            "client {i} never had to resume: {}",
+            client["statuses"]
+        );
+    }
+    println!(
+        "{} clients through a round-robin proxy, {} events at {}/s: every client got every event once",
+        results.len(),
+        produced.len(),
+        profile.per_second
+    );
+}

@@ -1,0 +1,62 @@
+// Official Socket.io clients speaking edm-stream's resume protocol through
+// the dashboard's own client module (edm-dashboard/static/edm-stream-client.js).
+// Driven by Rust tests over stdin/stdout.
+//
+// Input (env EDM_CLIENT_SPEC, JSON): { "url": "...", "clients": N }
+// Prints "READY" once every client is connected. Then reads commands, one
+// a line: "DROP i" closes client i's connection (as a network blip would),
+// "BACK i" reconnects it, "STOP" prints one JSON line and exits:
+//   { "clients": [ { "ids": [event_id…], "statuses": [stream message…],
+//                    "connects": n } ] }
+import { createRequire } from "node:module";
+import { createInterface } from "node:readline";
+import { io } from "socket.io-client";
+
+const require = createRequire(import.meta.url);
+const EdmStream = require("../../../edm-dashboard/static/edm-stream-client.js");
+
+const spec = JSON.parse(process.env.EDM_CLIENT_SPEC);
+const results = [];
+const sockets = [];
+let connected = 0;
+for (let i = 0; i < spec.clients; i++) {
+  const result = { ids: [], statuses: [], connects: 0 };
+  results.push(result);
+  const socket = EdmStream.connect(
+    io,
+    spec.url,
+    {
+      event(text) {
+        let id = text;
+        try {
+          id = JSON.parse(text).event_id ?? text;
+        } catch {
+          // not JSON: keep the text
+        }
+        result.ids.push(id);
+      },
+      status(status) {
+        result.statuses.push(status);
+      },
+    },
+    { reconnectionDelay: 100, reconnectionDelayMax: 500 }
+  );
+  socket.on("connect", () => {
+    result.connects += 1;
+    if (result.connects === 1) {
+      connected += 1;
+      if (connected === spec.clients) process.stdout.write("READY\n");
+    }
+  });
+  sockets.push(socket);
+}
+
+createInterface({ input: process.stdin }).on("line", (line) => {
+  const [command, index] = line.trim().split(" ");
+  if (command === "DROP") sockets[Number(index)].disconnect();
+  if (command === "BACK") sockets[Number(index)].connect();
+  if (command === "STOP") {
+    for (const s of sockets) s.disconnect();
+    process.stdout.write(JSON.stringify({ clients: results }) + "\n", () => process.exit(0));
+  }
+});

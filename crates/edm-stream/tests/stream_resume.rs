@@ -1,0 +1,254 @@
+//! Resuming with the official `socket.io-client` and the dashboard's own
+//! client module (`edm-dashboard/static/edm-stream-client.js`), against
+//! real Kafka: a client whose connection drops gets exactly the events it
+//! missed and then live ones, nothing twice; one that was away longer than
+//! the instance can replay is told so and starts fresh; a restarted
+//! instance serves resuming clients what was produced while it was down,
+//! and does not stream its backfill to new clients as if it were live.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use edm_config::Topic;
+use edm_stream::Stream;
+use edm_testkit::infra::service_env;
+use edm_testkit::kafka::{RawProducer, TestTopics};
+use edm_testkit::service::TestService;
+use serde_json::{json, Value};
+
+/// Clients in a node process, driven over stdin.
+struct ResumingClients {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl ResumingClients {
+    /// Connects `count` clients to `url` and waits until all are in.
+    fn connect(url: &str, count: usize) -> Self {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/client");
+        let mut child = Command::new("node")
+            .arg(dir.join("resume.mjs"))
+            .env(
+                "EDM_CLIENT_SPEC",
+                json!({"url": url, "clients": count}).to_string(),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node runs (./edm setup installs the client)");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "READY", "clients did not connect");
+        Self {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn command(&mut self, command: &str) {
+        writeln!(self.stdin, "{command}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Stops the clients: per client, the event ids in arrival order and
+    /// the `stream` messages.
+    fn stop(mut self) -> Vec<(Vec<String>, Vec<Value>)> {
+        self.command("STOP");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        let _ = self.child.wait();
+        let v: Value = serde_json::from_str(&line).expect("client result JSON");
+        v["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let ids = c["ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|id| id.as_str().unwrap().to_owned())
+                    .collect();
+                (ids, c["statuses"].as_array().unwrap().clone())
+            })
+            .collect()
+    }
+}
+
+impl Drop for ResumingClients {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn click(id: &str) -> String {
+    json!({"topic":"edm-ui-click","uuid":"visitor-1","event_id":id,"event_timestamp":1_763_800_000_000_i64,
+           "properties":{"button_id":"buy","description":"button click"}})
+    .to_string()
+}
+
+/// Produces `ids` to the click topic, one key (so one partition, one
+/// order), `per_second` a second.
+async fn produce(producer: &RawProducer, topic: &str, ids: &[String], per_second: u64) {
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / per_second));
+    for id in ids {
+        tick.tick().await;
+        producer
+            .send(topic, "visitor-1", click(id).as_bytes(), Some(id))
+            .await;
+    }
+}
+
+fn ids(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|n| format!("{prefix}-{n}")).collect()
+}
+
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_away_for_10_seconds_gets_exactly_the_1000_events_it_missed() {
+    let topics = TestTopics::create().await;
+    let stream = TestService::<Stream>::spawn_ready(service_env(&topics.prefix, &[])).await;
+    let producer = RawProducer::new(&topics.settings);
+    let topic = topics.name(Topic::Click);
+    let url = stream.url.clone();
+    let mut clients = tokio::task::spawn_blocking(move || ResumingClients::connect(&url, 2))
+        .await
+        .unwrap();
+
+    let before = ids("before", 0..50);
+    produce(&producer, &topic, &before, 200).await;
+    settle().await;
+    clients.command("DROP 0");
+    let missed = ids("missed", 0..1000);
+    produce(&producer, &topic, &missed, 100).await;
+    clients.command("BACK 0");
+    settle().await;
+    let after = ids("after", 0..50);
+    produce(&producer, &topic, &after, 200).await;
+    settle().await;
+
+    let results = tokio::task::spawn_blocking(move || clients.stop())
+        .await
+        .unwrap();
+    let everything: Vec<String> = [before, missed, after].concat();
+    for (i, (received, statuses)) in results.iter().enumerate() {
+        assert_eq!(
+            received.len(),
+            everything.len(),
+            "client {i}: every event once ({} received)",
+            received.len()
+        );
+        assert!(received == &everything, "client {i}: in the order produced");
+        assert_eq!(statuses[0]["start"], "fresh", "{statuses:?}");
+    }
+    let statuses = &results[0].1;
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+    assert_eq!(statuses[1]["start"], "resumed");
+    assert_eq!(statuses[1]["replayed"], 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_away_longer_than_the_instance_remembers_is_told_and_starts_fresh() {
+    let topics = TestTopics::create().await;
+    let stream = TestService::<Stream>::spawn_ready(service_env(
+        &topics.prefix,
+        &[("EDM_STREAM_RESUME_EVENTS", "100")],
+    ))
+    .await;
+    let producer = RawProducer::new(&topics.settings);
+    let topic = topics.name(Topic::Click);
+    let url = stream.url.clone();
+    let mut clients = tokio::task::spawn_blocking(move || ResumingClients::connect(&url, 1))
+        .await
+        .unwrap();
+    produce(&producer, &topic, &ids("before", 0..10), 200).await;
+    settle().await;
+    clients.command("DROP 0");
+    produce(&producer, &topic, &ids("missed", 0..300), 500).await;
+    clients.command("BACK 0");
+    settle().await;
+    produce(&producer, &topic, &ids("after", 0..10), 200).await;
+    settle().await;
+    let results = tokio::task::spawn_blocking(move || clients.stop())
+        .await
+        .unwrap();
+    let (received, statuses) = &results[0];
+    assert_eq!(statuses[1]["start"], "too_far_behind", "{statuses:?}");
+    // Then the recent window (50 by default) and the live events, once each.
+    let recent = ids("missed", 250..300);
+    let expected: Vec<String> = [ids("before", 0..10), recent, ids("after", 0..10)].concat();
+    assert_eq!(received, &expected);
+    let metrics = stream.metrics().await;
+    assert!(
+        metrics.contains(r#"edm_stream_resumes_total{outcome="too_far_behind"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_instance_serves_what_was_produced_while_it_was_down() {
+    let topics = TestTopics::create().await;
+    let env = service_env(&topics.prefix, &[]);
+    let producer = RawProducer::new(&topics.settings);
+    let topic = topics.name(Topic::Click);
+    let history = ids("history", 0..100);
+    produce(&producer, &topic, &history, 500).await;
+
+    let stream = TestService::<Stream>::spawn_ready(env.clone()).await;
+    let url = stream.url.clone();
+    let port = stream.port();
+    let clients = tokio::task::spawn_blocking(move || ResumingClients::connect(&url, 1))
+        .await
+        .unwrap();
+    let before = ids("before", 0..20);
+    produce(&producer, &topic, &before, 200).await;
+    settle().await;
+    stream.shutdown().await.expect("the stream stops cleanly");
+    let down = ids("down", 0..200);
+    produce(&producer, &topic, &down, 200).await;
+    // The same address again: the client reconnects by itself.
+    let restarted =
+        TestService::<Stream>::spawn_ready(env.clone().with("PORT", port.to_string())).await;
+    settle().await;
+    let after = ids("after", 0..20);
+    produce(&producer, &topic, &after, 200).await;
+    settle().await;
+    // A new client on the restarted instance gets recent events, then live
+    // ones, and none of the backfill as live.
+    let url = restarted.url.clone();
+    let fresh = tokio::task::spawn_blocking(move || ResumingClients::connect(&url, 1))
+        .await
+        .unwrap();
+    let last = ids("last", 0..5);
+    produce(&producer, &topic, &last, 200).await;
+    settle().await;
+
+    let resumed = tokio::task::spawn_blocking(move || clients.stop())
+        .await
+        .unwrap();
+    let (received, statuses) = &resumed[0];
+    let recent_at_start: Vec<String> = history[50..].to_vec();
+    let expected: Vec<String> =
+        [recent_at_start, before, down, after.clone(), last.clone()].concat();
+    assert_eq!(received, &expected, "{statuses:?}");
+    assert_eq!(statuses.last().unwrap()["start"], "resumed");
+
+    let fresh = tokio::task::spawn_blocking(move || fresh.stop())
+        .await
+        .unwrap();
+    let (received, statuses) = &fresh[0];
+    assert_eq!(statuses[0]["start"], "fresh");
+    let all: Vec<String> = [ids("before", 0..20), ids("down", 0..200), after].concat();
+    let recent: Vec<String> = all[all.len() - 50..].to_vec();
+    assert_eq!(received, &[recent, last].concat());
+}
