@@ -1,8 +1,8 @@
 # ./edm reliability: the full reliability profile. A million generated
 # inputs per property against event parsing, hostile HTTP against the relay,
 # the long fault-injection run (brokers, the whole cluster, Postgres and
-# every service killed and restarted under load) and the attack suite at
-# full size. Writes docs/reliability.md.
+# every service killed and restarted under load), the attack suite at
+# full size and the multi-instance stream run. Writes docs/reliability.md.
 # CI runs the same tests with short profiles as part of ./edm test.
 
 run_reliability() {
@@ -17,6 +17,11 @@ run_reliability() {
   local attacks=$EDM_STATE/attacks.md
   EDM_RELIABILITY_PROFILE=full EDM_ATTACK_REPORT=$attacks \
     cargo test --release --locked -p edm-reliability --test attacks -- --nocapture
+  log "stream instances behind a round-robin proxy (full profile)"
+  local scale
+  scale=$(EDM_RELIABILITY_PROFILE=full cargo test --release --locked -p edm-reliability --test stream_scale -- --nocapture 2>&1) \
+    || { echo "$scale" >&2; die "the multi-instance stream run failed"; }
+  scale=$(grep 'clients through a round-robin proxy' <<<"$scale")
   log "property tests: $cases cases per property"
   out=$(PROPTEST_CASES=$cases cargo test --release --locked -p edm-events --test event_fuzz 2>&1) \
     || { echo "$out" >&2; die "event property tests failed"; }
@@ -41,6 +46,13 @@ $(cat "$attacks")
 
 Command: \`EDM_RELIABILITY_PROFILE=full cargo test --release -p edm-reliability --test attacks\`
 (part of \`./edm reliability\`).
+
+## Many stream instances behind a router without affinity
+
+\`crates/edm-reliability/tests/stream_scale.rs\`, full profile: three edm-stream processes behind
+Debian's nginx in round-robin (no session affinity), official Socket.io clients through it using the
+dashboard's client module; while events flow, one instance is SIGKILLed and restarted 3 s later, then
+all three are replaced one by one with SIGTERM. Result: $scale.
 
 ## Hostile input
 

@@ -36,11 +36,21 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             "event_timestamp": now_ms(),
             "properties": {"button_id": button, "description": "button click"},
         });
-        let posted = client
-            .post(format!("{relay}/produceClickMessage"))
-            .json(&event)
-            .send()
-            .await?;
+        // Under the heaviest load the relay may shed a request (503, or 429
+        // for this one client): try again shortly, as a careful client does.
+        let mut attempts = 0;
+        let posted = loop {
+            let posted = client
+                .post(format!("{relay}/produceClickMessage"))
+                .json(&event)
+                .send()
+                .await?;
+            attempts += 1;
+            if !matches!(posted.status().as_u16(), 429 | 503) || attempts == 50 {
+                break posted;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         anyhow::ensure!(
             posted.status().is_success(),
             "the relay answered {}",
