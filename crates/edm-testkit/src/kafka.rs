@@ -157,6 +157,24 @@ impl RawProducer {
     /// Writes one message (with an `edm-event-id` header when `event_id`
     /// is given) and waits for the acknowledgement.
     pub async fn send(&self, topic: &str, key: &str, payload: &[u8], event_id: Option<&str>) {
+        self.enqueue(topic, key, payload, event_id)
+            .await
+            .expect("the producer is alive")
+            .map_err(|(e, _)| e)
+            .expect("test message acknowledged");
+    }
+
+    /// Queues one message now, in call order (messages to one partition
+    /// are written in that order), without waiting for its acknowledgement:
+    /// await the returned future for it. For a steady rate that does not
+    /// depend on the brokers' round trip.
+    pub fn enqueue(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        event_id: Option<&str>,
+    ) -> rdkafka::producer::DeliveryFuture {
         use rdkafka::message::{Header, OwnedHeaders};
         let mut record = rdkafka::producer::FutureRecord::to(topic)
             .key(key)
@@ -168,9 +186,8 @@ impl RawProducer {
             }));
         }
         self.producer
-            .send(record, Duration::from_secs(30))
-            .await
+            .send_result(record)
             .map_err(|(e, _)| e)
-            .expect("test message acknowledged");
+            .expect("the producer's queue takes the test message")
     }
 }
