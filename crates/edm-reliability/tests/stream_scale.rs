@@ -10,17 +10,17 @@
 //! 50 clients, 1,000 events/s.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use edm_config::Topic;
 use edm_reliability::processes::{build_services, Service};
-use edm_testkit::infra::{service_env, workspace_root};
+use edm_testkit::infra::service_env;
 use edm_testkit::kafka::{RawProducer, TestTopics};
-use serde_json::{json, Value};
+use edm_testkit::stream_clients::ResumingClients;
+use serde_json::json;
 
 struct Profile {
     clients: usize,
@@ -119,59 +119,6 @@ impl Drop for RoundRobinProxy {
     }
 }
 
-/// Official clients in a node process (edm-stream's tests/client/resume.mjs).
-struct Clients {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Clients {
-    fn connect(url: &str, count: usize) -> Self {
-        let script = workspace_root().join("crates/edm-stream/tests/client/resume.mjs");
-        let mut child = Command::new("node")
-            .arg(script)
-            .env(
-                "EDM_CLIENT_SPEC",
-                json!({"url": url, "clients": count}).to_string(),
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node runs");
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert_eq!(
-            line.trim(),
-            "READY",
-            "clients did not connect through the proxy"
-        );
-        Self {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    fn stop(mut self) -> Vec<Value> {
-        writeln!(self.stdin, "STOP").unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        let _ = self.child.wait();
-        let v: Value = serde_json::from_str(&line).expect("client result JSON");
-        v["clients"].as_array().unwrap().clone()
-    }
-}
-
-impl Drop for Clients {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_client_gets_every_event_once_while_instances_die_and_are_replaced() {
     let profile = profile();
@@ -187,7 +134,7 @@ async fn every_client_gets_every_event_once_while_instances_die_and_are_replaced
     let proxy = RoundRobinProxy::start(&ports);
     let url = format!("http://127.0.0.1:{}", proxy.port);
     let count = profile.clients;
-    let clients = tokio::task::spawn_blocking(move || Clients::connect(&url, count))
+    let clients = tokio::task::spawn_blocking(move || ResumingClients::connect(&url, count))
         .await
         .unwrap();
 
@@ -265,21 +212,16 @@ async fn every_client_gets_every_event_once_while_instances_die_and_are_replaced
         .map(|(visitor, id)| (id.as_str(), visitor.as_str()))
         .collect();
     for (i, client) in results.iter().enumerate() {
-        let ids: Vec<&str> = client["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|id| id.as_str().unwrap())
-            .collect();
+        let ids: Vec<&str> = client.ids.iter().map(String::as_str).collect();
         let distinct: HashSet<&str> = ids.iter().copied().collect();
         assert_eq!(distinct.len(), ids.len(), "client {i} received a duplicate");
         let missing = produced_ids.difference(&distinct).count();
         assert_eq!(
             missing,
             0,
-            "client {i} missed {missing} of {} events; its stream messages: {}",
+            "client {i} missed {missing} of {} events; its stream messages: {:?}",
             produced.len(),
-            client["statuses"]
+            client.statuses
         );
         assert_eq!(
             distinct.len(),
@@ -294,16 +236,15 @@ async fn every_client_gets_every_event_once_while_instances_die_and_are_replaced
             seen_by_visitor, order_by_visitor,
             "client {i}: order per visitor"
         );
-        let resumed = client["statuses"]
-            .as_array()
-            .unwrap()
+        let resumed = client
+            .statuses
             .iter()
             .filter(|s| s["start"] == "resumed")
             .count();
         assert!(
             resumed >= 1,
-            "client {i} never had to resume: {}",
-            client["statuses"]
+            "client {i} never had to resume: {:?}",
+            client.statuses
         );
     }
     println!(

@@ -6,9 +6,6 @@
 //! instance serves resuming clients what was produced while it was down,
 //! and does not stream its backfill to new clients as if it were live.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use edm_config::Topic;
@@ -16,77 +13,8 @@ use edm_stream::Stream;
 use edm_testkit::infra::service_env;
 use edm_testkit::kafka::{RawProducer, TestTopics};
 use edm_testkit::service::TestService;
-use serde_json::{json, Value};
-
-/// Clients in a node process, driven over stdin.
-struct ResumingClients {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl ResumingClients {
-    /// Connects `count` clients to `url` and waits until all are in.
-    fn connect(url: &str, count: usize) -> Self {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/client");
-        let mut child = Command::new("node")
-            .arg(dir.join("resume.mjs"))
-            .env(
-                "EDM_CLIENT_SPEC",
-                json!({"url": url, "clients": count}).to_string(),
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node runs (./edm setup installs the client)");
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "READY", "clients did not connect");
-        Self {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    fn command(&mut self, command: &str) {
-        writeln!(self.stdin, "{command}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    /// Stops the clients: per client, the event ids in arrival order and
-    /// the `stream` messages.
-    fn stop(mut self) -> Vec<(Vec<String>, Vec<Value>)> {
-        self.command("STOP");
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        let _ = self.child.wait();
-        let v: Value = serde_json::from_str(&line).expect("client result JSON");
-        v["clients"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                let ids = c["ids"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|id| id.as_str().unwrap().to_owned())
-                    .collect();
-                (ids, c["statuses"].as_array().unwrap().clone())
-            })
-            .collect()
-    }
-}
-
-impl Drop for ResumingClients {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
+use edm_testkit::stream_clients::ResumingClients;
+use serde_json::json;
 
 fn click(id: &str) -> String {
     json!({"topic":"edm-ui-click","uuid":"visitor-1","event_id":id,"event_timestamp":1_763_800_000_000_i64,
@@ -141,7 +69,8 @@ async fn a_client_away_for_10_seconds_gets_exactly_the_1000_events_it_missed() {
         .await
         .unwrap();
     let everything: Vec<String> = [before, missed, after].concat();
-    for (i, (received, statuses)) in results.iter().enumerate() {
+    for (i, client) in results.iter().enumerate() {
+        let (received, statuses) = (&client.ids, &client.statuses);
         assert_eq!(
             received.len(),
             everything.len(),
@@ -151,7 +80,7 @@ async fn a_client_away_for_10_seconds_gets_exactly_the_1000_events_it_missed() {
         assert!(received == &everything, "client {i}: in the order produced");
         assert_eq!(statuses[0]["start"], "fresh", "{statuses:?}");
     }
-    let statuses = &results[0].1;
+    let statuses = &results[0].statuses;
     assert_eq!(statuses.len(), 2, "{statuses:?}");
     assert_eq!(statuses[1]["start"], "resumed");
     assert_eq!(statuses[1]["replayed"], 1000);
@@ -182,7 +111,7 @@ async fn a_client_away_longer_than_the_instance_remembers_is_told_and_starts_fre
     let results = tokio::task::spawn_blocking(move || clients.stop())
         .await
         .unwrap();
-    let (received, statuses) = &results[0];
+    let (received, statuses) = (&results[0].ids, &results[0].statuses);
     assert_eq!(statuses[1]["start"], "too_far_behind", "{statuses:?}");
     // Then the recent window (50 by default) and the live events, once each.
     let recent = ids("missed", 250..300);
@@ -236,7 +165,7 @@ async fn a_restarted_instance_serves_what_was_produced_while_it_was_down() {
     let resumed = tokio::task::spawn_blocking(move || clients.stop())
         .await
         .unwrap();
-    let (received, statuses) = &resumed[0];
+    let (received, statuses) = (&resumed[0].ids, &resumed[0].statuses);
     let recent_at_start: Vec<String> = history[50..].to_vec();
     let expected: Vec<String> =
         [recent_at_start, before, down, after.clone(), last.clone()].concat();
@@ -246,7 +175,7 @@ async fn a_restarted_instance_serves_what_was_produced_while_it_was_down() {
     let fresh = tokio::task::spawn_blocking(move || fresh.stop())
         .await
         .unwrap();
-    let (received, statuses) = &fresh[0];
+    let (received, statuses) = (&fresh[0].ids, &fresh[0].statuses);
     assert_eq!(statuses[0]["start"], "fresh");
     let all: Vec<String> = [ids("before", 0..20), ids("down", 0..200), after].concat();
     let recent: Vec<String> = all[all.len() - 50..].to_vec();

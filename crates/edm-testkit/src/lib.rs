@@ -12,6 +12,8 @@
 //! - [`secrets`]: known secret values, and scanning output for them.
 //! - [`service`]: [`service::TestService`], any EDM service on a free port.
 //! - [`spare_postgres`]: [`spare_postgres::SparePostgres`], a server a test may stop.
+//! - [`stream_clients`]: [`stream_clients::ResumingClients`], official
+//!   Socket.io clients speaking edm-stream's resume protocol.
 
 pub mod broker;
 pub mod html;
@@ -21,3 +23,4 @@ pub mod postgres;
 pub mod secrets;
 pub mod service;
 pub mod spare_postgres;
+pub mod stream_clients;
