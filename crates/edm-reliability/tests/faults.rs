@@ -174,10 +174,7 @@ async fn acknowledged_events_are_counted_once_and_streamed_through_faults() {
         "edm-stream",
         Service::new(
             "edm-stream",
-            common(&[
-                ("EDM_STREAM_RECENT_EVENTS", "1000"),
-                ("EDM_STREAM_CLIENT_BUFFER", "100000"),
-            ]),
+            common(&[("EDM_STREAM_RECENT_EVENTS", "1000")]),
         ),
     );
     for name in ["edm-relay", "edm-stats", "edm-stream"] {

@@ -126,7 +126,7 @@ impl StreamReader {
         let Some(text) =
             text.filter(|t| Event::parse(t.as_bytes()).is_ok_and(|e| e.topic == topic))
         else {
-            HubCounters::count(&self.hub.counters.invalid, topic);
+            HubCounters::count(&self.hub.counters.invalid, topic, 1);
             tracing::debug!(
                 topic = message.topic(),
                 offset = message.offset(),

@@ -1,26 +1,29 @@
 //! Where events meet clients.
 //!
 //! The hub keeps the last events it published in a ring (bounded in events
-//! and bytes: `EDM_STREAM_RESUME_EVENTS`, `EDM_STREAM_RESUME_BYTES`) and a
-//! bounded queue per client. Every event knows where it is in Kafka
-//! (logical topic, partition, offset), which is the same on every instance,
-//! so a client that reconnects anywhere can say what it has and get exactly
-//! what it missed:
+//! and bytes: `EDM_STREAM_RESUME_EVENTS`, `EDM_STREAM_RESUME_BYTES`), each
+//! numbered in the order it was published. Every client reads the ring
+//! through its own [`Cursor`]: publishing is one push under a short lock and
+//! one wake-up, whatever the number of clients, and a slow client holds no
+//! queue of its own; it is only further back in the ring. A client loses
+//! events only when it falls behind the ring's start, and then it is told
+//! how many (counted in `/metrics` too).
+//!
+//! Every event knows where it is in Kafka (logical topic, partition,
+//! offset), which is the same on every instance, so a client that
+//! reconnects anywhere can say what it has and get exactly what it missed:
 //!
 //! - a **fresh** client gets the most recent events of its topics, then
 //!   live ones;
 //! - a **resuming** client names the last offset it received per partition
 //!   and gets every later event the ring holds, then live ones, each at
-//!   most once: a client's queue skips what is at or below its positions;
+//!   most once: a cursor skips what is at or below its positions;
 //! - a resuming client further behind than the ring reaches is told so
 //!   (`too_far_behind`) and starts fresh.
 //!
-//! Adding an event to the ring and taking the list of clients to hand it
-//! to happen under one short lock, as does registering a client with its
-//! snapshot of the ring, so snapshot and live queue meet without a gap or a
-//! duplicate. The list of clients is shared and copied only when a client
-//! comes or goes, so handing an event to thousands of queues happens
-//! outside the lock, each queue's own lock held only for its push.
+//! A cursor starts at a numbered place in the ring taken under the same
+//! lock as its snapshot (recent events, or the positions it resumes from),
+//! so snapshot and live events meet without a gap or a duplicate.
 //!
 //! Events read while an instance catches up after its start (its backfill,
 //! below the partition's end at the time it was assigned) fill the ring
@@ -29,8 +32,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
 use edm_config::Topic;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -38,7 +41,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use serde_json::value::RawValue;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 /// A partition of a logical topic: where positions are counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -80,6 +83,13 @@ pub struct StreamEvent {
     pub text_json: Box<RawValue>,
     /// Its position as a JSON string: `"edm-ui-click/0/1234"`.
     pub position_json: Box<RawValue>,
+    /// Its number in the hub: events published before it have lower ones.
+    seq: u64,
+    /// Its number among the events of its topic.
+    topic_seq: u64,
+    /// Whether it came after its partition's end at assignment (not
+    /// backfill).
+    live: bool,
 }
 
 impl StreamEvent {
@@ -95,6 +105,9 @@ impl StreamEvent {
             timestamp_ms,
             text_json: json(text),
             position_json: json(&format!("{key}/{offset}")),
+            seq: 0,
+            topic_seq: 0,
+            live: true,
         }
     }
 
@@ -109,126 +122,17 @@ impl StreamEvent {
     }
 }
 
-/// How much one client's queue may hold: events, and bytes of event text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueBounds {
-    /// Events at most (`EDM_STREAM_CLIENT_BUFFER`).
-    pub events: usize,
-    /// Bytes of event text at most (`EDM_STREAM_CLIENT_BUFFER_BYTES`); the
-    /// newest event is kept even when it alone is larger.
-    pub bytes: usize,
-}
-
-/// A client's queued events and the bytes of text they hold.
-#[derive(Debug, Default)]
-struct Queued {
-    events: VecDeque<Arc<StreamEvent>>,
-    bytes: usize,
-}
-
-impl Queued {
-    fn pop_front(&mut self) -> Option<Arc<StreamEvent>> {
-        let event = self.events.pop_front()?;
-        self.bytes -= event.size();
-        Some(event)
-    }
-
-    /// Whether it holds more than `bounds` allow (one event always fits).
-    fn over(&self, bounds: QueueBounds) -> bool {
-        self.events.len() > bounds.events || (self.bytes > bounds.bytes && self.events.len() > 1)
-    }
-}
-
 /// The last offset a client has of each partition.
 pub type Positions = HashMap<PartitionKey, i64>;
 
-/// The queue of one client: bounded in events and bytes, dropping the
-/// oldest when full; it passes on only events past the client's positions.
-#[derive(Debug)]
-pub struct ClientQueue {
-    queued: Mutex<Queued>,
-    /// Where the client is; events at or below are not passed on.
-    positions: Mutex<Positions>,
-    bounds: QueueBounds,
-    topics: Vec<Topic>,
-    dropped: AtomicU64,
-    closed: AtomicBool,
-    /// Woken when events arrive or the client closes.
-    pub notify: Notify,
-}
+/// Topics are few: per-topic counts live in arrays indexed by this.
+const TOPICS: usize = Topic::ALL.len();
 
-impl ClientQueue {
-    /// Queues `event`, dropping the oldest while over the bounds; returns
-    /// how many were dropped.
-    fn push(&self, event: Arc<StreamEvent>) -> u64 {
-        let mut q = self.queued.lock().unwrap();
-        q.bytes += event.size();
-        q.events.push_back(event);
-        let mut dropped = 0;
-        while q.over(self.bounds) {
-            q.pop_front();
-            dropped += 1;
-        }
-        drop(q);
-        self.dropped.fetch_add(dropped, Ordering::Relaxed);
-        self.notify.notify_one();
-        dropped
-    }
-
-    /// Takes the next event to send that the client does not have yet,
-    /// and counts it as the client's.
-    pub fn pop(&self) -> Option<Arc<StreamEvent>> {
-        loop {
-            let event = self.queued.lock().unwrap().pop_front()?;
-            if self.take(&event) {
-                return Some(event);
-            }
-        }
-    }
-
-    /// Whether `event` is past the client's position (then it becomes the
-    /// client's position).
-    fn take(&self, event: &StreamEvent) -> bool {
-        let mut positions = self.positions.lock().unwrap();
-        let fresh = positions
-            .get(&event.key)
-            .is_none_or(|at| event.offset > *at);
-        if fresh {
-            positions.insert(event.key, event.offset);
-        }
-        fresh
-    }
-
-    /// Puts back an event that could not be sent yet, unless newer events
-    /// filled the queue meanwhile (then it is the oldest and is dropped).
-    pub fn unpop(&self, event: Arc<StreamEvent>) {
-        // It will pass the position check again.
-        {
-            let mut positions = self.positions.lock().unwrap();
-            positions.insert(event.key, event.offset - 1);
-        }
-        let mut q = self.queued.lock().unwrap();
-        q.bytes += event.size();
-        q.events.push_front(event);
-        if q.over(self.bounds) {
-            q.pop_front();
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Events dropped for this client so far.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Whether the client went away.
-    pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Relaxed)
-    }
-
-    fn wants(&self, topic: Topic) -> bool {
-        self.topics.contains(&topic)
-    }
+fn topic_index(topic: Topic) -> usize {
+    Topic::ALL
+        .iter()
+        .position(|t| *t == topic)
+        .expect("every topic is in Topic::ALL")
 }
 
 /// Labels of the per-topic counters.
@@ -248,7 +152,8 @@ pub struct HubCounters {
     pub invalid: Family<TopicLabels, Counter>,
     /// Events handed to a client's socket, by topic.
     pub deliveries: Family<TopicLabels, Counter>,
-    /// Events dropped from slow clients' queues.
+    /// Events slow clients lost because the ring dropped them before they
+    /// were read.
     pub drops: Counter,
     /// Clients that resumed, by outcome (`resumed`, `too_far_behind`).
     pub resumes: Family<ResumeLabels, Counter>,
@@ -283,13 +188,13 @@ const EVENT_AGE_BUCKETS: [f64; 13] = [
 ];
 
 impl HubCounters {
-    /// Counts one event of `topic` in `family`.
-    pub fn count(family: &Family<TopicLabels, Counter>, topic: Topic) {
+    /// Counts `n` events of `topic` in `family`.
+    pub fn count(family: &Family<TopicLabels, Counter>, topic: Topic, n: u64) {
         family
             .get_or_create(&TopicLabels {
                 topic: topic.name(),
             })
-            .inc();
+            .inc_by(n);
     }
 }
 
@@ -339,10 +244,21 @@ struct Inner {
     /// Events in the order they were published.
     ring: VecDeque<Arc<StreamEvent>>,
     ring_bytes: usize,
+    /// The number of the event at the ring's front (of the next one when
+    /// the ring is empty).
+    first_seq: u64,
     partitions: HashMap<PartitionKey, PartitionState>,
-    /// Replaced (not changed in place) when a client comes or goes, so a
-    /// publisher's copy of the `Arc` stays valid without the lock.
-    clients: Arc<HashMap<String, Arc<ClientQueue>>>,
+    /// Events of each topic published so far.
+    published: [u64; TOPICS],
+    /// Events of each topic dropped from the ring so far.
+    evicted: [u64; TOPICS],
+}
+
+impl Inner {
+    /// The number the next event published gets.
+    fn next_seq(&self) -> u64 {
+        self.first_seq + self.ring.len() as u64
+    }
 }
 
 /// What a client asked for when it connected.
@@ -367,26 +283,153 @@ pub enum Start {
     TooFarBehind,
 }
 
-/// A registered client: what to send first, then its live queue.
+/// A registered client: how its stream begins, and its cursor.
 #[derive(Debug)]
 pub struct Subscription {
     /// How the stream begins.
     pub start: Start,
-    /// Sent before anything from the queue: recent events (fresh) or the
-    /// missed ones (resumed).
-    pub first: Vec<Arc<StreamEvent>>,
+    /// Events it missed that the ring hands it (resumed clients).
+    pub replayed: usize,
     /// The positions the client starts from, for every partition known.
     pub positions: Positions,
-    /// The live queue.
-    pub queue: Arc<ClientQueue>,
+    /// Where it reads.
+    pub cursor: Cursor,
+}
+
+/// What a cursor read: events lost since the last read, then events.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    /// Events of the client's topics that left the ring before it read
+    /// them.
+    pub gap: u64,
+    /// Events to send, in order.
+    pub events: Vec<Arc<StreamEvent>>,
+}
+
+/// One client's place in the hub's ring.
+#[derive(Debug)]
+pub struct Cursor {
+    /// Sent before the ring: the recent events of a fresh client.
+    first: VecDeque<Arc<StreamEvent>>,
+    /// The number of the next event to look at.
+    next_seq: u64,
+    /// The number, within each topic, of the next event it expects (to
+    /// count what it lost).
+    expected: [u64; TOPICS],
+    /// Where the client is; events at or below are not sent.
+    positions: Positions,
+    topics: Vec<Topic>,
+    /// Changes when events are published.
+    head: watch::Receiver<u64>,
+    _client: ClientCount,
+}
+
+impl Cursor {
+    /// Up to `max` events for the client, after what it was handed before.
+    pub fn read(&mut self, hub: &Hub, max: usize) -> Delivery {
+        if !self.first.is_empty() {
+            let n = max.min(self.first.len());
+            return Delivery {
+                gap: 0,
+                events: self.first.drain(..n).collect(),
+            };
+        }
+        let inner = hub.inner.read().unwrap();
+        let mut delivery = Delivery {
+            gap: self.skip_evicted(&inner),
+            events: Vec::new(),
+        };
+        let from = (self.next_seq - inner.first_seq) as usize;
+        for event in inner.ring.range(from..) {
+            if delivery.events.len() >= max {
+                break;
+            }
+            self.next_seq = event.seq + 1;
+            if !self.topics.contains(&event.key.topic) {
+                continue;
+            }
+            self.expected[topic_index(event.key.topic)] = event.topic_seq + 1;
+            if self.take(event) {
+                delivery.events.push(event.clone());
+            }
+        }
+        drop(inner);
+        hub.counters.drops.inc_by(delivery.gap);
+        delivery
+    }
+
+    /// Moves past events that left the ring before the client read them
+    /// (while its socket is full, say), and says how many of its topics'
+    /// events that was: the gap to report before the next event read.
+    pub fn skip_lost(&mut self, hub: &Hub) -> u64 {
+        let gap = self.skip_evicted(&hub.inner.read().unwrap());
+        hub.counters.drops.inc_by(gap);
+        gap
+    }
+
+    fn skip_evicted(&mut self, inner: &Inner) -> u64 {
+        let mut gap = 0;
+        if self.next_seq < inner.first_seq {
+            for topic in &self.topics {
+                let t = topic_index(*topic);
+                gap += inner.evicted[t].saturating_sub(self.expected[t]);
+                self.expected[t] = self.expected[t].max(inner.evicted[t]);
+            }
+            self.next_seq = inner.first_seq;
+        }
+        gap
+    }
+
+    /// Whether `event` is past the client's position (then it becomes the
+    /// client's position). Of a partition it has no position in, it gets
+    /// live events only.
+    fn take(&mut self, event: &StreamEvent) -> bool {
+        match self.positions.get_mut(&event.key) {
+            Some(at) if event.offset <= *at => false,
+            Some(at) => {
+                *at = event.offset;
+                true
+            }
+            None if event.live => {
+                self.positions.insert(event.key, event.offset);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Waits until events are published after the last wait; `false` when
+    /// the hub is gone.
+    pub async fn published(&mut self) -> bool {
+        self.head.changed().await.is_ok()
+    }
+}
+
+/// Counts a client as connected while it lives.
+#[derive(Debug)]
+struct ClientCount(Arc<AtomicUsize>);
+
+impl ClientCount {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for ClientCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The hub shared by the consumer and all connections.
 #[derive(Debug)]
 pub struct Hub {
-    inner: Mutex<Inner>,
+    inner: RwLock<Inner>,
     ring_bounds: RingBounds,
-    client_bounds: QueueBounds,
+    /// The number of the next event; cursors wait for it to change.
+    head: watch::Sender<u64>,
+    clients: Arc<AtomicUsize>,
     /// Set once partitions are known, so resumes can be checked.
     tracking: Notify,
     tracking_started: AtomicBool,
@@ -395,41 +438,35 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub whose ring holds `ring` and each client's queue `client`.
-    pub fn new(ring: RingBounds, client: QueueBounds) -> Self {
+    /// A hub whose ring holds `ring` (at least one event).
+    pub fn new(ring: RingBounds) -> Self {
         Self {
-            inner: Mutex::new(Inner::default()),
-            ring_bounds: ring,
-            client_bounds: QueueBounds {
-                events: client.events.max(1),
-                bytes: client.bytes,
+            inner: RwLock::new(Inner::default()),
+            ring_bounds: RingBounds {
+                events: ring.events.max(1),
+                bytes: ring.bytes,
             },
+            head: watch::Sender::new(0),
+            clients: Arc::default(),
             tracking: Notify::new(),
             tracking_started: AtomicBool::new(false),
             counters: HubCounters::default(),
         }
     }
 
-    /// Starts tracking `partitions`. Clients already connected start them
-    /// at their live offset, as fresh clients do.
+    /// Starts tracking `partitions`. Clients already connected get their
+    /// live events only, as fresh clients do.
     pub fn track(&self, partitions: &[Tracked]) {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.write().unwrap();
         for tracked in partitions {
-            let state = PartitionState {
-                ring_start: tracked.from,
-                last: tracked.from - 1,
-                live_from: tracked.live_from,
-            };
-            if inner.partitions.insert(tracked.key, state).is_none() {
-                for client in inner.clients.values() {
-                    client
-                        .positions
-                        .lock()
-                        .unwrap()
-                        .entry(tracked.key)
-                        .or_insert(state.fresh_position());
-                }
-            }
+            inner.partitions.insert(
+                tracked.key,
+                PartitionState {
+                    ring_start: tracked.from,
+                    last: tracked.from - 1,
+                    live_from: tracked.live_from,
+                },
+            );
         }
         drop(inner);
         self.tracking_started.store(true, Ordering::SeqCst);
@@ -447,19 +484,24 @@ impl Hub {
         }
     }
 
-    /// Adds an event to the ring and to every interested client's queue.
-    pub fn publish(&self, event: StreamEvent) {
-        let event = Arc::new(event);
-        let clients = {
-            let mut inner = self.inner.lock().unwrap();
+    /// Adds an event to the ring and wakes the clients.
+    pub fn publish(&self, mut event: StreamEvent) {
+        let topic = event.key.topic;
+        let next_seq = {
+            let mut inner = self.inner.write().unwrap();
+            let inner = &mut *inner;
             let state = inner.partitions.entry(event.key).or_insert(PartitionState {
                 ring_start: event.offset,
                 last: event.offset - 1,
                 live_from: event.offset,
             });
             state.last = state.last.max(event.offset);
+            event.live = event.offset >= state.live_from;
+            event.seq = inner.next_seq();
+            event.topic_seq = inner.published[topic_index(topic)];
+            inner.published[topic_index(topic)] += 1;
             inner.ring_bytes += event.size();
-            inner.ring.push_back(event.clone());
+            inner.ring.push_back(Arc::new(event));
             while inner.ring.len() > self.ring_bounds.events
                 || (inner.ring_bytes > self.ring_bounds.bytes && inner.ring.len() > 1)
             {
@@ -467,27 +509,21 @@ impl Hub {
                     break;
                 };
                 inner.ring_bytes -= gone.size();
+                inner.first_seq += 1;
+                inner.evicted[topic_index(gone.key.topic)] += 1;
                 if let Some(state) = inner.partitions.get_mut(&gone.key) {
                     state.ring_start = state.ring_start.max(gone.offset + 1);
                 }
             }
-            inner.clients.clone()
+            inner.next_seq()
         };
-        let mut dropped = 0;
-        for client in clients.values() {
-            if client.wants(event.key.topic) {
-                dropped += client.push(event.clone());
-            }
-        }
-        if dropped > 0 {
-            self.counters.drops.inc_by(dropped);
-        }
-        HubCounters::count(&self.counters.events, event.key.topic);
+        self.head.send_replace(next_seq);
+        HubCounters::count(&self.counters.events, topic, 1);
     }
 
-    /// Registers client `id`; see [`Request`] and [`Subscription`].
-    pub fn subscribe(&self, id: &str, request: Request) -> Subscription {
-        let mut inner = self.inner.lock().unwrap();
+    /// Registers a client; see [`Request`] and [`Subscription`].
+    pub fn subscribe(&self, request: Request) -> Subscription {
+        let inner = self.inner.read().unwrap();
         let wanted = |key: &PartitionKey| request.topics.contains(&key.topic);
         let resumable = request.resume.as_ref().filter(|positions| {
             positions.iter().all(|(key, at)| {
@@ -497,22 +533,30 @@ impl Hub {
                     .is_none_or(|state| *at + 1 >= state.ring_start)
             })
         });
-        let (start, first, positions) = match resumable {
+        let (start, replayed, positions, first, next_seq, expected) = match resumable {
             Some(resume) => {
                 let mut positions = resume.clone();
                 // Partitions it has never seen: from the ring's start.
                 for (key, state) in &inner.partitions {
                     positions.entry(*key).or_insert(state.ring_start - 1);
                 }
-                let first = inner
+                let replayed = inner
                     .ring
                     .iter()
                     .filter(|e| {
                         wanted(&e.key) && positions.get(&e.key).is_some_and(|at| e.offset > *at)
                     })
-                    .cloned()
-                    .collect();
-                (Start::Resumed, first, positions)
+                    .count();
+                // It reads the whole ring, skipping what it has.
+                let (first_seq, evicted) = (inner.first_seq, inner.evicted);
+                (
+                    Start::Resumed,
+                    replayed,
+                    positions,
+                    VecDeque::new(),
+                    first_seq,
+                    evicted,
+                )
             }
             None => {
                 let mut recent: Vec<Arc<StreamEvent>> = inner
@@ -523,8 +567,7 @@ impl Hub {
                     .take(request.recent)
                     .cloned()
                     .collect();
-                recent.reverse();
-                recent.sort_by_key(|e| e.timestamp_ms);
+                recent.sort_by_key(|e| (e.timestamp_ms, e.seq));
                 let positions = inner
                     .partitions
                     .iter()
@@ -535,24 +578,13 @@ impl Hub {
                 } else {
                     Start::Fresh
                 };
-                (start, recent, positions)
+                let (next_seq, published) = (inner.next_seq(), inner.published);
+                (start, 0, positions, recent.into(), next_seq, published)
             }
         };
-        let queue = Arc::new(ClientQueue {
-            queued: Mutex::new(Queued::default()),
-            positions: Mutex::new(positions.clone()),
-            bounds: self.client_bounds,
-            topics: request.topics,
-            dropped: AtomicU64::new(0),
-            closed: false.into(),
-            notify: Notify::new(),
-        });
-        Arc::make_mut(&mut inner.clients).insert(id.to_owned(), queue.clone());
+        // Taken under the lock: nothing published since is marked seen.
+        let head = self.head.subscribe();
         drop(inner);
-        // What is sent first counts as the client's too.
-        for event in &first {
-            queue.take(event);
-        }
         match start {
             Start::Resumed => self.count_resume("resumed"),
             Start::TooFarBehind => self.count_resume("too_far_behind"),
@@ -560,9 +592,17 @@ impl Hub {
         }
         Subscription {
             start,
-            first,
-            positions,
-            queue,
+            replayed,
+            positions: positions.clone(),
+            cursor: Cursor {
+                first,
+                next_seq,
+                expected,
+                positions,
+                topics: request.topics,
+                head,
+                _client: ClientCount::new(&self.clients),
+            },
         }
     }
 
@@ -573,30 +613,14 @@ impl Hub {
             .inc();
     }
 
-    /// Forgets a client and wakes its writer so it ends.
-    pub fn unsubscribe(&self, id: &str) {
-        let removed = {
-            let mut inner = self.inner.lock().unwrap();
-            if inner.clients.contains_key(id) {
-                Arc::make_mut(&mut inner.clients).remove(id)
-            } else {
-                None
-            }
-        };
-        if let Some(q) = removed {
-            q.closed.store(true, Ordering::Relaxed);
-            q.notify.notify_one();
-        }
-    }
-
-    /// Connected clients.
+    /// Connected clients (cursors alive).
     pub fn client_count(&self) -> usize {
-        self.inner.lock().unwrap().clients.len()
+        self.clients.load(Ordering::Relaxed)
     }
 
     /// Events in the ring.
     pub fn ring_len(&self) -> usize {
-        self.inner.lock().unwrap().ring.len()
+        self.inner.read().unwrap().ring.len()
     }
 }
 
@@ -626,17 +650,11 @@ mod tests {
         }
     }
 
-    fn hub(ring: usize, client: usize) -> Hub {
-        Hub::new(
-            RingBounds {
-                events: ring,
-                bytes: 1 << 20,
-            },
-            QueueBounds {
-                events: client,
-                bytes: 1 << 20,
-            },
-        )
+    fn hub(ring: usize) -> Hub {
+        Hub::new(RingBounds {
+            events: ring,
+            bytes: 1 << 20,
+        })
     }
 
     fn fresh(topics: &[Topic], recent: usize) -> Request {
@@ -655,13 +673,17 @@ mod tests {
         }
     }
 
-    /// What the client receives: `first`, then its queue.
-    fn drain(subscription: &Subscription) -> Vec<String> {
-        let first = subscription.first.iter().map(|e| e.text());
-        let queued: Vec<String> = std::iter::from_fn(|| subscription.queue.pop())
-            .map(|e| e.text())
-            .collect();
-        first.chain(queued).collect()
+    /// What the client receives now, read in batches of two.
+    fn drain(hub: &Hub, subscription: &mut Subscription) -> Vec<String> {
+        let mut texts = Vec::new();
+        loop {
+            let delivery = subscription.cursor.read(hub, 2);
+            assert_eq!(delivery.gap, 0, "nothing lost");
+            if delivery.events.is_empty() {
+                return texts;
+            }
+            texts.extend(delivery.events.iter().map(|e| e.text()));
+        }
     }
 
     fn texts(range: std::ops::RangeInclusive<i64>) -> Vec<String> {
@@ -670,45 +692,93 @@ mod tests {
 
     #[test]
     fn a_new_client_gets_recent_events_then_live_ones_without_gap_or_duplicate() {
-        let hub = hub(3, 100);
+        let hub = hub(3);
         for n in 1..=5 {
             hub.publish(ev(CLICKS, n));
         }
-        let s = hub.subscribe("a", fresh(&Topic::ALL, 10));
+        let mut s = hub.subscribe(fresh(&Topic::ALL, 10));
         assert_eq!(s.start, Start::Fresh);
         assert_eq!(s.positions[&CLICKS], 5);
         hub.publish(ev(CLICKS, 6));
-        assert_eq!(drain(&s), texts(3..=6));
+        assert_eq!(drain(&hub, &mut s), texts(3..=6));
+        hub.publish(ev(CLICKS, 7));
+        assert_eq!(drain(&hub, &mut s), texts(7..=7));
     }
 
     #[test]
     fn clients_choose_topics_and_recent_counts() {
-        let hub = hub(10, 100);
+        let hub = hub(10);
         hub.publish(ev(CLICKS, 1));
         hub.publish(ev(LOADS, 2));
         hub.publish(ev(CLICKS, 3));
-        let clicks = hub.subscribe("c", fresh(&[Topic::Click], 1));
-        let loads = hub.subscribe("l", fresh(&[Topic::PageLoad], 0));
+        let mut clicks = hub.subscribe(fresh(&[Topic::Click], 1));
+        let mut loads = hub.subscribe(fresh(&[Topic::PageLoad], 0));
         hub.publish(ev(LOADS, 4));
-        assert_eq!(drain(&clicks), ["e3"]);
-        assert_eq!(drain(&loads), ["e4"]);
+        assert_eq!(drain(&hub, &mut clicks), ["e3"]);
+        assert_eq!(drain(&hub, &mut loads), ["e4"]);
+        assert_eq!(hub.client_count(), 2);
+        drop(clicks);
+        assert_eq!(hub.client_count(), 1);
     }
 
     #[test]
-    fn a_full_queue_drops_the_oldest_and_counts_it() {
-        let hub = hub(0, 2);
-        let s = hub.subscribe("slow", fresh(&Topic::ALL, 0));
+    fn a_slow_client_loses_only_what_left_the_ring_and_is_told_how_many() {
+        let hub = hub(3);
+        let mut slow = hub.subscribe(fresh(&[Topic::Click], 0));
+        // Page loads it does not want do not count as lost.
         for n in 1..=5 {
             hub.publish(ev(CLICKS, n));
+            hub.publish(ev(LOADS, n));
         }
-        assert_eq!(drain(&s), ["e4", "e5"]);
-        assert_eq!(s.queue.dropped(), 3);
-        assert_eq!(hub.counters.drops.get(), 3);
+        // The ring holds load 4, click 5, load 5.
+        let delivery = slow.cursor.read(&hub, 10);
+        assert_eq!(delivery.gap, 4, "clicks 1 to 4 left the ring unread");
+        let got: Vec<String> = delivery.events.iter().map(|e| e.text()).collect();
+        assert_eq!(got, ["e5"]);
+        assert_eq!(hub.counters.drops.get(), 4);
+        hub.publish(ev(CLICKS, 6));
+        assert_eq!(drain(&hub, &mut slow), ["e6"], "then nothing more is lost");
+        // Losses are found while a client is stuck too, before it reads.
+        for n in 7..=10 {
+            hub.publish(ev(CLICKS, n));
+        }
+        assert_eq!(slow.cursor.skip_lost(&hub), 1, "click 7 left the ring");
+        assert_eq!(hub.counters.drops.get(), 5);
+        assert_eq!(drain(&hub, &mut slow), texts(8..=10));
+    }
+
+    #[test]
+    fn a_client_behind_within_the_ring_loses_nothing() {
+        let hub = hub(100);
+        let mut behind = hub.subscribe(fresh(&Topic::ALL, 0));
+        for n in 1..=60 {
+            hub.publish(ev(CLICKS, n));
+        }
+        assert_eq!(drain(&hub, &mut behind), texts(1..=60));
+        assert_eq!(hub.counters.drops.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_client_wakes_when_an_event_is_published() {
+        let hub = Arc::new(hub(10));
+        let mut s = hub.subscribe(fresh(&Topic::ALL, 0));
+        assert!(s.cursor.read(&hub, 10).events.is_empty());
+        let publisher = {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                hub.publish(ev(CLICKS, 1));
+            })
+        };
+        let woke = tokio::time::timeout(std::time::Duration::from_secs(5), s.cursor.published());
+        assert!(woke.await.expect("woken within 5 s"));
+        assert_eq!(drain(&hub, &mut s), ["e1"]);
+        publisher.await.unwrap();
     }
 
     #[test]
     fn recent_events_are_sent_in_timestamp_order() {
-        let hub = hub(3, 10);
+        let hub = hub(3);
         for (partition, at) in [(0, 5), (1, 1), (0, 7), (1, 3), (2, 6)] {
             let key = PartitionKey {
                 topic: Topic::Click,
@@ -716,51 +786,26 @@ mod tests {
             };
             hub.publish(StreamEvent::new(key, at, &format!("e{at}"), at));
         }
-        let s = hub.subscribe("a", fresh(&Topic::ALL, 3));
-        assert_eq!(drain(&s), ["e3", "e6", "e7"]);
-    }
-
-    #[test]
-    fn a_queue_holds_at_most_its_bytes_and_always_the_newest_event() {
-        let hub = Hub::new(
-            RingBounds {
-                events: 0,
-                bytes: 0,
-            },
-            QueueBounds {
-                events: 100,
-                bytes: 20,
-            },
-        );
-        let s = hub.subscribe("slow", fresh(&Topic::ALL, 0));
-        let text = |n: i64, len: usize| StreamEvent::new(CLICKS, n, &"x".repeat(len), n);
-        for n in 1..=3 {
-            hub.publish(text(n, 6)); // 8 bytes encoded
-        }
-        assert_eq!(s.queue.dropped(), 1, "24 bytes do not fit in 20");
-        hub.publish(text(4, 40));
-        assert_eq!(
-            drain(&s),
-            ["x".repeat(40)],
-            "a large event alone still goes out"
-        );
+        let mut s = hub.subscribe(fresh(&Topic::ALL, 3));
+        assert_eq!(drain(&hub, &mut s), ["e3", "e6", "e7"]);
     }
 
     #[test]
     fn a_resuming_client_gets_exactly_what_it_missed_then_live_events() {
-        let hub = hub(100, 100);
+        let hub = hub(100);
         hub.track(&[tracked(CLICKS, 1), tracked(LOADS, 1)]);
         for n in 1..=10 {
             hub.publish(ev(CLICKS, n));
         }
         hub.publish(ev(LOADS, 1));
-        let s = hub.subscribe("back", resume(&[(CLICKS, 6), (LOADS, 1)]));
+        let mut s = hub.subscribe(resume(&[(CLICKS, 6), (LOADS, 1)]));
         assert_eq!(s.start, Start::Resumed);
+        assert_eq!(s.replayed, 4);
         hub.publish(ev(CLICKS, 11));
         hub.publish(ev(LOADS, 2));
         let mut expected = texts(7..=11);
         expected.push("e2".into());
-        assert_eq!(drain(&s), expected);
+        assert_eq!(drain(&hub, &mut s), expected);
         assert_eq!(
             hub.counters
                 .resumes
@@ -772,61 +817,69 @@ mod tests {
 
     #[test]
     fn a_client_further_behind_than_the_ring_is_told_and_starts_fresh() {
-        let hub = hub(5, 100);
+        let hub = hub(5);
         hub.track(&[tracked(CLICKS, 1)]);
         for n in 1..=10 {
             hub.publish(ev(CLICKS, n));
         }
         // The ring holds 6..=10: a client that has 5 misses nothing.
-        let caught = hub.subscribe("a", resume(&[(CLICKS, 5)]));
+        let mut caught = hub.subscribe(resume(&[(CLICKS, 5)]));
         assert_eq!(caught.start, Start::Resumed);
-        assert_eq!(drain(&caught), texts(6..=10));
-        let behind = hub.subscribe("b", resume(&[(CLICKS, 4)]));
+        assert_eq!(drain(&hub, &mut caught), texts(6..=10));
+        let mut behind = hub.subscribe(resume(&[(CLICKS, 4)]));
         assert_eq!(behind.start, Start::TooFarBehind);
         assert_eq!(behind.positions[&CLICKS], 10, "it starts from now");
-        assert_eq!(drain(&behind), texts(6..=10), "with the recent events");
+        assert_eq!(
+            drain(&hub, &mut behind),
+            texts(6..=10),
+            "with the recent events"
+        );
     }
 
     #[test]
     fn a_client_ahead_of_this_instance_gets_nothing_twice() {
-        let hub = hub(100, 100);
+        let hub = hub(100);
         hub.track(&[tracked(CLICKS, 1)]);
         for n in 1..=3 {
             hub.publish(ev(CLICKS, n));
         }
         // It had 1..=5 from an instance that was further along.
-        let s = hub.subscribe("ahead", resume(&[(CLICKS, 5)]));
+        let mut s = hub.subscribe(resume(&[(CLICKS, 5)]));
         for n in 4..=7 {
             hub.publish(ev(CLICKS, n));
         }
-        assert_eq!(drain(&s), texts(6..=7));
+        assert_eq!(drain(&hub, &mut s), texts(6..=7));
     }
 
     #[test]
     fn backfill_reaches_resuming_clients_but_is_never_streamed_as_live() {
-        let hub = hub(100, 100);
+        let hub = hub(100);
         // Read from 1; the partition ended at 4 when it was assigned.
         hub.track(&[Tracked {
             key: CLICKS,
             from: 1,
             live_from: 5,
         }]);
-        let fresh_client = hub.subscribe("new", fresh(&Topic::ALL, 10));
-        let resuming = hub.subscribe("old", resume(&[(CLICKS, 2)]));
+        let mut fresh_client = hub.subscribe(fresh(&Topic::ALL, 10));
+        let mut resuming = hub.subscribe(resume(&[(CLICKS, 2)]));
         for n in 1..=5 {
             hub.publish(ev(CLICKS, n));
         }
-        assert_eq!(drain(&fresh_client), ["e5"]);
-        assert_eq!(drain(&resuming), texts(3..=5));
-        let late = hub.subscribe("late", fresh(&Topic::ALL, 2));
-        assert_eq!(drain(&late), ["e4", "e5"], "backfill is recent history");
+        assert_eq!(drain(&hub, &mut fresh_client), ["e5"]);
+        assert_eq!(drain(&hub, &mut resuming), texts(3..=5));
+        let mut late = hub.subscribe(fresh(&Topic::ALL, 2));
+        assert_eq!(
+            drain(&hub, &mut late),
+            ["e4", "e5"],
+            "backfill is recent history"
+        );
     }
 
     #[test]
     fn a_partition_found_later_is_live_from_its_end_for_connected_clients() {
-        let hub = hub(100, 100);
+        let hub = hub(100);
         hub.track(&[tracked(CLICKS, 1)]);
-        let connected = hub.subscribe("a", fresh(&Topic::ALL, 0));
+        let mut connected = hub.subscribe(fresh(&Topic::ALL, 0));
         let other = PartitionKey {
             topic: Topic::Click,
             partition: 1,
@@ -839,12 +892,12 @@ mod tests {
         for n in 1..=3 {
             hub.publish(ev(other, n));
         }
-        assert_eq!(drain(&connected), ["e3"]);
+        assert_eq!(drain(&hub, &mut connected), ["e3"]);
     }
 
     #[test]
     fn a_partition_the_client_never_saw_is_sent_from_the_rings_start() {
-        let hub = hub(100, 100);
+        let hub = hub(100);
         let other = PartitionKey {
             topic: Topic::Click,
             partition: 1,
@@ -853,22 +906,16 @@ mod tests {
         hub.publish(ev(CLICKS, 1));
         hub.publish(ev(other, 1));
         hub.publish(ev(other, 2));
-        let s = hub.subscribe("a", resume(&[(CLICKS, 1)]));
-        assert_eq!(drain(&s), ["e1", "e2"]);
+        let mut s = hub.subscribe(resume(&[(CLICKS, 1)]));
+        assert_eq!(drain(&hub, &mut s), ["e1", "e2"]);
     }
 
     #[test]
     fn the_ring_is_bounded_in_bytes_too() {
-        let hub = Hub::new(
-            RingBounds {
-                events: 100,
-                bytes: 20,
-            },
-            QueueBounds {
-                events: 100,
-                bytes: 1 << 20,
-            },
-        );
+        let hub = Hub::new(RingBounds {
+            events: 100,
+            bytes: 20,
+        });
         for n in 1..=10 {
             hub.publish(StreamEvent::new(CLICKS, n, "abcd", n)); // 6 bytes
         }

@@ -6,12 +6,13 @@
 //! assignment: no partitions are shared out), so with any number of
 //! instances a browser connected to any one of them sees every event. Each
 //! new client first gets the most recent events, then the live stream, with
-//! no gap and no duplicate at the seam. A slow client has a bounded queue of
-//! its own (oldest dropped first), so it never slows the consumer or others.
+//! no gap and no duplicate at the seam. Clients read one shared ring of recent
+//! events, each from its own place, so a slow client never slows the
+//! consumer or others, and loses events only once they leave the ring.
 //!
 //! # Layout
 //! - [`settings`]: configuration from the environment.
-//! - [`hub`]: the recent-events ring and the per-client queues.
+//! - [`hub`]: the recent-events ring and the clients' cursors into it.
 //! - [`consumer`]: reads every partition and feeds the hub.
 //! - [`sockets`]: Socket.io connections and their writer tasks.
 //! - [`metrics`]: what `/metrics` reports (events, deliveries, drops, lag).

@@ -4,7 +4,7 @@ use edm_config::env::number;
 use edm_config::{ConfigError, ConsumerSettings, Env, HttpSettings};
 use edm_runtime::ServiceSettings;
 
-use crate::hub::{QueueBounds, RingBounds};
+use crate::hub::RingBounds;
 
 /// Everything edm-stream needs to run.
 #[derive(Debug, Clone)]
@@ -20,16 +20,14 @@ pub struct Settings {
     /// Recent events a new client receives first (`EDM_STREAM_RECENT_EVENTS`,
     /// default 50, at most 1000).
     pub recent_events: usize,
-    /// How far back a reconnecting client can resume: the last
-    /// `EDM_STREAM_RESUME_EVENTS` events (default 10,000, at least
-    /// `recent_events`) of all partitions together, within
-    /// `EDM_STREAM_RESUME_BYTES` of encoded event text (default 16 MiB).
-    /// An instance reads this many events of each partition back at start.
+    /// The ring every client reads from: the last `EDM_STREAM_RESUME_EVENTS`
+    /// events (default 10,000, at least 100 and `recent_events`) of all
+    /// partitions together, within `EDM_STREAM_RESUME_BYTES` of encoded
+    /// event text (default 16 MiB, at least 1 MiB). It bounds how far back
+    /// a reconnecting client can resume and how far a slow client may fall
+    /// behind before it loses events. An instance reads this many events of
+    /// each partition back at start.
     pub ring: RingBounds,
-    /// What a client's queue may hold before the oldest events are dropped:
-    /// `EDM_STREAM_CLIENT_BUFFER` events (default 512) and
-    /// `EDM_STREAM_CLIENT_BUFFER_BYTES` bytes of event text (default 1 MiB).
-    pub client_buffer: QueueBounds,
     /// Socket.io packets waiting in one socket's own send buffer
     /// (`EDM_STREAM_SOCKET_BUFFER_PACKETS`, default 128).
     pub socket_buffer_packets: usize,
@@ -54,19 +52,9 @@ impl ServiceSettings for Settings {
             consumer: ConsumerSettings::for_service(env, crate::NAME)?,
             recent_events,
             ring: RingBounds {
-                events: (number(env, "EDM_STREAM_RESUME_EVENTS", 10_000, 0, 1_000_000)? as usize)
+                events: (number(env, "EDM_STREAM_RESUME_EVENTS", 10_000, 100, 1_000_000)? as usize)
                     .max(recent_events),
-                bytes: number(env, "EDM_STREAM_RESUME_BYTES", 16 << 20, 0, 1 << 32)? as usize,
-            },
-            client_buffer: QueueBounds {
-                events: number(env, "EDM_STREAM_CLIENT_BUFFER", 512, 1, 100_000)? as usize,
-                bytes: number(
-                    env,
-                    "EDM_STREAM_CLIENT_BUFFER_BYTES",
-                    1 << 20,
-                    1024,
-                    1 << 30,
-                )? as usize,
+                bytes: number(env, "EDM_STREAM_RESUME_BYTES", 16 << 20, 1 << 20, 1 << 32)? as usize,
             },
             socket_buffer_packets: number(env, "EDM_STREAM_SOCKET_BUFFER_PACKETS", 128, 1, 10_000)?
                 as usize,

@@ -15,13 +15,13 @@
 //! was in Kafka, and its position `edm-ui-click/0/1235`. A client keeps
 //! the highest offset per partition from both and sends them back when it
 //! reconnects (`static/edm-stream-client.js` in edm-dashboard does this).
-//! When a client too slow to keep up loses events from its queue, it gets
-//! `stream` `{"gap": N}` before the next event.
+//! A client so slow that events left the ring before it read them gets
+//! `stream` `{"gap": N}` (N events lost) before the next event.
 //!
 //! Past `EDM_STREAM_MAX_CLIENTS` a client is refused with the connect error
-//! `too_many_clients`. A writer task per client drains its queue into the
-//! socket, waiting (not blocking anyone else) when the socket's own buffer
-//! is full.
+//! `too_many_clients`. A writer task per client reads the ring through its
+//! cursor into the socket, waiting (not blocking anyone else) when the
+//! socket's own buffer is full.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,7 +35,9 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide::{SendError, SocketError, SocketIo};
 
-use crate::hub::{Hub, HubCounters, PartitionKey, Positions, Request, Start, StreamEvent};
+use tokio::sync::Notify;
+
+use crate::hub::{Cursor, Hub, HubCounters, PartitionKey, Positions, Request, Start};
 
 /// What clients may ask for, and how many may connect.
 #[derive(Debug, Clone)]
@@ -103,15 +105,11 @@ pub fn register(io: &SocketIo, hub: Arc<Hub>, policy: ClientPolicy) {
                 // a resume is checked against what it can hand out.
                 let _ = tokio::time::timeout(WAIT_FOR_PARTITIONS, hub.tracking()).await;
             }
-            let id = socket.id.to_string();
-            let subscription = hub.subscribe(
-                &id,
-                Request {
-                    topics,
-                    recent,
-                    resume,
-                },
-            );
+            let subscription = hub.subscribe(Request {
+                topics,
+                recent,
+                resume,
+            });
             let _ = socket.emit(
                 "stream",
                 &json!({
@@ -120,7 +118,7 @@ pub fn register(io: &SocketIo, hub: Arc<Hub>, policy: ClientPolicy) {
                         Start::Resumed => "resumed",
                         Start::TooFarBehind => "too_far_behind",
                     },
-                    "replayed": if subscription.start == Start::Resumed { subscription.first.len() } else { 0 },
+                    "replayed": subscription.replayed,
                     "positions": subscription
                         .positions
                         .iter()
@@ -128,68 +126,80 @@ pub fn register(io: &SocketIo, hub: Arc<Hub>, policy: ClientPolicy) {
                         .collect::<HashMap<_, _>>(),
                 }),
             );
-            tracing::debug!(client = %id, start = ?subscription.start, "client connected");
+            tracing::debug!(client = %socket.id, start = ?subscription.start, "client connected");
+            let gone = Arc::new(Notify::new());
             {
-                let hub = hub.clone();
+                let gone = gone.clone();
                 socket.on_disconnect(move |s: SocketRef, reason: DisconnectReason| {
-                    let hub = hub.clone();
+                    // A permit is kept if the writer is not waiting yet.
+                    gone.notify_one();
                     async move {
-                        hub.unsubscribe(&s.id.to_string());
                         tracing::debug!(client = %s.id, ?reason, "client disconnected");
                     }
                 });
             }
-            tokio::spawn(write_to_client(
-                socket,
-                hub,
-                subscription.first,
-                subscription.queue,
-            ));
+            tokio::spawn(write_to_client(socket, hub, subscription.cursor, gone));
         }
     };
     io.ns("/", on_connect.with(admit));
 }
 
-/// Sends `first`, then the queue, until the client goes away.
-async fn write_to_client(
-    socket: SocketRef,
-    hub: Arc<Hub>,
-    first: Vec<Arc<StreamEvent>>,
-    queue: Arc<crate::hub::ClientQueue>,
-) {
-    let mut first = first.into_iter();
-    let mut pending: Option<Arc<StreamEvent>> = None;
-    let mut dropped_reported = 0;
-    loop {
-        if queue.is_closed() || !socket.connected() {
-            break;
+/// Events a writer takes from the ring at a time.
+const READ_BATCH: usize = 64;
+
+/// How long a writer first waits when its socket's buffer is full; it
+/// doubles each time up to the longest wait, so stalled clients cost
+/// little.
+const FULL_SOCKET_FIRST_WAIT: Duration = Duration::from_millis(5);
+const FULL_SOCKET_MAX_WAIT: Duration = Duration::from_millis(500);
+
+/// Sends what the client's cursor reads until the client goes away
+/// (`gone` is notified).
+async fn write_to_client(socket: SocketRef, hub: Arc<Hub>, mut cursor: Cursor, gone: Arc<Notify>) {
+    // Events lost while the socket was full, reported before what follows.
+    let mut lost = 0;
+    'client: loop {
+        let delivery = cursor.read(&hub, READ_BATCH);
+        let gap = std::mem::take(&mut lost) + delivery.gap;
+        if gap > 0 {
+            let _ = socket.emit("stream", &json!({ "gap": gap }));
         }
-        let from_queue = pending.is_none() && first.len() == 0;
-        let Some(event) = pending
-            .take()
-            .or_else(|| first.next())
-            .or_else(|| queue.pop())
-        else {
-            // Wake on new events; re-check now and then in case the
-            // client vanished without a disconnect event.
-            let _ = tokio::time::timeout(Duration::from_secs(5), queue.notify.notified()).await;
-            continue;
-        };
-        let dropped = queue.dropped();
-        if from_queue && dropped > dropped_reported {
-            let _ = socket.emit("stream", &json!({ "gap": dropped - dropped_reported }));
-            dropped_reported = dropped;
-        }
-        match socket.emit("event", &(&*event.text_json, &*event.position_json)) {
-            Ok(()) => HubCounters::count(&hub.counters.deliveries, event.key.topic),
-            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                pending = Some(event);
-                tokio::time::sleep(Duration::from_millis(10)).await;
+        if delivery.events.is_empty() {
+            tokio::select! {
+                published = cursor.published() => if !published { break },
+                () = gone.notified() => break,
             }
-            Err(_) => break,
+            continue;
+        }
+        let mut delivered = [0u64; Topic::ALL.len()];
+        for event in &delivery.events {
+            let mut wait = FULL_SOCKET_FIRST_WAIT;
+            loop {
+                match socket.emit("event", &(&*event.text_json, &*event.position_json)) {
+                    Ok(()) => break,
+                    Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                        // Counted as soon as they are lost, not when the
+                        // client reads again (it may never).
+                        lost += cursor.skip_lost(&hub);
+                        tokio::select! {
+                            () = tokio::time::sleep(wait) => {}
+                            () = gone.notified() => break 'client,
+                        }
+                        wait = (wait * 2).min(FULL_SOCKET_MAX_WAIT);
+                    }
+                    Err(_) => break 'client,
+                }
+            }
+            for (topic, n) in Topic::ALL.iter().zip(&mut delivered) {
+                *n += u64::from(*topic == event.key.topic);
+            }
+        }
+        for (topic, n) in Topic::ALL.iter().zip(delivered) {
+            if n > 0 {
+                HubCounters::count(&hub.counters.deliveries, *topic, n);
+            }
         }
     }
-    hub.unsubscribe(&socket.id.to_string());
 }
 
 /// The positions in a client's connect data `{"resume": {key: offset}}`;

@@ -32,7 +32,7 @@ impl Service for Stream {
 
     fn start(self, background: &Background) -> anyhow::Result<Routes> {
         let settings = self.settings;
-        let hub = Arc::new(Hub::new(settings.ring, settings.client_buffer));
+        let hub = Arc::new(Hub::new(settings.ring));
         let health = Arc::new(ConsumerHealth::default());
         let reader = StreamReader::new(&settings, hub.clone(), health.clone())?;
         background.spawn("kafka consumer", |stop| reader.run(stop));
