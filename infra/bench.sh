@@ -96,6 +96,33 @@ bench_stats() {
   echo "{\"rss_kb\": $(rss_kb "$BENCH_LAST_PID")}" >"$EDM_BENCH_DIR/stats-rss.json"
   bench_stop_services
   PGPASSWORD=$EDM_PG_PASSWORD psql -h 127.0.0.1 -p "$EDM_PG_PORT" -U "$EDM_PG_USER" -d postgres -qc "DROP DATABASE $db" >/dev/null
+  bench_stats_instances 2
+  bench_stats_instances 3
+}
+
+# bench_stats_instances K: a backlog of 200,000 clicks on 20 buttons (the
+# same few hot rows) counted by K instances sharing the group; records the
+# time until the total is exact, and that it stays exact.
+bench_stats_instances() {
+  local k=$1 prefix db n=200000 started t i total
+  prefix=$(bench_prefix)
+  db="bench_$(date +%s)_$k"
+  PGPASSWORD=$EDM_PG_PASSWORD psql -h 127.0.0.1 -p "$EDM_PG_PORT" -U "$EDM_PG_USER" -d postgres -qc "CREATE DATABASE $db" >/dev/null
+  log "stats: $n clicks counted by $k instances"
+  env KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" "$BENCH_BIN/edm-bench" produce click "$n" >/dev/null
+  started=$(date +%s.%N)
+  for ((i = 0; i < k; i++)); do
+    bench_start edm-stats $((5910 + i)) KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" \
+      DATABASE_URL="postgres://$EDM_PG_USER:$EDM_PG_PASSWORD@127.0.0.1:$EDM_PG_PORT/$db"
+  done
+  total() { curl -fsS http://127.0.0.1:5910/api/v1/totals | python3 -c 'import json,sys; print(json.load(sys.stdin)["clicks"])'; }
+  until [ "$(total)" -ge "$n" ]; do sleep 0.05; done
+  t=$(python3 -c "import time; print(f'{time.time() - $started:.3f}')")
+  sleep 3
+  total=$(total)
+  echo "{\"instances\": $k, \"events\": $n, \"seconds\": $t, \"counted\": $total}" >"$EDM_BENCH_DIR/stats-ingest-$k.json"
+  bench_stop_services
+  PGPASSWORD=$EDM_PG_PASSWORD psql -h 127.0.0.1 -p "$EDM_PG_PORT" -U "$EDM_PG_USER" -d postgres -qc "DROP DATABASE $db" >/dev/null
 }
 
 # Fan-out cells: CLIENTSxRATE, each one 20 s run (two client processes).

@@ -102,6 +102,24 @@ async fn counts_every_event_exactly_and_serves_both_apis() {
     );
     let (_, top) = stats.get_json("/api/v1/clicks?limit=1").await;
     assert_eq!(top["buttons"].as_array().unwrap().len(), 1);
+    // Paging one button at a time gives every button once, in order.
+    let (_, all) = stats.get_json("/api/v1/clicks").await;
+    assert_eq!(
+        all["next_offset"],
+        serde_json::Value::Null,
+        "one page holds all"
+    );
+    let mut paged = Vec::new();
+    let mut url = "/api/v1/clicks?limit=1".to_owned();
+    loop {
+        let (_, page) = stats.get_json(&url).await;
+        paged.extend(page["buttons"].as_array().unwrap().iter().cloned());
+        match page["next_offset"].as_i64() {
+            Some(next) => url = format!("/api/v1/clicks?limit=1&offset={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(serde_json::Value::from(paged), all["buttons"]);
 
     let (_, loads) = stats.get_json("/api/v1/pageloads").await;
     assert_eq!(loads["total"], 3);
@@ -200,6 +218,16 @@ async fn a_retried_event_is_counted_once_and_malformed_ones_are_set_aside() {
         "{errors:?}"
     );
     assert!(letters.iter().any(|l| l["payload"] == "{not json"));
+
+    // Pages of three, newest first: the next page starts below the last id.
+    let (_, first) = stats.get_json("/api/v1/dead-letters?limit=3").await;
+    let last_id = first[2]["id"].as_i64().unwrap();
+    let (_, second) = stats
+        .get_json(&format!("/api/v1/dead-letters?limit=3&before={last_id}"))
+        .await;
+    let mut paged = first.as_array().unwrap().clone();
+    paged.extend(second.as_array().unwrap().iter().cloned());
+    assert_eq!(&paged, letters, "two pages hold the four, once each");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,6 +90,39 @@ async fn a_postgres_outage_loses_nothing_and_counts_nothing_twice() {
     assert_eq!(status, 200, "recovered by itself");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_that_move_during_an_outage_are_all_counted_after_it() {
+    let topics = TestTopics::create().await;
+    let pg = SparePostgres::start().await;
+    let env = service_env(
+        &topics.prefix,
+        &[
+            ("DATABASE_URL", &pg.url()),
+            ("EDM_STATS_BATCH_MAX_WAIT_MS", "50"),
+        ],
+    );
+    let first = TestStats::spawn(env.clone()).await;
+    let (stop, flow) = start_flow(&topics, Duration::from_millis(5));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pg.stop().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // During the outage a second instance joins (a deploy, a scale-up):
+    // partitions leave the first instance while its consumption is paused.
+    // Then it leaves, and they come back to the paused first instance.
+    let second = TestStats::spawn(env).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    second.shutdown().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    pg.restart().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // A partition left paused would hold its events back for good.
+    all_counted_by(&first, stop, flow).await;
+    let (status, _) = first.get_json("/ready").await;
+    assert_eq!(status, 200, "recovered by itself");
+}
+
 /// The real edm-stats binary as a child process, killed when dropped (so a
 /// failing test leaves no process behind).
 struct StatsProcess(Child);
@@ -184,15 +217,24 @@ async fn two_instances_share_the_work_and_one_leaving_changes_nothing() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     second.shutdown().await.expect("clean shutdown");
     tokio::time::sleep(Duration::from_secs(2)).await;
+    all_counted_by(&first, stop, flow).await;
+}
+
+/// Stops the flow, waits until `survivor` counted every event it produced
+/// exactly once, and checks that it owns all six partitions again.
+async fn all_counted_by(
+    survivor: &TestStats,
+    stop: Arc<AtomicBool>,
+    flow: tokio::task::JoinHandle<i64>,
+) {
     stop.store(true, Ordering::Relaxed);
     let produced = flow.await.unwrap();
-
-    wait_for_totals(&first.http, &first.url, produced, 0, SETTLE).await;
-    let (_, consumer) = first.get_json("/api/v1/consumer").await;
+    wait_for_totals(&survivor.http, &survivor.url, produced, 0, SETTLE).await;
+    let (_, consumer) = survivor.get_json("/api/v1/consumer").await;
     assert_eq!(
         consumer["partitions"].as_array().unwrap().len(),
         6,
-        "the survivor took over every partition"
+        "the survivor owns every partition again: {consumer}"
     );
 }
 

@@ -100,3 +100,56 @@ async fn the_original_endpoints_answer_whatever_the_volume() {
     assert!(body.len() > 1 << 20, "the answer is {} bytes", body.len());
     let _: Value = serde_json::from_slice(&body).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_postgres_refuses_becomes_a_dead_letter_and_the_rest_is_counted() {
+    let topics = TestTopics::create().await;
+    let db = TestDatabase::create().await;
+    let stats = TestStats::spawn(service_env(&topics.prefix, &[("DATABASE_URL", &db.url)])).await;
+    // A rule Postgres enforces that a valid event can break: a constraint
+    // an operator added (a value over a column or index limit does the
+    // same). Every batch holding such a record used to fail for good.
+    sqlx::query(
+        "ALTER TABLE click_counts ADD CONSTRAINT no_recalled_grinder
+         CHECK (button_id <> 'recalled-grinder')",
+    )
+    .execute(&db.pool().await)
+    .await
+    .unwrap();
+    let producer = RawProducer::new(&topics.settings);
+    let click_topic = topics.name(Topic::Click);
+    let items: Vec<(String, String)> = (0..200)
+        .map(|n| {
+            let button = if n == 37 || n == 150 {
+                "recalled-grinder"
+            } else {
+                "the-camper's-kit"
+            };
+            let visitor = format!("visitor-{n}");
+            let event = click(&visitor, button, T0 + n * 1000).to_string();
+            (visitor, event)
+        })
+        .collect();
+    producer.send_all(&click_topic, &items).await;
+
+    wait_for_totals(&stats.http, &stats.url, 198, 0, Duration::from_secs(30)).await;
+    let (_, letters) = stats.get_json("/api/v1/dead-letters").await;
+    let letters = letters.as_array().expect("a list");
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    for letter in letters {
+        let error = letter["error"].as_str().unwrap();
+        assert!(
+            error.contains("Postgres refused it") && error.contains("no_recalled_grinder"),
+            "{letter}"
+        );
+        assert!(
+            letter["payload"]
+                .as_str()
+                .unwrap()
+                .contains("recalled-grinder"),
+            "{letter}"
+        );
+    }
+    let (status, ready) = stats.get_json("/ready").await;
+    assert_eq!(status, 200, "{ready}");
+}

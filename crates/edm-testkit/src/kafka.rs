@@ -70,6 +70,62 @@ impl TestTopics {
         self.settings.topic_name(topic)
     }
 
+    /// Deletes `topic` and creates it again, empty, as an operator might
+    /// (Kafka deletes in the background: creating is retried until it
+    /// passes).
+    pub async fn recreate(&self, topic: Topic) {
+        let name = self.name(topic);
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        for r in self
+            .admin
+            .delete_topics(&[&name], &opts)
+            .await
+            .expect("delete topic")
+        {
+            r.unwrap_or_else(|(name, err)| panic!("deleting topic {name}: {err}"));
+        }
+        let new_topic = NewTopic::new(&name, TEST_PARTITIONS, TopicReplication::Fixed(1));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let created = self
+                .admin
+                .create_topics([&new_topic], &opts)
+                .await
+                .expect("create topic");
+            match created.into_iter().next().expect("one result") {
+                Ok(_) => return,
+                // "Topic is marked for deletion" until the broker is done.
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err((name, e)) => panic!("creating topic {name} again: {e}"),
+            }
+        }
+    }
+
+    /// Deletes every record of `topic` written so far, in all partitions,
+    /// as retention would: its log then starts where it ends.
+    pub async fn delete_all_records(&self, topic: Topic) {
+        let name = self.name(topic);
+        let mut partitions = rdkafka::TopicPartitionList::new();
+        for p in 0..TEST_PARTITIONS {
+            partitions
+                .add_partition_offset(&name, p, rdkafka::Offset::End)
+                .expect("a partition");
+        }
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let result = self
+            .admin
+            .delete_records(&partitions, &opts)
+            .await
+            .expect("delete records");
+        for e in result.elements() {
+            if let Err(err) = e.error() {
+                panic!("deleting records of {name}/{}: {err}", e.partition());
+            }
+        }
+    }
+
     /// Reads `topic` from the beginning until `count` messages arrived or
     /// `timeout` passed; returns what arrived, in partition order.
     pub async fn read(&self, topic: Topic, count: usize, timeout: Duration) -> Vec<OwnedMessage> {

@@ -32,10 +32,11 @@ pub struct EventLabels {
     pub outcome: &'static str,
 }
 
-/// Labels of the batch errors counter.
+/// Labels of the batch errors and offset resets counters.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ErrorLabels {
-    /// `database` or `conflict`.
+pub struct KindLabels {
+    /// Batch errors: `database`, `refused` or `conflict`; offset resets:
+    /// `past_end` or `before_start`.
     pub kind: &'static str,
 }
 
@@ -45,7 +46,9 @@ pub struct ConsumerMetrics {
     events: Family<EventLabels, Counter>,
     batch_events: Histogram,
     batch_seconds: Histogram,
-    batch_errors: Family<ErrorLabels, Counter>,
+    batch_errors: Family<KindLabels, Counter>,
+    offset_resets: Family<KindLabels, Counter>,
+    records_lost: Counter,
     /// Turns wire topic names into logical ones.
     pub(crate) kafka: KafkaSettings,
 }
@@ -58,6 +61,8 @@ impl ConsumerMetrics {
             batch_events: Histogram::new(BATCH_SIZE_BUCKETS),
             batch_seconds: Histogram::new(BATCH_SECONDS_BUCKETS),
             batch_errors: Family::default(),
+            offset_resets: Family::default(),
+            records_lost: Counter::default(),
             kafka,
         }
     }
@@ -67,7 +72,9 @@ impl ConsumerMetrics {
             "events": self.events.clone() => "Events read, by logical topic and outcome (counted, duplicate, dead_letter)";
             "batch_events": self.batch_events.clone() => "Events per committed Postgres transaction";
             "batch_duration_seconds": self.batch_seconds.clone() => "Time to write and commit one batch";
-            "batch_errors": self.batch_errors.clone() => "Batches not committed, by kind (database: retried; conflict: partition moved)";
+            "batch_errors": self.batch_errors.clone() => "Batches not committed, by kind (database: retried; refused: Postgres refused a record, which became a dead letter; conflict: partition moved)";
+            "offset_resets": self.offset_resets.clone() => "Stored offsets found outside their partition's log, by kind (past_end, before_start); counting went on from the log's start";
+            "records_lost": self.records_lost.clone() => "Records never counted because the log no longer held them (deleted by retention before they were read)";
         });
     }
 
@@ -102,7 +109,12 @@ impl ConsumerMetrics {
 
     /// Records a batch that was not committed.
     pub(crate) fn record_error(&self, kind: &'static str) {
-        self.batch_errors.get_or_create(&ErrorLabels { kind }).inc();
+        self.batch_errors.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    pub(crate) fn record_offset_reset(&self, kind: &'static str, records_lost: i64) {
+        self.offset_resets.get_or_create(&KindLabels { kind }).inc();
+        self.records_lost.inc_by(records_lost.max(0) as u64);
     }
 }
 

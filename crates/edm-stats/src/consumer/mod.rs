@@ -6,6 +6,12 @@
 //! rebalance callback can look up stored offsets synchronously before it
 //! assigns partitions. Async database calls go through a runtime handle.
 //!
+//! A stored offset outside its partition's log is never skipped quietly:
+//! librdkafka is told to stop there (`auto.offset.reset=error`) instead of
+//! jumping, and the consumer then moves the stored offset to the log's
+//! start, logs an error, and reports it (see [`status::OffsetReset`]).
+//! Every batch is checked to begin where the stored offset says.
+//!
 //! - [`record`]: what a Kafka message becomes (an event or a dead letter).
 //! - [`store`]: the transaction: fencing, dedup, aggregates, offsets.
 //! - [`status`]: what the API reports about the consumer.
@@ -25,7 +31,7 @@ use edm_runtime::{Background, StopSignal};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaResult;
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 use sqlx::PgPool;
 use tokio::runtime::Handle;
@@ -33,7 +39,7 @@ use tokio::runtime::Handle;
 use crate::settings::Settings;
 use metrics::ConsumerMetrics;
 use record::Consumed;
-use status::ConsumerStatus;
+use status::{ConsumerStatus, OffsetReset, OffsetResetKind};
 use store::{PartitionKey, StoreError, StoreSettings};
 
 /// Partitions this instance owns, with the next offset stored for each
@@ -60,6 +66,10 @@ struct StatsContext {
     stop: StopSignal,
     db_timeout: Duration,
 }
+
+/// How often offsets outside their log are checked again while one could
+/// not be moved.
+const OFFSET_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Delays between attempts while Postgres fails: 200 ms, doubling, at most
 /// 5 s apart, for as long as it takes.
@@ -216,6 +226,9 @@ pub fn start(
         // Offsets live in Postgres; Kafka only gets a copy for lag tools.
         .set("enable.auto.commit", "false")
         .set("statistics.interval.ms", "5000")
+        // An offset outside the log stops the partition with an error the
+        // loop handles, instead of a silent jump (see the module doc).
+        .set("auto.offset.reset", "error")
         .create_with_context(context)?;
     let topics = settings.consumer.topic_names();
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -238,6 +251,7 @@ pub fn start(
         stop,
         max_events: settings.batch_max_events,
         max_wait: settings.batch_max_wait,
+        restarts: Mutex::default(),
     };
     background.spawn_blocking("kafka consumer", move |_| worker.run());
     Ok(())
@@ -256,12 +270,19 @@ struct Worker {
     stop: StopSignal,
     max_events: usize,
     max_wait: Duration,
+    /// Partitions to assign again at a new offset (see
+    /// [`Worker::move_offsets_into_logs`]).
+    restarts: Mutex<HashMap<PartitionKey, i64>>,
 }
 
 impl Worker {
     fn run(self) {
         let mut batch: Vec<Consumed> = Vec::new();
         let mut batch_started: Option<Instant> = None;
+        // Set when librdkafka found an offset outside a log; checked until
+        // every owned partition is back inside its log.
+        let mut offsets_to_check = false;
+        let mut last_offset_check: Option<Instant> = None;
         self.status.set_running();
         loop {
             let stopping = self.stop.is_cancelled();
@@ -275,6 +296,14 @@ impl Worker {
             if stopping {
                 break;
             }
+            if offsets_to_check
+                && last_offset_check.is_none_or(|t| t.elapsed() >= OFFSET_CHECK_INTERVAL)
+            {
+                self.flush(&mut batch);
+                batch_started = None;
+                offsets_to_check = !self.move_offsets_into_logs();
+                last_offset_check = Some(Instant::now());
+            }
             let wait = batch_started
                 .map_or(Duration::from_millis(100), |t| {
                     self.max_wait.saturating_sub(t.elapsed())
@@ -284,6 +313,12 @@ impl Worker {
             self.forget_changed_partitions(&mut batch);
             match polled {
                 None => {}
+                Some(Err(e))
+                    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) =>
+                {
+                    tracing::warn!("an offset is outside its partition's log ({e}); checking");
+                    offsets_to_check = true;
+                }
                 Some(Err(e)) => tracing::warn!("consumer error: {e}"),
                 Some(Ok(message))
                     if self.is_new(message.topic(), message.partition(), message.offset()) =>
@@ -323,20 +358,27 @@ impl Worker {
 
     /// Writes the batch, retrying with backoff (consumption paused) while
     /// Postgres is unavailable; never drops an event it could not write.
+    /// When Postgres refuses the content of a batch, the batch is written
+    /// in halves until the refused record is alone, and that record becomes
+    /// a dead letter saying why: no record can stop the counting.
     fn flush(&self, batch: &mut Vec<Consumed>) {
         let mut delays = database_retry_delays();
         let mut paused = false;
         let mut first_failure: Option<Instant> = None;
+        // Records written at once: all, unless Postgres refused some.
+        let mut part = usize::MAX;
+        self.check_batch_start(batch);
         loop {
             self.forget_changed_partitions(batch);
             if batch.is_empty() {
                 break;
             }
+            let take = part.min(batch.len());
             let positions = self.assignment.lock().unwrap().positions.clone();
             let started = Instant::now();
             let result = self.runtime.block_on(store::within(
                 self.store.timeout,
-                store::write_batch(&self.pool, &self.store, batch, &positions),
+                store::write_batch(&self.pool, &self.store, &batch[..take], &positions),
             ));
             match result {
                 Ok(written) => {
@@ -357,8 +399,25 @@ impl Worker {
                     if commit.count() > 0 {
                         let _ = self.consumer.commit(&commit, CommitMode::Async);
                     }
-                    batch.clear();
-                    break;
+                    batch.drain(..take);
+                }
+                Err(StoreError::Refused(e)) if take > 1 => {
+                    tracing::warn!(
+                        "Postgres refused a batch of {take} ({e}); writing it in halves"
+                    );
+                    part = take.div_ceil(2);
+                }
+                Err(StoreError::Refused(e)) if batch[0].can_be_set_aside() => {
+                    batch[0].set_aside(&e);
+                    let r = &batch[0];
+                    self.metrics.record_error("refused");
+                    tracing::error!(
+                        topic = r.topic,
+                        partition = r.partition,
+                        offset = r.offset,
+                        "Postgres refused this record ({e}); keeping it as a dead letter"
+                    );
+                    part = usize::MAX;
                 }
                 Err(StoreError::Conflict { topic, partition }) => {
                     self.metrics.record_error("conflict");
@@ -371,7 +430,7 @@ impl Worker {
                     self.reload_positions();
                     break;
                 }
-                Err(StoreError::Database(e)) => {
+                Err(StoreError::Database(e) | StoreError::Refused(e)) => {
                     let backoff = delays.next().unwrap_or(Duration::from_secs(5));
                     self.metrics.record_error("database");
                     self.status.set_degraded(format!("writing a batch: {e}"));
@@ -423,6 +482,152 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Checks that the batch begins, in each partition, at the stored
+    /// offset. Later is normal where offsets hold no records (transaction
+    /// markers, aborted or compacted records); if the log starts past the
+    /// stored offset, the records in between were lost, and that is
+    /// reported like any offset reset. (Earlier cannot happen: records
+    /// below the stored offset are never batched.)
+    fn check_batch_start(&self, batch: &[Consumed]) {
+        let positions = self.assignment.lock().unwrap().positions.clone();
+        let mut checked = HashSet::new();
+        for r in batch {
+            let key = (r.topic.clone(), r.partition);
+            let Some(Some(next)) = positions.get(&key) else {
+                continue;
+            };
+            if !checked.insert(key.clone()) || r.offset == *next {
+                continue;
+            }
+            let Ok((low, high)) =
+                self.consumer
+                    .fetch_watermarks(&key.0, key.1, Duration::from_secs(5))
+            else {
+                continue;
+            };
+            if low > *next {
+                self.report_offset_reset(OffsetReset {
+                    topic: key.0,
+                    partition: key.1,
+                    kind: OffsetResetKind::BeforeStart,
+                    stored: *next,
+                    log_start: low,
+                    log_end: high,
+                    records_lost: low.min(r.offset) - next,
+                    at: chrono::Utc::now(),
+                });
+            } else {
+                tracing::debug!(
+                    topic = key.0,
+                    partition = key.1,
+                    "offsets {next} to {} hold no records",
+                    r.offset - 1
+                );
+            }
+        }
+    }
+
+    /// Applies the rule for stored offsets outside their log: continue from
+    /// the log's start (past the end, the log is new and all of it is
+    /// counted; before the start, the records in between are gone), moving
+    /// the stored offset there, with an error logged and the reset
+    /// reported. `false` while some partition could not be checked.
+    fn move_offsets_into_logs(&self) -> bool {
+        let positions = self.assignment.lock().unwrap().positions.clone();
+        let mut restarts = self.restarts.lock().unwrap();
+        restarts.retain(|key, _| positions.contains_key(key));
+        let mut done = true;
+        for (key, stored) in positions {
+            let Some(stored) = stored else {
+                continue; // read from the beginning: always inside
+            };
+            let (low, high) =
+                match self
+                    .consumer
+                    .fetch_watermarks(&key.0, key.1, Duration::from_secs(5))
+                {
+                    Ok(marks) => marks,
+                    Err(e) => {
+                        tracing::warn!("cannot read the log bounds of {}/{}: {e}", key.0, key.1);
+                        done = false;
+                        continue;
+                    }
+                };
+            let Some(kind) = OffsetResetKind::of(stored, low, high) else {
+                continue;
+            };
+            let moved = self.runtime.block_on(store::within(
+                self.store.timeout,
+                store::move_offset(&self.pool, &self.store.group, &key, stored, low),
+            ));
+            match moved {
+                Ok(true) => {
+                    let reset = OffsetReset {
+                        topic: key.0.clone(),
+                        partition: key.1,
+                        kind,
+                        stored,
+                        log_start: low,
+                        log_end: high,
+                        records_lost: if kind == OffsetResetKind::BeforeStart {
+                            low - stored
+                        } else {
+                            0
+                        },
+                        at: chrono::Utc::now(),
+                    };
+                    self.report_offset_reset(reset);
+                    self.assignment
+                        .lock()
+                        .unwrap()
+                        .positions
+                        .insert(key.clone(), Some(low));
+                    restarts.insert(key, low);
+                }
+                Ok(false) => self.reload_positions(),
+                Err(e) => {
+                    tracing::warn!("cannot move the stored offset of {}/{}: {e}", key.0, key.1);
+                    done = false;
+                }
+            }
+        }
+        // librdkafka stopped fetching these partitions (a seek is refused
+        // in that state): assign them again at their new offset.
+        restarts.retain(|key, offset| {
+            let mut tpl = TopicPartitionList::new();
+            let restarted = tpl
+                .add_partition_offset(&key.0, key.1, Offset::Offset(*offset))
+                .and_then(|()| self.consumer.incremental_unassign(&tpl))
+                .and_then(|()| self.consumer.incremental_assign(&tpl));
+            if let Err(e) = &restarted {
+                tracing::warn!("restarting {}/{}: {e}", key.0, key.1);
+            }
+            restarted.is_err()
+        });
+        done &= restarts.is_empty();
+        drop(restarts);
+        self.status
+            .set_assignment(&self.assignment.lock().unwrap().positions);
+        done
+    }
+
+    /// Logs, counts and shows a stored offset found outside its log.
+    fn report_offset_reset(&self, reset: OffsetReset) {
+        tracing::error!(
+            topic = reset.topic,
+            partition = reset.partition,
+            kind = reset.kind.name(),
+            stored = reset.stored,
+            log_start = reset.log_start,
+            log_end = reset.log_end,
+            records_lost = reset.records_lost,
+            "the stored offset was outside the partition's log; counting goes on from the log's start"
+        );
+        self.metrics
+            .record_offset_reset(reset.kind.name(), reset.records_lost);
+        self.status.record_offset_reset(reset);
     }
 
     /// After a fencing conflict: take the stored offsets as the truth and

@@ -70,6 +70,29 @@ pub fn parse(message: &BorrowedMessage<'_>, kafka: &KafkaSettings) -> Consumed {
     }
 }
 
+impl Consumed {
+    /// Whether [`Self::set_aside`] leaves less for Postgres to refuse: not
+    /// for a dead letter that is a reason alone (then a refusal is not
+    /// about content, and is retried like any failure).
+    pub fn can_be_set_aside(&self) -> bool {
+        !matches!(self.record, Record::Malformed { payload: None, .. })
+    }
+
+    /// Turns a record Postgres refused into a dead letter that says why: an
+    /// event keeps its fields as parsed (unknown ones dropped), a dead
+    /// letter whose payload was refused keeps the reason only.
+    pub fn set_aside(&mut self, refusal: &sqlx::Error) {
+        let payload = match &self.record {
+            Record::Event { event, .. } => serde_json::to_vec(event).ok(),
+            Record::Malformed { .. } => None,
+        };
+        self.record = Record::Malformed {
+            payload,
+            error: format!("Postgres refused it: {refusal}"),
+        };
+    }
+}
+
 fn malformed(payload: Option<&[u8]>, error: String) -> Record {
     Record::Malformed {
         payload: payload.map(<[u8]>::to_vec),

@@ -39,6 +39,69 @@ pub struct PartitionStatus {
     pub lag: Option<i64>,
 }
 
+/// Where a stored offset stood against its partition's log when it was
+/// found outside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsetResetKind {
+    /// Past the log's end: the topic was deleted and created again, the
+    /// service moved to another cluster, or an unclean leader election
+    /// lost records. Everything the log now holds is counted.
+    PastEnd,
+    /// Before the log's start: retention deleted records before they were
+    /// counted (the service was stopped or behind for longer than the
+    /// topic keeps records). Those records are lost.
+    BeforeStart,
+}
+
+impl OffsetResetKind {
+    /// The kind, if `stored` is outside the log `low..=high` (`high` is
+    /// the next offset to be written, where a caught-up consumer stands).
+    pub fn of(stored: i64, low: i64, high: i64) -> Option<Self> {
+        if stored > high {
+            Some(Self::PastEnd)
+        } else if stored < low {
+            Some(Self::BeforeStart)
+        } else {
+            None
+        }
+    }
+
+    /// Its name in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PastEnd => "past_end",
+            Self::BeforeStart => "before_start",
+        }
+    }
+}
+
+/// A partition whose stored offset was outside its log, and where counting
+/// went on from: the log's start.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OffsetReset {
+    /// Wire topic name.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Which way it was outside.
+    pub kind: OffsetResetKind,
+    /// The next offset that was stored.
+    pub stored: i64,
+    /// The log's first offset, where counting went on.
+    pub log_start: i64,
+    /// The log's end (next offset to be written) at the time.
+    pub log_end: i64,
+    /// Records that were never counted because the log no longer held them
+    /// (`before_start`: `log_start - stored`; 0 otherwise).
+    pub records_lost: i64,
+    /// When it was found.
+    pub at: DateTime<Utc>,
+}
+
+/// Offset resets kept for `/api/v1/consumer` (the newest).
+const OFFSET_RESETS_KEPT: usize = 20;
+
 /// A snapshot for `/api/v1/consumer`.
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct StatusSnapshot {
@@ -64,6 +127,11 @@ pub struct StatusSnapshot {
     pub last_batch_at: Option<DateTime<Utc>>,
     /// The last error, while degraded.
     pub last_error: Option<String>,
+    /// Stored offsets found outside their log since this instance started
+    /// (all of them), and the newest of them (at most 20).
+    pub offset_resets_total: u64,
+    /// The newest offset resets, oldest first.
+    pub offset_resets: Vec<OffsetReset>,
 }
 
 /// Shared, updated by the consumer thread, read by the API.
@@ -126,6 +194,14 @@ impl ConsumerStatus {
         *self.positions.write().unwrap() = positions.clone();
     }
 
+    pub(crate) fn record_offset_reset(&self, reset: OffsetReset) {
+        let mut s = self.inner.write().unwrap();
+        s.offset_resets_total += 1;
+        s.offset_resets.push(reset);
+        let excess = s.offset_resets.len().saturating_sub(OFFSET_RESETS_KEPT);
+        s.offset_resets.drain(..excess);
+    }
+
     pub(crate) fn set_lags(&self, lags: HashMap<PartitionKey, i64>) {
         *self.lags.write().unwrap() = lags;
     }
@@ -156,6 +232,21 @@ impl ConsumerStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_offset_is_inside_its_log_from_its_start_to_its_end() {
+        assert_eq!(OffsetResetKind::of(5, 5, 10), None);
+        assert_eq!(OffsetResetKind::of(10, 5, 10), None, "caught up");
+        assert_eq!(
+            OffsetResetKind::of(11, 5, 10),
+            Some(OffsetResetKind::PastEnd)
+        );
+        assert_eq!(OffsetResetKind::of(3, 0, 0), Some(OffsetResetKind::PastEnd));
+        assert_eq!(
+            OffsetResetKind::of(4, 5, 10),
+            Some(OffsetResetKind::BeforeStart)
+        );
+    }
 
     #[test]
     fn a_committed_batch_ends_a_degraded_state_whatever_caused_it() {

@@ -45,7 +45,7 @@ pub async fn within<T, E: From<sqlx::Error>>(
     })
 }
 
-/// Why a batch was not written.
+/// Why a batch was not written (nothing of it was).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The stored offset moved: another instance owns the partition now.
@@ -56,9 +56,37 @@ pub enum StoreError {
         /// Partition.
         partition: i32,
     },
-    /// Postgres failed; nothing was written.
+    /// Postgres refused what the batch holds (a data exception, a broken
+    /// constraint, a value over one of its limits): writing the same
+    /// records again can never succeed.
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Refused(sqlx::Error),
+    /// Postgres failed or could not be reached; the same batch may succeed
+    /// later.
+    #[error(transparent)]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if refuses_content(&e) {
+            Self::Refused(e)
+        } else {
+            Self::Database(e)
+        }
+    }
+}
+
+/// Whether Postgres refused the data itself: SQLSTATE classes 22 (data
+/// exception), 23 (integrity constraint violation) and 54 (program limit
+/// exceeded). Everything else (connections, deadlocks, serialization
+/// failures, timeouts, a missing table) may pass when retried.
+fn refuses_content(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    db.code()
+        .is_some_and(|code| matches!(code.get(..2), Some("22" | "23" | "54")))
 }
 
 /// Events of one wire topic in a committed batch.
@@ -105,6 +133,30 @@ pub async fn load_offsets(
         .map(|(t, p, o)| ((t, p), o))
         .filter(|(k, _)| wanted.contains(k))
         .collect())
+}
+
+/// Moves the stored next offset of `key` from `from` to `to`; `false` when
+/// it was not `from` any more (another instance moved it).
+pub async fn move_offset(
+    pool: &PgPool,
+    group: &str,
+    key: &PartitionKey,
+    from: i64,
+    to: i64,
+) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query(
+        "UPDATE consumer_offsets SET next_offset = $4, updated_at = now()
+         WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND next_offset = $5",
+    )
+    .bind(group)
+    .bind(&key.0)
+    .bind(key.1)
+    .bind(to)
+    .bind(from)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(moved == 1)
 }
 
 /// Start of the minute an epoch-milliseconds timestamp falls in.

@@ -63,16 +63,20 @@ pub struct ClicksInRange {
     pub from: String,
     /// Range end (exclusive).
     pub to: String,
-    /// Most clicked first, at most `limit`.
+    /// Most clicked first (ties by button id), at most `limit`, after
+    /// skipping `offset`.
     pub buttons: Vec<ButtonClicks>,
+    /// The `offset` of the next page, when there are more buttons.
+    pub next_offset: Option<i64>,
 }
 
-/// `GET /api/v1/clicks?from&to&limit`.
+/// `GET /api/v1/clicks?from&to&limit&offset`.
 #[utoipa::path(get, path = "/api/v1/clicks", tag = "v1",
     params(
         ("from" = Option<String>, Query, description = "RFC 3339 start (inclusive); default: all time"),
         ("to" = Option<String>, Query, description = "RFC 3339 end (exclusive); default: now"),
         ("limit" = Option<i64>, Query, description = "1 to 1000, default 100"),
+        ("offset" = Option<i64>, Query, description = "buttons to skip, 0 to 1000000, default 0: pass the answer's next_offset for the next page"),
     ),
     responses((status = 200, body = ClicksInRange), (status = 400, body = super::error::ErrorBody)))]
 #[tracing::instrument(skip_all)]
@@ -80,19 +84,24 @@ pub async fn clicks(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ClicksInRange>, ApiError> {
-    let q = Query::parse(raw.as_deref(), &["from", "to", "limit"])?;
+    let q = Query::parse(raw.as_deref(), &["from", "to", "limit", "offset"])?;
     let r = range(&q, None)?;
     let limit = q.number("limit", 100, 1, 1000)?;
-    let rows: Vec<(String, i64)> = sqlx::query_as(
+    let offset = q.number("offset", 0, 0, 1_000_000)?;
+    // One more than asked says whether there is a next page.
+    let mut rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT button_id, SUM(clicks)::bigint AS n FROM click_counts
          WHERE bucket >= $1 AND bucket < $2
-         GROUP BY button_id ORDER BY n DESC, button_id LIMIT $3",
+         GROUP BY button_id ORDER BY n DESC, button_id LIMIT $3 OFFSET $4",
     )
     .bind(r.from)
     .bind(r.to)
-    .bind(limit)
+    .bind(limit + 1)
+    .bind(offset)
     .fetch_all(&state.pool)
     .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
     Ok(Json(ClicksInRange {
         from: iso(r.from),
         to: iso(r.to),
@@ -100,6 +109,7 @@ pub async fn clicks(
             .into_iter()
             .map(|(button_id, clicks)| ButtonClicks { button_id, clicks })
             .collect(),
+        next_offset: more.then_some(offset + limit),
     }))
 }
 
@@ -311,17 +321,22 @@ pub struct DeadLetter {
     pub received_at: String,
 }
 
-/// `GET /api/v1/dead-letters?limit`: newest first.
+/// `GET /api/v1/dead-letters?limit&before`: newest first; the next page is
+/// `before` the last id of this one.
 #[utoipa::path(get, path = "/api/v1/dead-letters", tag = "v1",
-    params(("limit" = Option<i64>, Query, description = "1 to 1000, default 100")),
+    params(
+        ("limit" = Option<i64>, Query, description = "1 to 1000, default 100"),
+        ("before" = Option<i64>, Query, description = "only ids below this one: pass the last id of a page for the next"),
+    ),
     responses((status = 200, body = [DeadLetter]), (status = 400, body = super::error::ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub async fn dead_letters(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Vec<DeadLetter>>, ApiError> {
-    let q = Query::parse(raw.as_deref(), &["limit"])?;
+    let q = Query::parse(raw.as_deref(), &["limit", "before"])?;
     let limit = q.number("limit", 100, 1, 1000)?;
+    let before = q.number("before", i64::MAX, 1, i64::MAX)?;
     type Row = (
         i64,
         String,
@@ -333,9 +348,10 @@ pub async fn dead_letters(
     );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, topic, partition, \"offset\", error, payload, received_at
-         FROM dead_letters ORDER BY id DESC LIMIT $1",
+         FROM dead_letters WHERE id < $2 ORDER BY id DESC LIMIT $1",
     )
     .bind(limit)
+    .bind(before)
     .fetch_all(&state.pool)
     .await?;
     Ok(Json(
