@@ -43,6 +43,9 @@ resource "heroku_app" "service" {
       name = organization.value
     }
   }
+
+  # Nothing is created until the Heroku CLI can create the Kafka topics.
+  depends_on = [terraform_data.heroku_cli_check]
 }
 
 # Socket.io's long-polling transport needs every request of a session to

@@ -4,6 +4,15 @@
 # HEROKU_API_KEY). On basic plans it also creates the consumer groups. The
 # names come from topology.json; changing them there runs the script again.
 
+# Before the first app (and long before the paid add-ons) exists: the Heroku
+# CLI, its Kafka plugin and a login, without which the topic step below would
+# fail midway through the apply.
+resource "terraform_data" "heroku_cli_check" {
+  provisioner "local-exec" {
+    command = "bash '${path.module}/scripts/check-heroku-cli.sh'"
+  }
+}
+
 locals {
   consumer_groups = [for service in local.topology.services : service.consumer_group if can(service.consumer_group)]
 }

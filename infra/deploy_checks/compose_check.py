@@ -3,9 +3,12 @@ and held to topology.json: each service there runs as the compose service
 named by its key, on its port (published and probed on /ready), with Kafka's
 and the database's variables exactly where the topology puts them, its
 consumer group, the origins of the pages that call it and the URLs of the
-services it calls. Around them: KRaft Kafka without auto-creation, a one-shot
-job that creates the topology's topics, Postgres with the stats migrations,
-and start ordering that waits for readiness."""
+services it calls. Published ports may be moved with `${VAR:-port}`; the
+browser-facing URLs and origins must then name the same variable, and the
+defaults are judged. Around them: one image built once by a one-shot job and
+never pulled, KRaft Kafka without auto-creation, a one-shot job that creates
+the topology's topics, Postgres with the stats migrations, and start ordering
+that waits for readiness."""
 
 import json
 import os
@@ -86,18 +89,30 @@ def depends_on(service: dict) -> dict[str, str]:
     return {name: (spec or {}).get("condition", "service_started") for name, spec in deps.items()}
 
 
-def published_ports(service: dict) -> set[tuple[int, int]]:
-    """(host port, container port) pairs."""
-    pairs = set()
+def published_hosts(service: dict) -> dict[int, str]:
+    """Container port -> the host port as written (`5000` or `${EDM_RELAY_PORT:-5000}`)."""
+    hosts = {}
     for entry in service.get("ports") or []:
         if isinstance(entry, dict):
             if entry.get("published") is not None:
-                pairs.add((int(str(entry["published"]).split("-")[0]), int(entry["target"])))
+                hosts[int(entry["target"])] = str(entry["published"]).split("-")[0]
             continue
-        parts = str(entry).split("/")[0].split(":")
-        if len(parts) >= 2 and parts[-1].isdigit() and parts[-2].isdigit():
-            pairs.add((int(parts[-2]), int(parts[-1])))
-    return pairs
+        host, sep, target = str(entry).split("/")[0].rpartition(":")
+        if sep and target.isdigit():
+            # An IP before the host port: 127.0.0.1:5000:5000.
+            hosts[int(target)] = host if host.startswith("${") else host.rsplit(":", 1)[-1]
+    return hosts
+
+
+def published_ports(service: dict) -> set[tuple[int, int]]:
+    """(host port, container port) pairs, defaults taken for variables."""
+    return {(int(defaulted(host)), target) for target, host in published_hosts(service).items()
+            if defaulted(host).isdigit()}
+
+
+def defaulted(value: str) -> str:
+    """The value compose gives when no host variable is set: `${VAR:-x}` is x."""
+    return re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}", r"\1", value)
 
 
 def healthcheck_text(service: dict) -> str:
@@ -185,14 +200,13 @@ def _check_postgres(services: dict, report: Report) -> dict | None:
 def _check_edm_service(stack: Stack, spec: Service, report: Report) -> None:
     service, env = stack.services[spec.key], environment(stack.services[spec.key])
     where = f"{spec.key} ({spec.name})"
-    report.check(AREA, service.get("build") is not None,
-                 f"{where}: has no build section (images come from the Dockerfile)")
+    _check_image(where, stack, service, report)
     for variable in sorted(env):
         report.check(AREA, variable in RUNTIME_VARIABLES or variable in stack.code_variables,
                      f"{where}: sets {variable}, which no service reads")
         report.check(AREA, _given_by_topology(variable, spec, stack.topology) is not False,
                      f"{where}: sets {variable}, which topology.json does not give {spec.name}")
-    judged = {k: v for k, v in env.items() if not interpolated(v)}
+    judged = {k: defaulted(v) for k, v in env.items() if not interpolated(defaulted(v))}
     _check_port(where, spec, service, judged, report)
     if spec.kafka:
         _check_kafka_client(where, stack, service, judged, report)
@@ -202,9 +216,31 @@ def _check_edm_service(stack: Stack, spec: Service, report: Report) -> None:
     if spec.database:
         _check_database(where, stack, spec, judged, report)
     for variable, target in spec.calls.items():
-        _check_call(where, stack, service, judged, variable, stack.topology.by_name(target), report)
+        _check_call(where, stack, service, env, variable, stack.topology.by_name(target), report)
     if spec.called_by_pages_of:
-        _check_origins(where, judged, [stack.topology.by_name(p) for p in spec.called_by_pages_of], report)
+        _check_origins(where, stack, env, [stack.topology.by_name(p) for p in spec.called_by_pages_of], report)
+
+
+def _check_image(where: str, stack: Stack, service: dict, report: Report) -> None:
+    """Every EDM service runs the one image a one-shot job builds, waits for
+    that job, and never pulls the image (it exists nowhere else)."""
+    builders = [n for n, s in stack.services.items() if s.get("build") is not None]
+    if not report.check(AREA, len(builders) == 1,
+                        f"expected one service that builds the EDM image, found {builders} "
+                        "(several building one tag at once can fail)"):
+        return
+    name, builder = builders[0], stack.services[builders[0]]
+    report.check(AREA, str(builder.get("restart", "no")) == "no", f"{name}: a one-shot job needs restart: \"no\"")
+    report.check(AREA, service.get("image") == builder.get("image") and service.get("pull_policy") == "never",
+                 f"{where}: must run image {builder.get('image')} with pull_policy: never (built by {name})")
+    report.check(AREA, depends_on(service).get(name) == "service_completed_successfully",
+                 f"{where}: must depend on {name} with condition service_completed_successfully")
+
+
+def _host_port(stack: Stack, target: Service) -> str:
+    """How the compose file publishes `target`'s port (its number when not published)."""
+    service = stack.services.get(target.key) or {}
+    return published_hosts(service).get(target.port, str(target.port))
 
 
 def _given_by_topology(variable: str, spec: Service, topology: Topology) -> bool | None:
@@ -225,7 +261,8 @@ def _given_by_topology(variable: str, spec: Service, topology: Topology) -> bool
 def _check_port(where: str, spec: Service, service: dict, env: dict, report: Report) -> None:
     report.check(AREA, env.get("PORT") == str(spec.port), f"{where}: PORT must be {spec.port} (topology.json)")
     report.check(AREA, (spec.port, spec.port) in published_ports(service),
-                 f"{where}: must publish \"{spec.port}:{spec.port}\" (same port as the native run)")
+                 f"{where}: must publish port {spec.port}, on {spec.port} unless a variable moves it "
+                 f"(\"{spec.port}:{spec.port}\" or \"${{VARIABLE:-{spec.port}}}:{spec.port}\", as the native run)")
     report.check(AREA, f":{spec.port}/ready" in healthcheck_text(service),
                  f"{where}: healthcheck must probe http://127.0.0.1:{spec.port}/ready")
 
@@ -281,7 +318,7 @@ def _check_database(where: str, stack: Stack, spec: Service, env: dict, report: 
 
 def _check_call(where: str, stack: Stack, service: dict, env: dict, variable: str, target: Service,
                 report: Report) -> None:
-    wanted = f"http://localhost:{target.port}"
+    wanted = f"http://localhost:{_host_port(stack, target)}"
     report.check(AREA, env.get(variable) == wanted,
                  f"{where}: {variable} must be {wanted}: {target.name}'s published port, as the browser reads it")
     if target.key in stack.services:
@@ -289,8 +326,8 @@ def _check_call(where: str, stack: Stack, service: dict, env: dict, variable: st
                      f"{where}: must depend on {target.key} with condition service_healthy")
 
 
-def _check_origins(where: str, env: dict, pages: list[Service], report: Report) -> None:
-    wanted = [f"http://{host}:{page.port}" for page in pages for host in ("localhost", "127.0.0.1")]
+def _check_origins(where: str, stack: Stack, env: dict, pages: list[Service], report: Report) -> None:
+    wanted = [f"http://{host}:{_host_port(stack, page)}" for page in pages for host in ("localhost", "127.0.0.1")]
     allowed = {o.strip().rstrip("/") for o in env.get("EDM_ALLOWED_ORIGINS", "").split(",") if o.strip()}
     report.check(AREA, allowed == set(wanted),
                  f"{where}: EDM_ALLOWED_ORIGINS must be {','.join(wanted)}: "

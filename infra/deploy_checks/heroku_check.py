@@ -136,6 +136,10 @@ def check_build_config(root: str, report: Report) -> None:
 HEROKU_CLI_STUB = """#!/bin/sh
 echo "heroku $*" >> "$STUB_LOG"
 case "$1" in
+  kafka:*) [ -n "$STUB_NO_KAFKA_PLUGIN" ] && { echo " ›   Warning: $1 is not a heroku command." >&2; exit 127; } ;;
+esac
+case "$*" in *--help*) exit 0 ;; esac
+case "$1" in
   config:get) printf '%s\\n' "$STUB_PREFIX" ;;
   kafka:topics:create|kafka:consumer-groups:create)
     [ -n "$STUB_CREATE_ERROR" ] && { echo "$STUB_CREATE_ERROR" >&2; exit 1; } ;;
@@ -170,6 +174,21 @@ def check_topic_script(root: str, report: Report, topology: Topology) -> None:
         report.check(AREA, code == 0, "topic script must succeed when the topics already exist (re-runs)")
         code, _ = _run_topic_script(script, tmp, "wabash-1234.", {"STUB_CREATE_ERROR": "Unauthorized"})
         report.check(AREA, code != 0, "topic script must fail when the Heroku CLI refuses to create a topic")
+        code, calls = _run_topic_script(script, tmp, "wabash-1234.", {"STUB_NO_KAFKA_PLUGIN": "1"})
+        asked = [c for c in calls if "--help" not in c and (c.startswith("heroku kafka:") or "config:get" in c)]
+        report.check(AREA, code != 0 and not asked,
+                     "topic script must stop before asking anything of the add-on when the CLI has no Kafka plugin")
+    _check_cli_check_runs_first(root, report)
+
+
+def _check_cli_check_runs_first(root: str, report: Report) -> None:
+    """Terraform checks the CLI before it creates any app (so before the
+    paid add-ons): the apps depend on the check."""
+    with open(os.path.join(root, "terraform", "apps.tf"), encoding="utf-8") as f:
+        apps = f.read()
+    report.check(AREA, re.search(r"depends_on\s*=\s*\[\s*terraform_data\.heroku_cli_check\s*\]", apps) is not None,
+                 "terraform/apps.tf: heroku_app.service must depend on terraform_data.heroku_cli_check "
+                 "(the CLI and its Kafka plugin are checked before anything is created)")
 
 
 def _run_topic_script(script: str, stub_dir: str, prefix: str, env: dict | None = None) -> tuple[int, list[str]]:
@@ -180,4 +199,4 @@ def _run_topic_script(script: str, stub_dir: str, prefix: str, env: dict | None 
 
 
 def _created(calls: list[str], kind: str) -> set[str]:
-    return {c.split()[2] for c in calls if c.startswith(f"heroku {kind} ")}
+    return {c.split()[2] for c in calls if c.startswith(f"heroku {kind} ") and "--help" not in c}

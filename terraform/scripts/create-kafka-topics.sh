@@ -40,8 +40,8 @@ topics=${EDM_KAFKA_TOPICS:-$(topology_names topics)}
 groups=${EDM_KAFKA_CONSUMER_GROUPS:-$(topology_names groups)}
 partitions=${EDM_KAFKA_PARTITIONS:-8}
 
-command -v heroku >/dev/null \
-  || { say "the Heroku CLI (heroku) is not installed; see docs/deploy.md"; exit 1; }
+# The CLI, its Kafka plugin and a login, before anything is asked of them.
+bash "$(dirname "$0")/check-heroku-cli.sh"
 
 # Runs a create command; an "already exists" answer counts as success.
 create_once() {

@@ -69,13 +69,13 @@ async fn a_client_away_for_10_seconds_gets_exactly_the_1000_events_it_missed() {
         .await
         .unwrap();
     let everything: Vec<String> = [before, missed, after].concat();
+    let counts: Vec<usize> = results.iter().map(|c| c.ids.len()).collect();
     for (i, client) in results.iter().enumerate() {
         let (received, statuses) = (&client.ids, &client.statuses);
         assert_eq!(
             received.len(),
             everything.len(),
-            "client {i}: every event once ({} received)",
-            received.len()
+            "client {i}: every event once (received per client: {counts:?}; its stream messages: {statuses:?})"
         );
         assert!(received == &everything, "client {i}: in the order produced");
         assert_eq!(statuses[0]["start"], "fresh", "{statuses:?}");
