@@ -132,8 +132,10 @@ bench_stream() {
   local prefix idle cell
   prefix=$(bench_prefix)
   # Every fan-out client connects from 127.0.0.1: lift the per-address cap.
+  # EDM_BENCH_STREAM_ENV adds settings to compare (e.g. EDM_STREAM_WAKE_INTERVAL_MS=0).
+  # shellcheck disable=SC2086
   bench_start edm-stream 5901 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" EDM_STREAM_RECENT_EVENTS=0 \
-    EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS=0
+    EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS=0 ${EDM_BENCH_STREAM_ENV:-}
   idle=$(rss_kb "$BENCH_LAST_PID")
   setup_socketio_client
   for cell in $BENCH_FANOUT_CELLS; do

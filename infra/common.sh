@@ -5,6 +5,9 @@
 EDM_STATE=${EDM_STATE_DIR:-$EDM_ROOT/.edm}
 EDM_CERTS=${EDM_CERTS:-$EDM_STATE/certs}
 EDM_KAFKA_LIBS=${EDM_KAFKA_LIBS:-$EDM_STATE/kafka/libs}
+# The version Apache Kafka on Heroku runs by default, for the deploy rehearsal.
+EDM_HEROKU_KAFKA_VERSION=3.7.1
+EDM_HEROKU_KAFKA_LIBS=${EDM_HEROKU_KAFKA_LIBS:-$EDM_STATE/kafka/libs-$EDM_HEROKU_KAFKA_VERSION}
 
 # Single broker (everyday tests and the native run).
 EDM_KAFKA_PORT=${EDM_KAFKA_PORT:-19092}         # plaintext

@@ -11,6 +11,7 @@ kafka_java() {
   local heap=${EDM_KAFKA_HEAP:-512m}
   java -Xms128m "-Xmx$heap" -XX:+UseG1GC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
     "-Dlog4j2.configurationFile=$EDM_ROOT/infra/kafka/log4j2.properties" \
+    "-Dlog4j.configuration=file:$EDM_ROOT/infra/kafka/log4j.properties" \
     -cp "$EDM_KAFKA_LIBS/*" "$@"
 }
 
@@ -69,6 +70,7 @@ start_broker() {
   # setsid: the broker outlives the shell that started it (./edm infra up).
   setsid nohup java -Xms128m "-Xmx$heap" -XX:+UseG1GC -Djava.awt.headless=true \
     "-Dlog4j2.configurationFile=$EDM_ROOT/infra/kafka/log4j2.properties" \
+    "-Dlog4j.configuration=file:$EDM_ROOT/infra/kafka/log4j.properties" \
     -cp "$EDM_KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" \
     >"$dir/broker.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
@@ -106,6 +108,53 @@ kafka_single_up() {
 }
 
 kafka_single_down() { stop_pid "$EDM_KAFKA_SINGLE/pid" "Kafka"; }
+
+# A broker shaped like a basic Apache Kafka on Heroku plan, for the deploy
+# rehearsal: the version Heroku runs by default (EDM_HEROKU_KAFKA_VERSION),
+# clients on TLS with a client certificate whose names do not match, topics
+# never auto-created, and KRaft's StandardAuthorizer: the client
+# certificate's principal may use only the topics, consumer groups and
+# transactional ids that `provision` grants it by prefix, so any other name
+# fails with "Topic authorization failed" as on Heroku. The plaintext
+# listener (admin tools, the controller) is the super user. Same ports and
+# state variables as `./edm kafka`.
+EDM_HEROKU_KAFKA=$EDM_STATE/kafka/heroku
+# The test client certificate's principal, as Kafka names it.
+EDM_HEROKU_KAFKA_PRINCIPAL="User:CN=edm-test-client"
+
+heroku_kafka_up() {
+  local dir=$EDM_HEROKU_KAFKA id
+  if pid_alive "$dir/pid"; then return 0; fi
+  id=$(EDM_KAFKA_LIBS=$EDM_HEROKU_KAFKA_LIBS cluster_id_for "$dir")
+  write_broker_config "$dir" 1 "$EDM_KAFKA_PORT" "$EDM_KAFKA_TLS_PORT" \
+    "$EDM_KAFKA_CONTROLLER_PORT" "1@127.0.0.1:$EDM_KAFKA_CONTROLLER_PORT" 1 1
+  cat >>"$dir/server.properties" <<PROPS
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:ANONYMOUS
+PROPS
+  log "starting a Heroku-shaped Kafka $EDM_HEROKU_KAFKA_VERSION on 127.0.0.1:$EDM_KAFKA_TLS_PORT (TLS; admin :$EDM_KAFKA_PORT)"
+  EDM_KAFKA_LIBS=$EDM_HEROKU_KAFKA_LIBS start_broker "$dir" "$id" "$EDM_KAFKA_PORT"
+  wait_for_port "$EDM_KAFKA_PORT" 90 "Kafka" "$dir/broker.log"
+  wait_for_port "$EDM_KAFKA_TLS_PORT" 30 "Kafka (TLS)" "$dir/broker.log"
+}
+
+heroku_kafka_down() { stop_pid "$EDM_HEROKU_KAFKA/pid" "Kafka (Heroku-shaped)"; }
+
+# heroku_kafka_provision PREFIX: what a basic plan gives an app: the
+# topology's topics under PREFIX, and the client certificate's rights on
+# topics, consumer groups and transactional ids that start with PREFIX.
+heroku_kafka_provision() {
+  local prefix=$1
+  load_topology
+  EDM_KAFKA_LIBS=$EDM_HEROKU_KAFKA_LIBS create_topics "127.0.0.1:$EDM_KAFKA_PORT" 1 "${TOPOLOGY_TOPICS[@]/#/$prefix}"
+  EDM_KAFKA_LIBS=$EDM_HEROKU_KAFKA_LIBS kafka_java kafka.admin.AclCommand \
+    --bootstrap-server "127.0.0.1:$EDM_KAFKA_PORT" --add \
+    --allow-principal "$EDM_HEROKU_KAFKA_PRINCIPAL" --operation All \
+    --resource-pattern-type prefixed \
+    --topic "$prefix" --group "$prefix" --transactional-id "$prefix" >/dev/null \
+    || die "could not grant $EDM_HEROKU_KAFKA_PRINCIPAL the names under $prefix"
+}
 
 cluster_voters() {
   local n voters=

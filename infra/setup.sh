@@ -26,21 +26,26 @@ setup_system() {
   command -v cargo >/dev/null || die "cargo is not installed (install Rust with rustup)"
 }
 
+# setup_kafka_jars [VERSION DIR]: the broker jars of VERSION (the pom's by
+# default) in DIR (EDM_KAFKA_LIBS by default), resolved once.
 setup_kafka_jars() {
-  local stamp=$EDM_KAFKA_LIBS/.pom-sha
+  local version=${1:-} dir=${2:-$EDM_KAFKA_LIBS}
+  local stamp=$dir/.pom-sha
   local want
-  want=$(sha256sum "$EDM_ROOT/infra/kafka/pom.xml" | cut -d' ' -f1)
+  want=$( (cat "$EDM_ROOT/infra/kafka/pom.xml"; echo "$version") | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return 0
   fi
-  log "resolving Apache Kafka jars from Maven Central"
-  rm -rf "$EDM_KAFKA_LIBS"
-  mkdir -p "$EDM_KAFKA_LIBS"
+  log "resolving Apache Kafka ${version:-broker} jars from Maven Central"
+  rm -rf "$dir"
+  mkdir -p "$dir"
   mvn -q -B -Dstyle.color=never -f "$EDM_ROOT/infra/kafka/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$EDM_KAFKA_LIBS" >&2 \
-    || die "could not resolve the Kafka jars with Maven"
+    ${version:+"-Dkafka.version=$version"} -DincludeScope=runtime -DoutputDirectory="$dir" >&2 \
+    || die "could not resolve the Kafka ${version:-broker} jars with Maven"
   echo "$want" >"$stamp"
 }
+
+setup_heroku_kafka_jars() { setup_kafka_jars "$EDM_HEROKU_KAFKA_VERSION" "$EDM_HEROKU_KAFKA_LIBS"; }
 
 # The official socket.io-client that the stream, reliability and benchmark
 # clients share (locked in crates/edm-stream/tests/client).
@@ -54,6 +59,7 @@ setup_socketio_client() {
 setup_all() {
   setup_system
   setup_kafka_jars
+  setup_heroku_kafka_jars
   make_certs
   setup_socketio_client
 }

@@ -1,6 +1,9 @@
 //! A spare Kafka broker that one test owns, so it can stop, kill and
 //! restart it without disturbing the shared broker other tests use. It is
-//! started by `./edm kafka up` with its own ports and state folder.
+//! started by `./edm kafka up` with its own ports and state folder; or, for
+//! the deploy rehearsal, by `./edm heroku-kafka up`: shaped like a basic
+//! Apache Kafka on Heroku plan (the Kafka version Heroku runs, TLS with
+//! client certificates, ACLs that allow one prefix only).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -10,6 +13,8 @@ use crate::infra;
 
 /// A single real broker on free ports, removed when dropped.
 pub struct SpareBroker {
+    /// `kafka` or `heroku-kafka`: the `./edm` command that runs it.
+    kind: &'static str,
     state_dir: PathBuf,
     plain_port: u16,
     tls_port: u16,
@@ -27,7 +32,18 @@ pub fn free_port() -> u16 {
 impl SpareBroker {
     /// Starts a new broker and waits until it listens.
     pub async fn start() -> Self {
+        Self::start_kind("kafka").await
+    }
+
+    /// Starts a broker shaped like a basic Apache Kafka on Heroku plan; see
+    /// [`SpareBroker::provision`] and [`SpareBroker::heroku_env`].
+    pub async fn start_heroku_shaped() -> Self {
+        Self::start_kind("heroku-kafka").await
+    }
+
+    async fn start_kind(kind: &'static str) -> Self {
         let broker = Self {
+            kind,
             state_dir: std::env::temp_dir()
                 .join(format!("edm-spare-{}", uuid::Uuid::new_v4().simple())),
             plain_port: free_port(),
@@ -41,6 +57,34 @@ impl SpareBroker {
     /// `host:port` of its plaintext listener.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.plain_port)
+    }
+
+    /// On a Heroku-shaped broker: creates the topology's topics under
+    /// `prefix` and lets the test client certificate use only names that
+    /// start with it, as a basic plan does for an app's `KAFKA_PREFIX`.
+    pub async fn provision(&self, prefix: &str) {
+        let mut cmd = self.command("provision");
+        cmd.arg(prefix);
+        Self::run(cmd, "provision").await;
+    }
+
+    /// The Kafka config vars Heroku gives an app: the TLS listener as
+    /// `kafka+ssl://`, the CA and the client certificate and key as PEM
+    /// text, and `KAFKA_PREFIX`.
+    pub fn heroku_env(&self, prefix: &str) -> Vec<(String, String)> {
+        [
+            (
+                "KAFKA_URL",
+                format!("kafka+ssl://127.0.0.1:{}", self.tls_port),
+            ),
+            ("KAFKA_PREFIX", prefix.to_owned()),
+            ("KAFKA_TRUSTED_CERT", infra::cert("ca.pem")),
+            ("KAFKA_CLIENT_CERT", infra::cert("client.pem")),
+            ("KAFKA_CLIENT_CERT_KEY", infra::cert("client.key")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
     }
 
     /// Stops it gracefully (SIGTERM) and waits until it is gone.
@@ -60,7 +104,7 @@ impl SpareBroker {
 
     fn command(&self, action: &str) -> Command {
         let mut cmd = Command::new(infra::workspace_root().join("edm"));
-        cmd.args(["kafka", action])
+        cmd.args([self.kind, action])
             .env("EDM_STATE_DIR", &self.state_dir)
             .env("EDM_CERTS", infra::var("EDM_TEST_CERTS_DIR"))
             .env("EDM_KAFKA_LIBS", infra::var("EDM_TEST_KAFKA_LIBS"))
@@ -71,18 +115,27 @@ impl SpareBroker {
                 self.controller_port.to_string(),
             )
             .env("EDM_KAFKA_HEAP", "256m");
+        if self.kind == "heroku-kafka" {
+            cmd.env(
+                "EDM_HEROKU_KAFKA_LIBS",
+                infra::var("EDM_TEST_HEROKU_KAFKA_LIBS"),
+            );
+        }
         cmd
     }
 
     async fn edm(&self, action: &'static str) {
-        let mut cmd = self.command(action);
+        Self::run(self.command(action), action).await;
+    }
+
+    async fn run(mut cmd: Command, action: &str) {
         let output = tokio::task::spawn_blocking(move || cmd.output())
             .await
             .expect("join")
             .expect("run ./edm");
         assert!(
             output.status.success(),
-            "./edm kafka {action} failed: {}",
+            "./edm ... {action} failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
     }

@@ -1,0 +1,131 @@
+//! The deploy rehearsal: relay, stream and stats as real processes with the
+//! config vars Heroku gives an app (`kafka+ssl://`, the certificates as PEM
+//! text, `KAFKA_PREFIX`, a `DATABASE_URL` that requires TLS) against a
+//! broker shaped like a basic Apache Kafka on Heroku plan (`./edm
+//! heroku-kafka`): the Kafka version Heroku runs (3.7.1, older than the
+//! everyday test broker), TLS with a client certificate whose names do not
+//! match, and an authorizer whose ACLs let that certificate use only names
+//! under the app's prefix. Events posted to the relay reach an official
+//! Socket.io client through the stream and are counted by stats; a relay
+//! without the prefix is refused exactly as on Heroku.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use edm_reliability::processes::{build_services, Service};
+use edm_testkit::broker::SpareBroker;
+use edm_testkit::postgres::TestDatabase;
+use edm_testkit::stream_clients::ResumingClients;
+use serde_json::{json, Value};
+
+/// The prefix a basic plan would give the app.
+const PREFIX: &str = "wabash-1234.";
+
+fn click(n: usize) -> Value {
+    json!({"topic": "edm-ui-click", "uuid": format!("visitor-{}", n % 3),
+           "event_timestamp": 1_795_339_137_000_i64, "event_id": format!("rehearsal-{n}"),
+           "properties": {"button_id": "the-camper's-kit", "description": "button click"}})
+}
+
+async fn post_click(http: &reqwest::Client, relay: &str, n: usize) -> (u16, String) {
+    let answer = http
+        .post(format!("{relay}/produceClickMessage"))
+        .json(&click(n))
+        .send()
+        .await
+        .expect("the relay answers");
+    let status = answer.status().as_u16();
+    (status, answer.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_services_work_on_a_heroku_shaped_kafka_and_unprefixed_names_are_refused() {
+    tokio::task::spawn_blocking(build_services).await.unwrap();
+    let broker = SpareBroker::start_heroku_shaped().await;
+    broker.provision(PREFIX).await;
+    let db = TestDatabase::create().await;
+    let heroku: HashMap<String, String> = broker.heroku_env(PREFIX).into_iter().collect();
+    let with = |extra: &[(&str, &str)]| {
+        let mut env = heroku.clone();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env
+    };
+    let mut relay = Service::new("edm-relay", with(&[]));
+    let mut stream = Service::new("edm-stream", with(&[]));
+    // Heroku Postgres: TLS required (no sslmode in the URL).
+    let mut stats = Service::new("edm-stats", with(&[("DATABASE_URL", &db.url)]));
+    for service in [&mut relay, &mut stream, &mut stats] {
+        service.start(Duration::from_secs(60)).await;
+    }
+    let url = stream.url();
+    let clients = tokio::task::spawn_blocking(move || ResumingClients::connect(&url, 1))
+        .await
+        .unwrap();
+
+    let http = reqwest::Client::new();
+    const EVENTS: usize = 20;
+    for n in 0..EVENTS {
+        let (status, body) = post_click(&http, &relay.url(), n).await;
+        assert_eq!(status, 200, "click {n}: {body}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut totals = Value::Null;
+    while Instant::now() < deadline {
+        totals = http
+            .get(format!("{}/api/v1/totals", stats.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        if totals["clicks"] == EVENTS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        totals["clicks"], EVENTS,
+        "stats counted every click: {totals}"
+    );
+    let consumer: Value = http
+        .get(format!("{}/api/v1/consumer", stats.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        consumer["group"],
+        format!("{PREFIX}edm-consumer-group-2"),
+        "the consumer group carries the prefix"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let received = tokio::task::spawn_blocking(move || clients.stop())
+        .await
+        .unwrap();
+    let mut ids = received[0].ids.clone();
+    ids.sort();
+    let mut expected: Vec<String> = (0..EVENTS).map(|n| format!("rehearsal-{n}")).collect();
+    expected.sort();
+    assert_eq!(ids, expected, "the live client got every click once");
+
+    // The same relay without the prefix: the broker refuses the names, as
+    // Heroku does when KAFKA_PREFIX is missing or wrong.
+    let mut unprefixed = Service::new(
+        "edm-relay",
+        with(&[
+            ("KAFKA_PREFIX", ""),
+            ("EDM_RELAY_DELIVERY_TIMEOUT_MS", "5000"),
+        ]),
+    );
+    unprefixed.start(Duration::from_secs(60)).await;
+    let (status, body) = post_click(&http, &unprefixed.url(), 0).await;
+    assert_ne!(status, 200, "an unprefixed topic is refused: {body}");
+    let log = std::fs::read_to_string(unprefixed.log_path()).unwrap_or_default();
+    assert!(
+        log.contains("Topic authorization failed") || body.contains("Topic authorization failed"),
+        "the refusal says why (answer {status} {body}); log:\n{log}"
+    );
+}
