@@ -31,9 +31,9 @@ variable "team" {
 }
 
 variable "buildpack" {
-  description = "Buildpack that compiles the Rust workspace (reads RustConfig and rust-toolchain)."
+  description = "Buildpack that compiles each app's binary (reads RustConfig and rust-toolchain): emk/rust pinned to the commit whose bin/compile RustConfig was written for (it reads RUST_CARGO_BUILD_FLAGS and sources RustConfig where ENV_DIR is set). The registry name emk/rust may serve another copy."
   type        = string
-  default     = "emk/rust"
+  default     = "https://github.com/emk/heroku-buildpack-rust.git#cfa0f0621411f0dbb46df9d4740e119b7a459ccc"
 }
 
 variable "source_url" {

@@ -23,7 +23,7 @@ def main() -> int:
         compose = compose_check.check(root, report, topology, binaries, workspace.variables_read_by_code(root))
         dockerfile_check.check(root, report, topology, binaries, compose)
         heroku_check.check_procfile(root, report, topology)
-        heroku_check.check_build_config(root, report)
+        heroku_check.check_build_config(root, report, topology)
         terraform_check.check(root, report, topology)
         heroku_check.check_topic_script(root, report, topology)
     print(report.summary(), file=sys.stderr)

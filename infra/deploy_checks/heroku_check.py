@@ -1,7 +1,8 @@
 """Heroku build and run files: the Procfile, run for real against stub
 binaries (`web` starts each service of topology.json that EDM_SERVICE names,
 `release` migrates the topology's database service only where DATABASE_URL
-is set); RustConfig and rust-toolchain as the emk/rust buildpack reads them;
+is set); RustConfig and rust-toolchain as the emk/rust buildpack reads them
+(each app's build, with its config vars in ENV_DIR, builds only its binary);
 and the topic script, against a stub Heroku CLI, creating the topology's
 topics and consumer groups."""
 
@@ -104,7 +105,7 @@ def _check_release(shell: str, release: str, slug: str, topology: Topology, repo
     report.check(AREA, code != 0, f"release ({shell}) must fail (cancel the release) when migrations fail")
 
 
-def check_build_config(root: str, report: Report) -> None:
+def check_build_config(root: str, report: Report, topology: Topology) -> None:
     pinned = workspace.rust_toolchain(root)
     report.check(AREA, pinned is not None and re.fullmatch(r"\d+\.\d+(\.\d+)?|stable|beta|nightly(-[\d-]+)?", pinned),
                  "rust-toolchain must be a plain-text version (emk/rust does not read TOML)")
@@ -114,24 +115,57 @@ def check_build_config(root: str, report: Report) -> None:
     path = os.path.join(root, "RustConfig")
     if not report.check(AREA, os.path.isfile(path), "RustConfig is missing"):
         return
-    script = ('set -e; . ./RustConfig; printf "VERSION=%s\\nFLAGS=%s\\nTARGET=%s\\nBUILD_PATH=%s\\n" '
-              '"${VERSION:-}" "${RUST_CARGO_BUILD_FLAGS:-}" "${CARGO_TARGET_DIR:-}" "${BUILD_PATH:-}"; env')
-    done = subprocess.run(["bash", "-c", script], cwd=root, env={"PATH": os.environ.get("PATH", "")},
-                          capture_output=True, text=True, timeout=30)
-    if not report.check(AREA, done.returncode == 0, f"RustConfig fails when sourced by bash: {done.stderr.strip()}"):
+    values = _source_rust_config(root, report, {})
+    if values is None:
         return
-    values = dict(line.partition("=")[::2] for line in done.stdout.splitlines() if "=" in line)
     flags = values.get("FLAGS", "").split()
     report.check(AREA, "--release" in flags, "RUST_CARGO_BUILD_FLAGS must contain --release (Procfile runs target/release/)")
+    report.check(AREA, "--locked" in flags, "RUST_CARGO_BUILD_FLAGS must contain --locked (builds use Cargo.lock as is)")
     report.check(AREA, not re.search(r"(^|\s)(-p|--package|--bin)\b", values.get("FLAGS", "")),
-                 "RUST_CARGO_BUILD_FLAGS must build the whole workspace (every app runs a different binary)")
+                 "RustConfig without EDM_SERVICE must build the whole workspace")
     report.check(AREA, values.get("VERSION", "") in ("", pinned),
                  f"RustConfig VERSION={values.get('VERSION')} overrides rust-toolchain ({pinned})")
     report.check(AREA, values.get("TARGET", "") == "", "RustConfig must not set CARGO_TARGET_DIR (the buildpack sets it)")
     report.check(AREA, values.get("BUILD_PATH", "") == "", "RustConfig BUILD_PATH must be empty (the workspace is at the root)")
     report.check(AREA, values.get("SQLX_OFFLINE") == "true",
                  "RustConfig must `export SQLX_OFFLINE=true`: the stats build sees DATABASE_URL of an unmigrated database")
+    _check_per_app_builds(root, report, topology)
 
+
+def _source_rust_config(root: str, report: Report, config_vars: dict[str, str]) -> dict[str, str] | None:
+    """RustConfig's settings when bin/compile sources it with `config_vars`
+    as the files of its ENV_DIR; None (and a failure) when it fails."""
+    with tempfile.TemporaryDirectory(prefix="edm-env-dir-") as env_dir:
+        for name, value in config_vars.items():
+            with open(os.path.join(env_dir, name), "w", encoding="utf-8") as f:
+                f.write(value)
+        script = ('set -e; ENV_DIR=$1; . ./RustConfig; printf "VERSION=%s\\nFLAGS=%s\\nTARGET=%s\\nBUILD_PATH=%s\\n" '
+                  '"${VERSION:-}" "${RUST_CARGO_BUILD_FLAGS:-}" "${CARGO_TARGET_DIR:-}" "${BUILD_PATH:-}"; env')
+        done = subprocess.run(["bash", "-c", script, "rustconfig", env_dir], cwd=root,
+                              env={"PATH": os.environ.get("PATH", "")}, capture_output=True, text=True, timeout=30)
+    if not report.check(AREA, done.returncode == 0,
+                        f"RustConfig fails when sourced by bash with {sorted(config_vars)}: {done.stderr.strip()}"):
+        return None
+    return dict(line.partition("=")[::2] for line in done.stdout.splitlines() if "=" in line)
+
+
+def _check_per_app_builds(root: str, report: Report, topology: Topology) -> None:
+    """Each app compiles only what it runs (a cold workspace build is several
+    times longer, against Heroku's 15-minute compile limit): with the app's
+    EDM_SERVICE, the flags select the package that builds that binary; the
+    app with the database runs that same binary's `migrate` in its release
+    phase."""
+    binaries = workspace.binaries(root)
+    for spec in topology.services:
+        values = _source_rust_config(root, report, {"EDM_SERVICE": spec.name})
+        if values is None:
+            continue
+        flags = values.get("FLAGS", "").split()
+        packages = [flags[i + 1] for i, f in enumerate(flags[:-1]) if f in ("-p", "--package")]
+        crate = binaries.get(spec.name)
+        report.check(AREA, crate is not None and packages == [crate.name],
+                     f"the {spec.name} app's build must be `-p {crate.name if crate else spec.name}` "
+                     f"(its binary's package alone), not {' '.join(flags)}")
 
 HEROKU_CLI_STUB = """#!/bin/sh
 echo "heroku $*" >> "$STUB_LOG"

@@ -21,6 +21,7 @@ from .report import Report
 from .topology import Topology
 
 AREA = "terraform"
+PINNED_RUST_BUILDPACK = re.compile(r"https://github\.com/emk/heroku-buildpack-rust\.git#[0-9a-f]{40}")
 OPTIONS = SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
 REQUIRED_VARIABLES = ("name_prefix", "region", "dyno_size", "dyno_quantity", "source_url",
                       "source_checksum", "kafka_plan", "postgres_plan")
@@ -231,7 +232,9 @@ def _check_apps(module: Module, topology_local: str, report: Report) -> None:
     report.check(AREA, (body.get("config_vars") or {}).get("EDM_SERVICE") == "${each.value}",
                  f"heroku_app.{name} must set EDM_SERVICE = each.value (the binary its web process runs)")
     buildpacks = [module.value(b) for b in body.get("buildpacks", [])]
-    report.check(AREA, "emk/rust" in buildpacks, f"heroku_app.{name} must use the emk/rust buildpack")
+    report.check(AREA, any(PINNED_RUST_BUILDPACK.fullmatch(str(b)) for b in buildpacks),
+                 f"heroku_app.{name} must use the emk/rust buildpack pinned to a commit "
+                 "(https://github.com/emk/heroku-buildpack-rust.git#<40-hex commit>): RustConfig relies on its bin/compile")
     for rtype in PER_APP:
         report.check(AREA, any(str(b.get("for_each")) == for_each for b in module.of_type(rtype).values()),
                      f"every app needs a {rtype}: expected one with the for_each of heroku_app.{name}")

@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use edm_config::Topic;
 use serde_json::{json, Value};
@@ -147,11 +147,13 @@ pub fn register(io: &SocketIo, hub: Arc<Hub>, policy: ClientPolicy) {
 /// Events a writer takes from the ring at a time.
 const READ_BATCH: usize = 64;
 
-/// How long a writer first waits when its socket's buffer is full; it
-/// doubles each time up to the longest wait, so stalled clients cost
-/// little.
-const FULL_SOCKET_FIRST_WAIT: Duration = Duration::from_millis(5);
-const FULL_SOCKET_MAX_WAIT: Duration = Duration::from_millis(500);
+/// How often a writer tries again while its socket's buffer is full: soon
+/// at first (a healthy client drains it within moments, and the ring may
+/// hold only a fraction of a second of a fast stream), rarely once it has
+/// been full for a while (a stalled client should cost little).
+const FULL_SOCKET_WAIT: Duration = Duration::from_millis(10);
+const STALLED_AFTER: Duration = Duration::from_secs(1);
+const STALLED_SOCKET_WAIT: Duration = Duration::from_millis(250);
 
 /// Sends what the client's cursor reads until the client goes away
 /// (`gone` is notified).
@@ -173,7 +175,7 @@ async fn write_to_client(socket: SocketRef, hub: Arc<Hub>, mut cursor: Cursor, g
         }
         let mut delivered = [0u64; Topic::ALL.len()];
         for event in &delivery.events {
-            let mut wait = FULL_SOCKET_FIRST_WAIT;
+            let mut full_since: Option<Instant> = None;
             loop {
                 match socket.emit("event", &(&*event.text_json, &*event.position_json)) {
                     Ok(()) => break,
@@ -181,11 +183,16 @@ async fn write_to_client(socket: SocketRef, hub: Arc<Hub>, mut cursor: Cursor, g
                         // Counted as soon as they are lost, not when the
                         // client reads again (it may never).
                         lost += cursor.skip_lost(&hub);
+                        let full_for = full_since.get_or_insert_with(Instant::now).elapsed();
+                        let wait = if full_for < STALLED_AFTER {
+                            FULL_SOCKET_WAIT
+                        } else {
+                            STALLED_SOCKET_WAIT
+                        };
                         tokio::select! {
                             () = tokio::time::sleep(wait) => {}
                             () = gone.notified() => break 'client,
                         }
-                        wait = (wait * 2).min(FULL_SOCKET_MAX_WAIT);
                     }
                     Err(_) => break 'client,
                 }

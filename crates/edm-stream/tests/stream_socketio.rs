@@ -192,21 +192,19 @@ async fn a_stalled_client_does_not_delay_a_healthy_one() {
     let topics = TestTopics::create().await;
     let stream = TestStream::spawn_ready(service_env(
         &topics.prefix,
-        // A ring of 4 MiB holds about 1,000 of the 4 kB events below: the
-        // healthy client may fall that far behind on a busy machine and
-        // lose nothing, and the stalled one falls out of it.
-        &[
-            ("EDM_STREAM_RESUME_BYTES", "4194304"),
-            ("EDM_STREAM_RECENT_EVENTS", "0"),
-        ],
+        // The default ring (16 MiB) holds about 4,000 of the 4 kB events
+        // below, 2 s of them: the healthy client may fall that far behind
+        // on a busy machine and lose nothing, while the stalled one, which
+        // takes a few MB into its socket's and the kernel's buffers and
+        // then nothing, falls out of it.
+        &[("EDM_STREAM_RECENT_EVENTS", "0")],
     ))
     .await;
-    const N: usize = 3000;
+    const N: usize = 12_000;
     let clients = Clients::connect(spec(&stream.url, json!([{"stall": true}, {}]), N)).await;
 
-    // 4 kB events (12 MB in all), so the stalled client's socket and kernel
-    // buffers overflow, in chunks of 100 every 20 ms; each carries its
-    // production time.
+    // 4 kB events (48 MB in all), in chunks of 100 every 50 ms (8 MB/s);
+    // each carries its production time.
     let producer = RawProducer::new(&topics.settings);
     let (agent, text, url) = (
         "a".repeat(1000),
@@ -224,7 +222,7 @@ async fn a_stalled_client_does_not_delay_a_healthy_one() {
         producer
             .send_all(&topics.name(Topic::PageLoad), &items)
             .await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let results = clients.results().await;
     let (healthy, received) = &results[1];
