@@ -29,13 +29,8 @@ resource "heroku_app" "service" {
   stack      = var.stack
   buildpacks = [var.buildpack]
 
-  config_vars = {
-    EDM_SERVICE = each.value
-    # Heroku's router is the one proxy in front of every dyno: it appends
-    # the client's address to X-Forwarded-For (rate limits and logs use it)
-    # and says X-Forwarded-Proto: https (HSTS is sent then).
-    EDM_TRUSTED_PROXY_HOPS = "1"
-  }
+  # Config vars are all set in one place: heroku_app_config_association
+  # (config.tf), since some of them are the other apps' URLs.
 
   dynamic "organization" {
     for_each = var.team == null ? [] : [var.team]

@@ -1,8 +1,11 @@
-# Wires the apps to each other from their real web URLs (Heroku app host
-# names carry a random suffix, so they are never built by hand), as
-# topology.json says: each URL variable a service reads points at the service
-# it names (calls), and each service accepts the browser origins of the
-# services whose pages call it (called_by_pages_of).
+# Every app's config vars, in one resource (the add-ons add their own):
+# EDM_SERVICE, the binary the app builds and runs; EDM_TRUSTED_PROXY_HOPS;
+# and the wiring from the apps' real web URLs (Heroku app host names carry a
+# random suffix, so they are never built by hand), as topology.json says:
+# each URL variable a service reads points at the service it names (calls),
+# and each service accepts the browser origins of the services whose pages
+# call it (called_by_pages_of). The builds wait for it (builds.tf), so each
+# build already sees its EDM_SERVICE.
 
 locals {
   # "https://name-1a2b3c.herokuapp.com/" => "https://name-1a2b3c.herokuapp.com"
@@ -26,7 +29,17 @@ locals {
   }
 
   service_config = {
-    for key, _ in local.services : key => merge(local.called_urls[key], try(local.allowed_origins[key], {}))
+    for key, name in local.services : key => merge(
+      {
+        EDM_SERVICE = name
+        # Heroku's router is the one proxy in front of every dyno: it appends
+        # the client's address to X-Forwarded-For (rate limits and logs use
+        # it) and says X-Forwarded-Proto: https (HSTS is sent then).
+        EDM_TRUSTED_PROXY_HOPS = "1"
+      },
+      local.called_urls[key],
+      try(local.allowed_origins[key], {}),
+    )
   }
 }
 

@@ -229,8 +229,11 @@ def _check_apps(module: Module, topology_local: str, report: Report) -> None:
     match = re.fullmatch(r"\$\{local\.(\w+)\}", for_each)
     report.check(AREA, match is not None and f"local.{topology_local}.services" in str(module.locals.get(match.group(1))),
                  f"heroku_app.{name}: for_each must be a local built from local.{topology_local}.services")
-    report.check(AREA, (body.get("config_vars") or {}).get("EDM_SERVICE") == "${each.value}",
-                 f"heroku_app.{name} must set EDM_SERVICE = each.value (the binary its web process runs)")
+    report.check(AREA, not body.get("config_vars"),
+                 f"heroku_app.{name}: config vars belong in heroku_app_config_association alone (one place)")
+    report.check(AREA, re.search(r"EDM_SERVICE\s*=\s*name\b", str(module.locals.get("service_config", ""))) is not None,
+                 "local.service_config (the apps' config vars) must set EDM_SERVICE = name, the binary each app "
+                 "builds and runs")
     buildpacks = [module.value(b) for b in body.get("buildpacks", [])]
     report.check(AREA, any(PINNED_RUST_BUILDPACK.fullmatch(str(b)) for b in buildpacks),
                  f"heroku_app.{name} must use the emk/rust buildpack pinned to a commit "
