@@ -2,7 +2,10 @@
 //! answer is served until this instance commits its next batch, and for at
 //! most one second (other instances' batches, and ranges relative to now,
 //! show up within that second). Dashboards poll the same few URLs, so most
-//! requests never reach Postgres.
+//! requests never reach Postgres. When an answer is missing (every commit
+//! makes them all stale), the first request for a URL asks Postgres and the
+//! others for the same URL wait for its answer, instead of all asking at
+//! once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +16,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tokio::sync::watch;
 
 use crate::consumer::status::ConsumerStatus;
 
@@ -22,6 +26,9 @@ const MAX_AGE: Duration = Duration::from_secs(1);
 const MAX_ENTRIES: usize = 1024;
 /// Largest response body cached (larger ones are served, not kept).
 const MAX_BODY: usize = 1 << 20;
+/// Longest a request waits for another one's answer to the same URL before
+/// asking Postgres itself.
+const FILL_WAIT: Duration = Duration::from_secs(2);
 
 struct Entry {
     batch: u64,
@@ -42,8 +49,31 @@ struct Entries {
 #[derive(Clone)]
 pub struct ResponseCache {
     entries: Arc<Mutex<Entries>>,
+    /// URLs being answered now; a receiver sees its sender dropped when
+    /// the answer is in (or was not to be had).
+    fills: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
     max_bytes: usize,
     status: Arc<ConsumerStatus>,
+}
+
+/// Marks a URL as being answered until dropped (answered, failed or
+/// cancelled alike).
+struct Filling {
+    fills: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
+    key: String,
+    _done: watch::Sender<()>,
+}
+
+impl Drop for Filling {
+    fn drop(&mut self) {
+        let mut fills = self.fills.lock().unwrap_or_else(|p| p.into_inner());
+        if fills
+            .get(&self.key)
+            .is_some_and(|rx| rx.same_channel(&self._done.subscribe()))
+        {
+            fills.remove(&self.key);
+        }
+    }
 }
 
 impl ResponseCache {
@@ -52,9 +82,30 @@ impl ResponseCache {
     pub fn new(status: Arc<ConsumerStatus>, max_bytes: usize) -> Self {
         Self {
             entries: Arc::default(),
+            fills: Arc::default(),
             max_bytes,
             status,
         }
+    }
+
+    /// Either this request answers `key` (`Ok`, a mark the others wait on)
+    /// or another one is answering it already (`Err`, to wait on).
+    fn fill(&self, key: &str) -> Result<Filling, watch::Receiver<()>> {
+        let mut fills = self.fills.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(rx) = fills.get(key) {
+            return Err(rx.clone());
+        }
+        if fills.len() >= MAX_ENTRIES {
+            // Only coalescing is lost: those requests ask Postgres alone.
+            fills.clear();
+        }
+        let (done, rx) = watch::channel(());
+        fills.insert(key.to_owned(), rx);
+        Ok(Filling {
+            fills: self.fills.clone(),
+            key: key.to_owned(),
+            _done: done,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
@@ -114,6 +165,17 @@ pub async fn cached(State(cache): State<ResponseCache>, request: Request, next: 
     if let Some(body) = cache.get(&key, batch) {
         return json_response(body);
     }
+    let _filling = match cache.fill(&key) {
+        Ok(filling) => Some(filling),
+        Err(mut answering) => {
+            // Ends when the other request's answer is in (its sender drops).
+            let _ = tokio::time::timeout(FILL_WAIT, answering.changed()).await;
+            if let Some(body) = cache.get(&key, batch) {
+                return json_response(body);
+            }
+            None
+        }
+    };
     let response = next.run(request).await;
     if response.status() != StatusCode::OK {
         return response;
@@ -188,6 +250,34 @@ mod tests {
             300,
             "a replaced answer's bytes are given back"
         );
+    }
+
+    #[tokio::test]
+    async fn requests_for_a_missing_answer_ask_postgres_once_and_share_it() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let asked = Arc::new(AtomicUsize::new(0));
+        let handler = {
+            let asked = asked.clone();
+            move || async move {
+                asked.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                "[1]"
+            }
+        };
+        let app = axum::Router::new()
+            .route("/api/clickCount", axum::routing::get(handler))
+            .route_layer(axum::middleware::from_fn_with_state(cache(1000), cached));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api/clickCount", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let http = reqwest::Client::new();
+        let answers = futures::future::join_all((0..20).map(|_| {
+            let (http, url) = (http.clone(), url.clone());
+            async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+        }))
+        .await;
+        assert!(answers.iter().all(|a| a == "[1]"), "{answers:?}");
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "20 requests, one query");
     }
 
     #[test]
