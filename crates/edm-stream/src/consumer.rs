@@ -24,6 +24,9 @@ use crate::settings::Settings;
 pub struct ConsumerHealth {
     /// Partitions assigned.
     pub partitions: AtomicI64,
+    /// Streamed topics with no partition assigned yet (not found, or their
+    /// metadata not yet complete just after they were created).
+    pub topics_missing: AtomicI64,
     /// Whether the last metadata lookup reached the cluster.
     pub reachable: AtomicBool,
     /// Messages behind the ends of the partitions.
@@ -34,7 +37,7 @@ pub struct ConsumerHealth {
 
 /// How often partitions are looked up (new partitions, broker reachability).
 const METADATA_INTERVAL: Duration = Duration::from_secs(15);
-/// How soon to look again while no partition is assigned yet.
+/// How soon to look again while a streamed topic has no partition assigned.
 const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Records lag from librdkafka's statistics.
@@ -99,8 +102,18 @@ impl StreamReader {
                 () = stop.cancelled() => break,
                 _ = tokio::time::sleep_until(next_lookup) => {
                     self.assign_new_partitions(&mut assigned).await;
-                    // Until partitions are assigned, look again soon.
-                    let wait = if assigned.is_empty() { RETRY_INTERVAL } else { METADATA_INTERVAL };
+                    // Until every streamed topic has partitions, look again
+                    // soon (a topic created a moment ago may not show all
+                    // of them yet): none of its events may wait 15 s.
+                    let missing = self
+                        .settings
+                        .consumer
+                        .topic_names()
+                        .iter()
+                        .filter(|topic| !assigned.iter().any(|(t, _)| t == *topic))
+                        .count();
+                    self.health.topics_missing.store(missing as i64, Ordering::Relaxed);
+                    let wait = if missing > 0 { RETRY_INTERVAL } else { METADATA_INTERVAL };
                     next_lookup = tokio::time::Instant::now() + wait;
                 }
                 message = self.consumer.recv() => match message {

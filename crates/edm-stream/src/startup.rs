@@ -75,15 +75,20 @@ impl Service for Stream {
     }
 }
 
-/// Ready when the cluster answers and partitions are assigned.
+/// Ready when the cluster answers and every streamed topic has partitions
+/// assigned (a topic that is missing, or whose metadata is not complete
+/// yet just after it was created, keeps it not ready and is looked up
+/// again every 500 ms).
 fn readiness(health: &ConsumerHealth, hub: &Hub) -> ReadyReport {
     let reachable = health.reachable.load(Ordering::Relaxed);
     let partitions = health.partitions.load(Ordering::Relaxed);
+    let topics_missing = health.topics_missing.load(Ordering::Relaxed);
     ReadyReport::new(
-        reachable && partitions > 0,
+        reachable && partitions > 0 && topics_missing == 0,
         json!({
             "kafka": if reachable { "reachable" } else { "unreachable" },
             "partitions": partitions,
+            "topics_missing": topics_missing,
             "lag": health.lag.load(Ordering::Relaxed),
             "clients": hub.client_count(),
         }),

@@ -152,6 +152,50 @@ async fn the_official_client_receives_every_event_in_order_per_visitor() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_topic_that_appears_after_start_is_read_at_once_and_ready_waits_for_it() {
+    let topics = TestTopics::create().await;
+    topics.delete(Topic::Click).await;
+    let stream = TestStream::spawn(service_env(&topics.prefix, &[])).await;
+    // Page loads are there, clicks not: not ready, and it says why.
+    let mut ready = (0, Value::Null);
+    for _ in 0..40 {
+        ready = stream.get_json("/ready").await;
+        if ready.1["partitions"].as_i64() > Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (status, body) = ready;
+    assert_eq!(status, 503, "a streamed topic is missing: {body}");
+    assert_eq!(body["topics_missing"], 1, "{body}");
+
+    // Once it exists, it is read within a second or two, not after the
+    // 15 s between routine lookups.
+    topics.create_again(Topic::Click).await;
+    let created = std::time::Instant::now();
+    stream.wait_ready().await;
+    assert!(
+        created.elapsed() < Duration::from_secs(10),
+        "ready {:?} after the topic appeared",
+        created.elapsed()
+    );
+    let clients = Clients::connect(spec(&stream.url, json!([{}]), 5)).await;
+    let producer = RawProducer::new(&topics.settings);
+    for n in 0..5 {
+        producer
+            .send(
+                &topics.name(Topic::Click),
+                "v",
+                click("v", n).as_bytes(),
+                None,
+            )
+            .await;
+    }
+    let results = clients.results().await;
+    assert_eq!(results[0].0.len(), 5, "the new topic's events are streamed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_two_instances_clients_on_each_receive_every_event() {
     let topics = TestTopics::create().await;
     let env = service_env(&topics.prefix, &[]);

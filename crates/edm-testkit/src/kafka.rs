@@ -70,10 +70,14 @@ impl TestTopics {
         self.settings.topic_name(topic)
     }
 
-    /// Deletes `topic` and creates it again, empty, as an operator might
-    /// (Kafka deletes in the background: creating is retried until it
-    /// passes).
+    /// Deletes `topic` and creates it again, empty, as an operator might.
     pub async fn recreate(&self, topic: Topic) {
+        self.delete(topic).await;
+        self.create_again(topic).await;
+    }
+
+    /// Deletes `topic` (it is created again by [`TestTopics::create_again`]).
+    pub async fn delete(&self, topic: Topic) {
         let name = self.name(topic);
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         for r in self
@@ -84,6 +88,13 @@ impl TestTopics {
         {
             r.unwrap_or_else(|(name, err)| panic!("deleting topic {name}: {err}"));
         }
+    }
+
+    /// Creates `topic` after [`TestTopics::delete`] (Kafka deletes in the
+    /// background: creating is retried until it passes).
+    pub async fn create_again(&self, topic: Topic) {
+        let name = self.name(topic);
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let new_topic = NewTopic::new(&name, TEST_PARTITIONS, TopicReplication::Fixed(1));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
