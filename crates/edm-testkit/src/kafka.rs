@@ -76,7 +76,9 @@ impl TestTopics {
         self.create_again(topic).await;
     }
 
-    /// Deletes `topic` (it is created again by [`TestTopics::create_again`]).
+    /// Deletes `topic` and waits until the broker's metadata no longer
+    /// lists it (deletion finishes in the background); it is created
+    /// again by [`TestTopics::create_again`].
     pub async fn delete(&self, topic: Topic) {
         let name = self.name(topic);
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -87,6 +89,27 @@ impl TestTopics {
             .expect("delete topic")
         {
             r.unwrap_or_else(|(name, err)| panic!("deleting topic {name}: {err}"));
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let gone = self
+                .admin
+                .inner()
+                .fetch_metadata(Some(&name), Duration::from_secs(5))
+                .map(|m| {
+                    m.topics()
+                        .iter()
+                        .all(|t| t.error().is_some() || t.partitions().is_empty())
+                })
+                .unwrap_or(false);
+            if gone {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "topic {name} still listed 30 s after its deletion"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
