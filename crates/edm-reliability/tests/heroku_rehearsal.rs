@@ -44,7 +44,7 @@ async fn the_services_work_on_a_heroku_shaped_kafka_and_unprefixed_names_are_ref
     let broker = SpareBroker::start_heroku_shaped().await;
     broker.provision(PREFIX).await;
     let db = TestDatabase::create().await;
-    let heroku: HashMap<String, String> = broker.heroku_env(PREFIX).into_iter().collect();
+    let heroku: HashMap<String, String> = broker.heroku_env(PREFIX);
     let with = |extra: &[(&str, &str)]| {
         let mut env = heroku.clone();
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));

@@ -5,6 +5,7 @@
 //! Apache Kafka on Heroku plan (the Kafka version Heroku runs, TLS with
 //! client certificates, ACLs that allow one prefix only).
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
@@ -71,20 +72,9 @@ impl SpareBroker {
     /// The Kafka config vars Heroku gives an app: the TLS listener as
     /// `kafka+ssl://`, the CA and the client certificate and key as PEM
     /// text, and `KAFKA_PREFIX`.
-    pub fn heroku_env(&self, prefix: &str) -> Vec<(String, String)> {
-        [
-            (
-                "KAFKA_URL",
-                format!("kafka+ssl://127.0.0.1:{}", self.tls_port),
-            ),
-            ("KAFKA_PREFIX", prefix.to_owned()),
-            ("KAFKA_TRUSTED_CERT", infra::cert("ca.pem")),
-            ("KAFKA_CLIENT_CERT", infra::cert("client.pem")),
-            ("KAFKA_CLIENT_CERT_KEY", infra::cert("client.key")),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+    pub fn heroku_env(&self, prefix: &str) -> HashMap<String, String> {
+        let url = format!("kafka+ssl://127.0.0.1:{}", self.tls_port);
+        infra::tls_env_at(&url, prefix).0
     }
 
     /// Stops it gracefully (SIGTERM) and waits until it is gone.

@@ -79,8 +79,14 @@ pub fn service_env_at(bootstrap: &str, prefix: &str, extra: &[(&str, &str)]) -> 
 /// An environment that reaches the broker's TLS listener with the client
 /// certificate signed by the test CA (key in PKCS#1 form, as on Heroku).
 pub fn tls_env(prefix: &str) -> MapEnv {
+    tls_env_at(&var("EDM_TEST_KAFKA_TLS_URL"), prefix)
+}
+
+/// Like [`tls_env`], for the TLS listener at `url` (`kafka+ssl://…`): the
+/// Kafka config vars Heroku gives an app.
+pub fn tls_env_at(url: &str, prefix: &str) -> MapEnv {
     MapEnv::default()
-        .with("KAFKA_URL", var("EDM_TEST_KAFKA_TLS_URL"))
+        .with("KAFKA_URL", url)
         .with("KAFKA_PREFIX", prefix)
         .with("KAFKA_TRUSTED_CERT", cert("ca.pem"))
         .with("KAFKA_CLIENT_CERT", cert("client.pem"))
