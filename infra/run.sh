@@ -3,6 +3,8 @@
 # services of topology.json (release), starts them wired to each other as it
 # describes, waits until each is ready and prints the store and dashboard
 # URLs. On Ctrl-C, or when a service exits, it stops everything it started.
+# EDM_RUN_PROFILE=dev runs debug builds instead (quicker to build; the test
+# that nothing outlives a run uses the binaries cargo test built).
 
 EDM_RUN_DIR=$EDM_STATE/run
 declare -A RUN_PORT=() # service => the port it listens on here
@@ -85,11 +87,17 @@ run_system() {
   trap 'exit 0' INT TERM HUP
   infra_up
   create_topics "127.0.0.1:$EDM_KAFKA_PORT" 1 "${TOPOLOGY_TOPICS[@]/#/${KAFKA_PREFIX:-}}"
-  log "building the services (release; the first build takes a few minutes)"
-  cargo build --release --locked $(printf -- '-p %s ' "${TOPOLOGY_SERVICES[@]}")
+  local profile=${EDM_RUN_PROFILE:-release} profile_dir
+  case $profile in
+    release) profile_dir=release ;;
+    dev) profile_dir=debug ;;
+    *) die "EDM_RUN_PROFILE is '$profile'; use release or dev" ;;
+  esac
+  log "building the services ($profile; the first build takes a few minutes)"
+  cargo build --profile "$profile" --locked $(printf -- '-p %s ' "${TOPOLOGY_SERVICES[@]}")
   mkdir -p "$EDM_RUN_DIR"
   for name in "${TOPOLOGY_SERVICES[@]}"; do
-    start_service "$name" "${CARGO_TARGET_DIR:-$EDM_ROOT/target}/release"
+    start_service "$name" "${CARGO_TARGET_DIR:-$EDM_ROOT/target}/$profile_dir"
   done
   for i in "${!TOPOLOGY_SERVICES[@]}"; do wait_ready "${TOPOLOGY_SERVICES[$i]}" "${RUN_PIDS[$i]}"; done
   cat >&2 <<MSG

@@ -69,6 +69,17 @@ variable "kafka_plan" {
   default     = "heroku-kafka:basic-0"
 }
 
+variable "addon_create_timeout" {
+  description = "Minutes an apply waits for an add-on to be provisioned before it fails. Unset: 20 (the provider's default) with a basic Kafka plan, 60 with a dedicated one, whose cluster is built for the app. At least 10."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.addon_create_timeout == null || try(var.addon_create_timeout >= 10, false)
+    error_message = "addon_create_timeout is in minutes and the provider requires at least 10."
+  }
+}
+
 variable "kafka_topic_partitions" {
   description = "Partitions of each EDM topic when it is created (basic plans cap the total per add-on)."
   type        = number

@@ -12,4 +12,11 @@ terraform {
   }
 }
 
-provider "heroku" {}
+provider "heroku" {
+  # How long an apply waits for an add-on to be provisioned (minutes; the
+  # provider's default is 20, its minimum 10). Dedicated Kafka plans build a
+  # cluster of their own and may take longer: see addon_create_timeout.
+  timeouts {
+    addon_create_timeout = local.addon_create_timeout
+  }
+}

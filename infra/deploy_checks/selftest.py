@@ -125,6 +125,8 @@ MUTATIONS = [
      "must depend on the build"),
     ("terraform Kafka not attached", "terraform/addons.tf", "addon_id = heroku_addon.kafka.id",
      "addon_id = heroku_addon.postgres.id", "is attached to no other app"),
+    ("terraform default add-on timeout", "terraform/versions.tf",
+     "addon_create_timeout = local.addon_create_timeout", "# no timeout", "addon_create_timeout"),
     ("terraform provider 4.x", "terraform/versions.tf", 'version = "~> 5.2"', 'version = "~> 4.0"',
      "major version 5"),
     ("topic script skips consumer groups", "terraform/scripts/create-kafka-topics.sh",

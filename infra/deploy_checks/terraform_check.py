@@ -39,6 +39,7 @@ class Module:
         self.resources: dict[tuple[str, str], dict] = {}
         self.outputs: dict[str, dict] = {}
         self.terraform: list[dict] = []
+        self.providers: list[dict] = []
 
     def add(self, doc: dict) -> None:
         for block in doc.get("variable", []):
@@ -52,6 +53,7 @@ class Module:
         for block in doc.get("output", []):
             self.outputs.update(block)
         self.terraform += doc.get("terraform", [])
+        self.providers += doc.get("provider", [])
 
     def of_type(self, rtype: str) -> dict[str, dict]:
         return {name: body for (t, name), body in self.resources.items() if t == rtype}
@@ -167,6 +169,13 @@ def _check_provider(module: Module, report: Report) -> None:
     version = str(heroku.get("version", ""))
     report.check(AREA, re.fullmatch(r"~>\s*5(\.\d+)*|>=\s*5[\d.]*\s*,\s*<\s*6(\.0)*", version) is not None,
                  f"the heroku provider must be pinned to major version 5, found '{version}'")
+    # A dedicated Kafka plan can take longer to provision than the
+    # provider's default 20 minutes; the apply would fail with paid add-ons
+    # half made.
+    timeouts = [t for block in module.providers for t in block.get("heroku", {}).get("timeouts", [])]
+    report.check(AREA, any("addon_create_timeout" in t for t in timeouts),
+                 "provider \"heroku\" must set timeouts { addon_create_timeout } (dedicated Kafka plans "
+                 "take longer than the default 20 minutes to provision)")
 
 
 def _check_reads_topology(root: str, module: Module, report: Report) -> str | None:

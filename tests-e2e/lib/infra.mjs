@@ -11,8 +11,8 @@ import { promisify } from 'node:util';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** KAFKA_URL and DATABASE_URL, or null where neither source has them. */
-export function infraEnv() {
+/** The named variables (KAFKA_URL and DATABASE_URL unless told), null where neither source has one. */
+export function infraEnv(names = ['KAFKA_URL', 'DATABASE_URL']) {
   const fromFile = {};
   const file = join(repo, '.edm', 'env');
   if (existsSync(file)) {
@@ -22,7 +22,7 @@ export function infraEnv() {
     }
   }
   const pick = (name) => process.env[name] || fromFile[name] || null;
-  return { KAFKA_URL: pick('KAFKA_URL'), DATABASE_URL: pick('DATABASE_URL') };
+  return Object.fromEntries(names.map((name) => [name, pick(name)]));
 }
 
 /** A fresh KAFKA_PREFIX with both topics created under it. */

@@ -14,8 +14,13 @@ export function hasNginx() {
   return existsSync(NGINX);
 }
 
-/** Starts nginx in front of `ports`; returns { url, stop() }. */
-export async function startRoundRobinProxy(ports) {
+/**
+ * Starts nginx in front of `ports`; returns { url, stop() }. With
+ * `forwarding`, it also says what Heroku's router says: the client's address
+ * appended to X-Forwarded-For, and X-Forwarded-Proto: https (users reach
+ * Heroku apps over https).
+ */
+export async function startRoundRobinProxy(ports, { forwarding = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'edm-e2e-nginx-'));
   const port = await freePort();
   const servers = ports.map((p) => `    server 127.0.0.1:${p};`).join('\n');
@@ -43,7 +48,13 @@ ${servers}
       proxy_http_version 1.1;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
-      proxy_read_timeout 3600s;
+      proxy_read_timeout 3600s;${
+        forwarding
+          ? `
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto https;`
+          : ''
+      }
     }
   }
 }
