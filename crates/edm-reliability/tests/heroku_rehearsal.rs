@@ -7,7 +7,9 @@
 //! match, and an authorizer whose ACLs let that certificate use only names
 //! under the app's prefix. Events posted to the relay reach an official
 //! Socket.io client through the stream and are counted by stats; a relay
-//! without the prefix is refused exactly as on Heroku.
+//! without the prefix is refused exactly as on Heroku. The full rehearsal
+//! (all five apps built the buildpack's way and started by the Procfile in a
+//! browser flow) is `tests-e2e/heroku-rehearsal.test.mjs`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
