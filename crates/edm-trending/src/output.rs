@@ -1,0 +1,263 @@
+//! What edm-trending emits: a closed window's [`WindowResult`], its JSON
+//! record for the `edm-trending` topic ([`TrendingOutput`]), the record's
+//! key, and the JSON Schema of that record.
+//!
+//! ```json
+//! {"topic":"edm-trending","event_id":"trending-1m-1700000040000",
+//!  "window":{"name":"1m","size_seconds":60,"advance_seconds":60,"start":1700000040000,"end":1700000100000},
+//!  "clicks":7,"products":2,"top":[{"button_id":"kit","clicks":5},{"button_id":"mug","clicks":2}]}
+//! ```
+//!
+//! A window is emitted once, but a reader may still see a record twice (a
+//! reader that is not `read_committed`, or a store restored with a longer
+//! grace); `event_id` is the same for the same (spec, start), so a reader
+//! can recognise the duplicate.
+
+use schemars::generate::SchemaSettings;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::window::{Window, WindowSpec};
+
+/// The logical topic of the output records (without `KAFKA_PREFIX`).
+pub const OUTPUT_TOPIC: &str = "edm-trending";
+
+/// The form of an output's `event_id`, as an ECMA-262 pattern.
+const EVENT_ID_PATTERN: &str = "^trending-(1m|5m)-(0|-?[1-9][0-9]*)$";
+
+/// A product and its clicks in a window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProductClicks {
+    /// The product: the click's `properties.button_id`.
+    pub button_id: String,
+    /// Clicks on it counted in the window.
+    #[schemars(range(min = 1))]
+    pub clicks: u64,
+}
+
+/// The final result of a closed window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowResult {
+    /// The window.
+    pub window: Window,
+    /// Clicks counted in the window, all products together.
+    pub clicks: u64,
+    /// Distinct products counted in the window.
+    pub products: u64,
+    /// The most-clicked products, at most `top_n`: by clicks, most first,
+    /// then by button id (byte order) for equal clicks.
+    pub top: Vec<ProductClicks>,
+}
+
+/// A Kafka record for the `edm-trending` topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputRecord {
+    /// The record key: [`WindowResult::record_key`].
+    pub key: Vec<u8>,
+    /// The record value: the [`TrendingOutput`] JSON.
+    pub value: Vec<u8>,
+}
+
+/// The window of an output record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OutputWindow {
+    /// The window spec: `1m` (tumbling) or `5m` (hopping by one minute).
+    pub name: WindowSpec,
+    /// How long the window lasts, in seconds.
+    pub size_seconds: i64,
+    /// How far apart consecutive windows of this spec start, in seconds.
+    pub advance_seconds: i64,
+    /// The window's first millisecond (epoch ms, inclusive).
+    pub start: i64,
+    /// The window's end (epoch ms, exclusive).
+    pub end: i64,
+}
+
+/// A record of the `edm-trending` topic: the top products of one closed
+/// window. Readers ignore fields they do not know, so fields may be added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TrendingOutput {
+    /// The logical topic, always `edm-trending`.
+    #[schemars(extend("const" = OUTPUT_TOPIC))]
+    pub topic: String,
+    /// `trending-<spec>-<start>`: the same for every emission of the same
+    /// window, so a reader can recognise a duplicate.
+    #[schemars(pattern(EVENT_ID_PATTERN))]
+    pub event_id: String,
+    /// The window counted in.
+    pub window: OutputWindow,
+    /// Clicks counted in the window, all products together.
+    #[schemars(range(min = 1))]
+    pub clicks: u64,
+    /// Distinct products counted in the window.
+    #[schemars(range(min = 1))]
+    pub products: u64,
+    /// The most-clicked products, most clicks first, then by button id.
+    #[schemars(length(min = 1))]
+    pub top: Vec<ProductClicks>,
+}
+
+impl WindowResult {
+    /// The output's event id: `trending-<spec>-<start>`, e.g.
+    /// `trending-1m-1700000040000`.
+    pub fn event_id(&self) -> String {
+        format!("trending-{}-{}", self.window.spec(), self.window.start())
+    }
+
+    /// The output record's key: `<spec>:<start>`, e.g. `1m:1700000040000`.
+    pub fn record_key(&self) -> String {
+        format!("{}:{}", self.window.spec(), self.window.start())
+    }
+
+    /// The output record's value, as a struct.
+    pub fn to_output(&self) -> TrendingOutput {
+        let spec = self.window.spec();
+        TrendingOutput {
+            topic: OUTPUT_TOPIC.to_owned(),
+            event_id: self.event_id(),
+            window: OutputWindow {
+                name: spec,
+                size_seconds: spec.size_ms() / 1000,
+                advance_seconds: spec.advance_ms() / 1000,
+                start: self.window.start(),
+                end: self.window.end(),
+            },
+            clicks: self.clicks,
+            products: self.products,
+            top: self.top.clone(),
+        }
+    }
+
+    /// The Kafka record to write to the `edm-trending` topic. Serializing
+    /// this plain data does not fail in practice; the error is passed on
+    /// rather than hidden.
+    pub fn to_record(&self) -> Result<OutputRecord, serde_json::Error> {
+        Ok(OutputRecord {
+            key: self.record_key().into_bytes(),
+            value: serde_json::to_vec(&self.to_output())?,
+        })
+    }
+}
+
+/// The JSON Schema (draft 2020-12) of the `edm-trending` records, with its
+/// keys sorted so the text is the same however `serde_json` orders maps.
+pub fn schema() -> Value {
+    let generator = SchemaSettings::draft2020_12()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator();
+    let mut schema = generator.into_root_schema_for::<TrendingOutput>();
+    schema.insert("title".into(), format!("{OUTPUT_TOPIC} record").into());
+    schema.insert(
+        "description".into(),
+        "The top products of one closed click window, written by edm-trending to the Kafka \
+         topic KAFKA_PREFIX + \"edm-trending\", keyed by \"<spec>:<start>\". Readers ignore \
+         unknown fields, so producers may add fields."
+            .into(),
+    );
+    sorted(schema.to_value())
+}
+
+/// `value` with every object's keys in sorted order.
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sorted(v)))
+                    .collect::<Map<_, _>>(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn result() -> WindowResult {
+        WindowResult {
+            window: Window::new(WindowSpec::OneMinute, 1_700_000_040_000).unwrap(),
+            clicks: 7,
+            products: 2,
+            top: vec![
+                ProductClicks {
+                    button_id: "kit".into(),
+                    clicks: 5,
+                },
+                ProductClicks {
+                    button_id: "mug".into(),
+                    clicks: 2,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn the_record_is_the_documented_json_under_the_documented_key() {
+        let record = result().to_record().unwrap();
+        assert_eq!(record.key, b"1m:1700000040000".to_vec());
+        let value: Value = serde_json::from_slice(&record.value).unwrap();
+        assert_eq!(
+            value,
+            json!({"topic":"edm-trending","event_id":"trending-1m-1700000040000",
+                   "window":{"name":"1m","size_seconds":60,"advance_seconds":60,
+                             "start":1_700_000_040_000_i64,"end":1_700_000_100_000_i64},
+                   "clicks":7,"products":2,
+                   "top":[{"button_id":"kit","clicks":5},{"button_id":"mug","clicks":2}]})
+        );
+        // Readers can parse it back.
+        let parsed: TrendingOutput = serde_json::from_slice(&record.value).unwrap();
+        assert_eq!(parsed, result().to_output());
+    }
+
+    #[test]
+    fn a_five_minute_window_names_its_size_and_advance() {
+        let mut five = result();
+        five.window = Window::new(WindowSpec::FiveMinutes, 1_700_000_040_000).unwrap();
+        let output = five.to_output();
+        assert_eq!(output.event_id, "trending-5m-1700000040000");
+        assert_eq!(five.record_key(), "5m:1700000040000");
+        assert_eq!(output.window.size_seconds, 300);
+        assert_eq!(output.window.advance_seconds, 60);
+        assert_eq!(output.window.end - output.window.start, 300_000);
+    }
+
+    #[test]
+    fn the_schema_pins_the_topic_and_requires_every_field() {
+        let s = schema();
+        assert_eq!(s["properties"]["topic"]["const"], OUTPUT_TOPIC);
+        assert_eq!(
+            s["required"],
+            json!(["topic", "event_id", "window", "clicks", "products", "top"])
+        );
+        assert_eq!(
+            s["properties"]["window"]["required"],
+            json!(["name", "size_seconds", "advance_seconds", "start", "end"])
+        );
+        let names: Vec<&Value> = s["properties"]["window"]["properties"]["name"]["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|variant| &variant["const"])
+            .collect();
+        assert_eq!(names, vec!["1m", "5m"]);
+        // Only closed windows with clicks are emitted.
+        assert_eq!(s["properties"]["clicks"]["minimum"], 1);
+        assert_eq!(s["properties"]["top"]["minItems"], 1);
+        assert_eq!(
+            s["properties"]["top"]["items"]["properties"]["clicks"]["minimum"],
+            1
+        );
+        assert_eq!(
+            s["properties"]["top"]["items"]["required"],
+            json!(["button_id", "clicks"])
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! edm-trending's configuration, from the environment (Heroku config vars).
+//! Every limit has a documented default and a range; an error names the
+//! variable at fault.
+
+use std::time::Duration;
+
+use edm_config::env::number;
+use edm_config::{ConfigError, ConsumerGroup, Env, KafkaSettings};
+
+use crate::names::{Names, DEFAULT_APPLICATION_ID};
+use crate::TrendingConfig;
+
+/// Everything the processor needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The cluster (`KAFKA_URL`, the TLS variables, `KAFKA_PREFIX`).
+    pub kafka: KafkaSettings,
+    /// The application id: `KAFKA_CONSUMER_GROUP` (default `edm-trending`),
+    /// the consumer group and the root of every internal name, as Kafka
+    /// Streams' `application.id` is.
+    pub application_id: ConsumerGroup,
+    /// The window store's settings: `EDM_TRENDING_GRACE_SECS` (default 60,
+    /// up to 3600), `EDM_TRENDING_TOP_N` (default 10, up to 100) and
+    /// `EDM_TRENDING_MAX_OPEN_ENTRIES` (default 100,000 window × product
+    /// counts in memory, up to 10,000,000).
+    pub store: TrendingConfig,
+    /// `EDM_TRENDING_COMMIT_INTERVAL_MS` (default 100, 10 to 60,000): how
+    /// long one transaction gathers records before it commits, as Kafka
+    /// Streams' `commit.interval.ms` under exactly-once.
+    pub commit_interval: Duration,
+    /// `EDM_TRENDING_MAX_BATCH_RECORDS` (default 5,000, 1 to 1,000,000):
+    /// the most input records in one transaction.
+    pub max_batch_records: usize,
+    /// `EDM_TRENDING_TRANSACTION_TIMEOUT_MS` (default 10,000, 1,000 to
+    /// 900,000): how long the broker keeps a dead instance's open
+    /// transaction before it aborts it (readers of the repartition topic
+    /// wait that long at most).
+    pub transaction_timeout: Duration,
+    /// `EDM_TRENDING_KAFKA_TIMEOUT_SECS` (default 30, 1 to 300): the most a
+    /// transaction call, a commit or a restore waits for the brokers.
+    pub kafka_timeout: Duration,
+}
+
+impl Settings {
+    /// Reads the settings; errors name the variable at fault.
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let grace_secs = number(env, "EDM_TRENDING_GRACE_SECS", 60, 0, 3600)?;
+        let top_n = number(env, "EDM_TRENDING_TOP_N", 10, 1, 100)?;
+        let max_open = number(env, "EDM_TRENDING_MAX_OPEN_ENTRIES", 100_000, 1, 10_000_000)?;
+        let store =
+            TrendingConfig::new(grace_secs as i64 * 1000, top_n as usize, max_open as usize)
+                .map_err(|e| ConfigError::new("EDM_TRENDING_GRACE_SECS", e.to_string()))?;
+        Ok(Self {
+            kafka: KafkaSettings::from_env(env)?,
+            application_id: ConsumerGroup::from_env(env, DEFAULT_APPLICATION_ID)?,
+            store,
+            commit_interval: Duration::from_millis(number(
+                env,
+                "EDM_TRENDING_COMMIT_INTERVAL_MS",
+                100,
+                10,
+                60_000,
+            )?),
+            max_batch_records: number(env, "EDM_TRENDING_MAX_BATCH_RECORDS", 5_000, 1, 1_000_000)?
+                as usize,
+            transaction_timeout: Duration::from_millis(number(
+                env,
+                "EDM_TRENDING_TRANSACTION_TIMEOUT_MS",
+                10_000,
+                1_000,
+                900_000,
+            )?),
+            kafka_timeout: Duration::from_secs(number(
+                env,
+                "EDM_TRENDING_KAFKA_TIMEOUT_SECS",
+                30,
+                1,
+                300,
+            )?),
+        })
+    }
+
+    /// The prefixed names on the wire.
+    pub fn names(&self) -> Names {
+        Names::new(&self.kafka, &self.application_id)
+    }
+}
