@@ -47,6 +47,7 @@ COPY --from=builder \
      /app/target/release/edm-relay \
      /app/target/release/edm-stream \
      /app/target/release/edm-stats \
+     /app/target/release/edm-trending \
      /app/target/release/edm-ui \
      /app/target/release/edm-dashboard \
      /usr/local/bin/

@@ -38,7 +38,7 @@ bench_start() {
 # A fresh KAFKA_PREFIX with the topics of topology.json (4 partitions).
 bench_prefix() {
   local prefix="bench-$(date +%s%N | tail -c 9)."
-  create_topics "127.0.0.1:$EDM_KAFKA_PORT" 1 "${TOPOLOGY_TOPICS[@]/#/$prefix}"
+  create_topology_topics "127.0.0.1:$EDM_KAFKA_PORT" 1 "$prefix"
   echo "$prefix"
 }
 

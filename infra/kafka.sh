@@ -83,16 +83,26 @@ cluster_id_for() {
   cat "$file"
 }
 
-# create_topics BOOTSTRAP RF TOPIC...: creates each topic if it is missing.
+# create_topics BOOTSTRAP RF TOPIC...: creates each topic if it is missing,
+# with EDM_KAFKA_PARTITIONS (4) partitions.
 create_topics() {
   local bootstrap=$1 rf=$2 topic
   shift 2
   for topic in "$@"; do
-    kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" \
-      --create --if-not-exists --topic "$topic" \
-      --partitions "${EDM_KAFKA_PARTITIONS:-4}" --replication-factor "$rf" >/dev/null \
-      || die "could not create topic $topic on $bootstrap"
+    create_topic "$bootstrap" "$rf" "$topic" "${EDM_KAFKA_PARTITIONS:-4}"
   done
+}
+
+# create_topic BOOTSTRAP RF TOPIC PARTITIONS [CONFIG...]: creates the topic
+# if it is missing; each CONFIG is a key=value topic setting.
+create_topic() {
+  local bootstrap=$1 rf=$2 topic=$3 partitions=$4 config args=()
+  shift 4
+  for config in "$@"; do args+=(--config "$config"); done
+  kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" \
+    --create --if-not-exists --topic "$topic" \
+    --partitions "$partitions" --replication-factor "$rf" "${args[@]}" >/dev/null \
+    || die "could not create topic $topic on $bootstrap"
 }
 
 kafka_single_up() {
@@ -147,7 +157,7 @@ heroku_kafka_down() { stop_pid "$EDM_HEROKU_KAFKA/pid" "Kafka (Heroku-shaped)"; 
 heroku_kafka_provision() {
   local prefix=$1
   load_topology
-  EDM_KAFKA_LIBS=$EDM_HEROKU_KAFKA_LIBS create_topics "127.0.0.1:$EDM_KAFKA_PORT" 1 "${TOPOLOGY_TOPICS[@]/#/$prefix}"
+  EDM_KAFKA_LIBS=$EDM_HEROKU_KAFKA_LIBS create_topology_topics "127.0.0.1:$EDM_KAFKA_PORT" 1 "$prefix"
   EDM_KAFKA_LIBS=$EDM_HEROKU_KAFKA_LIBS kafka_java kafka.admin.AclCommand \
     --bootstrap-server "127.0.0.1:$EDM_KAFKA_PORT" --add \
     --allow-principal "$EDM_HEROKU_KAFKA_PRINCIPAL" --operation All \

@@ -86,7 +86,7 @@ run_system() {
   trap stop_run EXIT
   trap 'exit 0' INT TERM HUP
   infra_up
-  create_topics "127.0.0.1:$EDM_KAFKA_PORT" 1 "${TOPOLOGY_TOPICS[@]/#/${KAFKA_PREFIX:-}}"
+  create_topology_topics "127.0.0.1:$EDM_KAFKA_PORT" 1 "${KAFKA_PREFIX:-}"
   local profile=${EDM_RUN_PROFILE:-release} profile_dir
   case $profile in
     release) profile_dir=release ;;

@@ -4,6 +4,8 @@
 # run; load_topology reads the file (with python3) when a command needs it.
 #
 #   TOPOLOGY_TOPICS           the logical topic names
+#   TOPOLOGY_INTERNAL_TOPICS  topics created ahead with settings of their
+#                             own, each "name partitions compact|delete"
 #   TOPOLOGY_SERVICES         the services' (binaries') names, in file order
 #   TOPOLOGY_KEY[name]        short name: relay, stream, ...
 #   TOPOLOGY_PORT[name]       local port
@@ -30,6 +32,9 @@ def table(name, value_of):
     print(f"declare -gA {name}=({pairs})")
 
 array("TOPOLOGY_TOPICS", topology["topics"])
+array("TOPOLOGY_INTERNAL_TOPICS",
+      [f"{t['name']} {t['partitions']} {'compact' if t.get('compact') else 'delete'}"
+       for t in topology.get("internal_topics", [])])
 array("TOPOLOGY_SERVICES", [s["name"] for s in services])
 table("TOPOLOGY_KEY", lambda s: s["key"])
 table("TOPOLOGY_PORT", lambda s: s["port"])
@@ -40,6 +45,19 @@ table("TOPOLOGY_CALLS", lambda s: " ".join(f"{v}={t}" for v, t in s.get("calls",
 PY
   ) || die "could not read $EDM_ROOT/topology.json"
   eval "$declarations"
+}
+
+# create_topology_topics BOOTSTRAP RF PREFIX: every topic of topology.json
+# under PREFIX, if missing: the event topics with EDM_KAFKA_PARTITIONS
+# partitions, the internal ones with their own count and cleanup policy.
+create_topology_topics() {
+  local bootstrap=$1 rf=$2 prefix=$3 entry name partitions policy
+  load_topology
+  create_topics "$bootstrap" "$rf" "${TOPOLOGY_TOPICS[@]/#/$prefix}"
+  for entry in "${TOPOLOGY_INTERNAL_TOPICS[@]}"; do
+    read -r name partitions policy <<<"$entry"
+    create_topic "$bootstrap" "$rf" "$prefix$name" "$partitions" "cleanup.policy=$policy"
+  done
 }
 
 # local_service_env NAME PORTS PREFIX DATABASE_URL: the environment

@@ -27,7 +27,28 @@ function pageLoad(secondsAgo = 0) {
   };
 }
 
+/**
+ * edm-trending's record of the `name` window ("1m" or "5m") that ended
+ * `endedMinutesAgo` whole minutes ago, listing `top` ([button id, clicks]).
+ */
+function trendingRecord(name, endedMinutesAgo, top) {
+  const minute = 60000;
+  const size = name === '1m' ? 60 : 300;
+  const end = Math.floor(Date.now() / minute) * minute - endedMinutesAgo * minute;
+  const start = end - size * 1000;
+  const clicks = top.reduce((sum, [, n]) => sum + n, 0);
+  return {
+    topic: 'edm-trending',
+    event_id: `trending-${name}-${start}`,
+    window: { name, size_seconds: size, advance_seconds: 60, start, end },
+    clicks,
+    products: top.length,
+    top: top.map(([button_id, n]) => ({ button_id, clicks: n })),
+  };
+}
+
 const text = (page, selector) => page.textContent(selector).then((t) => t.trim());
+const texts = (page, selector) => page.$$eval(selector, (cells) => cells.map((cell) => cell.textContent));
 const chartLabels = (page, id) =>
   page.evaluate((canvasId) => window.Chart.getChart(document.getElementById(canvasId)).data.labels, id);
 const chartValues = (page, id) =>
@@ -57,6 +78,8 @@ describe('the dashboard', () => {
       assert.equal(await text(page, '#history-click-total'), '0');
       assert.equal(await page.isVisible('#event-log-empty'), true);
       assert.equal(await page.isVisible('#live-by-product-empty'), true);
+      assert.equal(await text(page, '#trending-empty'), 'No trending data yet');
+      assert.equal(await page.isVisible('#trending-windows'), false);
       assert.match(await text(page, '#history-by-product-empty'), /unavailable/);
       assert.deepEqual(await chartLabels(page, 'live-by-product'), []);
       await page.screenshot({ path: screenshotPath('dashboard-offline.png'), fullPage: true });
@@ -80,7 +103,13 @@ describe('the dashboard', () => {
         clicks,
       })),
     });
-    const stream = await startFakeStream([click('areopress-coffee-maker', 20), pageLoad(25)]);
+    const stream = await startFakeStream(
+      [click('areopress-coffee-maker', 20), pageLoad(25)],
+      [
+        trendingRecord('5m', 1, [['areopress-coffee-maker', 9], ["the-camper's-kit", 4], [XSS, 2]]),
+        trendingRecord('1m', 1, [["the-camper's-kit", 3], ['areopress-coffee-maker', 1]]),
+      ]
+    );
     const dashboard = await startService('edm-dashboard', { EDM_STREAM_URL: stream.url, EDM_STATS_URL: stats.url });
     try {
       const page = await browser.newPage();
@@ -123,7 +152,77 @@ describe('the dashboard', () => {
       assert.ok(rows.includes('not json <b>at all</b>'));
       assert.equal(await page.locator('#event-log b').count(), 0);
 
+      // The trending windows replayed on connect are shown too.
+      assert.deepEqual(await texts(page, '#trending-5m-list .trending-name'), ['areopress-coffee-maker', "the-camper's-kit", XSS]);
+
       await page.screenshot({ path: screenshotPath('dashboard-live.png'), fullPage: true });
+      assert.deepEqual(browser.problems.dialogs, [], 'an alert ran');
+      assert.deepEqual(browser.problems.pageErrors, []);
+      assert.deepEqual(browser.problems.cspViolations, []);
+      await page.close();
+    } finally {
+      await dashboard.stop();
+      await stream.close();
+      await stats.close();
+    }
+  });
+
+  test('"Trending now" shows the latest closed windows, most clicked first, as text; a replay changes nothing', async () => {
+    const stats = await startFakeStats();
+    const stream = await startFakeStream();
+    const dashboard = await startService('edm-dashboard', { EDM_STREAM_URL: stream.url, EDM_STATS_URL: stats.url });
+    try {
+      const page = await browser.newPage();
+      await page.goto(dashboard.url);
+      await waitFor(async () => (await text(page, '#stream-state-text')) === 'live', 5000, 'live');
+      assert.equal(await text(page, '#trending-empty'), 'No trending data yet');
+      assert.equal(await page.isVisible('#trending-windows'), false);
+
+      // A 5-minute window closes: its products, most clicked first, with
+      // the window's time range; a button id made of markup stays text.
+      const five = trendingRecord('5m', 1, [
+        ['areopress-coffee-maker', 7],
+        [XSS, 4],
+        ["the-camper's-kit", 2],
+      ]);
+      const sentAt = Date.now();
+      stream.emitTrending(five);
+      await waitFor(async () => (await texts(page, '#trending-5m-list .trending-name')).length === 3, 2000, 'the 5-minute window');
+      assert.ok(Date.now() - sentAt < 2000);
+      assert.equal(await page.isVisible('#trending-empty'), false);
+      assert.deepEqual(await texts(page, '#trending-5m-list .trending-name'), ['areopress-coffee-maker', XSS, "the-camper's-kit"]);
+      assert.deepEqual(await texts(page, '#trending-5m-list .trending-count'), ['7', '4', '2']);
+      assert.deepEqual(await texts(page, '#trending-5m-list .trending-rank'), ['1', '2', '3']);
+      assert.equal(await page.locator('#trending-5m-list img').count(), 0, 'markup from a record became an element');
+      const range = await page.$$eval('#trending-5m-range time', (times) => times.map((t) => t.dateTime));
+      assert.deepEqual(range, [new Date(five.window.start).toISOString(), new Date(five.window.end).toISOString()]);
+      assert.match(await text(page, '#trending-5m-range'), /· 13 clicks$/);
+      // The bars compare the products with the most clicked one.
+      const widths = await page.$$eval('#trending-5m-list .trending-fill', (fills) => fills.map((f) => parseFloat(f.style.width)));
+      for (const [i, share] of [1, 4 / 7, 2 / 7].entries()) assert.ok(Math.abs(widths[i] - share * 100) < 0.01, `${widths}`);
+      assert.match(await text(page, '#trending-1m-range'), /Waiting for the first 1-minute window/);
+
+      // The 1-minute window, listed apart.
+      stream.emitTrending(trendingRecord('1m', 1, [['bunum-wo-aa,-papua-new-guinea', 3]]));
+      await waitFor(async () => (await texts(page, '#trending-1m-list .trending-name')).length === 1, 2000, 'the 1-minute window');
+      assert.deepEqual(await texts(page, '#trending-1m-list .trending-name'), ['bunum-wo-aa,-papua-new-guinea']);
+      assert.deepEqual(await texts(page, '#trending-5m-list .trending-count'), ['7', '4', '2']);
+
+      // Reconnecting replays both records: nothing is listed twice.
+      stream.dropClients();
+      await waitFor(() => stream.clientCount() === 1, 8000, 'reconnect');
+      await waitFor(async () => (await text(page, '#stream-state-text')) === 'live', 5000, 'live again');
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.deepEqual(await texts(page, '#trending-5m-list .trending-name'), ['areopress-coffee-maker', XSS, "the-camper's-kit"]);
+      assert.deepEqual(await texts(page, '#trending-1m-list .trending-name'), ['bunum-wo-aa,-papua-new-guinea']);
+
+      // A window older than the one shown changes nothing; the next one
+      // replaces it (equal clicks: by button id).
+      stream.emitTrending(trendingRecord('5m', 3, [['stale-product', 99]]));
+      stream.emitTrending(trendingRecord('5m', 0, [['mug', 5], ['kit', 5]]));
+      await waitFor(async () => (await texts(page, '#trending-5m-list .trending-name'))[0] === 'kit', 2000, 'the next window');
+      assert.deepEqual(await texts(page, '#trending-5m-list .trending-name'), ['kit', 'mug']);
+
       assert.deepEqual(browser.problems.dialogs, [], 'an alert ran');
       assert.deepEqual(browser.problems.pageErrors, []);
       assert.deepEqual(browser.problems.cspViolations, []);

@@ -175,6 +175,17 @@ def _check_topic_job(services: dict, broker: str, topology: Topology, report: Re
     words = set(re.findall(r"[\w.-]+", " ".join(command(job))))
     for topic in topology.topics:
         report.check(AREA, topic in words, f"{name}: does not create topic {topic} (topology.json)")
+    # One command a line (continuation lines joined).
+    script = " ".join(command(job)).replace("\\\n", " ")
+    for internal in topology.internal_topics:
+        # The topic's own command: its name, then its settings.
+        found = re.search(re.escape(internal.name) + r"\S*([^\n]*)", script)
+        settings = found.group(1) if found else ""
+        report.check(AREA, found is not None, f"{name}: does not create internal topic {internal.name} (topology.json)")
+        report.check(AREA, re.search(rf"--partitions\s+{internal.partitions}\b", settings) is not None,
+                     f"{name}: internal topic {internal.name} needs --partitions {internal.partitions}")
+        report.check(AREA, ("cleanup.policy=compact" in settings) == internal.compact,
+                     f"{name}: internal topic {internal.name} must {'' if internal.compact else 'not '}be compacted")
     report.check(AREA, "KAFKA_PREFIX" in words, f"{name}: topic names must carry KAFKA_PREFIX")
     report.check(AREA, str(job.get("restart", "no")) == "no", f"{name}: a one-shot job needs restart: \"no\"")
     report.check(AREA, depends_on(job).get(broker) == "service_healthy",

@@ -189,7 +189,9 @@ def check_topic_script(root: str, report: Report, topology: Topology) -> None:
     script = os.path.join(root, "terraform", "scripts", "create-kafka-topics.sh")
     if not report.check(AREA, os.path.isfile(script), "terraform/scripts/create-kafka-topics.sh is missing"):
         return
-    topics, groups = set(topology.topics), topology.consumer_groups
+    groups = topology.consumer_groups
+    topics = set(topology.topics) | {t.name for t in topology.internal_topics}
+    compacted = {t.name for t in topology.internal_topics if t.compact}
     with tempfile.TemporaryDirectory(prefix="edm-heroku-cli-") as tmp:
         _write_executable(os.path.join(tmp, "heroku"), HEROKU_CLI_STUB)
         code, calls = _run_topic_script(script, tmp, "wabash-1234.")
@@ -200,6 +202,13 @@ def check_topic_script(root: str, report: Report, topology: Topology) -> None:
                      f"expected {sorted(topics)} from topology.json (logical names: Heroku adds KAFKA_PREFIX)")
         report.check(AREA, _created(calls, "kafka:consumer-groups:create") == groups,
                      f"topic script (basic plan) must create the consumer groups {sorted(groups)} of topology.json")
+        for internal in topology.internal_topics:
+            made = [c for c in calls if c.startswith(f"heroku kafka:topics:create {internal.name} ")]
+            report.check(AREA, len(made) == 1 and f"--partitions {internal.partitions} " in made[0] + " ",
+                         f"topic script must create {internal.name} with {internal.partitions} partition(s): {made}")
+        report.check(AREA, {c.split()[2] for c in calls if c.startswith("heroku kafka:topics:compaction ")
+                            and c.split()[3:4] == ["enable"]} == compacted,
+                     f"topic script must enable compaction on exactly {sorted(compacted)} (topology.json)")
         code, calls = _run_topic_script(script, tmp, "")
         report.check(AREA, code == 0 and _created(calls, "kafka:topics:create") == topics
                      and not _created(calls, "kafka:consumer-groups:create"),

@@ -20,7 +20,7 @@ MUTATIONS = [
      '"EDM_RELAY_URL": "edm-realy"', "refers to unknown service edm-realy"),
     ("topology: a port changed there alone", "topology.json", '"port": 5000', '"port": 5005',
      "PORT must be 5005"),
-    ("topology: a topic added there alone", "topology.json", '"edm-ui-pageload"]', '"edm-ui-pageload", "edm-ui-search"]',
+    ("topology: a topic added there alone", "topology.json", '"edm-ui-pageload",', '"edm-ui-pageload", "edm-ui-search",',
      "does not create topic edm-ui-search"),
     ("compose YAML syntax", "docker-compose.yml", "name: edm", "name: [edm", "not valid YAML"),
     ("compose schema: unknown key", "docker-compose.yml", "  restart: unless-stopped", "  restrat: unless-stopped",
@@ -125,6 +125,10 @@ MUTATIONS = [
      "must depend on the build"),
     ("terraform Kafka not attached", "terraform/addons.tf", "addon_id = heroku_addon.kafka.id",
      "addon_id = heroku_addon.postgres.id", "is attached to no other app"),
+    ("compose changelog not compacted", "docker-compose.yml",
+     " \\\n          --config cleanup.policy=compact", "", "must be compacted"),
+    ("topic script forgets compaction", "terraform/scripts/create-kafka-topics.sh",
+     'if [ "$policy" = compact ]; then', 'if false; then', "enable compaction"),
     ("terraform default add-on timeout", "terraform/versions.tf",
      "addon_create_timeout = local.addon_create_timeout", "# no timeout", "addon_create_timeout"),
     ("terraform provider 4.x", "terraform/versions.tf", 'version = "~> 5.2"', 'version = "~> 4.0"',
@@ -137,7 +141,7 @@ MUTATIONS = [
      "  depends_on = [terraform_data.heroku_cli_check]\n", "", "must depend on terraform_data.heroku_cli_check"),
     ("topic script ignores topology.json", "terraform/scripts/create-kafka-topics.sh",
      "topics=${EDM_KAFKA_TOPICS:-$(topology_names topics)}", "topics=${EDM_KAFKA_TOPICS:-edm-ui-click}",
-     "expected ['edm-ui-click', 'edm-ui-pageload'] from topology.json"),
+     "from topology.json (logical names"),
 ]
 
 COPIED = ("Cargo.toml", "Cargo.lock", "rust-toolchain", "RustConfig", "Procfile", "Dockerfile", ".dockerignore",

@@ -28,10 +28,18 @@ class Service:
 
 
 @dataclass(frozen=True)
+class InternalTopic:
+    name: str  # logical (no KAFKA_PREFIX)
+    partitions: int
+    compact: bool  # cleanup.policy=compact
+
+
+@dataclass(frozen=True)
 class Topology:
     topics: tuple[str, ...]
     services: tuple[Service, ...]
     tools: frozenset[str]  # workspace crates that are never deployed
+    internal_topics: tuple[InternalTopic, ...] = ()  # created ahead with their own settings
 
     def by_name(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
@@ -54,7 +62,9 @@ def load_topology(root: str, report: Report) -> Topology | None:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
         topology = Topology(tuple(doc["topics"]), tuple(_service(entry) for entry in doc["services"]),
-                            frozenset(doc["tools"]))
+                            frozenset(doc["tools"]),
+                            tuple(InternalTopic(t["name"], int(t["partitions"]), bool(t.get("compact", False)))
+                                  for t in doc.get("internal_topics", [])))
     except json.JSONDecodeError as e:
         report.fail(AREA, f"topology.json is not valid JSON: {e}")
         return None

@@ -29,14 +29,21 @@ topology_names() {
   python3 - "$file" "$1" <<'PY'
 import json, sys
 topology = json.load(open(sys.argv[1], encoding="utf-8"))
-names = topology["topics"] if sys.argv[2] == "topics" else \
-    [s["consumer_group"] for s in topology["services"] if s.get("consumer_group")]
+if sys.argv[2] == "topics":
+    names = topology["topics"]
+elif sys.argv[2] == "internal":
+    names = [f"{t['name']}:{t['partitions']}:{'compact' if t.get('compact') else 'delete'}"
+             for t in topology.get("internal_topics", [])]
+else:
+    names = [s["consumer_group"] for s in topology["services"] if s.get("consumer_group")]
 print(" ".join(names))
 PY
 }
 
 app=${1:?usage: create-kafka-topics.sh APP}
 topics=${EDM_KAFKA_TOPICS:-$(topology_names topics)}
+# NAME:PARTITIONS:compact|delete, e.g. edm-trending's changelog.
+internal_topics=${EDM_KAFKA_INTERNAL_TOPICS-$(topology_names internal)}
 groups=${EDM_KAFKA_CONSUMER_GROUPS:-$(topology_names groups)}
 partitions=${EDM_KAFKA_PARTITIONS:-8}
 
@@ -72,6 +79,18 @@ for topic in $topics; do
   topic=${topic#"$prefix"} # accept names given with the prefix too
   create_once "topic ${prefix}${topic}" \
     heroku kafka:topics:create "$topic" --partitions "$partitions" --app "$app"
+done
+
+for entry in $internal_topics; do
+  IFS=: read -r topic count policy <<<"$entry"
+  topic=${topic#"$prefix"}
+  create_once "topic ${prefix}${topic}" \
+    heroku kafka:topics:create "$topic" --partitions "$count" --app "$app"
+  if [ "$policy" = compact ]; then
+    heroku kafka:topics:compaction "$topic" enable --app "$app" >/dev/null \
+      || { say "could not enable compaction on ${prefix}${topic}"; exit 1; }
+    say "compaction enabled on ${prefix}${topic}"
+  fi
 done
 
 if [ -n "$prefix" ]; then

@@ -93,15 +93,18 @@ export async function startFakeStats({ clickCount = [], clickHistory = [] } = {}
 
 /**
  * A Socket.io server shaped like edm-stream: each connecting client first
- * gets the recent events, then every event sent with `emit`. Payloads are
- * the events' JSON text.
+ * gets the recent events (Socket.io event `event`) and trending records
+ * (`trending`), then every one sent with `emit` or `emitTrending`.
+ * Payloads are the records' JSON text.
  */
-export async function startFakeStream(recentEvents = []) {
+export async function startFakeStream(recentEvents = [], recentTrending = []) {
   const httpServer = createServer();
   const io = new SocketIoServer(httpServer, { cors: { origin: true } });
   const recent = recentEvents.map((event) => JSON.stringify(event));
+  const trending = recentTrending.map((record) => JSON.stringify(record));
   io.on('connection', (socket) => {
     for (const text of recent) socket.emit('event', text);
+    for (const text of trending) socket.emit('trending', text);
   });
   const url = await listen(httpServer);
   return {
@@ -112,6 +115,12 @@ export async function startFakeStream(recentEvents = []) {
       const text = typeof event === 'string' ? event : JSON.stringify(event);
       recent.push(text);
       io.emit('event', text);
+    },
+    /** Sends one trending record (an object, or raw text) to every client. */
+    emitTrending(record) {
+      const text = typeof record === 'string' ? record : JSON.stringify(record);
+      trending.push(text);
+      io.emit('trending', text);
     },
     /** Drops every client's connection; they reconnect by themselves. */
     dropClients() {

@@ -35,14 +35,31 @@ pub fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-fn event(topic: Topic, rng: &mut Seeded) -> (String, String) {
+/// The store events the bench writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreEvent {
+    Click,
+    PageLoad,
+}
+
+impl StoreEvent {
+    /// The topic its events go to.
+    fn topic(self) -> Topic {
+        match self {
+            StoreEvent::Click => Topic::Click,
+            StoreEvent::PageLoad => Topic::PageLoad,
+        }
+    }
+}
+
+fn event(kind: StoreEvent, rng: &mut Seeded) -> (String, String) {
     let visitor = format!("visitor-{}", rng.next() % 1000);
-    let text = match topic {
-        Topic::Click => {
+    let text = match kind {
+        StoreEvent::Click => {
             serde_json::json!({"topic": "edm-ui-click", "uuid": visitor, "event_timestamp": now_ms(),
             "properties": {"button_id": format!("product-{}", rng.next() % 20), "description": "button click"}})
         }
-        Topic::PageLoad => {
+        StoreEvent::PageLoad => {
             serde_json::json!({"topic": "edm-ui-pageload", "uuid": visitor, "event_timestamp": now_ms(),
             "properties": {"user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0", "description": "Page loaded", "url": "http://localhost:3000"}})
         }
@@ -64,11 +81,11 @@ fn settle(
 /// `edm-bench produce <click|pageload> <count> [events-per-second]`.
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let usage = "usage: edm-bench produce <click|pageload> <count> [events-per-second]";
-    let topic: Topic = args
-        .get(2)
-        .map(|t| format!("edm-ui-{t}"))
-        .and_then(|t| t.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!(usage))?;
+    let kind = match args.get(2).map(String::as_str) {
+        Some("click") => StoreEvent::Click,
+        Some("pageload") => StoreEvent::PageLoad,
+        _ => anyhow::bail!(usage),
+    };
     let count: u64 = args
         .get(3)
         .and_then(|c| c.parse().ok())
@@ -81,7 +98,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
-    let wire = settings.topic_name(topic);
+    let wire = settings.topic_name(kind.topic());
     let mut rng = Seeded(0x5eed_2026);
     let started = Instant::now();
     let mut pending = FuturesUnordered::new();
@@ -90,7 +107,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             let due = started + Duration::from_secs_f64(n as f64 / rate);
             tokio::time::sleep_until(due.into()).await;
         }
-        let (key, text) = event(topic, &mut rng);
+        let (key, text) = event(kind, &mut rng);
         let id = format!("bench-{n}");
         let mut record =
             FutureRecord::to(&wire)

@@ -334,27 +334,44 @@ fn check_private_key(text: &str) -> Result<(), ConfigError> {
 pub struct ConsumerSettings {
     /// How to reach the cluster.
     pub kafka: KafkaSettings,
-    /// Logical topics to read (`KAFKA_TOPIC`, default all of them).
+    /// Logical topics to read (`KAFKA_TOPIC`, default every topic the
+    /// service handles).
     pub topics: Vec<Topic>,
     /// Logical consumer group; the prefix is added on the wire.
     pub group: ConsumerGroup,
 }
 
 impl ConsumerSettings {
-    /// Reads them, with `default_group` when `KAFKA_CONSUMER_GROUP` is unset.
-    pub fn from_env(env: &impl Env, default_group: &str) -> Result<Self, ConfigError> {
+    /// Reads them, with `default_group` when `KAFKA_CONSUMER_GROUP` is
+    /// unset. `handled` are the topics the service can read (e.g.
+    /// [`Topic::STORE_EVENTS`]): all of them by default, and `KAFKA_TOPIC`
+    /// may only choose among them (see [`topics_from_env`]).
+    pub fn from_env(
+        env: &impl Env,
+        default_group: &str,
+        handled: &[Topic],
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             kafka: KafkaSettings::from_env(env)?,
-            topics: topics_from_env(env)?,
+            topics: topics_from_env(env, handled)?,
             group: ConsumerGroup::from_env(env, default_group)?,
         })
     }
 
     /// Reads them for `service`, whose default group is its group in
-    /// `topology.json` (its own name when the topology gives it none).
-    pub fn for_service(env: &impl Env, service: &str) -> Result<Self, ConfigError> {
+    /// `topology.json` (its own name when the topology gives it none);
+    /// `handled` as in [`ConsumerSettings::from_env`].
+    pub fn for_service(
+        env: &impl Env,
+        service: &str,
+        handled: &[Topic],
+    ) -> Result<Self, ConfigError> {
         let spec = topology().service(service);
-        Self::from_env(env, spec.consumer_group.as_deref().unwrap_or(service))
+        Self::from_env(
+            env,
+            spec.consumer_group.as_deref().unwrap_or(service),
+            handled,
+        )
     }
 
     /// The wire names of the topics to read.

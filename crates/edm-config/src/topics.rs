@@ -8,25 +8,40 @@ use std::str::FromStr;
 use crate::env::Env;
 use crate::error::ConfigError;
 
-/// A logical topic that EDM events are written to.
+/// A logical topic of EDM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Topic {
     /// Button clicks in the store: `edm-ui-click`.
     Click,
     /// Page loads in the store: `edm-ui-pageload`.
     PageLoad,
+    /// The top products of each closed click window: `edm-trending`,
+    /// written by edm-trending alone (never through the relay).
+    Trending,
 }
 
 impl Topic {
-    /// Every logical topic, in a stable order.
-    pub const ALL: [Topic; 2] = [Topic::Click, Topic::PageLoad];
+    /// Every logical topic, in a stable order (the order of `topics` in
+    /// `topology.json`, which creates them): what edm-stream streams.
+    pub const ALL: [Topic; 3] = [Topic::Click, Topic::PageLoad, Topic::Trending];
+
+    /// The topics of the store's events (`edm_events::Event`): what
+    /// edm-relay accepts from browsers and writes, and what edm-stats and
+    /// edm-example-consumer read.
+    pub const STORE_EVENTS: [Topic; 2] = [Topic::Click, Topic::PageLoad];
 
     /// The logical (unprefixed) name, as it appears in an event's `topic` field.
     pub const fn name(self) -> &'static str {
         match self {
             Topic::Click => "edm-ui-click",
             Topic::PageLoad => "edm-ui-pageload",
+            Topic::Trending => "edm-trending",
         }
+    }
+
+    /// Whether the store's events travel on it (see [`Topic::STORE_EVENTS`]).
+    pub const fn is_store_event(self) -> bool {
+        matches!(self, Topic::Click | Topic::PageLoad)
     }
 }
 
@@ -38,7 +53,7 @@ impl fmt::Display for Topic {
 
 /// The name is not one of EDM's logical topics.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown topic (expected edm-ui-click or edm-ui-pageload)")]
+#[error("unknown topic (expected edm-ui-click, edm-ui-pageload or edm-trending)")]
 pub struct UnknownTopic;
 
 impl FromStr for Topic {
@@ -52,11 +67,23 @@ impl FromStr for Topic {
     }
 }
 
-/// The topics a consumer subscribes to, from `KAFKA_TOPIC`
-/// (comma-separated logical names; default: all of them).
-pub fn topics_from_env(env: &impl Env) -> Result<Vec<Topic>, ConfigError> {
+/// `topics` as a list for messages: `edm-ui-click, edm-ui-pageload`.
+pub fn topic_list(topics: &[Topic]) -> String {
+    topics
+        .iter()
+        .map(|t| t.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The topics a service reads or accepts, from `KAFKA_TOPIC`
+/// (comma-separated logical names). `handled` are the topics the service
+/// can handle: the default is all of them, and an entry that is not one of
+/// them stops the service at start with an error naming `KAFKA_TOPIC` (an
+/// unknown entry is not repeated, in case it holds something secret).
+pub fn topics_from_env(env: &impl Env, handled: &[Topic]) -> Result<Vec<Topic>, ConfigError> {
     let Some(raw) = env.get("KAFKA_TOPIC") else {
-        return Ok(Topic::ALL.to_vec());
+        return Ok(handled.to_vec());
     };
     let mut topics = Vec::new();
     for (i, entry) in raw.split(',').map(str::trim).enumerate() {
@@ -64,11 +91,22 @@ pub fn topics_from_env(env: &impl Env) -> Result<Vec<Topic>, ConfigError> {
             ConfigError::new(
                 "KAFKA_TOPIC",
                 format!(
-                    "entry {} is not a known topic (expected edm-ui-click or edm-ui-pageload)",
-                    i + 1
+                    "entry {} is not a known topic (expected {})",
+                    i + 1,
+                    topic_list(handled)
                 ),
             )
         })?;
+        if !handled.contains(&topic) {
+            return Err(ConfigError::new(
+                "KAFKA_TOPIC",
+                format!(
+                    "entry {} is {topic}, which this service does not handle (it handles {})",
+                    i + 1,
+                    topic_list(handled)
+                ),
+            ));
+        }
         if !topics.contains(&topic) {
             topics.push(topic);
         }
@@ -138,19 +176,59 @@ mod tests {
     }
 
     #[test]
-    fn kafka_topic_defaults_to_all_and_parses_lists() {
-        assert_eq!(topics_from_env(&MapEnv::default()).unwrap(), Topic::ALL);
+    fn the_store_events_are_the_topics_the_store_writes_and_trending_is_not_one() {
+        assert_eq!(Topic::STORE_EVENTS, [Topic::Click, Topic::PageLoad]);
+        assert!(Topic::ALL
+            .iter()
+            .all(|t| t.is_store_event() == Topic::STORE_EVENTS.contains(t)));
+        assert!(!Topic::Trending.is_store_event());
+        assert_eq!(Topic::Trending.name(), "edm-trending");
+    }
+
+    #[test]
+    fn kafka_topic_defaults_to_what_the_service_handles_and_parses_lists() {
+        assert_eq!(
+            topics_from_env(&MapEnv::default(), &Topic::ALL).unwrap(),
+            Topic::ALL
+        );
+        assert_eq!(
+            topics_from_env(&MapEnv::default(), &Topic::STORE_EVENTS).unwrap(),
+            Topic::STORE_EVENTS
+        );
         let env = MapEnv::default().with("KAFKA_TOPIC", "edm-ui-pageload, edm-ui-pageload");
-        assert_eq!(topics_from_env(&env).unwrap(), vec![Topic::PageLoad]);
+        assert_eq!(
+            topics_from_env(&env, &Topic::STORE_EVENTS).unwrap(),
+            vec![Topic::PageLoad]
+        );
+        let env = MapEnv::default().with("KAFKA_TOPIC", "edm-trending,edm-ui-click");
+        assert_eq!(
+            topics_from_env(&env, &Topic::ALL).unwrap(),
+            vec![Topic::Trending, Topic::Click]
+        );
     }
 
     #[test]
     fn kafka_topic_rejects_unknown_entries() {
         let env = MapEnv::default().with("KAFKA_TOPIC", "edm-ui-click,secret-topic");
-        let err = topics_from_env(&env).unwrap_err();
+        let err = topics_from_env(&env, &Topic::ALL).unwrap_err();
         assert_eq!(err.variable, "KAFKA_TOPIC");
         assert!(err.to_string().contains("entry 2"), "{err}");
         assert!(!err.to_string().contains("secret-topic"));
+        let err =
+            topics_from_env(&env.with("KAFKA_TOPIC", "edm-ui-click,"), &Topic::ALL).unwrap_err();
+        assert!(err.to_string().contains("entry 2"), "{err}");
+    }
+
+    #[test]
+    fn kafka_topic_refuses_a_topic_the_service_does_not_handle() {
+        let env = MapEnv::default().with("KAFKA_TOPIC", "edm-ui-click,edm-trending");
+        let err = topics_from_env(&env, &Topic::STORE_EVENTS).unwrap_err();
+        assert_eq!(err.variable, "KAFKA_TOPIC");
+        assert_eq!(
+            err.to_string(),
+            "KAFKA_TOPIC entry 2 is edm-trending, which this service does not handle \
+             (it handles edm-ui-click, edm-ui-pageload)"
+        );
     }
 
     #[test]
@@ -159,7 +237,8 @@ mod tests {
         assert_eq!(
             crate::kafka::ConsumerSettings::for_service(
                 &env.clone().with("KAFKA_URL", "k:9092"),
-                "edm-stats"
+                "edm-stats",
+                &Topic::STORE_EVENTS
             )
             .unwrap()
             .group

@@ -14,10 +14,27 @@ use serde::Deserialize;
 pub struct Topology {
     /// Logical topic names, for the scripts that create them.
     pub topics: Vec<String>,
+    /// Topics a service needs created ahead with settings of their own
+    /// (edm-trending's repartition and changelog topics).
+    #[serde(default)]
+    pub internal_topics: Vec<InternalTopic>,
     /// The deployed services (one Heroku app each).
     pub services: Vec<ServiceSpec>,
     /// Workspace crates that are tools, never deployed.
     pub tools: Vec<String>,
+}
+
+/// A topic created ahead with its own partition count and cleanup policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct InternalTopic {
+    /// Logical name (without `KAFKA_PREFIX`).
+    pub name: String,
+    /// Its partition count.
+    pub partitions: i32,
+    /// Whether it is compacted (`cleanup.policy=compact`) rather than
+    /// deleted by age.
+    #[serde(default)]
+    pub compact: bool,
 }
 
 /// One deployed service.

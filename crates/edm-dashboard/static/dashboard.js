@@ -10,6 +10,12 @@
 // duplicate. A fresh connection first gets recent events; events are also
 // recognised by id and counted once.
 //
+// "Trending now" shows edm-trending's results, which arrive over the same
+// connection as Socket.io event `trending`: the latest closed 5-minute and
+// 1-minute windows, each with its top products. A record for a window that
+// is not later than the one shown (a replay after reconnecting, a
+// duplicate) changes nothing.
+//
 // Every value that comes from an event or from the stats API is shown as
 // text: DOM textContent, or a label drawn on a chart's canvas. Nothing here
 // builds HTML from data.
@@ -367,6 +373,7 @@
       STREAM_URL,
       {
         event: onStreamEvent,
+        trending: onTrendingRecord,
         status(status) {
           // Away longer than edm-stream can replay, or too slow to keep up.
           if (status.start === 'too_far_behind' || status.gap > 0) missed = true;
@@ -381,6 +388,112 @@
     });
     socket.on('disconnect', () => setState('stream-state', 'reconnecting', 'reconnecting…'));
     socket.on('connect_error', () => setState('stream-state', 'reconnecting', 'reconnecting…'));
+  }
+
+  // ---- trending (edm-trending's results, through edm-stream) ----------------
+
+  /** Products shown per window. */
+  const TRENDING_ROWS = 10;
+  /** The window kinds shown, and the element ids they fill. */
+  const TRENDING_WINDOWS = ['5m', '1m'];
+  /** Latest epoch ms a JavaScript Date can show. */
+  const MAX_DATE_MS = 8.64e15;
+
+  /** The latest closed window of each kind: name -> what the panel shows. */
+  const trending = new Map();
+
+  const isTime = (ms) => Number.isFinite(ms) && Math.abs(ms) <= MAX_DATE_MS;
+
+  /**
+   * A trending record's JSON text as the panel shows it: the window, its
+   * clicks and its products, most clicks first. Null if it is not one
+   * (edm-stream validates records, so this only guards the page).
+   */
+  function readTrendingRecord(payload) {
+    let record = null;
+    try {
+      record = typeof payload === 'string' ? JSON.parse(payload) : payload;
+    } catch (_) {
+      return null;
+    }
+    if (!record || typeof record !== 'object' || !record.window || typeof record.window !== 'object') return null;
+    const name = String(record.window.name);
+    const start = Number(record.window.start);
+    const end = Number(record.window.end);
+    if (!TRENDING_WINDOWS.includes(name) || !isTime(start) || !isTime(end) || !Array.isArray(record.top)) return null;
+    const top = record.top
+      .filter((product) => product && typeof product === 'object' && Number.isFinite(Number(product.clicks)))
+      .map((product) => ({ buttonId: String(product.button_id ?? ''), clicks: Number(product.clicks) }))
+      .sort((a, b) => b.clicks - a.clicks || (a.buttonId < b.buttonId ? -1 : a.buttonId > b.buttonId ? 1 : 0));
+    const clicks = Number(record.clicks);
+    return {
+      name,
+      start,
+      end,
+      clicks: Number.isFinite(clicks) ? clicks : top.reduce((sum, product) => sum + product.clicks, 0),
+      top,
+    };
+  }
+
+  function onTrendingRecord(payload) {
+    const record = readTrendingRecord(payload);
+    if (!record) {
+      console.debug('EDM: not a trending record:', payload);
+      return;
+    }
+    const shown = trending.get(record.name);
+    // Only a later window replaces what is shown: a replayed record, a
+    // duplicate or a late older window changes nothing.
+    if (shown && shown.start >= record.start) return;
+    trending.set(record.name, record);
+    renderTrending(record);
+  }
+
+  function timeElement(ms) {
+    const time = document.createElement('time');
+    const at = new Date(ms);
+    time.dateTime = at.toISOString();
+    time.textContent = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false });
+    return time;
+  }
+
+  function trendingRow(product, rank, most) {
+    const row = document.createElement('li');
+    const rankCell = document.createElement('span');
+    rankCell.className = 'trending-rank';
+    rankCell.textContent = String(rank);
+    const nameCell = document.createElement('span');
+    nameCell.className = 'trending-name';
+    nameCell.textContent = product.buttonId;
+    nameCell.title = product.buttonId;
+    const bar = document.createElement('span');
+    bar.className = 'trending-bar';
+    const fill = document.createElement('span');
+    fill.className = 'trending-fill';
+    fill.style.width = `${Math.max(2, Math.min(100, (product.clicks / most) * 100))}%`;
+    bar.append(fill);
+    const count = document.createElement('span');
+    count.className = 'trending-count';
+    count.textContent = product.clicks.toLocaleString();
+    row.append(rankCell, nameCell, bar, count);
+    return row;
+  }
+
+  function renderTrending(record) {
+    byId('trending-empty').hidden = true;
+    byId('trending-windows').hidden = false;
+    const range = byId(`trending-${record.name}-range`);
+    range.replaceChildren(
+      timeElement(record.start),
+      ' – ',
+      timeElement(record.end),
+      ` · ${record.clicks.toLocaleString()} ${record.clicks === 1 ? 'click' : 'clicks'}`
+    );
+    range.title = `${new Date(record.start).toLocaleString()} – ${new Date(record.end).toLocaleString()}`;
+    const most = record.top.length > 0 && record.top[0].clicks > 0 ? record.top[0].clicks : 1;
+    byId(`trending-${record.name}-list`).replaceChildren(
+      ...record.top.slice(0, TRENDING_ROWS).map((product, i) => trendingRow(product, i + 1, most))
+    );
   }
 
   // ---- start ----------------------------------------------------------------

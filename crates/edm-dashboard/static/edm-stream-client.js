@@ -6,16 +6,19 @@
 //   works behind a router that sends every HTTP request to a different
 //   instance (Heroku's, without session affinity). Long-polling would need
 //   every request of a session to reach the same instance.
-// - Resume without gap or duplicate: each event arrives with its position
-//   ("edm-ui-click/0/1234"); the client keeps the highest offset per
-//   partition and sends them when it reconnects ({ resume: positions } as
-//   the connect data, `auth`). Any instance then sends exactly the events
+// - Two kinds of message, each with the record's JSON text and its
+//   position: `event` (clicks and page loads, "edm-ui-click/0/1234") and
+//   `trending` (edm-trending's window results, "edm-trending/0/17").
+// - Resume without gap or duplicate: the client keeps the highest offset
+//   per partition of both kinds and sends them when it reconnects
+//   ({ resume: positions } as the connect data, `auth`). Any instance then sends exactly the events
 //   after those positions, then live ones, as long as it still holds them
 //   (EDM_STREAM_RESUME_EVENTS, EDM_STREAM_RESUME_BYTES); past that the
 //   `stream` message says "too_far_behind" and the stream starts fresh.
 //
 //   const stream = EdmStream.connect(io, "https://edm-stream.example", {
 //     event(text, position) { ... JSON.parse(text) ... },
+//     trending(text, position) { ... JSON.parse(text).top ... },  // optional
 //     status(status) { ... status.start, status.replayed, status.gap ... },
 //   });
 (function (root, factory) {
@@ -34,6 +37,7 @@
   /**
    * Connects with `io` (socket.io-client's `io`) to edm-stream at `url`.
    * `handlers.event(text, position)` gets each event's JSON text;
+   * `handlers.trending(text, position)`, if given, each trending record's;
    * `handlers.status(status)` gets each `stream` message: how the stream
    * began on every (re)connection (`start`: "fresh", "resumed" or
    * "too_far_behind", and `replayed`), or `gap`: events this client lost
@@ -67,13 +71,20 @@
         setTimeout(() => socket.connect(), 250 + Math.random() * 1750);
       }
     });
-    socket.on('event', (text, position) => {
-      if (typeof position === 'string') {
-        const cut = position.lastIndexOf('/');
-        keep(positions, position.slice(0, cut), Number(position.slice(cut + 1)));
-      }
-      handlers.event(text, position);
-    });
+    /** Keeps a record's position, then hands it to `handler`. */
+    function track(handler) {
+      return (text, position) => {
+        if (typeof position === 'string') {
+          const cut = position.lastIndexOf('/');
+          keep(positions, position.slice(0, cut), Number(position.slice(cut + 1)));
+        }
+        if (handler) handler(text, position);
+      };
+    }
+    socket.on('event', track(handlers.event));
+    // Positions are kept even without a handler, so a resume never
+    // replays trending records this page has already been sent.
+    socket.on('trending', track(handlers.trending));
     return socket;
   }
 

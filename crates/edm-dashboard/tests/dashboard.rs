@@ -80,11 +80,15 @@ async fn the_page_has_every_chart_the_log_and_the_connection_state() {
         "stats-state",
         "live-click-total",
         "history-click-total",
+        "trending-5m-list",
+        "trending-1m-list",
     ] {
         assert!(html.contains(&format!("id=\"{id}\"")), "no element #{id}");
     }
     // With no data yet, the page says so rather than showing blank boxes.
     assert!(html.contains("No clicks recorded yet."));
+    assert!(html.contains("Trending now"));
+    assert!(html.contains("No trending data yet"));
     assert!(html.contains("Waiting for events…"));
     assert!(html.contains("connecting…"));
 }
@@ -182,10 +186,12 @@ async fn the_scripts_never_turn_event_data_into_markup() {
         assert!(!scripts.contains(sink), "a dashboard script uses {sink}");
     }
     assert!(scripts.contains("textContent"));
-    // The live data arrives as Socket.io event `event`, through the
-    // stream client, WebSocket only.
+    // The live data arrives as Socket.io events `event` and `trending`,
+    // through the stream client, WebSocket only.
     assert!(scripts.contains("event: onStreamEvent"));
-    assert!(scripts.contains("socket.on('event', (text, position)"));
+    assert!(scripts.contains("trending: onTrendingRecord"));
+    assert!(scripts.contains("socket.on('event', track(handlers.event))"));
+    assert!(scripts.contains("socket.on('trending', track(handlers.trending))"));
     assert!(scripts.contains("transports: ['websocket']"));
 }
 

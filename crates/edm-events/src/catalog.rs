@@ -1,15 +1,20 @@
 //! The event catalog: one JSON Schema (draft 2020-12) per topic, generated
-//! with `schemars` from the event types in [`crate::event`]. The schemas are
-//! committed under `docs/events/` (a test keeps the files equal to what this
-//! module generates) and edm-relay serves them at `/api/v1/schemas`.
+//! with `schemars` from the event types in [`crate::event`] and the
+//! trending record in [`crate::trending`]. The schemas are committed under
+//! `docs/events/` (a test keeps the files equal to what this module
+//! generates) and edm-relay serves them at `/api/v1/schemas`.
 //!
-//! A schema describes the event's JSON text exactly as [`Event::parse`]
-//! accepts it: the topic as a constant, the required fields, the length
-//! limits and the ban on control characters. Unknown fields are allowed
+//! A store topic's schema describes the event's JSON text exactly as
+//! [`Event::parse`] accepts it: the topic as a constant, the required
+//! fields, the length limits and the ban on control characters. The
+//! `edm-trending` schema states the same of [`TrendingRecord::parse`], which
+//! also checks a few rules across fields that a schema cannot express (see
+//! [`crate::trending`]). Unknown fields are allowed
 //! (`additionalProperties: true`) because every reader ignores them; see
 //! `docs/events.md` for the tolerant-reader rule and the versioning policy.
 //!
 //! [`Event::parse`]: crate::Event::parse
+//! [`TrendingRecord::parse`]: crate::TrendingRecord::parse
 
 use std::marker::PhantomData;
 
@@ -21,6 +26,7 @@ use crate::event::{
     ClickProperties, PageLoadProperties, MAX_ID_CHARS, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS,
     NO_CONTROL_CHARACTERS_PATTERN,
 };
+use crate::trending::TrendingRecord;
 use edm_config::Topic;
 
 /// Where the committed schemas live, relative to the workspace root.
@@ -91,26 +97,40 @@ struct TopicEvent<P: TopicProperties> {
     event_id: Option<String>,
 }
 
-/// The JSON Schema of `topic`'s events, with its keys sorted so the text is
-/// the same however `serde_json` orders maps.
+/// The JSON Schema of `topic`'s records, with its keys sorted so the text
+/// is the same however `serde_json` orders maps.
 pub fn schema(topic: Topic) -> Value {
     let generator = SchemaSettings::draft2020_12()
         .with(|s| s.inline_subschemas = true)
         .into_generator();
-    let mut schema = match topic {
-        Topic::Click => generator.into_root_schema_for::<TopicEvent<ClickProperties>>(),
-        Topic::PageLoad => generator.into_root_schema_for::<TopicEvent<PageLoadProperties>>(),
+    let (mut schema, what, written) = match topic {
+        Topic::Click => (
+            generator.into_root_schema_for::<TopicEvent<ClickProperties>>(),
+            "A button click in the store.",
+            "keyed by uuid",
+        ),
+        Topic::PageLoad => (
+            generator.into_root_schema_for::<TopicEvent<PageLoadProperties>>(),
+            "A page load in the store.",
+            "keyed by uuid",
+        ),
+        Topic::Trending => (
+            generator.into_root_schema_for::<TrendingRecord>(),
+            "The top products of one closed click window, counted by edm-trending (never sent through edm-relay).",
+            "keyed by \"<window name>:<window start>\"",
+        ),
     };
-    schema.insert("title".into(), format!("{topic} event").into());
+    let kind = if topic.is_store_event() {
+        "event"
+    } else {
+        "record"
+    };
+    schema.insert("title".into(), format!("{topic} {kind}").into());
     schema.insert(
         "description".into(),
         format!(
-            "{} Written to the Kafka topic KAFKA_PREFIX + \"{topic}\", keyed by uuid. \
-             Readers ignore unknown fields, so producers may add fields; see docs/events.md.",
-            match topic {
-                Topic::Click => "A button click in the store.",
-                Topic::PageLoad => "A page load in the store.",
-            }
+            "{what} Written to the Kafka topic KAFKA_PREFIX + \"{topic}\", {written}. \
+             Readers ignore unknown fields, so producers may add fields; see docs/events.md."
         )
         .into(),
     );
@@ -153,7 +173,7 @@ mod tests {
 
     #[test]
     fn each_schema_pins_its_topic_and_requires_the_envelope() {
-        for topic in Topic::ALL {
+        for topic in Topic::STORE_EVENTS {
             let s = schema(topic);
             assert_eq!(s["properties"]["topic"]["const"], topic.name());
             assert_eq!(
@@ -176,6 +196,29 @@ mod tests {
         assert_eq!(
             load["properties"]["properties"]["required"],
             serde_json::json!(["user_agent", "url"])
+        );
+    }
+
+    #[test]
+    fn the_trending_schema_pins_its_topic_and_bounds_what_readers_show() {
+        let s = schema(Topic::Trending);
+        assert_eq!(s["title"], "edm-trending record");
+        assert_eq!(s["properties"]["topic"]["const"], "edm-trending");
+        assert_eq!(
+            s["required"],
+            serde_json::json!(["topic", "event_id", "window", "clicks", "products", "top"])
+        );
+        assert_eq!(s["additionalProperties"], true);
+        let top = &s["properties"]["top"];
+        assert_eq!(top["minItems"], 1);
+        assert_eq!(top["maxItems"], crate::trending::MAX_TOP_PRODUCTS);
+        assert_eq!(
+            top["items"]["properties"]["button_id"]["maxLength"],
+            MAX_ID_CHARS
+        );
+        assert_eq!(
+            s["properties"]["window"]["properties"]["size_seconds"]["enum"],
+            serde_json::json!([60, 300])
         );
     }
 }

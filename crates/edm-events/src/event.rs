@@ -95,7 +95,8 @@ pub struct PageLoadProperties {
     pub url: String,
 }
 
-/// Why an event was refused. The message names the field.
+/// Why an event (or a trending record, see [`crate::trending`]) was
+/// refused. The message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
     /// The bytes are not JSON at all.
@@ -112,7 +113,7 @@ pub enum EventError {
 }
 
 impl EventError {
-    fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
+    pub(crate) fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
         EventError::Field {
             field: field.into(),
             problem: problem.into(),
@@ -141,10 +142,19 @@ struct Envelope<'a> {
 }
 
 impl Event {
-    /// Parses and validates one event from JSON text.
+    /// Parses and validates one event from JSON text. Only the store's
+    /// topics ([`Topic::STORE_EVENTS`]) hold events: anything that says it
+    /// is on `edm-trending` is refused, naming the topic.
     pub fn parse(json: &[u8]) -> Result<Self, EventError> {
         require_object(json, "body")?;
-        let envelope: Envelope = from_json(json, "")?;
+        let envelope: Envelope = from_json(json, "").map_err(|err| {
+            // Whatever else is wrong, say first that the topic is not one
+            // events may be sent to.
+            match claimed_topic(json) {
+                Some(topic) if !topic.is_store_event() => not_a_store_topic(topic),
+                _ => err,
+            }
+        })?;
         let topic: Topic = envelope.topic.parse().map_err(|_| {
             EventError::field(
                 "topic",
@@ -152,10 +162,16 @@ impl Event {
             )
         })?;
         let properties = envelope.properties.get().as_bytes();
-        require_object(properties, "properties")?;
         let properties = match topic {
-            Topic::Click => Properties::Click(from_json(properties, "properties.")?),
-            Topic::PageLoad => Properties::PageLoad(from_json(properties, "properties.")?),
+            Topic::Click => {
+                require_object(properties, "properties")?;
+                Properties::Click(from_json(properties, "properties.")?)
+            }
+            Topic::PageLoad => {
+                require_object(properties, "properties")?;
+                Properties::PageLoad(from_json(properties, "properties.")?)
+            }
+            Topic::Trending => return Err(not_a_store_topic(topic)),
         };
         let event = Event {
             topic,
@@ -208,13 +224,42 @@ impl Event {
     }
 }
 
+/// The topic `json` claims, when it is an object whose `topic` is one of
+/// EDM's; read only to explain an event that failed to parse.
+fn claimed_topic(json: &[u8]) -> Option<Topic> {
+    #[derive(Deserialize)]
+    struct Claimed<'a> {
+        #[serde(borrow)]
+        topic: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_slice::<Claimed>(json)
+        .ok()?
+        .topic
+        .parse()
+        .ok()
+}
+
+/// The error for an event on a topic that holds no store events.
+fn not_a_store_topic(topic: Topic) -> EventError {
+    EventError::field(
+        "topic",
+        format!(
+            "{topic} is not a topic of store events: its records are written by \
+             edm-trending alone (expected edm-ui-click or edm-ui-pageload)"
+        ),
+    )
+}
+
 fn serialize_topic<S: serde::Serializer>(topic: &Topic, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(topic.name())
 }
 
 /// Deserializes `json`, turning serde's error into one that names the field
 /// (prefixed with `prefix`).
-fn from_json<'a, T: Deserialize<'a>>(json: &'a [u8], prefix: &str) -> Result<T, EventError> {
+pub(crate) fn from_json<'a, T: Deserialize<'a>>(
+    json: &'a [u8],
+    prefix: &str,
+) -> Result<T, EventError> {
     let mut de = serde_json::Deserializer::from_slice(json);
     let result = serde_path_to_error::deserialize(&mut de);
     // Nothing but white space may follow the value.
@@ -253,7 +298,7 @@ fn from_json<'a, T: Deserialize<'a>>(json: &'a [u8], prefix: &str) -> Result<T, 
 }
 
 /// serde would also read a struct from a JSON array; events are objects.
-fn require_object(json: &[u8], field: &str) -> Result<(), EventError> {
+pub(crate) fn require_object(json: &[u8], field: &str) -> Result<(), EventError> {
     match json.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => Ok(()),
         None => Err(EventError::Syntax("empty body".into())),
@@ -268,7 +313,12 @@ fn require_object(json: &[u8], field: &str) -> Result<(), EventError> {
 }
 
 /// A text field must have `min..=max` characters and no control characters.
-fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<(), EventError> {
+pub(crate) fn check_text(
+    field: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), EventError> {
     let chars = value.chars().count();
     if chars < min {
         return Err(EventError::field(field, "must not be empty"));
@@ -387,6 +437,25 @@ mod tests {
         let mut v = click();
         v["topic"] = json!("__consumer_offsets");
         assert_eq!(field_of(&v), "topic");
+    }
+
+    #[test]
+    fn an_event_claiming_the_trending_topic_is_refused_naming_the_topic() {
+        let mut v = click();
+        v["topic"] = json!("edm-trending");
+        let err = parse(&v).unwrap_err();
+        assert_eq!(err.field_name(), Some("topic"));
+        assert!(
+            err.to_string()
+                .starts_with("topic: edm-trending is not a topic of store events"),
+            "{err}"
+        );
+        // Shaped like a trending record, it gets the same answer rather
+        // than a list of missing event fields.
+        let record = json!({"topic":"edm-trending","event_id":"trending-1m-0",
+            "window":{"name":"1m","size_seconds":60,"advance_seconds":60,"start":0,"end":60_000},
+            "clicks":1,"products":1,"top":[{"button_id":"kit","clicks":1}]});
+        assert_eq!(parse(&record).unwrap_err(), err);
     }
 
     #[test]

@@ -1,16 +1,22 @@
 //! What travels on EDM's topics: the event wire format of the original
-//! reference store, parsed and validated the same way by every service, and
-//! the JSON Schema catalog generated from it.
+//! reference store and the records edm-trending derives from it, each
+//! parsed and validated the same way by every service, and the JSON Schema
+//! catalog generated from them.
 //!
 //! # Layout
 //! - [`event`]: [`Event`], its parsing and validation, and
 //!   [`EVENT_ID_HEADER`], the Kafka header that carries an event's id.
-//! - [`catalog`]: the JSON Schema of each topic's events (`docs/events/`).
+//! - [`trending`]: [`TrendingRecord`], a record of the `edm-trending`
+//!   topic (the top products of a closed click window), its parsing and
+//!   validation.
+//! - [`catalog`]: the JSON Schema of each topic's records (`docs/events/`).
 //!
 //! The logical topics themselves ([`edm_config::Topic`]) are configuration
 //! and live in `edm-config`.
 
 pub mod catalog;
 pub mod event;
+pub mod trending;
 
 pub use event::{Event, EventError, EVENT_ID_HEADER};
+pub use trending::TrendingRecord;

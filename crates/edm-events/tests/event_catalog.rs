@@ -1,6 +1,8 @@
 //! The event catalog: the JSON Schemas committed under `docs/events/` are
 //! exactly what the code generates, and each schema accepts and refuses the
-//! same events as `Event::parse`, the parser every EDM service uses.
+//! same events as `Event::parse`, the parser every EDM service uses (for
+//! `edm-trending`, the same records as `TrendingRecord::parse`, which also
+//! checks the rules across fields that a schema cannot state).
 //!
 //! After changing the event types, regenerate the committed files with
 //!
@@ -13,7 +15,8 @@ use edm_events::catalog::{self, SCHEMA_DIR};
 use edm_events::event::{
     MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_TIMESTAMP_MS, MAX_URL_CHARS, MIN_TIMESTAMP_MS,
 };
-use edm_events::Event;
+use edm_events::trending::MAX_TOP_PRODUCTS;
+use edm_events::{Event, TrendingRecord};
 use serde_json::{json, Value};
 
 fn schema_path(topic: Topic) -> PathBuf {
@@ -231,5 +234,179 @@ fn the_reference_store_events_and_extended_ones_are_valid() {
             serde_json::from_str(&Event::parse(base.to_string().as_bytes()).unwrap().to_json())
                 .unwrap();
         assert!(validator.is_valid(&written), "{topic}: Event::to_json");
+    }
+}
+
+/// A record as edm-trending writes it: a 5-minute window's top two.
+fn reference_trending() -> Value {
+    json!({"topic":"edm-trending","event_id":"trending-5m-1763799960000",
+           "window":{"name":"5m","size_seconds":300,"advance_seconds":60,
+                     "start":1_763_799_960_000_i64,"end":1_763_800_260_000_i64},
+           "clicks":9,"products":3,
+           "top":[{"button_id":"the-camper's-kit","clicks":5},{"button_id":"bunum-wo-aa,-papua-new-guinea","clicks":3}]})
+}
+
+/// `count` products of one click each, in a window that counted them all.
+fn with_products(count: usize) -> Value {
+    let mut v = reference_trending();
+    v["clicks"] = json!(count);
+    v["products"] = json!(count);
+    v["top"] = (0..count)
+        .map(|i| json!({"button_id": format!("product-{i}"), "clicks": 1}))
+        .collect();
+    v
+}
+
+/// Variations of a trending record (valid and invalid) with what each
+/// changes; none breaks a rule across fields, which no schema can state.
+fn trending_variations() -> Vec<(String, Value)> {
+    let base = reference_trending();
+    let mut out: Vec<(String, Value)> = vec![("as edm-trending writes it".into(), base.clone())];
+    let mut with = |name: &str, change: &dyn Fn(&mut Value)| {
+        let mut v = base.clone();
+        change(&mut v);
+        out.push((name.to_owned(), v));
+    };
+    with("extra fields everywhere", &|v| {
+        v["region"] = json!("eu");
+        v["window"]["timezone"] = json!("UTC");
+        v["top"][0]["share"] = json!(0.55);
+    });
+    with("a one-minute window", &|v| {
+        v["event_id"] = json!("trending-1m-1763799960000");
+        v["window"] = json!({"name":"1m","size_seconds":60,"advance_seconds":60,
+                             "start":1_763_799_960_000_i64,"end":1_763_800_020_000_i64});
+    });
+    with("a window at the epoch", &|v| {
+        v["event_id"] = json!("trending-5m-0");
+        v["window"]["start"] = json!(0);
+        v["window"]["end"] = json!(300_000);
+    });
+    with("no topic", &|v| {
+        v.as_object_mut().unwrap().remove("topic");
+    });
+    with("a store topic", &|v| v["topic"] = json!("edm-ui-click"));
+    with("no event_id", &|v| {
+        v.as_object_mut().unwrap().remove("event_id");
+    });
+    with("an event_id of another form", &|v| {
+        v["event_id"] = json!("5m:1763799960000")
+    });
+    with("an event_id with a leading zero", &|v| {
+        v["event_id"] = json!("trending-5m-01763799960000")
+    });
+    with("an unknown window name", &|v| {
+        v["window"]["name"] = json!("10m")
+    });
+    with("a window as a list", &|v| v["window"] = json!([1, 2]));
+    with("no window end", &|v| {
+        v["window"].as_object_mut().unwrap().remove("end");
+    });
+    with("a window start as text", &|v| {
+        v["window"]["start"] = json!("1763799960000")
+    });
+    with("a size no window has", &|v| {
+        v["window"]["size_seconds"] = json!(120)
+    });
+    with("another advance", &|v| {
+        v["window"]["advance_seconds"] = json!(300)
+    });
+    with("no clicks", &|v| v["clicks"] = json!(0));
+    with("negative clicks", &|v| v["clicks"] = json!(-9));
+    with("no products", &|v| v["products"] = json!(0));
+    with("an empty top list", &|v| v["top"] = json!([]));
+    with("a top list as an object", &|v| v["top"] = json!({"kit": 5}));
+    with("a product without clicks", &|v| {
+        v["top"][1].as_object_mut().unwrap().remove("clicks");
+    });
+    with("a product with no clicks", &|v| {
+        v["top"][1]["clicks"] = json!(0)
+    });
+    with("a product without a button id", &|v| {
+        v["top"][0].as_object_mut().unwrap().remove("button_id");
+    });
+    with("an empty button id", &|v| {
+        v["top"][0]["button_id"] = json!("")
+    });
+    with("a button id of the longest length", &|v| {
+        v["top"][0]["button_id"] = json!("é".repeat(MAX_ID_CHARS))
+    });
+    with("a button id one character too long", &|v| {
+        v["top"][0]["button_id"] = json!("é".repeat(MAX_ID_CHARS + 1))
+    });
+    with("a newline in a button id", &|v| {
+        v["top"][0]["button_id"] = json!("kit\nmug")
+    });
+    with("a script-shaped button id", &|v| {
+        v["top"][0]["button_id"] = json!("<img src=x onerror=alert(1)>")
+    });
+    out.push((
+        "the most products a record lists".into(),
+        with_products(MAX_TOP_PRODUCTS),
+    ));
+    out.push((
+        "one product too many".into(),
+        with_products(MAX_TOP_PRODUCTS + 1),
+    ));
+    out
+}
+
+#[test]
+fn the_trending_schema_accepts_exactly_what_readers_accept() {
+    let schema = catalog::schema(Topic::Trending);
+    let validator = jsonschema::validator_for(&schema).expect("the schema is valid");
+    let mut accepted = 0;
+    for (name, record) in trending_variations() {
+        let by_parser = TrendingRecord::parse(record.to_string().as_bytes()).is_ok();
+        let by_schema = validator.is_valid(&record);
+        assert_eq!(
+            by_schema, by_parser,
+            "edm-trending with {name}: the schema says {by_schema}, TrendingRecord::parse says {by_parser}"
+        );
+        accepted += usize::from(by_parser);
+    }
+    assert!(accepted >= 8, "the corpus has valid records too");
+    // Store events are not trending records, and the other way round.
+    let click = catalog::schema(Topic::Click);
+    let click = jsonschema::validator_for(&click).unwrap();
+    assert!(!click.is_valid(&reference_trending()));
+    assert!(!validator.is_valid(&reference_click()));
+}
+
+#[test]
+fn reading_a_trending_record_also_checks_what_a_schema_cannot_state() {
+    let validator = jsonschema::validator_for(&catalog::schema(Topic::Trending)).unwrap();
+    type Change = fn(&mut Value);
+    let contradictions: [(&str, &str, Change); 6] = [
+        ("an event id naming another window", "event_id", |v| {
+            v["event_id"] = json!("trending-5m-1763800020000")
+        }),
+        ("a window that ends early", "window.end", |v| {
+            v["window"]["end"] = json!(1_763_800_020_000_i64)
+        }),
+        (
+            "a one-minute size for a five-minute window",
+            "window.size_seconds",
+            |v| v["window"]["size_seconds"] = json!(60),
+        ),
+        ("products out of order", "top[1].clicks", |v| {
+            v["top"][1]["clicks"] = json!(6)
+        }),
+        ("more clicks listed than counted", "top", |v| {
+            v["clicks"] = json!(7)
+        }),
+        ("more products listed than counted", "top", |v| {
+            v["products"] = json!(1)
+        }),
+    ];
+    for (what, field, change) in contradictions {
+        let mut record = reference_trending();
+        change(&mut record);
+        assert!(
+            validator.is_valid(&record),
+            "{what}: the schema cannot tell"
+        );
+        let err = TrendingRecord::parse(record.to_string().as_bytes()).unwrap_err();
+        assert_eq!(err.field_name(), Some(field), "{what}: {err}");
     }
 }

@@ -1,8 +1,8 @@
-//! Property tests of event parsing and validation: arbitrary bytes, deeply
-//! nested JSON, unicode edge cases, control characters, and SQL- or
-//! script-shaped values. Parsing never panics; whatever it accepts satisfies
-//! every documented bound and survives a round trip; whatever it refuses
-//! gets an error that names the problem.
+//! Property tests of event and trending-record parsing and validation:
+//! arbitrary bytes, deeply nested JSON, unicode edge cases, control
+//! characters, and SQL- or script-shaped values. Parsing never panics;
+//! whatever it accepts satisfies every documented bound and survives a
+//! round trip; whatever it refuses gets an error that names the problem.
 //!
 //! The number of cases per property comes from `PROPTEST_CASES` (proptest's
 //! own variable): CI runs the default below, `./edm reliability` a million.
@@ -10,7 +10,8 @@
 use edm_events::event::{
     Properties, MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_TIMESTAMP_MS, MAX_URL_CHARS, MIN_TIMESTAMP_MS,
 };
-use edm_events::{Event, EventError};
+use edm_events::trending::{MAX_RECORD_BYTES, MAX_TOP_PRODUCTS};
+use edm_events::{Event, EventError, TrendingRecord};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -50,6 +51,39 @@ fn check(input: &[u8]) {
         Err(EventError::Field { field, problem }) => {
             assert!(!field.is_empty() && !problem.is_empty());
         }
+    }
+}
+
+/// Checks what the trending-record parser promises about any input.
+fn check_trending(input: &[u8]) {
+    match TrendingRecord::parse(input) {
+        Ok(record) => {
+            assert!(input.len() <= MAX_RECORD_BYTES);
+            assert_eq!(record.topic, "edm-trending");
+            assert!((1..=MAX_TOP_PRODUCTS).contains(&record.top.len()));
+            assert!(record.top.len() as u64 <= record.products);
+            assert_eq!(
+                record.window.end - record.window.start,
+                record.window.size_seconds * 1000
+            );
+            assert!(record.top.windows(2).all(|p| p[0].clicks >= p[1].clicks));
+            for product in &record.top {
+                assert!(product.clicks >= 1);
+                assert!(product.button_id.chars().count() <= MAX_ID_CHARS);
+                assert!(!product.button_id.chars().any(char::is_control));
+            }
+            // What was accepted reads back as the same record.
+            let text = serde_json::to_vec(&record).unwrap();
+            assert_eq!(TrendingRecord::parse(&text).as_ref(), Ok(&record));
+        }
+        Err(EventError::Syntax(message)) => assert!(!message.is_empty()),
+        Err(EventError::Field { field, problem }) => {
+            assert!(!field.is_empty() && !problem.is_empty());
+        }
+    }
+    // Neither parser takes the other's records.
+    if let Ok(event) = Event::parse(input) {
+        assert!(TrendingRecord::parse(input).is_err(), "{event:?}");
     }
 }
 
@@ -120,22 +154,71 @@ fn mutated_event() -> impl Strategy<Value = Value> {
     })
 }
 
+/// A valid trending record with one field replaced by something arbitrary.
+fn mutated_trending_record() -> impl Strategy<Value = Value> {
+    let base = json!({"topic":"edm-trending","event_id":"trending-5m-1763799960000",
+        "window":{"name":"5m","size_seconds":300,"advance_seconds":60,
+                  "start":1_763_799_960_000_i64,"end":1_763_800_260_000_i64},
+        "clicks":9,"products":3,
+        "top":[{"button_id":"the-camper's-kit","clicks":5},{"button_id":"mug","clicks":3}]});
+    let field = prop_oneof![
+        Just("/topic"),
+        Just("/event_id"),
+        Just("/window"),
+        Just("/window/name"),
+        Just("/window/size_seconds"),
+        Just("/window/start"),
+        Just("/window/end"),
+        Just("/clicks"),
+        Just("/products"),
+        Just("/top"),
+        Just("/top/0/button_id"),
+        Just("/top/1/clicks"),
+        Just("/extra"),
+    ];
+    (field, any_json(3)).prop_map(move |(field, value)| {
+        let mut record = base.clone();
+        let (parent, key) = field.rsplit_once('/').unwrap();
+        match record.pointer_mut(parent) {
+            Some(Value::Object(map)) => {
+                map.insert(key.to_owned(), value);
+            }
+            Some(Value::Array(items)) => {
+                if let Some(slot) = key.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                    *slot = value;
+                }
+            }
+            _ => {}
+        }
+        record
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         check(&bytes);
+        check_trending(&bytes);
     }
 
     #[test]
     fn arbitrary_json_never_panics(value in any_json(6)) {
         check(value.to_string().as_bytes());
+        check_trending(value.to_string().as_bytes());
     }
 
     #[test]
     fn mutated_events_are_accepted_only_within_bounds(event in mutated_event()) {
         check(event.to_string().as_bytes());
+        check_trending(event.to_string().as_bytes());
+    }
+
+    #[test]
+    fn mutated_trending_records_are_accepted_only_within_bounds(record in mutated_trending_record()) {
+        check_trending(record.to_string().as_bytes());
+        check(record.to_string().as_bytes());
     }
 }
 
@@ -149,4 +232,11 @@ fn very_deep_nesting_is_refused_not_a_crash() {
         "}".repeat(5000)
     );
     assert!(Event::parse(deep_props.as_bytes()).is_err());
+    let deep_top = format!(
+        r#"{{"topic":"edm-trending","top":{}1{}}}"#,
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    assert!(TrendingRecord::parse(deep_top.as_bytes()).is_err());
+    assert!(TrendingRecord::parse(deep.as_bytes()).is_err());
 }

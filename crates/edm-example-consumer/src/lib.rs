@@ -21,7 +21,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use edm_config::env::number;
-use edm_config::{ConfigError, ConsumerSettings, Env, KafkaSettings};
+use edm_config::{ConfigError, ConsumerSettings, Env, KafkaSettings, Topic};
 use edm_events::event::Properties;
 use edm_events::Event;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -35,7 +35,8 @@ pub const DEFAULT_GROUP: &str = "edm-example-consumer";
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The cluster (`KAFKA_URL`, TLS variables, `KAFKA_PREFIX`), the topics
-    /// to read (`KAFKA_TOPIC`, default both) and its own consumer group
+    /// to read (`KAFKA_TOPIC`, default both topics of the store's events,
+    /// [`Topic::STORE_EVENTS`]: they hold `Event`s) and its own consumer group
     /// (`KAFKA_CONSUMER_GROUP`, default `edm-example-consumer`; the prefix
     /// is added on the wire).
     pub consumer: ConsumerSettings,
@@ -48,7 +49,7 @@ impl Settings {
     /// Reads the settings; errors name the variable at fault.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            consumer: ConsumerSettings::from_env(env, DEFAULT_GROUP)?,
+            consumer: ConsumerSettings::from_env(env, DEFAULT_GROUP, &Topic::STORE_EVENTS)?,
             summary_every: Duration::from_secs(number(
                 env,
                 "EDM_EXAMPLE_SUMMARY_SECS",
@@ -203,7 +204,6 @@ fn handle(kafka: &KafkaSettings, tally: &mut Tally, message: &BorrowedMessage<'_
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edm_config::Topic;
 
     fn event(json: &str) -> Event {
         Event::parse(json.as_bytes()).unwrap()
@@ -240,7 +240,13 @@ mod tests {
         let env = edm_config::MapEnv::default().with("KAFKA_URL", "localhost:9092");
         let settings = Settings::from_env(&env).unwrap();
         assert_eq!(settings.consumer.group.name(), DEFAULT_GROUP);
-        assert_eq!(settings.consumer.topics, Topic::ALL.to_vec());
+        assert_eq!(settings.consumer.topics, Topic::STORE_EVENTS.to_vec());
+        let trending = env.clone().with("KAFKA_TOPIC", "edm-trending");
+        assert_eq!(
+            Settings::from_env(&trending).unwrap_err().variable,
+            "KAFKA_TOPIC",
+            "edm-trending holds no store events"
+        );
         let env = env
             .with("KAFKA_CONSUMER_GROUP", "fraud-checks")
             .with("EDM_EXAMPLE_SUMMARY_SECS", "0");

@@ -15,8 +15,10 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     /// Port and allowed browser origins.
     pub http: HttpSettings,
-    /// Logical topics the relay accepts (`KAFKA_TOPIC`, default both);
-    /// events for any other topic are refused.
+    /// Logical topics the relay accepts (`KAFKA_TOPIC`, default both
+    /// topics of the store's events, [`Topic::STORE_EVENTS`]; naming any
+    /// other, such as `edm-trending`, stops the relay at start); events for
+    /// any other topic are refused.
     pub topics: Vec<Topic>,
     /// How long an event may take to reach the brokers before the caller
     /// gets an error (`EDM_RELAY_DELIVERY_TIMEOUT_MS`, default 10 s).
@@ -57,7 +59,7 @@ impl ServiceSettings for Settings {
         Ok(Self {
             kafka: KafkaSettings::from_env(env)?,
             http: HttpSettings::from_env(env, crate::NAME)?,
-            topics: topics_from_env(env)?,
+            topics: topics_from_env(env, &Topic::STORE_EVENTS)?,
             delivery_timeout: Duration::from_millis(number(
                 env,
                 "EDM_RELAY_DELIVERY_TIMEOUT_MS",
@@ -98,5 +100,28 @@ impl ServiceSettings for Settings {
 
     fn http(&self) -> &HttpSettings {
         &self.http
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edm_config::MapEnv;
+
+    fn env() -> MapEnv {
+        MapEnv::default().with("KAFKA_URL", "kafka://127.0.0.1:9092")
+    }
+
+    #[test]
+    fn it_accepts_the_store_topics_by_default_and_never_edm_trending() {
+        let settings = Settings::from_env(&env()).unwrap();
+        assert_eq!(settings.topics, Topic::STORE_EVENTS);
+        let err = Settings::from_env(&env().with("KAFKA_TOPIC", "edm-trending")).unwrap_err();
+        assert_eq!(err.variable, "KAFKA_TOPIC");
+        assert!(
+            err.to_string()
+                .contains("edm-trending, which this service does not handle"),
+            "{err}"
+        );
     }
 }

@@ -229,6 +229,54 @@ async fn every_refused_request_gets_a_clear_error_and_writes_nothing() {
 }
 
 #[tokio::test]
+async fn an_event_for_the_trending_topic_is_refused_everywhere_and_writes_nothing() {
+    let topics = TestTopics::create().await;
+    // Configured with every topic it may take: edm-trending is not one.
+    let relay = TestRelay::spawn(service_env(&topics.prefix, &[])).await;
+    let mut as_click = click("the-camper's-kit");
+    as_click["topic"] = json!("edm-trending");
+    let record = json!({"topic":"edm-trending","event_id":"trending-1m-1763799960000",
+        "window":{"name":"1m","size_seconds":60,"advance_seconds":60,
+                  "start":1_763_799_960_000_i64,"end":1_763_800_020_000_i64},
+        "clicks":1,"products":1,"top":[{"button_id":"kit","clicks":1}]});
+    for (path, body) in [
+        ("/produceClickMessage", &as_click),
+        ("/producePageLoad", &as_click),
+        ("/produceClickMessage", &record),
+    ] {
+        let resp = relay
+            .post_raw(path, "application/json", body.to_string())
+            .await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{path} {body}");
+        let answer: Value = resp.json().await.unwrap();
+        assert_eq!(answer["error"], "invalid_event", "{answer}");
+        assert_eq!(answer["field"], "topic", "{answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("edm-trending is not a topic of store events")),
+            "{answer}"
+        );
+    }
+    let resp = relay
+        .post_raw(
+            "/api/v1/events",
+            "application/json",
+            json!([as_click, record]).to_string(),
+        )
+        .await;
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(answer["accepted"], 0, "{answer}");
+    assert_eq!(answer["rejected"], 2, "{answer}");
+    for result in answer["results"].as_array().unwrap() {
+        assert_eq!(result["code"], 400, "{result}");
+        assert_eq!(result["field"], "topic", "{result}");
+    }
+    assert!(topics.read(Topic::Trending, 1, NOTHING).await.is_empty());
+    assert!(topics.read(Topic::Click, 1, NOTHING).await.is_empty());
+}
+
+#[tokio::test]
 async fn a_batch_reports_per_event_and_writes_only_the_valid_ones() {
     let topics = TestTopics::create().await;
     let relay = TestRelay::spawn(service_env(&topics.prefix, &[])).await;

@@ -130,6 +130,8 @@ pub fn build_services() {
         "edm-stats",
         "-p",
         "edm-stream",
+        "-p",
+        "edm-trending",
     ];
     if release {
         args.push("--release");
@@ -173,20 +175,44 @@ impl Service {
         std::env::temp_dir().join(format!("edm-reliability-{}-{}.log", self.name, self.port))
     }
 
-    /// Starts it and waits until `/ready` answers 200 (at most `within`).
-    pub async fn start(&mut self, within: Duration) -> Duration {
-        let started = Instant::now();
+    fn spawn(&mut self) {
         let log = std::fs::File::create(self.log_path()).expect("a log file in the temp dir");
         let child = Command::new(binary(self.name))
             .env_clear()
+            .env("RUST_LOG", "warn")
             .envs(&self.env)
             .env("PORT", self.port.to_string())
-            .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", self.name));
         self.child = Some(child);
+    }
+
+    /// Starts it and waits up to `within` for it to exit on its own (a
+    /// service that must refuse to run); its exit status, or `None` if it
+    /// is still running then.
+    pub async fn run_until_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        self.spawn();
+        let started = Instant::now();
+        while started.elapsed() < within {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
+    /// Starts it and waits until `/ready` answers 200 (at most `within`).
+    pub async fn start(&mut self, within: Duration) -> Duration {
+        let started = Instant::now();
+        self.spawn();
         let http = reqwest::Client::new();
         while started.elapsed() < within {
             if let Ok(r) = http.get(format!("{}/ready", self.url())).send().await {

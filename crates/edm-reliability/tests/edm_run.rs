@@ -1,6 +1,6 @@
 //! `./edm run` as a user runs it, then Ctrl-C: the terminal sends SIGINT to
 //! the command's whole process group, and nothing the command started may
-//! outlive it: not the five services, not the Kafka broker, not PostgreSQL.
+//! outlive it: not the services, not the Kafka broker, not PostgreSQL.
 //!
 //! The test process becomes a child subreaper (Linux `PR_SET_CHILD_SUBREAPER`),
 //! so every process `./edm run` started, even one that daemonized or left
@@ -22,10 +22,11 @@ use edm_testkit::broker::free_port;
 use edm_testkit::infra;
 
 /// The services and the variables that move their ports (topology.json).
-const SERVICE_PORTS: [&str; 5] = [
+const SERVICE_PORTS: [&str; 6] = [
     "EDM_RELAY_PORT",
     "EDM_STREAM_PORT",
     "EDM_STATS_PORT",
+    "EDM_TRENDING_PORT",
     "EDM_UI_PORT",
     "EDM_DASHBOARD_PORT",
 ];

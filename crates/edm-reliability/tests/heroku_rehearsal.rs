@@ -6,8 +6,10 @@
 //! everyday test broker), TLS with a client certificate whose names do not
 //! match, and an authorizer whose ACLs let that certificate use only names
 //! under the app's prefix. Events posted to the relay reach an official
-//! Socket.io client through the stream and are counted by stats; a relay
-//! without the prefix is refused exactly as on Heroku. The full rehearsal
+//! Socket.io client through the stream and are counted by stats, and
+//! edm-trending writes their windows through its prefixed internal topics
+//! and transactional ids; a relay or an edm-trending without the prefix is
+//! refused exactly as on Heroku. The full rehearsal
 //! (all five apps built the buildpack's way and started by the Procfile in a
 //! browser flow) is `tests-e2e/heroku-rehearsal.test.mjs`.
 
@@ -23,21 +25,59 @@ use serde_json::{json, Value};
 /// The prefix a basic plan would give the app.
 const PREFIX: &str = "wabash-1234.";
 
-fn click(n: usize) -> Value {
+/// When the rehearsal's clicks happened (2026-11-22).
+const CLICKED_AT: i64 = 1_795_339_137_000;
+
+fn click(n: usize, at: i64) -> Value {
     json!({"topic": "edm-ui-click", "uuid": format!("visitor-{}", n % 3),
-           "event_timestamp": 1_795_339_137_000_i64, "event_id": format!("rehearsal-{n}"),
+           "event_timestamp": at, "event_id": format!("rehearsal-{n}"),
            "properties": {"button_id": "the-camper's-kit", "description": "button click"}})
 }
 
 async fn post_click(http: &reqwest::Client, relay: &str, n: usize) -> (u16, String) {
+    post_click_at(http, relay, n, CLICKED_AT).await
+}
+
+async fn post_click_at(http: &reqwest::Client, relay: &str, n: usize, at: i64) -> (u16, String) {
     let answer = http
         .post(format!("{relay}/produceClickMessage"))
-        .json(&click(n))
+        .json(&click(n, at))
         .send()
         .await
         .expect("the relay answers");
     let status = answer.status().as_u16();
     (status, answer.text().await.unwrap_or_default())
+}
+
+/// At least `count` committed records of `topic`, every partition (read as
+/// the super user on the plaintext listener), as JSON.
+fn read_committed(bootstrap: &str, topic: &str, count: usize) -> Vec<Value> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "rehearsal-reader")
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    for partition in metadata.topics()[0].partitions() {
+        assignment
+            .add_partition_offset(topic, partition.id(), Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut records = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while records.len() < count && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
+            records.push(serde_json::from_slice(m.payload().unwrap_or_default()).unwrap());
+        }
+    }
+    records
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,9 +94,12 @@ async fn the_services_work_on_a_heroku_shaped_kafka_and_unprefixed_names_are_ref
     };
     let mut relay = Service::new("edm-relay", with(&[]));
     let mut stream = Service::new("edm-stream", with(&[]));
+    // Its repartition and changelog topics, its group and its
+    // transactional ids all carry the prefix.
+    let mut trending = Service::new("edm-trending", with(&[("RUST_LOG", "info")]));
     // Heroku Postgres: TLS required (no sslmode in the URL).
     let mut stats = Service::new("edm-stats", with(&[("DATABASE_URL", &db.url)]));
-    for service in [&mut relay, &mut stream, &mut stats] {
+    for service in [&mut relay, &mut stream, &mut stats, &mut trending] {
         service.start(Duration::from_secs(60)).await;
     }
     let url = stream.url();
@@ -112,6 +155,55 @@ async fn the_services_work_on_a_heroku_shaped_kafka_and_unprefixed_names_are_ref
     let mut expected: Vec<String> = (0..EVENTS).map(|n| format!("rehearsal-{n}")).collect();
     expected.sort();
     assert_eq!(ids, expected, "the live client got every click once");
+
+    // A click ten minutes later closes the windows of the first twenty:
+    // edm-trending commits their results through the authorizer.
+    let (status, body) = post_click_at(&http, &relay.url(), EVENTS, CLICKED_AT + 600_000).await;
+    assert_eq!(status, 200, "the closing click: {body}");
+    let output = format!("{PREFIX}edm-trending");
+    let bootstrap = broker.bootstrap();
+    let results = tokio::task::spawn_blocking(move || read_committed(&bootstrap, &output, 6))
+        .await
+        .unwrap();
+    let Some(one_minute) = results.iter().find(|r| r["window"]["name"] == "1m") else {
+        let metrics = http
+            .get(format!("{}/metrics", trending.url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap_or_default();
+        let metrics: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("edm_trending"))
+            .collect();
+        panic!(
+            "no 1-minute window result: {results:?}; edm-trending's metrics:\n{}",
+            metrics.join("\n")
+        );
+    };
+    assert_eq!(one_minute["clicks"], EVENTS, "{one_minute}");
+    assert_eq!(
+        one_minute["top"][0]["button_id"], "the-camper's-kit",
+        "{one_minute}"
+    );
+
+    // Without the prefix, edm-trending's names are refused: it stops with
+    // the reason instead of running without its state.
+    let mut unprefixed_trending = Service::new("edm-trending", with(&[("KAFKA_PREFIX", "")]));
+    let status = unprefixed_trending
+        .run_until_exit(Duration::from_secs(60))
+        .await;
+    let log = std::fs::read_to_string(unprefixed_trending.log_path()).unwrap_or_default();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "edm-trending without the prefix must stop ({status:?}); log:\n{log}"
+    );
+    assert!(
+        log.to_lowercase().contains("authorization failed"),
+        "the refusal says why; log:\n{log}"
+    );
 
     // The same relay without the prefix: the broker refuses the names, as
     // Heroku does when KAFKA_PREFIX is missing or wrong.

@@ -4,13 +4,15 @@ use std::time::Duration;
 
 use edm_config::database::DatabaseSettings;
 use edm_config::env::number;
-use edm_config::{ConfigError, ConsumerSettings, Env, HttpSettings};
+use edm_config::{ConfigError, ConsumerSettings, Env, HttpSettings, Topic};
 use edm_runtime::ServiceSettings;
 
 /// Everything edm-stats needs to run.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The cluster, the topics to count (`KAFKA_TOPIC`, default both) and
+    /// The cluster, the topics to count (`KAFKA_TOPIC`, default both topics
+    /// of the store's events, [`Topic::STORE_EVENTS`]; `edm-trending` is
+    /// refused at start) and
     /// the consumer group (`KAFKA_CONSUMER_GROUP`, default
     /// `edm-consumer-group-2`).
     pub consumer: ConsumerSettings,
@@ -47,7 +49,7 @@ pub struct Settings {
 impl ServiceSettings for Settings {
     fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            consumer: ConsumerSettings::for_service(env, crate::NAME)?,
+            consumer: ConsumerSettings::for_service(env, crate::NAME, &Topic::STORE_EVENTS)?,
             database: DatabaseSettings::from_env(env)?,
             http: HttpSettings::from_env(env, crate::NAME)?,
             batch_max_events: number(env, "EDM_STATS_BATCH_MAX_EVENTS", 5000, 1, 100_000)? as usize,
@@ -75,5 +77,31 @@ impl ServiceSettings for Settings {
 
     fn http(&self) -> &HttpSettings {
         &self.http
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edm_config::MapEnv;
+
+    fn env() -> MapEnv {
+        MapEnv::default()
+            .with("KAFKA_URL", "kafka://127.0.0.1:9092")
+            .with(
+                "DATABASE_URL",
+                "postgres://edm@127.0.0.1:5432/edm?sslmode=disable",
+            )
+    }
+
+    #[test]
+    fn it_counts_the_store_topics_by_default_and_refuses_edm_trending() {
+        let settings = Settings::from_env(&env()).unwrap();
+        assert_eq!(settings.consumer.topics, Topic::STORE_EVENTS);
+        assert!(!settings.consumer.topics.contains(&Topic::Trending));
+        let err = Settings::from_env(&env().with("KAFKA_TOPIC", "edm-ui-click,edm-trending"))
+            .unwrap_err();
+        assert_eq!(err.variable, "KAFKA_TOPIC");
+        assert!(err.to_string().contains("entry 2 is edm-trending"), "{err}");
     }
 }

@@ -1,6 +1,8 @@
 //! Reads every partition of the streamed topics and publishes each valid
-//! event to the hub. Partitions are assigned manually, not shared through a
-//! group rebalance, so every instance sees every event; nothing is committed.
+//! record (a store event, or an edm-trending result: see
+//! [`crate::records`]) to the hub. Partitions are assigned manually, not
+//! shared through a group rebalance, so every instance sees every event;
+//! nothing is committed.
 //! Each partition, found at start or later, is read from up to
 //! `EDM_STREAM_RESUME_EVENTS` before its end (the backfill: what clients
 //! resuming here may have missed, and recent events for new ones); what
@@ -11,12 +13,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use edm_events::Event;
 use edm_runtime::StopSignal;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 
 use crate::hub::{Hub, HubCounters, PartitionKey, StreamEvent, Tracked};
+use crate::records::{streamable, Kind};
 use crate::settings::Settings;
 
 /// What the consumer reports to health checks and metrics.
@@ -135,23 +137,28 @@ impl StreamReader {
         else {
             return;
         };
-        let text = message.payload().and_then(|p| std::str::from_utf8(p).ok());
-        let Some(text) =
-            text.filter(|t| Event::parse(t.as_bytes()).is_ok_and(|e| e.topic == topic))
-        else {
-            HubCounters::count(&self.hub.counters.invalid, topic, 1);
-            tracing::debug!(
-                topic = message.topic(),
-                offset = message.offset(),
-                "skipping a message that is not a valid event"
-            );
-            return;
+        let text = match streamable(topic, message.payload()) {
+            Ok(text) => text,
+            Err(reason) => {
+                HubCounters::count(&self.hub.counters.invalid, topic, 1);
+                tracing::debug!(
+                    topic = message.topic(),
+                    partition = message.partition(),
+                    offset = message.offset(),
+                    // Quoted and escaped: it may quote the message.
+                    reason = ?reason,
+                    "skipping a message that is not a valid record of its topic"
+                );
+                return;
+            }
         };
         let timestamp_ms = message.timestamp().to_millis().unwrap_or_default();
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        if timestamp_ms > 0 && now_ms >= timestamp_ms {
+        // The age of what the relay wrote; edm-trending's results are
+        // written when a window closes, and are not store events.
+        if Kind::of(topic) == Kind::StoreEvent && timestamp_ms > 0 && now_ms >= timestamp_ms {
             let age = (now_ms - timestamp_ms) as f64 / 1000.0;
             self.hub.counters.event_age.observe(age);
         }

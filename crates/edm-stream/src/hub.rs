@@ -13,8 +13,10 @@
 //! offset), which is the same on every instance, so a client that
 //! reconnects anywhere can say what it has and get exactly what it missed:
 //!
-//! - a **fresh** client gets the most recent events of its topics, then
-//!   live ones;
+//! - a **fresh** client gets the most recent events of its topics (the
+//!   last N of each kind: store events, and edm-trending's results, which
+//!   are rare and would otherwise be crowded out by clicks), then live
+//!   ones;
 //! - a **resuming** client names the last offset it received per partition
 //!   and gets every later event the ring holds, then live ones, each at
 //!   most once: a cursor skips what is at or below its positions;
@@ -42,6 +44,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use serde_json::value::RawValue;
 use tokio::sync::{watch, Notify};
+
+use crate::records::Kind;
 
 /// A partition of a logical topic: where positions are counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -252,6 +256,8 @@ struct Inner {
     published: [u64; TOPICS],
     /// Events of each topic dropped from the ring so far.
     evicted: [u64; TOPICS],
+    /// The ring's events of each kind (see [`Kind`]), in the same order.
+    by_kind: [VecDeque<Arc<StreamEvent>>; Kind::COUNT],
 }
 
 impl Inner {
@@ -266,7 +272,8 @@ impl Inner {
 pub struct Request {
     /// Topics it wants.
     pub topics: Vec<Topic>,
-    /// Recent events it wants if it starts fresh.
+    /// Recent events of each kind (see [`Kind`]) it wants if it starts
+    /// fresh.
     pub recent: usize,
     /// Where it was, when it resumes.
     pub resume: Option<Positions>,
@@ -501,7 +508,9 @@ impl Hub {
             event.topic_seq = inner.published[topic_index(topic)];
             inner.published[topic_index(topic)] += 1;
             inner.ring_bytes += event.size();
-            inner.ring.push_back(Arc::new(event));
+            let event = Arc::new(event);
+            inner.by_kind[Kind::of(topic).index()].push_back(event.clone());
+            inner.ring.push_back(event);
             while inner.ring.len() > self.ring_bounds.events
                 || (inner.ring_bytes > self.ring_bounds.bytes && inner.ring.len() > 1)
             {
@@ -511,6 +520,8 @@ impl Hub {
                 inner.ring_bytes -= gone.size();
                 inner.first_seq += 1;
                 inner.evicted[topic_index(gone.key.topic)] += 1;
+                // The oldest of its kind: the indexes keep the ring's order.
+                inner.by_kind[Kind::of(gone.key.topic).index()].pop_front();
                 if let Some(state) = inner.partitions.get_mut(&gone.key) {
                     state.ring_start = state.ring_start.max(gone.offset + 1);
                 }
@@ -559,14 +570,7 @@ impl Hub {
                 )
             }
             None => {
-                let mut recent: Vec<Arc<StreamEvent>> = inner
-                    .ring
-                    .iter()
-                    .rev()
-                    .filter(|e| wanted(&e.key))
-                    .take(request.recent)
-                    .cloned()
-                    .collect();
+                let mut recent = recent_of_each_kind(&inner, &request);
                 recent.sort_by_key(|e| (e.timestamp_ms, e.seq));
                 let positions = inner
                     .partitions
@@ -624,6 +628,27 @@ impl Hub {
     }
 }
 
+/// The last `request.recent` events of each kind among the requested
+/// topics, newest first. Each kind's events are read from its own index,
+/// so rare trending records are found without reading past every click.
+fn recent_of_each_kind(inner: &Inner, request: &Request) -> Vec<Arc<StreamEvent>> {
+    let mut recent = Vec::new();
+    for kind in Kind::ALL {
+        if !request.topics.iter().any(|topic| Kind::of(*topic) == kind) {
+            continue;
+        }
+        recent.extend(
+            inner.by_kind[kind.index()]
+                .iter()
+                .rev()
+                .filter(|e| request.topics.contains(&e.key.topic))
+                .take(request.recent)
+                .cloned(),
+        );
+    }
+    recent
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -634,6 +659,10 @@ mod tests {
     };
     const LOADS: PartitionKey = PartitionKey {
         topic: Topic::PageLoad,
+        partition: 0,
+    };
+    const TRENDING: PartitionKey = PartitionKey {
+        topic: Topic::Trending,
         partition: 0,
     };
 
@@ -911,6 +940,68 @@ mod tests {
     }
 
     #[test]
+    fn a_new_client_gets_the_recent_records_of_each_kind_it_asked_for() {
+        let hub = hub(100);
+        // A trending record, long before many clicks: it is not crowded out.
+        hub.publish(StreamEvent::new(TRENDING, 0, "t0", 1));
+        hub.publish(StreamEvent::new(TRENDING, 1, "t1", 2));
+        for n in 3..=12 {
+            hub.publish(ev(CLICKS, n));
+        }
+        let mut everything = hub.subscribe(fresh(&Topic::ALL, 1));
+        assert_eq!(drain(&hub, &mut everything), ["t1", "e12"]);
+        let mut both = hub.subscribe(fresh(&Topic::ALL, 3));
+        assert_eq!(
+            drain(&hub, &mut both),
+            ["t0", "t1", "e10", "e11", "e12"],
+            "in time order"
+        );
+        let mut clicks = hub.subscribe(fresh(&[Topic::Click], 3));
+        assert_eq!(drain(&hub, &mut clicks), texts(10..=12));
+        let mut trending = hub.subscribe(fresh(&[Topic::Trending], 5));
+        assert_eq!(drain(&hub, &mut trending), ["t0", "t1"]);
+        let mut none = hub.subscribe(fresh(&Topic::ALL, 0));
+        assert!(drain(&hub, &mut none).is_empty());
+    }
+
+    #[test]
+    fn a_trending_record_that_left_the_ring_is_not_recent_any_more() {
+        let hub = hub(3);
+        hub.publish(StreamEvent::new(TRENDING, 0, "t0", 1));
+        hub.publish(ev(CLICKS, 2));
+        hub.publish(StreamEvent::new(TRENDING, 1, "t1", 3));
+        for n in 4..=5 {
+            hub.publish(ev(CLICKS, n));
+        }
+        // The ring holds t1, e4, e5.
+        let mut s = hub.subscribe(fresh(&Topic::ALL, 5));
+        assert_eq!(drain(&hub, &mut s), ["t1", "e4", "e5"]);
+        hub.publish(ev(CLICKS, 6));
+        let mut later = hub.subscribe(fresh(&Topic::ALL, 5));
+        assert_eq!(drain(&hub, &mut later), texts(4..=6));
+    }
+
+    #[test]
+    fn a_resuming_client_gets_the_trending_records_it_missed_once() {
+        let hub = hub(100);
+        hub.track(&[tracked(CLICKS, 1), tracked(TRENDING, 0)]);
+        hub.publish(StreamEvent::new(TRENDING, 0, "t0", 1));
+        hub.publish(ev(CLICKS, 1));
+        hub.publish(StreamEvent::new(TRENDING, 1, "t1", 2));
+        hub.publish(ev(CLICKS, 2));
+        // It had the first record and the first click.
+        let mut s = hub.subscribe(resume(&[(CLICKS, 1), (TRENDING, 0)]));
+        assert_eq!(s.start, Start::Resumed);
+        assert_eq!(s.replayed, 2);
+        hub.publish(StreamEvent::new(TRENDING, 2, "t2", 3));
+        assert_eq!(drain(&hub, &mut s), ["t1", "e2", "t2"]);
+        // Resumed again from what it now has, it gets nothing twice.
+        let mut again = hub.subscribe(resume(&[(CLICKS, 2), (TRENDING, 2)]));
+        assert_eq!(again.replayed, 0);
+        assert!(drain(&hub, &mut again).is_empty());
+    }
+
+    #[test]
     fn the_ring_is_bounded_in_bytes_too() {
         let hub = Hub::new(RingBounds {
             events: 100,
@@ -929,6 +1020,8 @@ mod tests {
         assert_eq!(PartitionKey::parse("edm-ui-click/-1"), None);
         assert_eq!(PartitionKey::parse("nope/0"), None);
         assert_eq!(ev(LOADS, 7).position_json.get(), r#""edm-ui-pageload/0/7""#);
+        assert_eq!(PartitionKey::parse("edm-trending/0"), Some(TRENDING));
+        assert_eq!(ev(TRENDING, 3).position_json.get(), r#""edm-trending/0/3""#);
         let tricky = StreamEvent::new(CLICKS, 1, "{\"a\":\"\u{2028}\\\"\"}", 1);
         assert_eq!(tricky.text(), "{\"a\":\"\u{2028}\\\"\"}");
     }

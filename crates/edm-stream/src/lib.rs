@@ -1,6 +1,7 @@
 //! edm-stream: pushes every EDM event, live, to every connected browser over
-//! Socket.io (event name `event`, payload: the event's JSON text as it was in
-//! Kafka).
+//! Socket.io: clicks and page loads as the Socket.io event `event`, and
+//! edm-trending's window results as `trending`; the payload is the
+//! record's JSON text as it was in Kafka.
 //!
 //! Every instance reads every partition of the topics itself (manual
 //! assignment: no partitions are shared out), so with any number of
@@ -12,6 +13,8 @@
 //!
 //! # Layout
 //! - [`settings`]: configuration from the environment.
+//! - [`records`]: which records each topic streams, validated how, under
+//!   which Socket.io event.
 //! - [`hub`]: the recent-events ring and the clients' cursors into it.
 //! - [`consumer`]: reads every partition and feeds the hub.
 //! - [`sockets`]: Socket.io connections and their writer tasks.
@@ -24,6 +27,7 @@
 pub mod consumer;
 pub mod hub;
 pub mod metrics;
+pub mod records;
 pub mod settings;
 pub mod sockets;
 pub mod startup;

@@ -3,11 +3,11 @@
 //!
 //! | metric | what |
 //! |---|---|
-//! | `edm_stream_events_total{topic}` | events read from Kafka and published to clients |
-//! | `edm_stream_invalid_events_total{topic}` | messages skipped because they were not valid events |
+//! | `edm_stream_events_total{topic}` | events (and trending records) read from Kafka and published to clients |
+//! | `edm_stream_invalid_events_total{topic}` | messages skipped because they were not valid events (or trending records) of their topic |
 //! | `edm_stream_deliveries_total{topic}` | events handed to a client's socket |
 //! | `edm_stream_client_drops_total` | events slow clients lost: they left the ring before the client read them |
-//! | `edm_stream_event_age_seconds` | histogram: from an event's Kafka timestamp (set when the relay produced it) to its publication to clients |
+//! | `edm_stream_event_age_seconds` | histogram: from a click or page load's Kafka timestamp (set when the relay produced it) to its publication to clients |
 //! | `edm_stream_clients` | connected Socket.io clients |
 //! | `edm_stream_consumer_lag{topic, partition}` | messages behind the end of each partition |
 //! | `edm_stream_partitions` | partitions read |
@@ -39,11 +39,11 @@ pub fn service_metrics(
     let reachable = Gauge::<i64>::default();
     register_metrics!(registry, {
         "events": counters.events.clone() => "Events read from Kafka and published to clients, by logical topic";
-        "invalid_events": counters.invalid.clone() => "Messages skipped because they were not valid events, by logical topic";
+        "invalid_events": counters.invalid.clone() => "Messages skipped because they were not valid events (or trending records) of their topic, by logical topic";
         "deliveries": counters.deliveries.clone() => "Events handed to a client's socket, by logical topic";
         "client_drops": counters.drops.clone() => "Events slow clients lost: they left the ring before the client read them";
         "resumes": counters.resumes.clone() => "Clients that reconnected with positions, by outcome (resumed, too_far_behind)";
-        "event_age_seconds": counters.event_age.clone() => "Time from an event's Kafka timestamp (when it was produced) to its publication to clients";
+        "event_age_seconds": counters.event_age.clone() => "Time from a click or page load's Kafka timestamp (when the relay produced it) to its publication to clients";
         "clients": clients.clone() => "Connected Socket.io clients";
         "partitions": partitions.clone() => "Partitions read";
         "kafka_reachable": reachable.clone() => "1 while the last metadata lookup reached the Kafka cluster, else 0";

@@ -1,7 +1,7 @@
 //! The stream service's configuration.
 
 use edm_config::env::number;
-use edm_config::{ConfigError, ConsumerSettings, Env, HttpSettings};
+use edm_config::{ConfigError, ConsumerSettings, Env, HttpSettings, Topic};
 use edm_runtime::ServiceSettings;
 
 use crate::hub::RingBounds;
@@ -9,7 +9,8 @@ use crate::hub::RingBounds;
 /// Everything edm-stream needs to run.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The cluster, the topics to stream (`KAFKA_TOPIC`, default both)
+    /// The cluster, the topics to stream (`KAFKA_TOPIC`, default all of
+    /// them, [`Topic::ALL`]: clicks, page loads and edm-trending's results)
     /// and the consumer group (`KAFKA_CONSUMER_GROUP`, default
     /// `edm-consumer-group-1`). The group identifies the service's clients;
     /// offsets are never committed, since every instance reads every
@@ -49,7 +50,7 @@ impl ServiceSettings for Settings {
     fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let recent_events = number(env, "EDM_STREAM_RECENT_EVENTS", 50, 0, 1000)? as usize;
         Ok(Self {
-            consumer: ConsumerSettings::for_service(env, crate::NAME)?,
+            consumer: ConsumerSettings::for_service(env, crate::NAME, &Topic::ALL)?,
             recent_events,
             ring: RingBounds {
                 events: (number(env, "EDM_STREAM_RESUME_EVENTS", 10_000, 100, 1_000_000)? as usize)
@@ -63,5 +64,33 @@ impl ServiceSettings for Settings {
                 as usize,
             http: HttpSettings::from_env(env, crate::NAME)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edm_config::MapEnv;
+
+    fn env() -> MapEnv {
+        MapEnv::default().with("KAFKA_URL", "kafka://127.0.0.1:9092")
+    }
+
+    #[test]
+    fn it_streams_every_topic_by_default_and_kafka_topic_can_choose() {
+        let settings = Settings::from_env(&env()).unwrap();
+        assert_eq!(
+            settings.consumer.topics,
+            [Topic::Click, Topic::PageLoad, Topic::Trending]
+        );
+        let trending_only = Settings::from_env(&env().with("KAFKA_TOPIC", "edm-trending")).unwrap();
+        assert_eq!(trending_only.consumer.topics, [Topic::Trending]);
+        let err = Settings::from_env(&env().with("KAFKA_TOPIC", "edm-trending,edm-ui-scroll"))
+            .unwrap_err();
+        assert_eq!(err.variable, "KAFKA_TOPIC");
+        assert!(
+            err.to_string().contains("entry 2 is not a known topic"),
+            "{err}"
+        );
     }
 }

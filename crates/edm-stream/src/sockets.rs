@@ -1,7 +1,8 @@
 //! Socket.io connections.
 //!
 //! A client may choose topics and how many recent events it wants in the
-//! handshake query (`?topics=edm-ui-click&recent=20`), and may resume: its
+//! handshake query (`?topics=edm-ui-click&recent=20`; the count applies to
+//! each kind, events and trending records), and may resume: its
 //! connect data (`auth`) `{"resume": {"edm-ui-click/0": 1234, …}}` names
 //! the last offset it received per partition (see [`crate::hub`]). Every
 //! client first gets a `stream` message saying how its stream begins:
@@ -11,9 +12,11 @@
 //!  "positions": {"edm-ui-click/0": 1234}}
 //! ```
 //!
-//! then `event` messages with two arguments: the event's JSON text as it
-//! was in Kafka, and its position `edm-ui-click/0/1235`. A client keeps
-//! the highest offset per partition from both and sends them back when it
+//! then `event` messages (clicks and page loads) and `trending` messages
+//! (edm-trending's window results, see [`crate::records`]), each with two
+//! arguments: the record's JSON text as it was in Kafka, and its position
+//! `edm-ui-click/0/1235` or `edm-trending/0/17`. A client keeps the highest
+//! offset per partition from all of them and sends them back when it
 //! reconnects (`static/edm-stream-client.js` in edm-dashboard does this).
 //! A client so slow that events left the ring before it read them gets
 //! `stream` `{"gap": N}` (N events lost) before the next event.
@@ -38,6 +41,7 @@ use socketioxide::{SendError, SocketError, SocketIo};
 use tokio::sync::Notify;
 
 use crate::hub::{Cursor, Hub, HubCounters, PartitionKey, Positions, Request, Start};
+use crate::records::Kind;
 
 /// What clients may ask for, and how many may connect.
 #[derive(Debug, Clone)]
@@ -177,7 +181,8 @@ async fn write_to_client(socket: SocketRef, hub: Arc<Hub>, mut cursor: Cursor, g
         for event in &delivery.events {
             let mut full_since: Option<Instant> = None;
             loop {
-                match socket.emit("event", &(&*event.text_json, &*event.position_json)) {
+                let name = Kind::of(event.key.topic).socket_event();
+                match socket.emit(name, &(&*event.text_json, &*event.position_json)) {
                     Ok(()) => break,
                     Err(SendError::Socket(SocketError::InternalChannelFull)) => {
                         // Counted as soon as they are lost, not when the
@@ -277,6 +282,16 @@ mod tests {
         );
         assert_eq!(client_options("recent=5000", &all, 50).1, 50);
         assert_eq!(client_options("topics=nope", &all, 50).0, all);
+        assert_eq!(
+            client_options("topics=edm-trending", &all, 50).0,
+            [Topic::Trending]
+        );
+        // A topic this instance does not stream cannot be chosen.
+        let store = Topic::STORE_EVENTS.to_vec();
+        assert_eq!(
+            client_options("topics=edm-trending,edm-ui-click", &store, 50).0,
+            [Topic::Click]
+        );
     }
 
     #[test]

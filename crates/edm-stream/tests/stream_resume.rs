@@ -4,7 +4,8 @@
 //! missed and then live ones, nothing twice; one that was away longer than
 //! the instance can replay is told so and starts fresh; a restarted
 //! instance serves resuming clients what was produced while it was down,
-//! and does not stream its backfill to new clients as if it were live.
+//! and does not stream its backfill to new clients as if it were live;
+//! edm-trending's records resume the same way, each received once.
 
 use std::time::Duration;
 
@@ -180,4 +181,79 @@ async fn a_restarted_instance_serves_what_was_produced_while_it_was_down() {
     let all: Vec<String> = [ids("before", 0..20), ids("down", 0..200), after].concat();
     let recent: Vec<String> = all[all.len() - 50..].to_vec();
     assert_eq!(received, &[recent, last].concat());
+}
+
+/// edm-trending's record of the one-minute window starting `n` minutes
+/// after a fixed time, and its event id as the clients record it.
+fn trending_record(n: i64) -> (String, String) {
+    let start = 1_763_799_960_000 + n * 60_000;
+    let event_id = format!("trending-1m-{start}");
+    let record = json!({"topic":"edm-trending","event_id":event_id,
+        "window":{"name":"1m","size_seconds":60,"advance_seconds":60,"start":start,"end":start + 60_000},
+        "clicks":2,"products":1,"top":[{"button_id":"buy","clicks":2}]});
+    (format!("trending:{event_id}"), record.to_string())
+}
+
+/// Produces the trending records `range` (one key: one partition, one
+/// order) and returns their ids.
+async fn produce_trending(
+    producer: &RawProducer,
+    topic: &str,
+    range: std::ops::Range<i64>,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for n in range {
+        let (id, record) = trending_record(n);
+        producer.send(topic, "1m", record.as_bytes(), None).await;
+        ids.push(id);
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resuming_client_gets_the_trending_records_it_missed_once_each() {
+    let topics = TestTopics::create().await;
+    let stream = TestService::<Stream>::spawn_ready(service_env(&topics.prefix, &[])).await;
+    let producer = RawProducer::new(&topics.settings);
+    let (clicks, trending) = (topics.name(Topic::Click), topics.name(Topic::Trending));
+    let url = stream.url.clone();
+    let mut clients = tokio::task::spawn_blocking(move || ResumingClients::connect(&url, 2))
+        .await
+        .unwrap();
+
+    let mut records = produce_trending(&producer, &trending, 0..3).await;
+    produce(&producer, &clicks, &ids("before", 0..5), 200).await;
+    settle().await;
+    clients.command("DROP 0");
+    records.extend(produce_trending(&producer, &trending, 3..6).await);
+    produce(&producer, &clicks, &ids("missed", 0..5), 200).await;
+    clients.command("BACK 0");
+    settle().await;
+    records.extend(produce_trending(&producer, &trending, 6..7).await);
+    produce(&producer, &clicks, &ids("after", 0..5), 200).await;
+    settle().await;
+
+    let results = tokio::task::spawn_blocking(move || clients.stop())
+        .await
+        .unwrap();
+    let events: Vec<String> =
+        [ids("before", 0..5), ids("missed", 0..5), ids("after", 0..5)].concat();
+    for (i, client) in results.iter().enumerate() {
+        let (got_records, got_events): (Vec<String>, Vec<String>) = client
+            .ids
+            .iter()
+            .cloned()
+            .partition(|id| id.starts_with("trending:"));
+        assert_eq!(
+            got_records, records,
+            "client {i}: every record once, in order"
+        );
+        assert_eq!(got_events, events, "client {i}: every event once, in order");
+    }
+    let statuses = &results[0].statuses;
+    assert_eq!(statuses[1]["start"], "resumed", "{statuses:?}");
+    assert_eq!(
+        statuses[1]["replayed"], 8,
+        "3 records and 5 events missed: {statuses:?}"
+    );
 }

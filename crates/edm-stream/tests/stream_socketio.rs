@@ -1,7 +1,8 @@
 //! edm-stream with real Kafka and the official JavaScript `socket.io-client`
 //! from the npm registry: events arrive in order per visitor, every instance
-//! serves every event, a stalled client slows no one, and a late joiner gets
-//! recent events then live ones with nothing lost or repeated at the seam.
+//! serves every event, a stalled client slows no one, a late joiner gets
+//! recent events then live ones with nothing lost or repeated at the seam,
+//! and edm-trending's records arrive as `trending`, validated.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -68,36 +69,58 @@ impl Clients {
     }
 
     /// Waits for the result: per client, the payloads and receive times.
-    async fn results(mut self) -> Vec<(Vec<String>, Vec<i64>)> {
+    async fn results(self) -> Vec<(Vec<String>, Vec<i64>)> {
+        self.output()
+            .await
+            .iter()
+            .map(|c| {
+                let times = c["received_ms"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_i64().unwrap())
+                    .collect();
+                (strings(&c["events"]), times)
+            })
+            .collect()
+    }
+
+    /// Waits for the result: per client, each message's Socket.io event
+    /// name and payload.
+    async fn named_results(self) -> Vec<Vec<(String, String)>> {
+        self.output()
+            .await
+            .iter()
+            .map(|c| {
+                strings(&c["names"])
+                    .into_iter()
+                    .zip(strings(&c["events"]))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The node process's result line: one object per client.
+    async fn output(mut self) -> Vec<Value> {
         tokio::task::spawn_blocking(move || {
             let mut line = String::new();
             self.stdout.read_line(&mut line).unwrap();
             let _ = self.child.wait();
             let v: Value = serde_json::from_str(&line).expect("client result JSON");
-            v["clients"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| {
-                    let events = c["events"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|e| e.as_str().expect("payload is the JSON text").to_owned())
-                        .collect();
-                    let times = c["received_ms"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|t| t.as_i64().unwrap())
-                        .collect();
-                    (events, times)
-                })
-                .collect()
+            v["clients"].as_array().unwrap().clone()
         })
         .await
         .unwrap()
     }
+}
+
+/// A JSON array of strings (payloads are the records' JSON text).
+fn strings(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().expect("a payload is the JSON text").to_owned())
+        .collect()
 }
 
 impl Drop for Clients {
@@ -395,6 +418,116 @@ async fn reference_store_events_and_events_with_unknown_fields_are_streamed_unch
     );
 }
 
+/// edm-trending's record of the `name` window starting at `start`, with
+/// `top` as (button id, clicks).
+fn trending(name: &str, start: i64, top: &[(&str, u64)]) -> String {
+    let size: i64 = if name == "1m" { 60 } else { 300 };
+    let clicks: u64 = top.iter().map(|(_, n)| n).sum();
+    json!({"topic":"edm-trending","event_id":format!("trending-{name}-{start}"),
+           "window":{"name":name,"size_seconds":size,"advance_seconds":60,"start":start,"end":start + size * 1000},
+           "clicks":clicks,"products":top.len(),
+           "top":top.iter().map(|(id, n)| json!({"button_id":id,"clicks":n})).collect::<Vec<_>>()})
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trending_records_reach_clients_as_trending_and_invalid_ones_are_skipped_and_counted() {
+    let topics = TestTopics::create().await;
+    let stream = TestStream::spawn_ready(service_env(&topics.prefix, &[])).await;
+    let both = json!(["event", "trending"]);
+    let clients = Clients::connect(spec(
+        &stream.url,
+        json!([{"on": both}, {"on": both, "query": {"topics": "edm-trending"}, "expect": 2}, {"expect": 1}]),
+        3,
+    ))
+    .await;
+
+    let producer = RawProducer::new(&topics.settings);
+    let wire = topics.name(Topic::Trending);
+    let one_minute = trending(
+        "1m",
+        1_763_799_960_000,
+        &[("<img src=x onerror=alert(1)>", 3), ("kit", 1)],
+    );
+    let five_minutes = trending("5m", 1_763_799_720_000, &[("the-camper's-kit", 9)]);
+    let contradicting = trending("5m", 1_763_799_720_000, &[("kit", 1), ("mug", 2)]);
+    // Skipped: not JSON, a click (not a trending record), a record whose
+    // top list is out of order.
+    for (key, value) in [
+        ("1m:0", "not a record".to_owned()),
+        ("v", click("v", 1)),
+        ("5m:1763799720000", contradicting),
+        ("1m:1763799960000", one_minute.clone()),
+        ("5m:1763799720000", five_minutes.clone()),
+    ] {
+        producer.send(&wire, key, value.as_bytes(), None).await;
+    }
+    producer
+        .send(
+            &topics.name(Topic::Click),
+            "v",
+            click("v", 2).as_bytes(),
+            None,
+        )
+        .await;
+
+    let results = clients.named_results().await;
+    let mut everything = results[0].clone();
+    everything.sort();
+    let mut want = vec![
+        ("event".to_owned(), click("v", 2)),
+        ("trending".to_owned(), five_minutes.clone()),
+        ("trending".to_owned(), one_minute.clone()),
+    ];
+    want.sort();
+    assert_eq!(
+        everything, want,
+        "the valid records as trending, byte for byte; the click as event"
+    );
+    let mut chosen = results[1].clone();
+    chosen.sort();
+    let mut records = vec![
+        ("trending".to_owned(), five_minutes),
+        ("trending".to_owned(), one_minute),
+    ];
+    records.sort();
+    assert_eq!(
+        chosen, records,
+        "a client that chose edm-trending gets its records only"
+    );
+    assert_eq!(
+        results[2],
+        [("event".to_owned(), click("v", 2))],
+        "a client listening to `event` alone sees no trending record"
+    );
+
+    let metrics = stream.metrics().await;
+    for (series, want) in [
+        (r#"edm_stream_events_total{topic="edm-trending"}"#, 2.0),
+        (
+            r#"edm_stream_invalid_events_total{topic="edm-trending"}"#,
+            3.0,
+        ),
+        (r#"edm_stream_events_total{topic="edm-ui-click"}"#, 1.0),
+        // The age of what the relay wrote only.
+        ("edm_stream_event_age_seconds_count", 1.0),
+    ] {
+        assert_eq!(
+            sample(&metrics, series),
+            Some(want),
+            "{series} in:\n{metrics}"
+        );
+    }
+    assert!(
+        sample(
+            &metrics,
+            r#"edm_stream_deliveries_total{topic="edm-trending"}"#
+        )
+        .is_some_and(|n| n >= 4.0),
+        "both records to the two clients that waited for them:\n{metrics}"
+    );
+}
+
 /// The value of the sample whose line starts with `series` (exact labels).
 fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics
@@ -436,10 +569,10 @@ async fn metrics_count_events_deliveries_clients_and_invalid_messages() {
         ("edm_stream_client_drops_total", 0.0),
         // Every published event's age, from its Kafka timestamp.
         ("edm_stream_event_age_seconds_count", 10.0),
-        // Both topics, every partition.
+        // Every topic (clicks, page loads, trending), every partition.
         (
             "edm_stream_partitions",
-            2.0 * f64::from(edm_testkit::kafka::TEST_PARTITIONS),
+            3.0 * f64::from(edm_testkit::kafka::TEST_PARTITIONS),
         ),
         ("edm_stream_kafka_reachable", 1.0),
     ] {

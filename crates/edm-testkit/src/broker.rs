@@ -22,12 +22,26 @@ pub struct SpareBroker {
     controller_port: u16,
 }
 
-/// A TCP port that was free a moment ago.
+/// Where [`free_port`] looks: below the kernel's ephemeral range
+/// (32768-60999 on Linux), above the fixed ports of `./edm infra` (19092,
+/// 15432) and below its cluster's (29090 and up).
+const PORT_RANGE: std::ops::Range<u16> = 20_000..29_000;
+
+/// A TCP port that was free a moment ago and that this process has not
+/// handed out before. It is taken outside the ephemeral range: the outgoing
+/// connections of a broker, Postgres or a client get ports from that range,
+/// and one could take a port picked there before the test's server binds
+/// it (a fresh-clone CI run saw `./edm run` fail so).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let span = u32::from(PORT_RANGE.end - PORT_RANGE.start);
+    let start = uuid::Uuid::new_v4().as_u128() as u32 % span;
+    (0..span)
+        .map(|i| PORT_RANGE.start + ((start + i) % span) as u16)
+        .find(|port| !handed_out.contains(port) && TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .inspect(|port| handed_out.push(*port))
+        .expect("a free port between 20000 and 29000")
 }
 
 impl SpareBroker {

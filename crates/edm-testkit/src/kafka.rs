@@ -16,7 +16,7 @@ use crate::infra;
 /// are real.
 pub const TEST_PARTITIONS: i32 = 3;
 
-/// A random `KAFKA_PREFIX` with both EDM topics created under it; the topics
+/// A random `KAFKA_PREFIX` with every EDM topic created under it; the topics
 /// are deleted when the guard drops.
 pub struct TestTopics {
     /// The prefix, e.g. `t-1f3a….`; pass it to the service as `KAFKA_PREFIX`.
@@ -27,7 +27,8 @@ pub struct TestTopics {
 }
 
 impl TestTopics {
-    /// Creates `<prefix>edm-ui-click` and `<prefix>edm-ui-pageload`.
+    /// Creates every EDM topic under a fresh prefix: `<prefix>edm-ui-click`,
+    /// `<prefix>edm-ui-pageload` and `<prefix>edm-trending`.
     pub async fn create() -> Self {
         Self::create_at(&infra::kafka_url()).await
     }

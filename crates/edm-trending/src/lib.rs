@@ -44,7 +44,8 @@
 //! - [`store`]: [`WindowStore`], the processor, and [`Processed`].
 //! - [`changelog`]: the changelog's key and value encoding, and [`coalesce`].
 //! - [`restore`]: [`Restorer`], rebuilding a store from the changelog.
-//! - [`output`]: [`WindowResult`] and the `edm-trending` JSON and schema.
+//! - [`output`]: [`WindowResult`] and the `edm-trending` record it becomes
+//!   (the record's type and schema live in `edm-events`).
 //! - [`repartition`]: the records of the repartition topic.
 //! - [`counters`]: [`Counters`], what the runtime exports as metrics.
 //!
@@ -53,7 +54,9 @@
 //! - [`names`]: the prefixed topic, group and transactional-id names.
 //! - [`changelog_reader`]: restoring the store from the changelog topic.
 //! - [`processor`]: the two-stage consume-process-produce loop.
-//! - [`metrics`]: what the processor counts.
+//! - [`metrics`]: what the processor counts, at `/metrics`.
+//! - [`startup`]: [`Trending`], the service: the processor on a thread of
+//!   its own, `/health`, `/ready` and `/metrics`.
 
 pub mod changelog;
 pub mod changelog_reader;
@@ -67,15 +70,22 @@ pub mod processor;
 pub mod repartition;
 pub mod restore;
 pub mod settings;
+pub mod startup;
 pub mod store;
 pub mod window;
+
+pub use startup::Trending;
+
+/// The service's name, as in `topology.json`.
+pub const NAME: &str = "edm-trending";
 
 pub use changelog::{coalesce, ChangelogError, ChangelogRecord, ChangelogUpdate};
 pub use config::{ConfigError, TrendingConfig};
 pub use counters::{Counters, SpecCounters};
 pub use event_time::{event_time, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS};
 pub use output::{
-    OutputRecord, OutputWindow, ProductClicks, TrendingOutput, WindowResult, OUTPUT_TOPIC,
+    OutputRecord, OutputWindow, ProductClicks, TrendingOutput, TrendingRecord, WindowResult,
+    OUTPUT_TOPIC,
 };
 pub use repartition::{RepartitionError, RepartitionRecord};
 pub use restore::{RestoreError, Restorer};

@@ -3,7 +3,10 @@
 //! basic Heroku plan grants only prefixed names, and these topics must be
 //! created ahead: `./edm topics`, docker compose, the Terraform topic
 //! script):
-//! - consumer group: the application id;
+//! - consumer group: the application id (`KAFKA_CONSUMER_GROUP`, by
+//!   default the service's consumer group in `topology.json`,
+//!   `edm-trending`; topology.json's `internal_topics` are the names for
+//!   that default);
 //! - `<id>-clicks-by-product-repartition`: clicks keyed by product, one
 //!   partition, so that one task sees every product's clicks in one order;
 //! - `<id>-window-counts-changelog`: the window store's changelog, compacted;
@@ -13,9 +16,6 @@
 //!   the consumer group's generation).
 
 use edm_config::{ConsumerGroup, KafkaSettings, Topic};
-
-/// The application id when `KAFKA_CONSUMER_GROUP` is unset.
-pub const DEFAULT_APPLICATION_ID: &str = "edm-trending";
 
 /// Every name, prefixed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,24 +52,6 @@ impl Names {
                 uuid::Uuid::new_v4().simple()
             ),
         }
-    }
-
-    /// The topics to create ahead, unprefixed, with whether each is
-    /// compacted and its partition count (`None`: the cluster's usual).
-    pub fn internal_topics(application_id: &str) -> [(String, bool, Option<i32>); 3] {
-        [
-            (
-                format!("{application_id}-clicks-by-product-repartition"),
-                false,
-                Some(1),
-            ),
-            (
-                format!("{application_id}-window-counts-changelog"),
-                true,
-                Some(1),
-            ),
-            (crate::OUTPUT_TOPIC.to_owned(), false, None),
-        ]
     }
 }
 

@@ -1,6 +1,8 @@
-//! What edm-trending emits: a closed window's [`WindowResult`], its JSON
-//! record for the `edm-trending` topic ([`TrendingOutput`]), the record's
-//! key, and the JSON Schema of that record.
+//! What edm-trending emits: a closed window's [`WindowResult`], its record
+//! for the `edm-trending` topic and the record's key. The record's wire
+//! format ([`TrendingRecord`], its window and products) and its JSON Schema
+//! belong to `edm-events` ([`edm_events::trending`]), where every reader
+//! of the topic parses it; this module builds it.
 //!
 //! ```json
 //! {"topic":"edm-trending","event_id":"trending-1m-1700000040000",
@@ -13,28 +15,22 @@
 //! grace); `event_id` is the same for the same (spec, start), so a reader
 //! can recognise the duplicate.
 
-use schemars::generate::SchemaSettings;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use edm_config::Topic;
+use serde_json::Value;
+
+pub use edm_events::trending::{ProductClicks, TrendingRecord, TrendingWindow, WindowName};
 
 use crate::window::{Window, WindowSpec};
 
+/// The record's type under the name this crate gave it before it moved to
+/// `edm-events`.
+pub type TrendingOutput = TrendingRecord;
+/// The record window's type under the name this crate gave it before it
+/// moved to `edm-events`.
+pub type OutputWindow = TrendingWindow;
+
 /// The logical topic of the output records (without `KAFKA_PREFIX`).
-pub const OUTPUT_TOPIC: &str = "edm-trending";
-
-/// The form of an output's `event_id`, as an ECMA-262 pattern.
-const EVENT_ID_PATTERN: &str = "^trending-(1m|5m)-(0|-?[1-9][0-9]*)$";
-
-/// A product and its clicks in a window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ProductClicks {
-    /// The product: the click's `properties.button_id`.
-    pub button_id: String,
-    /// Clicks on it counted in the window.
-    #[schemars(range(min = 1))]
-    pub clicks: u64,
-}
+pub const OUTPUT_TOPIC: &str = Topic::Trending.name();
 
 /// The final result of a closed window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,54 +51,23 @@ pub struct WindowResult {
 pub struct OutputRecord {
     /// The record key: [`WindowResult::record_key`].
     pub key: Vec<u8>,
-    /// The record value: the [`TrendingOutput`] JSON.
+    /// The record value: the [`TrendingRecord`] JSON.
     pub value: Vec<u8>,
 }
 
-/// The window of an output record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct OutputWindow {
-    /// The window spec: `1m` (tumbling) or `5m` (hopping by one minute).
-    pub name: WindowSpec,
-    /// How long the window lasts, in seconds.
-    pub size_seconds: i64,
-    /// How far apart consecutive windows of this spec start, in seconds.
-    pub advance_seconds: i64,
-    /// The window's first millisecond (epoch ms, inclusive).
-    pub start: i64,
-    /// The window's end (epoch ms, exclusive).
-    pub end: i64,
-}
-
-/// A record of the `edm-trending` topic: the top products of one closed
-/// window. Readers ignore fields they do not know, so fields may be added.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct TrendingOutput {
-    /// The logical topic, always `edm-trending`.
-    #[schemars(extend("const" = OUTPUT_TOPIC))]
-    pub topic: String,
-    /// `trending-<spec>-<start>`: the same for every emission of the same
-    /// window, so a reader can recognise a duplicate.
-    #[schemars(pattern(EVENT_ID_PATTERN))]
-    pub event_id: String,
-    /// The window counted in.
-    pub window: OutputWindow,
-    /// Clicks counted in the window, all products together.
-    #[schemars(range(min = 1))]
-    pub clicks: u64,
-    /// Distinct products counted in the window.
-    #[schemars(range(min = 1))]
-    pub products: u64,
-    /// The most-clicked products, most clicks first, then by button id.
-    #[schemars(length(min = 1))]
-    pub top: Vec<ProductClicks>,
+/// The name records give `spec`'s windows.
+pub const fn window_name(spec: WindowSpec) -> WindowName {
+    match spec {
+        WindowSpec::OneMinute => WindowName::OneMinute,
+        WindowSpec::FiveMinutes => WindowName::FiveMinutes,
+    }
 }
 
 impl WindowResult {
     /// The output's event id: `trending-<spec>-<start>`, e.g.
     /// `trending-1m-1700000040000`.
     pub fn event_id(&self) -> String {
-        format!("trending-{}-{}", self.window.spec(), self.window.start())
+        TrendingRecord::event_id_of(window_name(self.window.spec()), self.window.start())
     }
 
     /// The output record's key: `<spec>:<start>`, e.g. `1m:1700000040000`.
@@ -111,13 +76,13 @@ impl WindowResult {
     }
 
     /// The output record's value, as a struct.
-    pub fn to_output(&self) -> TrendingOutput {
+    pub fn to_output(&self) -> TrendingRecord {
         let spec = self.window.spec();
-        TrendingOutput {
+        TrendingRecord {
             topic: OUTPUT_TOPIC.to_owned(),
             event_id: self.event_id(),
-            window: OutputWindow {
-                name: spec,
+            window: TrendingWindow {
+                name: window_name(spec),
                 size_seconds: spec.size_ms() / 1000,
                 advance_seconds: spec.advance_ms() / 1000,
                 start: self.window.start(),
@@ -140,40 +105,10 @@ impl WindowResult {
     }
 }
 
-/// The JSON Schema (draft 2020-12) of the `edm-trending` records, with its
-/// keys sorted so the text is the same however `serde_json` orders maps.
+/// The JSON Schema (draft 2020-12) of the `edm-trending` records: the
+/// catalog's (`docs/events/edm-trending.schema.json`).
 pub fn schema() -> Value {
-    let generator = SchemaSettings::draft2020_12()
-        .with(|s| s.inline_subschemas = true)
-        .into_generator();
-    let mut schema = generator.into_root_schema_for::<TrendingOutput>();
-    schema.insert("title".into(), format!("{OUTPUT_TOPIC} record").into());
-    schema.insert(
-        "description".into(),
-        "The top products of one closed click window, written by edm-trending to the Kafka \
-         topic KAFKA_PREFIX + \"edm-trending\", keyed by \"<spec>:<start>\". Readers ignore \
-         unknown fields, so producers may add fields."
-            .into(),
-    );
-    sorted(schema.to_value())
-}
-
-/// `value` with every object's keys in sorted order.
-fn sorted(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k, sorted(v)))
-                    .collect::<Map<_, _>>(),
-            )
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
-        other => other,
-    }
+    edm_events::catalog::schema(Topic::Trending)
 }
 
 #[cfg(test)]
@@ -212,8 +147,8 @@ mod tests {
                    "clicks":7,"products":2,
                    "top":[{"button_id":"kit","clicks":5},{"button_id":"mug","clicks":2}]})
         );
-        // Readers can parse it back.
-        let parsed: TrendingOutput = serde_json::from_slice(&record.value).unwrap();
+        // Readers parse it back, validated as edm-stream does.
+        let parsed = TrendingRecord::parse(&record.value).unwrap();
         assert_eq!(parsed, result().to_output());
     }
 

@@ -22,11 +22,11 @@
 //! `read_committed` reader or in memory.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use edm_events::Event;
+use edm_runtime::StopSignal;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
@@ -98,7 +98,7 @@ pub struct Processor {
     windows: Option<WindowTask>,
     /// The rebalance count at which the window task's producer was fenced.
     fenced_at_rebalance: Option<u64>,
-    metrics: Arc<Metrics>,
+    metrics: Metrics,
 }
 
 /// What ended a cycle early.
@@ -120,7 +120,7 @@ impl From<KafkaError> for Interrupted {
 
 impl Processor {
     /// Creates the clients and subscribes; nothing is read yet.
-    pub fn new(settings: Settings, metrics: Arc<Metrics>) -> Result<Self, Fatal> {
+    pub fn new(settings: Settings, metrics: Metrics) -> Result<Self, Fatal> {
         let names = settings.names();
         let consumer: BaseConsumer<RebalanceCounter> = settings
             .kafka
@@ -151,11 +151,17 @@ impl Processor {
 
     /// Runs cycles until `stop` is set, then commits the last one and leaves
     /// the group.
-    pub fn run(mut self, stop: &AtomicBool) -> Result<(), Fatal> {
+    pub fn run(mut self, stop: &StopSignal) -> Result<(), Fatal> {
         let mut backoff = Duration::from_millis(100);
-        while !stop.load(Ordering::SeqCst) {
+        while !stop.is_cancelled() {
             match self.cycle(stop) {
-                Ok(()) => backoff = Duration::from_millis(100),
+                Ok(()) => {
+                    backoff = Duration::from_millis(100);
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as i64);
+                    self.metrics.last_good_cycle_ms.set(now);
+                }
                 Err(Interrupted::Rebalance) => {
                     tracing::info!(
                         "a rebalance interrupted the cycle; it is aborted and read again"
@@ -181,12 +187,12 @@ impl Processor {
 
     /// One cycle: the window task matches the assignment, records are
     /// gathered, both transactions commit.
-    fn cycle(&mut self, stop: &AtomicBool) -> Result<(), Interrupted> {
+    fn cycle(&mut self, stop: &StopSignal) -> Result<(), Interrupted> {
         let rebalances = self.consumer.context().0.load(Ordering::SeqCst);
         self.match_assignment(rebalances)?;
         let deadline = Instant::now() + self.settings.commit_interval;
         let mut records = 0;
-        while records < self.settings.max_batch_records && !stop.load(Ordering::SeqCst) {
+        while records < self.settings.max_batch_records && !stop.is_cancelled() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -250,6 +256,7 @@ impl Processor {
                 "window task assigned; store restored from the changelog"
             );
             self.metrics.restores.inc();
+            self.metrics.window_task.set(1);
             self.metrics
                 .last_restore_records
                 .set(summary.records as i64);
@@ -266,6 +273,7 @@ impl Processor {
         } else if !owned && self.windows.is_some() {
             tracing::info!("window task revoked");
             self.windows = None;
+            self.metrics.window_task.set(0);
         }
         Ok(())
     }
@@ -343,6 +351,7 @@ impl Processor {
         self.repartition.in_transaction = false;
         self.repartition.next_offsets.clear();
         if let Some(task) = self.windows.take() {
+            self.metrics.window_task.set(0);
             if task.in_transaction {
                 if let Err(e) = task.producer.abort_transaction(timeout) {
                     // Typically fenced: another instance owns the task now.

@@ -5,19 +5,23 @@
 use std::time::Duration;
 
 use edm_config::env::number;
-use edm_config::{ConfigError, ConsumerGroup, Env, KafkaSettings};
+use edm_config::{ConfigError, ConsumerGroup, Env, HttpSettings, KafkaSettings};
+use edm_runtime::ServiceSettings;
 
-use crate::names::{Names, DEFAULT_APPLICATION_ID};
+use crate::names::Names;
 use crate::TrendingConfig;
 
-/// Everything the processor needs.
+/// Everything the service needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Its HTTP side (`PORT`, limits): `/health`, `/ready` and `/metrics`.
+    pub http: HttpSettings,
     /// The cluster (`KAFKA_URL`, the TLS variables, `KAFKA_PREFIX`).
     pub kafka: KafkaSettings,
-    /// The application id: `KAFKA_CONSUMER_GROUP` (default `edm-trending`),
-    /// the consumer group and the root of every internal name, as Kafka
-    /// Streams' `application.id` is.
+    /// The application id: `KAFKA_CONSUMER_GROUP` (default: the service's
+    /// group in topology.json, `edm-trending`), the consumer group and the
+    /// root of every internal name, as Kafka Streams' `application.id` is.
+    /// Another id needs its internal topics created under its own names.
     pub application_id: ConsumerGroup,
     /// The window store's settings: `EDM_TRENDING_GRACE_SECS` (default 60,
     /// up to 3600), `EDM_TRENDING_TOP_N` (default 10, up to 100) and
@@ -41,9 +45,13 @@ pub struct Settings {
     pub kafka_timeout: Duration,
 }
 
-impl Settings {
+impl ServiceSettings for Settings {
+    fn http(&self) -> &HttpSettings {
+        &self.http
+    }
+
     /// Reads the settings; errors name the variable at fault.
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+    fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let grace_secs = number(env, "EDM_TRENDING_GRACE_SECS", 60, 0, 3600)?;
         let top_n = number(env, "EDM_TRENDING_TOP_N", 10, 1, 100)?;
         let max_open = number(env, "EDM_TRENDING_MAX_OPEN_ENTRIES", 100_000, 1, 10_000_000)?;
@@ -51,8 +59,16 @@ impl Settings {
             TrendingConfig::new(grace_secs as i64 * 1000, top_n as usize, max_open as usize)
                 .map_err(|e| ConfigError::new("EDM_TRENDING_GRACE_SECS", e.to_string()))?;
         Ok(Self {
+            http: HttpSettings::from_env(env, crate::NAME)?,
             kafka: KafkaSettings::from_env(env)?,
-            application_id: ConsumerGroup::from_env(env, DEFAULT_APPLICATION_ID)?,
+            application_id: ConsumerGroup::from_env(
+                env,
+                edm_config::topology::topology()
+                    .service(crate::NAME)
+                    .consumer_group
+                    .as_deref()
+                    .unwrap_or(crate::NAME),
+            )?,
             store,
             commit_interval: Duration::from_millis(number(
                 env,
@@ -79,7 +95,9 @@ impl Settings {
             )?),
         })
     }
+}
 
+impl Settings {
     /// The prefixed names on the wire.
     pub fn names(&self) -> Names {
         Names::new(&self.kafka, &self.application_id)

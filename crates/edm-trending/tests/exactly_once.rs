@@ -147,6 +147,7 @@ impl Instance {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("KAFKA_URL", infra::kafka_url())
             .env("KAFKA_PREFIX", prefix)
+            .env("PORT", "0")
             .env("EDM_TRENDING_GRACE_SECS", GRACE_SECS.to_string())
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(log.try_clone().unwrap()))

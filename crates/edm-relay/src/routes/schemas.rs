@@ -1,7 +1,8 @@
-//! The event catalog over HTTP: the JSON Schema of each topic's events, as
+//! The event catalog over HTTP: the JSON Schema of each topic's records, as
 //! `edm_events::catalog` generates them (the same text as the files under
 //! `docs/events/`), so a team writing a producer or a consumer can fetch the
-//! contract from the running relay.
+//! contract from the running relay. The catalog lists every topic, also
+//! `edm-trending`, which the relay never accepts (edm-trending writes it).
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -29,12 +30,14 @@ pub struct Catalog {
 pub struct CatalogEntry {
     /// The logical topic, e.g. `edm-ui-click`.
     pub topic: &'static str,
-    /// Whether this relay accepts events for it (`KAFKA_TOPIC`).
+    /// Whether this relay accepts events for it (`KAFKA_TOPIC`; never for
+    /// `edm-trending`).
     pub accepted: bool,
     /// Where its schema is served.
     pub schema: String,
-    /// The original single-event endpoint for it.
-    pub endpoint: &'static str,
+    /// The original single-event endpoint for it; `null` for a topic no
+    /// relay writes (`edm-trending`).
+    pub endpoint: Option<&'static str>,
 }
 
 /// Lists the topics and where their schemas are.
@@ -47,8 +50,9 @@ pub async fn list(State(state): State<AppState>) -> Json<Catalog> {
             accepted: state.settings.topics.contains(&topic),
             schema: format!("/api/v1/schemas/{topic}"),
             endpoint: match topic {
-                Topic::Click => "/produceClickMessage",
-                Topic::PageLoad => "/producePageLoad",
+                Topic::Click => Some("/produceClickMessage"),
+                Topic::PageLoad => Some("/producePageLoad"),
+                Topic::Trending => None,
             },
         })
         .collect();

@@ -3,15 +3,18 @@
 //
 // Input (env EDM_CLIENT_SPEC, JSON):
 //   { "url": "http://127.0.0.1:PORT", "expect": N, "timeout_ms": T,
-//     "clients": [ { "query": {...}, "stall": false, "expect": N }, ... ] }
-// (a client's own "expect" overrides the common one)
+//     "clients": [ { "query": {...}, "stall": false, "expect": N,
+//                    "on": ["event", "trending"] }, ... ] }
+// (a client's own "expect" overrides the common one; "on" names the
+// Socket.io events it records, default ["event"])
 // Prints "READY" once every client is connected, then, when every
-// non-stalled client has N events (or at the timeout), one JSON line:
-//   { "clients": [ { "events": [payload…], "received_ms": [epoch ms…] } ] }
+// non-stalled client has N messages (or at the timeout), one JSON line:
+//   { "clients": [ { "events": [payload…], "names": [event name…],
+//                    "received_ms": [epoch ms…] } ] }
 import { io } from "socket.io-client";
 
 const spec = JSON.parse(process.env.EDM_CLIENT_SPEC);
-const results = spec.clients.map(() => ({ events: [], received_ms: [] }));
+const results = spec.clients.map(() => ({ events: [], names: [], received_ms: [] }));
 const sockets = [];
 
 function finish() {
@@ -40,11 +43,14 @@ spec.clients.forEach((client, i) => {
     connected += 1;
     if (connected === spec.clients.length) process.stdout.write("READY\n");
   });
-  socket.on("event", (payload) => {
-    results[i].events.push(payload);
-    results[i].received_ms.push(Date.now());
-    if (done()) finish();
-  });
+  for (const name of client.on ?? ["event"]) {
+    socket.on(name, (payload) => {
+      results[i].events.push(payload);
+      results[i].names.push(name);
+      results[i].received_ms.push(Date.now());
+      if (done()) finish();
+    });
+  }
   socket.on("connect_error", (err) => {
     process.stderr.write(`client ${i}: ${err.message}\n`);
     process.exit(2);

@@ -8,6 +8,7 @@
 // "BACK i" reconnects it, "STOP" prints one JSON line and exits:
 //   { "clients": [ { "ids": [event_id…], "statuses": [stream message…],
 //                    "connects": n } ] }
+// A trending record's id is recorded as "trending:" + its event_id.
 import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
@@ -30,6 +31,15 @@ for (let i = 0; i < spec.clients; i++) {
         let id = text;
         try {
           id = JSON.parse(text).event_id ?? text;
+        } catch {
+          // not JSON: keep the text
+        }
+        result.ids.push(id);
+      },
+      trending(text) {
+        let id = text;
+        try {
+          id = "trending:" + JSON.parse(text).event_id;
         } catch {
           // not JSON: keep the text
         }
