@@ -166,16 +166,16 @@ impl Processor {
                     tracing::info!(
                         "a rebalance interrupted the cycle; it is aborted and read again"
                     );
-                    self.abort_cycle()?;
+                    self.abort_cycle(stop);
                 }
                 Err(Interrupted::Fatal(fatal)) => {
-                    self.abort_cycle()?;
+                    self.abort_cycle(stop);
                     return Err(fatal);
                 }
                 Err(Interrupted::Kafka(e)) => {
                     tracing::warn!("aborting the cycle: {e}");
                     self.metrics.aborted_cycles.inc();
-                    self.abort_cycle()?;
+                    self.abort_cycle(stop);
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
@@ -334,35 +334,64 @@ impl Processor {
     /// Aborts both open transactions, puts every assigned partition back at
     /// its committed offset and drops the window store (restored again on
     /// the next cycle).
-    fn abort_cycle(&mut self) -> Result<(), Fatal> {
+    fn abort_cycle(&mut self, stop: &StopSignal) {
         let timeout = self.settings.kafka_timeout;
         if self.repartition.in_transaction {
             if let Err(e) = self.repartition.producer.abort_transaction(timeout) {
                 tracing::warn!(
                     "aborting the repartition transaction: {e}; starting a new producer"
                 );
-                self.repartition.producer = transactional_producer(
-                    &self.settings,
-                    &self.names.repartition_transactional_id,
-                )
-                .map_err(Fatal::Client)?;
+                // A new producer with the same id aborts what is left open.
+                let mut wait = Duration::from_millis(100);
+                loop {
+                    match transactional_producer(
+                        &self.settings,
+                        &self.names.repartition_transactional_id,
+                    ) {
+                        Ok(producer) => {
+                            self.repartition.producer = producer;
+                            break;
+                        }
+                        Err(e) if !stop.is_cancelled() => {
+                            tracing::warn!("starting the repartition producer: {e}; trying again");
+                            std::thread::sleep(wait);
+                            wait = (wait * 2).min(Duration::from_secs(5));
+                        }
+                        Err(_) => break,
+                    }
+                }
             }
         }
         self.repartition.in_transaction = false;
         self.repartition.next_offsets.clear();
-        if let Some(task) = self.windows.take() {
-            self.metrics.window_task.set(0);
-            if task.in_transaction {
+        // A window task that took no record in this cycle keeps its store:
+        // it matches the committed changelog. One that did is dropped and
+        // restored from the changelog at the next cycle.
+        if self
+            .windows
+            .as_ref()
+            .is_some_and(|task| task.in_transaction)
+        {
+            if let Some(task) = self.windows.take() {
+                self.metrics.window_task.set(0);
                 if let Err(e) = task.producer.abort_transaction(timeout) {
-                    // Typically fenced: another instance owns the task now.
-                    tracing::warn!("aborting the window transaction: {e}; the task waits for the next rebalance");
-                    self.fenced_at_rebalance =
-                        Some(self.consumer.context().0.load(Ordering::SeqCst));
+                    if fenced(&e) {
+                        // Another instance owns the task now: it is not
+                        // taken back before the group has moved on.
+                        tracing::warn!(
+                            "the window task was fenced ({e}); it waits for the next rebalance"
+                        );
+                        self.fenced_at_rebalance =
+                            Some(self.consumer.context().0.load(Ordering::SeqCst));
+                    } else {
+                        tracing::warn!(
+                            "aborting the window transaction: {e}; the task starts again"
+                        );
+                    }
                 }
             }
         }
         self.rewind();
-        Ok(())
     }
 
     /// Seeks every assigned partition to its committed offset (the start
@@ -531,6 +560,27 @@ fn transactional_producer(settings: &Settings, id: &str) -> Result<TxProducer, K
         .create()?;
     producer.init_transactions(settings.kafka_timeout)?;
     Ok(producer)
+}
+
+/// Whether `error` says another producer with the same transactional id
+/// (or a newer group generation) has taken over.
+fn fenced(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode::{
+        FencedInstanceId, InvalidProducerEpoch, ProducerFenced,
+    };
+    match error {
+        KafkaError::Transaction(e) => {
+            e.is_fatal()
+                || matches!(
+                    e.code(),
+                    ProducerFenced | InvalidProducerEpoch | FencedInstanceId
+                )
+        }
+        other => matches!(
+            other.rdkafka_error_code(),
+            Some(ProducerFenced | InvalidProducerEpoch | FencedInstanceId)
+        ),
+    }
 }
 
 /// Enqueues a record, waiting while the producer's queue is full.
