@@ -100,6 +100,49 @@ bench_stats() {
   bench_stats_instances 3
 }
 
+# bench_trending: edm-trending with transactions on this machine.
+# Rate: a backlog of 500,000 clicks (20 products), timed from the start of
+# the process until its window task has taken every click (both stages,
+# every transaction committed). Restore: 1,000,000 changelog records
+# (distinct keys) written by edm-bench, then the time edm-trending takes to
+# read them back when the window task is assigned (its own measure, at
+# /metrics).
+metric_value() { # URL NAME: the value of an unlabelled metric, or 0
+  curl -fsS "$1" 2>/dev/null | awk -v name="$2" '$1 == name { print $2; found = 1 } END { if (!found) print 0 }'
+}
+
+bench_trending() {
+  local prefix n=500000 restore=1000000 started t counted
+  prefix=$(bench_prefix)
+  log "trending: producing a backlog of $n clicks"
+  env KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" "$BENCH_BIN/edm-bench" produce click "$n" \
+    >"$EDM_BENCH_DIR/trending-produce.json"
+  log "trending: processing it with transactions"
+  started=$(date +%s.%N)
+  bench_start edm-trending 5903 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix"
+  counted=0
+  until [ "${counted%.*}" -ge "$n" ]; do
+    sleep 0.05
+    counted=$(metric_value http://127.0.0.1:5903/metrics edm_trending_clicks_counted_total)
+  done
+  t=$(python3 -c "import time; print(f'{time.time() - $started:.3f}')")
+  echo "{\"events\": $n, \"seconds\": $t, \"aborted_cycles\": $(metric_value http://127.0.0.1:5903/metrics edm_trending_aborted_cycles_total)}" \
+    >"$EDM_BENCH_DIR/trending-rate.json"
+  bench_stop_services
+
+  prefix=$(bench_prefix)
+  log "trending: writing $restore changelog records"
+  env KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" "$BENCH_BIN/edm-bench" changelog "$restore" \
+    >"$EDM_BENCH_DIR/trending-changelog.json"
+  log "trending: restoring them"
+  bench_start edm-trending 5904 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" \
+    EDM_TRENDING_KAFKA_TIMEOUT_SECS=300
+  until [ "$(metric_value http://127.0.0.1:5904/metrics edm_trending_restores_total)" != 0 ]; do sleep 0.1; done
+  echo "{\"records\": $(metric_value http://127.0.0.1:5904/metrics edm_trending_last_restore_records), \"milliseconds\": $(metric_value http://127.0.0.1:5904/metrics edm_trending_last_restore_milliseconds), \"rss_kb\": $(rss_kb "$BENCH_LAST_PID")}" \
+    >"$EDM_BENCH_DIR/trending-restore.json"
+  bench_stop_services
+}
+
 # bench_stats_instances K: a backlog of 200,000 clicks on 20 buttons (the
 # same few hot rows) counted by K instances sharing the group; records the
 # time until the total is exact, and that it stays exact.
@@ -343,8 +386,9 @@ run_bench() {
     stats) bench_stats ;;
     stream) bench_stream ;;
     stack) bench_stack ;;
-    all) bench_relay; bench_stats; bench_stream; bench_stack ;;
-    *) die "usage: ./edm bench [relay|stats|stream|stack|all]" ;;
+    trending) bench_trending ;;
+    all) bench_relay; bench_stats; bench_stream; bench_trending; bench_stack ;;
+    *) die "usage: ./edm bench [relay|stats|stream|trending|stack|all]" ;;
   esac
   bench_plot_tools
   python3 "$EDM_ROOT/bench/report.py" "$EDM_BENCH_DIR" "$EDM_ROOT/docs/benchmarks.md"

@@ -9,14 +9,18 @@
 //! - `edm-bench stats-lag <relay-url> <stats-url> <probes> <every-ms>`:
 //!   how long until edm-stats' API counts an event the relay accepted
 //!   ([`stats_lag`]).
+//! - `edm-bench changelog <count>`: fills edm-trending's changelog topic
+//!   with that many records, for timing a restore ([`changelog`]).
 
+mod changelog;
 mod post;
 mod produce;
 mod stats_lag;
 
 const USAGE: &str = "usage: edm-bench produce <click|pageload> <count> [events-per-second]
        edm-bench post <relay-url> <events-per-second> <seconds> [warm-up-seconds]
-       edm-bench stats-lag <relay-url> <stats-url> <probes> <every-ms>";
+       edm-bench stats-lag <relay-url> <stats-url> <probes> <every-ms>
+       edm-bench changelog <count>";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -25,6 +29,7 @@ async fn main() -> anyhow::Result<()> {
         Some("produce") => produce::run(&args).await,
         Some("post") => post::run(&args).await,
         Some("stats-lag") => stats_lag::run(&args).await,
+        Some("changelog") => changelog::run(&args).await,
         _ => anyhow::bail!(USAGE),
     }
 }

@@ -8,6 +8,8 @@
 //! | `edm_trending_restores_total` | times the window store was restored from its changelog |
 //! | `edm_trending_last_restore_records` | changelog records the last restore read |
 //! | `edm_trending_last_restore_milliseconds` | how long the last restore took |
+//! | `edm_trending_clicks_repartitioned_total` | clicks written to the repartition topic (an aborted cycle's included) |
+//! | `edm_trending_clicks_counted_total` | clicks the window task took (an aborted cycle's included) |
 //! | `edm_trending_windows_emitted_total` | window results written (an aborted cycle's included) |
 //! | `edm_trending_late_drops_total{window}` | clicks not counted in a window because they came after its grace period |
 //! | `edm_trending_over_limit_drops_total{window}` | clicks not counted because the store held `EDM_TRENDING_MAX_OPEN_ENTRIES` counts |
@@ -43,6 +45,10 @@ pub struct Metrics {
     pub last_restore_records: Gauge,
     /// Milliseconds the last restore took.
     pub last_restore_millis: Gauge,
+    /// Clicks written to the repartition topic.
+    pub clicks_repartitioned: Counter,
+    /// Clicks the window task took.
+    pub clicks_counted: Counter,
     /// Window results written.
     pub windows_emitted: Counter,
     /// Clicks dropped for a window after its grace period, by window.
@@ -86,6 +92,8 @@ impl Metrics {
             "restores": self.restores.clone() => "Times the window store was restored from its changelog";
             "last_restore_records": self.last_restore_records.clone() => "Changelog records the last restore read";
             "last_restore_milliseconds": self.last_restore_millis.clone() => "How long the last restore took";
+            "clicks_repartitioned": self.clicks_repartitioned.clone() => "Clicks written to the repartition topic (an aborted cycle's included)";
+            "clicks_counted": self.clicks_counted.clone() => "Clicks the window task took (an aborted cycle's included)";
             "windows_emitted": self.windows_emitted.clone() => "Window results written";
             "late_drops": self.late_drops.clone() => "Clicks not counted in a window because they came after its grace period, by window";
             "over_limit_drops": self.over_limit_drops.clone() => "Clicks not counted because the store held EDM_TRENDING_MAX_OPEN_ENTRIES counts, by window";

@@ -483,6 +483,7 @@ fn repartition_click(
         stage.producer.begin_transaction()?;
         stage.in_transaction = true;
     }
+    metrics.clicks_repartitioned.inc();
     send(
         &stage.producer,
         BaseRecord::to(&names.repartition)
@@ -530,6 +531,7 @@ fn count_click(
         task.producer.begin_transaction()?;
         task.in_transaction = true;
     }
+    metrics.clicks_counted.inc();
     task.changelog.extend(processed.changelog);
     for result in processed.emitted {
         let output = result
