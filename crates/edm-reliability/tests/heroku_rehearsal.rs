@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use edm_reliability::processes::{build_services, Service};
 use edm_testkit::broker::SpareBroker;
+use edm_testkit::kafka::{payload_text, read_topic};
 use edm_testkit::postgres::TestDatabase;
 use edm_testkit::stream_clients::ResumingClients;
 use serde_json::{json, Value};
@@ -47,37 +48,6 @@ async fn post_click_at(http: &reqwest::Client, relay: &str, n: usize, at: i64) -
         .expect("the relay answers");
     let status = answer.status().as_u16();
     (status, answer.text().await.unwrap_or_default())
-}
-
-/// At least `count` committed records of `topic`, every partition (read as
-/// the super user on the plaintext listener), as JSON.
-fn read_committed(bootstrap: &str, topic: &str, count: usize) -> Vec<Value> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "rehearsal-reader")
-        .set("isolation.level", "read_committed")
-        .create()
-        .unwrap();
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    for partition in metadata.topics()[0].partitions() {
-        assignment
-            .add_partition_offset(topic, partition.id(), Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).unwrap();
-    let mut records = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while records.len() < count && Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
-            records.push(serde_json::from_slice(m.payload().unwrap_or_default()).unwrap());
-        }
-    }
-    records
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,10 +131,17 @@ async fn the_services_work_on_a_heroku_shaped_kafka_and_unprefixed_names_are_ref
     let (status, body) = post_click_at(&http, &relay.url(), EVENTS, CLICKED_AT + 600_000).await;
     assert_eq!(status, 200, "the closing click: {body}");
     let output = format!("{PREFIX}edm-trending");
-    let bootstrap = broker.bootstrap();
-    let results = tokio::task::spawn_blocking(move || read_committed(&bootstrap, &output, 6))
+    // Read as the super user on the plaintext listener; librdkafka reads
+    // read_committed by default, as edm-stream and the dashboard do.
+    let admin = edm_config::KafkaSettings::from_env(
+        &edm_config::MapEnv::default().with("KAFKA_URL", format!("kafka://{}", broker.bootstrap())),
+    )
+    .unwrap();
+    let results: Vec<Value> = read_topic(&admin, &output, 6, Duration::from_secs(60))
         .await
-        .unwrap();
+        .iter()
+        .map(|m| serde_json::from_str(&payload_text(m)).unwrap())
+        .collect();
     let Some(one_minute) = results.iter().find(|r| r["window"]["name"] == "1m") else {
         let metrics = http
             .get(format!("{}/metrics", trending.url()))

@@ -441,35 +441,23 @@ fn repartition_click(
     stage
         .next_offsets
         .insert(message.partition(), message.offset() + 1);
-    let event = match message.payload().map(Event::parse) {
-        Some(Ok(event)) => event,
-        Some(Err(e)) => {
-            metrics.skipped_inputs.inc();
-            tracing::warn!(
-                partition = message.partition(),
-                offset = message.offset(),
-                "skipping an input record that is not a valid event: {e}"
-            );
-            return Ok(());
-        }
-        None => {
-            metrics.skipped_inputs.inc();
-            tracing::warn!(
-                partition = message.partition(),
-                offset = message.offset(),
-                "skipping an input record without a value"
-            );
-            return Ok(());
-        }
-    };
-    let Some(button_id) = event.button_id() else {
+    // Skipped records still move the offset on: counted and logged, loudly.
+    let skip = |why: std::fmt::Arguments<'_>| {
         metrics.skipped_inputs.inc();
         tracing::warn!(
             partition = message.partition(),
             offset = message.offset(),
-            "skipping an input event that is not a click"
+            "skipping an input record: {why}"
         );
-        return Ok(());
+        Ok(())
+    };
+    let event = match message.payload().map(Event::parse) {
+        Some(Ok(event)) => event,
+        Some(Err(e)) => return skip(format_args!("not a valid event: {e}")),
+        None => return skip(format_args!("it has no value")),
+    };
+    let Some(button_id) = event.button_id() else {
+        return skip(format_args!("not a click"));
     };
     let record = RepartitionRecord {
         button_id: button_id.to_owned(),
