@@ -349,6 +349,21 @@ if rate:
             f"**{restore['milliseconds'] / 1000:.1f} s** when the task was assigned "
             f"(edm-trending's own measure; RSS afterwards {restore['rss_kb'] / 1024:.0f} MiB). Aim: 1,000,000 in ≤ 10 s.",
         ]
+    delay = load("trending-delay.json")
+    if delay:
+        lines += [
+            "",
+            f"Delay: clicks at {delay['events_per_second']:,.0f} events/s for {delay['events'] / delay['events_per_second']:.0f} s "
+            f"(`edm-bench trending-delay`), event time running {delay['speedup']} times faster than the clock so that a",
+            "window boundary passes every second (each click's `event_timestamp` and record timestamp are that",
+            "synthetic time, in the past). A window's result cannot exist before a click at or past its end",
+            f"plus the grace period ({delay['grace_seconds']} s) is written; from that click's send to the result read by a",
+            f"`read_committed` consumer, over {delay['windows_received']} windows (1m and 5m; "
+            f"{delay['windows_missing']} missing, {delay['windows_repeated']} repeated): "
+            f"p50 **{delay['p50_ms']:.0f} ms**, p99 **{delay['p99_ms']:.0f} ms**, max {delay['max_ms']:.0f} ms.",
+            "In real time a click's result therefore appears this long after its window ends plus the grace",
+            "period: by default up to 1 min + 1 min after the click, plus this delay.",
+        ]
 else:
     lines += ["not measured"]
 

@@ -106,7 +106,10 @@ bench_stats() {
 # every transaction committed). Restore: 1,000,000 changelog records
 # (distinct keys) written by edm-bench, then the time edm-trending takes to
 # read them back when the window task is assigned (its own measure, at
-# /metrics).
+# /metrics). Delay: clicks at 1,000 events/s for 60 s, event time running
+# 60 times faster than the clock (one window boundary a second), and the
+# time from the click that closes each window to its result read
+# read_committed (edm-bench trending-delay).
 metric_value() { # URL NAME: the value of an unlabelled metric, or 0
   curl -fsS "$1" 2>/dev/null | awk -v name="$2" '$1 == name { print $2; found = 1 } END { if (!found) print 0 }'
 }
@@ -140,6 +143,13 @@ bench_trending() {
   until [ "$(metric_value http://127.0.0.1:5904/metrics edm_trending_restores_total)" != 0 ]; do sleep 0.1; done
   echo "{\"records\": $(metric_value http://127.0.0.1:5904/metrics edm_trending_last_restore_records), \"milliseconds\": $(metric_value http://127.0.0.1:5904/metrics edm_trending_last_restore_milliseconds), \"rss_kb\": $(rss_kb "$BENCH_LAST_PID")}" \
     >"$EDM_BENCH_DIR/trending-restore.json"
+  bench_stop_services
+
+  prefix=$(bench_prefix)
+  log "trending: delay from a window's closing click to its result, at 1,000 events/s"
+  bench_start edm-trending 5905 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix"
+  env KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" \
+    "$BENCH_BIN/edm-bench" trending-delay 1000 60 60 60 >"$EDM_BENCH_DIR/trending-delay.json"
   bench_stop_services
 }
 

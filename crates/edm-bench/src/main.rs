@@ -11,16 +11,21 @@
 //!   ([`stats_lag`]).
 //! - `edm-bench changelog <count>`: fills edm-trending's changelog topic
 //!   with that many records, for timing a restore ([`changelog`]).
+//! - `edm-bench trending-delay <events-per-second> <seconds> <speedup> <grace-seconds>`:
+//!   how long after the click that closes a window its result is readable
+//!   from `edm-trending` ([`trending_delay`]).
 
 mod changelog;
 mod post;
 mod produce;
 mod stats_lag;
+mod trending_delay;
 
 const USAGE: &str = "usage: edm-bench produce <click|pageload> <count> [events-per-second]
        edm-bench post <relay-url> <events-per-second> <seconds> [warm-up-seconds]
        edm-bench stats-lag <relay-url> <stats-url> <probes> <every-ms>
-       edm-bench changelog <count>";
+       edm-bench changelog <count>
+       edm-bench trending-delay <events-per-second> <seconds> <speedup> <grace-seconds>";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -30,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         Some("post") => post::run(&args).await,
         Some("stats-lag") => stats_lag::run(&args).await,
         Some("changelog") => changelog::run(&args).await,
+        Some("trending-delay") => trending_delay::run(&args).await,
         _ => anyhow::bail!(USAGE),
     }
 }

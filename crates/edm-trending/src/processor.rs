@@ -305,7 +305,7 @@ impl Processor {
                 }
                 task.producer
                     .send_offsets_to_transaction(&offsets, &group, timeout)?;
-                task.producer.commit_transaction(timeout)?;
+                commit_when_delivered(&task.producer, timeout)?;
                 task.in_transaction = false;
                 task.next_offset = None;
             }
@@ -323,7 +323,7 @@ impl Processor {
             stage
                 .producer
                 .send_offsets_to_transaction(&offsets, &group, timeout)?;
-            stage.producer.commit_transaction(timeout)?;
+            commit_when_delivered(&stage.producer, timeout)?;
             stage.in_transaction = false;
             stage.next_offsets.clear();
         }
@@ -574,6 +574,27 @@ fn fenced(error: &KafkaError) -> bool {
 }
 
 /// Enqueues a record, waiting while the producer's queue is full.
+/// Commits `producer`'s transaction once its records are delivered.
+///
+/// rdkafka's `commit_transaction` flushes first by waiting on the
+/// producer's event queue in 100 ms steps; a `ThreadedProducer`'s own thread
+/// takes the delivery reports from that queue, so each step lasted the full
+/// 100 ms and every commit after a fresh send took at least that long (the
+/// window task's every cycle). Waiting here until nothing is in flight makes
+/// that flush immediate.
+fn commit_when_delivered(producer: &TxProducer, timeout: Duration) -> Result<(), KafkaError> {
+    let deadline = Instant::now() + timeout;
+    while producer.in_flight_count() > 0 {
+        if Instant::now() >= deadline {
+            return Err(KafkaError::Flush(
+                rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    producer.commit_transaction(deadline.saturating_duration_since(Instant::now()))
+}
+
 fn send<K, P>(producer: &TxProducer, mut record: BaseRecord<'_, K, P>) -> Result<(), KafkaError>
 where
     K: rdkafka::message::ToBytes + ?Sized,
