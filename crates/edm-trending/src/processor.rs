@@ -96,9 +96,16 @@ pub struct Processor {
     consumer: BaseConsumer<RebalanceCounter>,
     repartition: RepartitionStage,
     windows: Option<WindowTask>,
-    /// The rebalance count at which the window task's producer was fenced.
-    fenced_at_rebalance: Option<u64>,
+    /// Set while the window task, fenced, waits for the group to move on.
+    fenced: Option<Fenced>,
     metrics: Metrics,
+}
+
+/// When the window task's producer was fenced: the rebalance count then,
+/// and the moment.
+struct Fenced {
+    at_rebalance: u64,
+    since: Instant,
 }
 
 /// What ended a cycle early.
@@ -144,7 +151,7 @@ impl Processor {
             names,
             consumer,
             windows: None,
-            fenced_at_rebalance: None,
+            fenced: None,
             metrics,
         })
     }
@@ -232,8 +239,27 @@ impl Processor {
             .any(|p| p.partition() == 0);
         // Fenced by a newer owner: the task is not taken back before the
         // group has moved on, or the two would fence each other in turn.
-        let fenced = self.fenced_at_rebalance == Some(rebalances);
-        if owned && self.windows.is_none() && !fenced {
+        // The partition stays paused meanwhile. A fence that no rebalance
+        // follows (the broker expired a stalled transaction, or another
+        // producer took the id) is waited out for the Kafka timeout, then
+        // the task is taken back.
+        let mut resumed = false;
+        if let Some(fenced) = &self.fenced {
+            let waited = fenced.since.elapsed() >= self.settings.kafka_timeout;
+            if owned && fenced.at_rebalance == rebalances && !waited {
+                return Ok(());
+            }
+            if owned && waited {
+                tracing::warn!(
+                    "no rebalance followed the fence within {:?}; the window task is taken back",
+                    self.settings.kafka_timeout
+                );
+            }
+            self.fenced = None;
+            self.pause_window_partition(false);
+            resumed = owned;
+        }
+        if owned && self.windows.is_none() {
             let producer =
                 transactional_producer(&self.settings, &self.names.windows_transactional_id)?;
             let (store, summary) = match restore(&self.settings, &self.names.changelog) {
@@ -270,6 +296,11 @@ impl Processor {
                 changelog: Vec::new(),
                 next_offset: None,
             });
+            if resumed {
+                // Records fetched before the pause may have been dropped:
+                // read on from what is committed.
+                self.rewind();
+            }
         } else if !owned && self.windows.is_some() {
             tracing::info!("window task revoked");
             self.windows = None;
@@ -313,8 +344,8 @@ impl Processor {
         let stage = &mut self.repartition;
         if stage.in_transaction || !stage.next_offsets.is_empty() {
             if !stage.in_transaction {
-                stage.producer.begin_transaction()?;
                 stage.in_transaction = true;
+                stage.producer.begin_transaction()?;
             }
             let mut offsets = TopicPartitionList::new();
             for (&partition, &next) in &stage.next_offsets {
@@ -381,8 +412,11 @@ impl Processor {
                         tracing::warn!(
                             "the window task was fenced ({e}); it waits for the next rebalance"
                         );
-                        self.fenced_at_rebalance =
-                            Some(self.consumer.context().0.load(Ordering::SeqCst));
+                        self.fenced = Some(Fenced {
+                            at_rebalance: self.consumer.context().0.load(Ordering::SeqCst),
+                            since: Instant::now(),
+                        });
+                        self.pause_window_partition(true);
                     } else {
                         tracing::warn!(
                             "aborting the window transaction: {e}; the task starts again"
@@ -392,6 +426,21 @@ impl Processor {
             }
         }
         self.rewind();
+    }
+
+    /// Pauses or resumes fetching the repartition topic (the window task's
+    /// input); a partition no longer assigned is left as it is.
+    fn pause_window_partition(&self, pause: bool) {
+        let mut partition = TopicPartitionList::new();
+        partition.add_partition(&self.names.repartition, 0);
+        let done = if pause {
+            self.consumer.pause(&partition)
+        } else {
+            self.consumer.resume(&partition)
+        };
+        if let Err(e) = done {
+            tracing::debug!("pausing or resuming the repartition topic: {e}");
+        }
     }
 
     /// Seeks every assigned partition to its committed offset (the start
@@ -468,8 +517,9 @@ fn repartition_click(
         .value()
         .map_err(|e| Interrupted::Fatal(Fatal::Encode(e)))?;
     if !stage.in_transaction {
-        stage.producer.begin_transaction()?;
+        // Marked first: a failed begin replaces the producer on abort.
         stage.in_transaction = true;
+        stage.producer.begin_transaction()?;
     }
     metrics.clicks_repartitioned.inc();
     send(
@@ -516,8 +566,10 @@ fn count_click(
         }
     };
     if !task.in_transaction {
-        task.producer.begin_transaction()?;
+        // Marked first: the store has taken the record, so a failed begin
+        // must drop the task (and a fatal producer with it) on abort.
         task.in_transaction = true;
+        task.producer.begin_transaction()?;
     }
     metrics.clicks_counted.inc();
     task.changelog.extend(processed.changelog);

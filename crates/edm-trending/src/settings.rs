@@ -42,7 +42,9 @@ pub struct Settings {
     /// wait that long at most).
     pub transaction_timeout: Duration,
     /// `EDM_TRENDING_KAFKA_TIMEOUT_SECS` (default 30, 1 to 300): the most a
-    /// transaction call, a commit or a restore waits for the brokers.
+    /// transaction call, a commit or a restore waits for the brokers, and
+    /// the most a fenced window task waits for a rebalance before it takes
+    /// its work back.
     pub kafka_timeout: Duration,
 }
 

@@ -4,12 +4,15 @@
 //! those the window store computes over that log: none missing, none wrong,
 //! none twice. Instance A is SIGKILLed mid-stream, then two instances share
 //! the work (a rebalance between them) and must restore the window store
-//! from the changelog.
+//! from the changelog. In the second test the broker itself is SIGKILLed
+//! while clicks arrive and started again: the one instance goes on by
+//! itself.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use edm_testkit::broker::SpareBroker;
 use edm_testkit::infra;
 use edm_trending::{RepartitionRecord, TrendingConfig, WindowStore};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -26,13 +29,14 @@ fn base_time() -> i64 {
     chrono::Utc::now().timestamp_millis() - 3_600_000
 }
 
-fn bootstrap() -> String {
+/// The shared broker's `host:port`.
+fn shared_broker() -> String {
     infra::kafka_url().trim_start_matches("kafka://").to_owned()
 }
 
-fn create_topics(prefix: &str) {
+fn create_topics(bootstrap: &str, prefix: &str) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .create()
         .unwrap();
     let names = [
@@ -71,9 +75,16 @@ fn create_topics(prefix: &str) {
 
 /// Clicks `range` of a fixed pseudo-random sequence: event times spread
 /// over 12 minutes, out of order, a few far behind (late beyond grace).
-fn produce_clicks(prefix: &str, range: std::ops::Range<u64>, base: i64) {
+/// `pause` between clicks spreads them over time.
+fn produce_clicks(
+    bootstrap: &str,
+    prefix: &str,
+    range: std::ops::Range<u64>,
+    base: i64,
+    pause: Duration,
+) {
     let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
         .create()
         .unwrap();
@@ -100,14 +111,15 @@ fn produce_clicks(prefix: &str, range: std::ops::Range<u64>, base: i64) {
             .send(BaseRecord::to(&topic).key(&key).payload(&event))
             .unwrap();
         producer.poll(Duration::ZERO);
+        std::thread::sleep(pause);
     }
-    producer.flush(Duration::from_secs(30)).unwrap();
+    producer.flush(Duration::from_secs(60)).unwrap();
 }
 
 /// Every committed record of partition 0 of `topic`, in order.
-fn read_committed(topic: &str) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+fn read_committed(bootstrap: &str, topic: &str) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", "edm-trending-test-reader")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
@@ -136,7 +148,11 @@ fn read_committed(topic: &str) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
 struct Instance(Child);
 
 impl Instance {
-    fn start(prefix: &str, name: &str) -> Self {
+    fn start(bootstrap: &str, prefix: &str, name: &str) -> Self {
+        Self::start_with(bootstrap, prefix, name, &[])
+    }
+
+    fn start_with(bootstrap: &str, prefix: &str, name: &str, env: &[(&str, &str)]) -> Self {
         let log = std::fs::File::create(std::env::temp_dir().join(format!(
             "edm-trending-test-{}-{name}.log",
             prefix.trim_end_matches('.')
@@ -145,16 +161,21 @@ impl Instance {
         let child = Command::new(env!("CARGO_BIN_EXE_edm-trending"))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("KAFKA_URL", infra::kafka_url())
+            .env("KAFKA_URL", format!("kafka://{bootstrap}"))
             .env("KAFKA_PREFIX", prefix)
             .env("PORT", "0")
             .env("EDM_TRENDING_GRACE_SECS", GRACE_SECS.to_string())
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
             .expect("edm-trending starts");
         Self(child)
+    }
+
+    fn is_running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
     }
 
     fn kill(&mut self) {
@@ -179,33 +200,123 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn windows_are_exact_through_a_sigkill_and_a_rebalance() {
+    let bootstrap = shared_broker();
     let prefix = format!("trending-{}.", uuid::Uuid::new_v4().simple());
-    create_topics(&prefix);
-    let repartition = format!("{prefix}edm-trending-clicks-by-product-repartition");
+    create_topics(&bootstrap, &prefix);
     let output = format!("{prefix}edm-trending");
     let base = base_time();
 
-    let mut a = Instance::start(&prefix, "a");
-    produce_clicks(&prefix, 0..1500, base);
+    let mut a = Instance::start(&bootstrap, &prefix, "a");
+    produce_clicks(&bootstrap, &prefix, 0..1500, base, Duration::ZERO);
     wait_for("the first windows", Duration::from_secs(90), || {
-        !read_committed(&output).is_empty()
+        !read_committed(&bootstrap, &output).is_empty()
     });
     a.kill(); // mid-stream, transactions open or not
 
-    produce_clicks(&prefix, 1500..3000, base);
-    let _b = Instance::start(&prefix, "b");
+    produce_clicks(&bootstrap, &prefix, 1500..3000, base, Duration::ZERO);
+    let _b = Instance::start(&bootstrap, &prefix, "b");
     std::thread::sleep(Duration::from_secs(3));
-    let _c = Instance::start(&prefix, "c"); // the group rebalances between them
-                                            // A click 25 minutes on closes every window of the run.
-    produce_clicks(&prefix, 5000..5001, base + 1_500_000 - 5000 * 240);
+    // The group rebalances between the two.
+    let _c = Instance::start(&bootstrap, &prefix, "c");
+    produce_closing_click(&bootstrap, &prefix, base);
+    assert_exact(&bootstrap, &prefix);
+}
 
+#[test]
+fn windows_are_exact_through_a_broker_crash_and_restart() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let broker = runtime.block_on(SpareBroker::start());
+    let bootstrap = broker.bootstrap();
+    let prefix = format!("trending-{}.", uuid::Uuid::new_v4().simple());
+    create_topics(&bootstrap, &prefix);
+    let output = format!("{prefix}edm-trending");
+    let base = base_time();
+
+    let mut a = Instance::start(&bootstrap, &prefix, "outage");
+    // 3,000 clicks over about 15 s; the producer holds and resends those
+    // written while the broker is down.
+    let clicks = {
+        let (bootstrap, prefix) = (bootstrap.clone(), prefix.clone());
+        std::thread::spawn(move || {
+            produce_clicks(&bootstrap, &prefix, 0..3000, base, Duration::from_millis(5))
+        })
+    };
+    wait_for("the first windows", Duration::from_secs(90), || {
+        !read_committed(&bootstrap, &output).is_empty()
+    });
+    runtime.block_on(broker.kill()); // mid-stream, transactions open or not
+    std::thread::sleep(Duration::from_secs(5));
+    runtime.block_on(broker.restart());
+    clicks.join().expect("every click written");
+    produce_closing_click(&bootstrap, &prefix, base);
+    assert_exact(&bootstrap, &prefix);
+    assert!(
+        a.is_running(),
+        "edm-trending went on by itself after the broker came back"
+    );
+}
+
+#[test]
+fn a_fenced_window_task_takes_its_work_back_when_no_rebalance_comes() {
+    let bootstrap = shared_broker();
+    let prefix = format!("trending-{}.", uuid::Uuid::new_v4().simple());
+    create_topics(&bootstrap, &prefix);
+    let output = format!("{prefix}edm-trending");
+    let base = base_time();
+
+    let mut a = Instance::start_with(
+        &bootstrap,
+        &prefix,
+        "fenced",
+        &[("EDM_TRENDING_KAFKA_TIMEOUT_SECS", "5")],
+    );
+    produce_clicks(&bootstrap, &prefix, 0..1500, base, Duration::ZERO);
+    wait_for("the first windows", Duration::from_secs(90), || {
+        !read_committed(&bootstrap, &output).is_empty()
+    });
+    // A producer outside the group takes the window task's transactional
+    // id, as the broker does when it expires a stalled transaction: the
+    // task is fenced and no rebalance follows.
+    let usurper: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set(
+            "transactional.id",
+            format!("{prefix}edm-trending-windows-0"),
+        )
+        .create()
+        .unwrap();
+    usurper.init_transactions(Duration::from_secs(30)).unwrap();
+
+    produce_clicks(&bootstrap, &prefix, 1500..3000, base, Duration::ZERO);
+    produce_closing_click(&bootstrap, &prefix, base);
+    assert_exact(&bootstrap, &prefix);
+    assert!(a.is_running(), "edm-trending went on by itself");
+}
+
+/// A click 25 minutes on closes every window of the run.
+fn produce_closing_click(bootstrap: &str, prefix: &str, base: i64) {
+    produce_clicks(
+        bootstrap,
+        prefix,
+        5000..5001,
+        base + 1_500_000 - 5000 * 240,
+        Duration::ZERO,
+    );
+}
+
+/// Every click (0..3000 and the closing one) is in the repartition log
+/// exactly once, and the windows written to `edm-trending` are those one
+/// uninterrupted store computes over that log, in order.
+fn assert_exact(bootstrap: &str, prefix: &str) {
+    let repartition = format!("{prefix}edm-trending-clicks-by-product-repartition");
+    let output = format!("{prefix}edm-trending");
     // Stage 1: every click in the repartition log exactly once.
     let mut clicks: Vec<RepartitionRecord> = Vec::new();
     wait_for(
         "every click repartitioned",
         Duration::from_secs(120),
         || {
-            clicks = read_committed(&repartition)
+            clicks = read_committed(bootstrap, &repartition)
                 .into_iter()
                 .map(|(k, v)| RepartitionRecord::decode(Some(&k), v.as_deref()).unwrap())
                 .collect();
@@ -241,11 +352,11 @@ fn windows_are_exact_through_a_sigkill_and_a_rebalance() {
     );
     let mut written = Vec::new();
     wait_for("every window written", Duration::from_secs(120), || {
-        written = read_committed(&output);
+        written = read_committed(bootstrap, &output);
         written.len() >= expected.len()
     });
     std::thread::sleep(Duration::from_secs(2));
-    written = read_committed(&output);
+    written = read_committed(bootstrap, &output);
     let text = |records: &[(Vec<u8>, Option<Vec<u8>>)]| -> Vec<String> {
         records
             .iter()
