@@ -99,14 +99,19 @@ pub fn restore(
         .set("fetch.wait.max.ms", "10")
         .create_with_context(EndIsExpected)
         .map_err(kafka)?;
+    let started = Instant::now();
+    let timeout = settings.kafka_timeout.max(Duration::from_secs(120));
+    // With the partition's leader known before the assignment, librdkafka
+    // looks up the start offset at once instead of retrying 500 ms later.
+    consumer
+        .fetch_metadata(Some(changelog), settings.kafka_timeout)
+        .map_err(kafka)?;
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(changelog, 0, Offset::Beginning)
         .map_err(kafka)?;
     consumer.assign(&assignment).map_err(kafka)?;
 
-    let started = Instant::now();
-    let timeout = settings.kafka_timeout.max(Duration::from_secs(120));
     let mut restorer = Restorer::new(settings.store);
     loop {
         if started.elapsed() > timeout {
