@@ -185,7 +185,7 @@ bench_stream() {
   local prefix idle cell
   prefix=$(bench_prefix)
   # Every fan-out client connects from 127.0.0.1: lift the per-address cap.
-  # EDM_BENCH_STREAM_ENV adds settings to compare (e.g. EDM_STREAM_WAKE_INTERVAL_MS=0).
+  # EDM_BENCH_STREAM_ENV adds settings to compare (e.g. EDM_STREAM_WAKE_INTERVAL_MS=10), here and in the stack.
   # shellcheck disable=SC2086
   bench_start edm-stream 5901 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" EDM_STREAM_RECENT_EVENTS=0 \
     EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS=0 ${EDM_BENCH_STREAM_ENV:-}
@@ -201,24 +201,26 @@ bench_stream() {
 # clients (two node processes, so one node event loop is not the
 # bottleneck) receive RATE events/s for SECONDS.
 bench_fanout_cell() {
-  local prefix=$1 clients=$2 rate=$3 seconds=$4 idle=$5 half loaded cpu0 cpu1 line_a line_b a_out b_out
+  local prefix=$1 clients=$2 rate=$3 seconds=$4 idle=$5 half loaded cpu0 cpu1 clients0 clients1 line_a line_b a_out b_out
   half=$((clients / 2))
   log "stream: $clients clients, $rate events/s for ${seconds}s"
-  coproc A { node "$EDM_ROOT/bench/fanout.mjs" http://127.0.0.1:5901 "$half" $((seconds + 5)); }
+  coproc A { exec node "$EDM_ROOT/bench/fanout.mjs" http://127.0.0.1:5901 "$half" $((seconds + 5)); }
   exec {a_out}<&"${A[0]}"
-  coproc B { node "$EDM_ROOT/bench/fanout.mjs" http://127.0.0.1:5901 "$((clients - half))" $((seconds + 5)); }
+  coproc B { exec node "$EDM_ROOT/bench/fanout.mjs" http://127.0.0.1:5901 "$((clients - half))" $((seconds + 5)); }
   exec {b_out}<&"${B[0]}"
   read -r _ <&"$a_out"
   read -r _ <&"$b_out"
   loaded=$(rss_kb "$BENCH_LAST_PID")
   cpu0=$(cpu_ticks "$BENCH_LAST_PID")
+  clients0=$(($(cpu_ticks "$A_PID") + $(cpu_ticks "$B_PID")))
   env KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" "$BENCH_BIN/edm-bench" produce click $((rate * seconds)) "$rate" >/dev/null
   cpu1=$(cpu_ticks "$BENCH_LAST_PID")
+  clients1=$(($(cpu_ticks "$A_PID") + $(cpu_ticks "$B_PID")))
   read -r line_a <&"$a_out"
   read -r line_b <&"$b_out"
   exec {a_out}<&- {b_out}<&-
   printf '%s\n%s\n' "$line_a" "$line_b" >"$EDM_BENCH_DIR/stream-${clients}x${rate}-clients.jsonl"
-  echo "{\"clients\": $clients, \"rate\": $rate, \"seconds\": $seconds, \"rss_idle_kb\": $idle, \"rss_clients_kb\": $loaded, \"cpu_seconds\": $(ticks_to_s $((cpu1 - cpu0)))}" \
+  echo "{\"clients\": $clients, \"rate\": $rate, \"seconds\": $seconds, \"rss_idle_kb\": $idle, \"rss_clients_kb\": $loaded, \"cpu_seconds\": $(ticks_to_s $((cpu1 - cpu0))), \"clients_cpu_seconds\": $(ticks_to_s $((clients1 - clients0)))}" \
     >"$EDM_BENCH_DIR/stream-${clients}x${rate}.json"
 }
 
@@ -246,7 +248,7 @@ declare -A BENCH_PORT=() BENCH_ENV=()
 # The load generators all connect from 127.0.0.1: no per-address caps.
 declare -A BENCH_TUNING=(
   [edm-relay]="EDM_RELAY_RATE_LIMIT_PER_SECOND=0 EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS=0 EDM_RELAY_MAX_IN_FLIGHT_PER_CLIENT=1024"
-  [edm-stream]="EDM_STREAM_RECENT_EVENTS=0 EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS=0"
+  [edm-stream]="EDM_STREAM_RECENT_EVENTS=0 EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS=0 ${EDM_BENCH_STREAM_ENV:-}"
 )
 
 bench_stack_env() {

@@ -2,7 +2,8 @@
 //! fast as the brokers acknowledge them, or at a fixed rate. Events come
 //! from a fixed-seed generator (20 buttons, 1000 visitors), carry an
 //! `edm-event-id` header, and their `event_timestamp` is the time they were
-//! produced, so consumers can measure delivery latency.
+//! produced, so consumers can measure delivery latency. A paced run first
+//! warms the producer's connections up with events marked `bench-warmup`.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,7 +13,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 /// A small deterministic generator (xorshift), so runs are repeatable.
 pub struct Seeded(pub u64);
@@ -78,6 +79,39 @@ fn settle(
     }
 }
 
+/// Before a paced run, whose events' delays are measured: one event with
+/// the visitor (and, for a click, the button) `bench-warmup` to every
+/// partition, acknowledged, so that the first measured events do not wait
+/// for the producer's connections. Latency clients leave these out.
+async fn warm_up(producer: &FutureProducer, wire: &str, kind: StoreEvent) -> anyhow::Result<()> {
+    let metadata = producer
+        .client()
+        .fetch_metadata(Some(wire), Duration::from_secs(30))?;
+    let partitions = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions())
+        .map(|p| p.id());
+    let mut rng = Seeded(1);
+    for partition in partitions {
+        let (_, text) = event(kind, &mut rng);
+        let mut value: serde_json::Value = serde_json::from_str(&text)?;
+        value["uuid"] = "bench-warmup".into();
+        if kind == StoreEvent::Click {
+            value["properties"]["button_id"] = "bench-warmup".into();
+        }
+        let text = value.to_string();
+        let record = FutureRecord::<str, str>::to(wire)
+            .partition(partition)
+            .payload(&text);
+        producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| e)?;
+    }
+    Ok(())
+}
+
 /// `edm-bench produce <click|pageload> <count> [events-per-second]`.
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let usage = "usage: edm-bench produce <click|pageload> <count> [events-per-second]";
@@ -99,6 +133,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
     let wire = settings.topic_name(kind.topic());
+    if rate.is_some() {
+        warm_up(&producer, &wire, kind).await?;
+    }
     let mut rng = Seeded(0x5eed_2026);
     let started = Instant::now();
     let mut pending = FuturesUnordered::new();

@@ -34,8 +34,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use edm_config::Topic;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -436,6 +437,13 @@ pub struct Hub {
     ring_bounds: RingBounds,
     /// The number of the next event; cursors wait for it to change.
     head: watch::Sender<u64>,
+    /// Clients are woken at most once per this long (zero: at every
+    /// publish); see [`Hub::pace_wakes`].
+    wake_interval: Duration,
+    /// The number of the next event, not yet announced on `head`.
+    unannounced: AtomicU64,
+    /// Tells [`Hub::pace_wakes`] that events were published.
+    wake_requested: Notify,
     clients: Arc<AtomicUsize>,
     /// Set once partitions are known, so resumes can be checked.
     tracking: Notify,
@@ -454,10 +462,47 @@ impl Hub {
                 bytes: ring.bytes,
             },
             head: watch::Sender::new(0),
+            wake_interval: Duration::ZERO,
+            unannounced: AtomicU64::new(0),
+            wake_requested: Notify::new(),
             clients: Arc::default(),
             tracking: Notify::new(),
             tracking_started: AtomicBool::new(false),
             counters: HubCounters::default(),
+        }
+    }
+
+    /// The same hub, waking its clients at most once per `interval`
+    /// (`EDM_STREAM_WAKE_INTERVAL_MS`): each wake-up then carries every
+    /// event published since the last one, so a client's task runs and its
+    /// socket writes once for several events. With a non-zero interval,
+    /// [`Hub::pace_wakes`] must run.
+    pub fn with_wake_interval(mut self, interval: Duration) -> Self {
+        self.wake_interval = interval;
+        self
+    }
+
+    /// Announces published events to the clients: the first after a quiet
+    /// spell at once, later ones at most once per wake interval. Runs until
+    /// dropped.
+    pub async fn pace_wakes(&self) {
+        loop {
+            self.wake_requested.notified().await;
+            self.head
+                .send_replace(self.unannounced.load(Ordering::Acquire));
+            // Events published meanwhile leave a permit: the loop announces
+            // them as soon as the interval is over.
+            tokio::time::sleep(self.wake_interval).await;
+        }
+    }
+
+    /// Wakes the clients now, or lets the pacer do it.
+    fn announce(&self, next_seq: u64) {
+        if self.wake_interval.is_zero() {
+            self.head.send_replace(next_seq);
+        } else {
+            self.unannounced.fetch_max(next_seq, Ordering::AcqRel);
+            self.wake_requested.notify_one();
         }
     }
 
@@ -528,7 +573,7 @@ impl Hub {
             }
             inner.next_seq()
         };
-        self.head.send_replace(next_seq);
+        self.announce(next_seq);
         HubCounters::count(&self.counters.events, topic, 1);
     }
 
@@ -803,6 +848,57 @@ mod tests {
         assert!(woke.await.expect("woken within 5 s"));
         assert_eq!(drain(&hub, &mut s), ["e1"]);
         publisher.await.unwrap();
+    }
+
+    /// Whether the cursor is woken without time passing.
+    async fn woken_now(cursor: &mut Cursor) -> bool {
+        tokio::select! {
+            biased;
+            woken = cursor.published() => woken,
+            () = std::future::ready(()) => false,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_wake_ups_send_a_lone_event_at_once_and_a_burst_once_per_interval() {
+        let interval = Duration::from_millis(50);
+        let hub = Arc::new(hub(100).with_wake_interval(interval));
+        let pacer = tokio::spawn({
+            let hub = hub.clone();
+            async move { hub.pace_wakes().await }
+        });
+        let mut s = hub.subscribe(fresh(&Topic::ALL, 0));
+
+        // After a quiet spell, the first event wakes the client at once.
+        hub.publish(ev(CLICKS, 1));
+        tokio::task::yield_now().await;
+        assert!(woken_now(&mut s.cursor).await, "a lone event goes at once");
+        assert_eq!(drain(&hub, &mut s), ["e1"]);
+
+        // Events right after it wait for the interval, then go together.
+        hub.publish(ev(CLICKS, 2));
+        hub.publish(ev(CLICKS, 3));
+        tokio::task::yield_now().await;
+        assert!(
+            !woken_now(&mut s.cursor).await,
+            "a burst waits for the interval"
+        );
+        tokio::time::advance(interval).await;
+        tokio::task::yield_now().await;
+        assert!(
+            woken_now(&mut s.cursor).await,
+            "announced when the interval ends"
+        );
+        assert_eq!(drain(&hub, &mut s), ["e2", "e3"]);
+
+        // Quiet again for an interval: the next one goes at once.
+        tokio::time::advance(interval).await;
+        tokio::task::yield_now().await;
+        hub.publish(ev(CLICKS, 4));
+        tokio::task::yield_now().await;
+        assert!(woken_now(&mut s.cursor).await);
+        assert_eq!(drain(&hub, &mut s), ["e4"]);
+        pacer.abort();
     }
 
     #[test]

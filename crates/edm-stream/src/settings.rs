@@ -1,5 +1,7 @@
 //! The stream service's configuration.
 
+use std::time::Duration;
+
 use edm_config::env::number;
 use edm_config::{ConfigError, ConsumerSettings, Env, HttpSettings, Topic};
 use edm_runtime::ServiceSettings;
@@ -32,6 +34,12 @@ pub struct Settings {
     /// Socket.io packets waiting in one socket's own send buffer
     /// (`EDM_STREAM_SOCKET_BUFFER_PACKETS`, default 128).
     pub socket_buffer_packets: usize,
+    /// Clients are woken at most once per this long
+    /// (`EDM_STREAM_WAKE_INTERVAL_MS`, default 0: at every event; up to
+    /// 1,000): with hundreds of clients on one instance, each wake-up and
+    /// socket write then carries several events, for up to this much delay.
+    /// The first event after a quiet spell goes at once.
+    pub wake_interval: Duration,
     /// Clients connected at once (`EDM_STREAM_MAX_CLIENTS`, default
     /// 10,000); more are refused with the Socket.io connect error
     /// `too_many_clients`.
@@ -59,6 +67,13 @@ impl ServiceSettings for Settings {
             },
             socket_buffer_packets: number(env, "EDM_STREAM_SOCKET_BUFFER_PACKETS", 128, 1, 10_000)?
                 as usize,
+            wake_interval: Duration::from_millis(number(
+                env,
+                "EDM_STREAM_WAKE_INTERVAL_MS",
+                0,
+                0,
+                1000,
+            )?),
             max_clients: number(env, "EDM_STREAM_MAX_CLIENTS", 10_000, 1, 1_000_000)? as usize,
             max_inbound_bytes: number(env, "EDM_STREAM_MAX_INBOUND_BYTES", 4096, 256, 1 << 20)?
                 as usize,

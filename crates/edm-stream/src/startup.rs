@@ -32,7 +32,14 @@ impl Service for Stream {
 
     fn start(self, background: &Background) -> anyhow::Result<Routes> {
         let settings = self.settings;
-        let hub = Arc::new(Hub::new(settings.ring));
+        let hub = Arc::new(Hub::new(settings.ring).with_wake_interval(settings.wake_interval));
+        let pacer = hub.clone();
+        background.spawn("client wake-ups", |stop| async move {
+            tokio::select! {
+                () = pacer.pace_wakes() => {}
+                () = stop.cancelled() => {}
+            }
+        });
         let health = Arc::new(ConsumerHealth::default());
         let reader = StreamReader::new(&settings, hub.clone(), health.clone())?;
         background.spawn("kafka consumer", |stop| reader.run(stop));
