@@ -38,8 +38,10 @@ pub fn now_ms() -> i64 {
 
 /// The store events the bench writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StoreEvent {
+pub enum StoreEvent {
+    /// A click on one of 20 products.
     Click,
+    /// A page load.
     PageLoad,
 }
 
@@ -53,9 +55,11 @@ impl StoreEvent {
     }
 }
 
-fn event(kind: StoreEvent, rng: &mut Seeded) -> (String, String) {
+/// The next generated event of `kind` (one of 1,000 visitors), stamped now:
+/// its visitor (the record key) and its JSON.
+pub fn event(kind: StoreEvent, rng: &mut Seeded) -> (String, serde_json::Value) {
     let visitor = format!("visitor-{}", rng.next() % 1000);
-    let text = match kind {
+    let value = match kind {
         StoreEvent::Click => {
             serde_json::json!({"topic": "edm-ui-click", "uuid": visitor, "event_timestamp": now_ms(),
             "properties": {"button_id": format!("product-{}", rng.next() % 20), "description": "button click"}})
@@ -65,7 +69,7 @@ fn event(kind: StoreEvent, rng: &mut Seeded) -> (String, String) {
             "properties": {"user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0", "description": "Page loaded", "url": "http://localhost:3000"}})
         }
     };
-    (visitor, text.to_string())
+    (visitor, value)
 }
 
 /// Fails on a delivery error (or a producer that went away).
@@ -94,8 +98,7 @@ async fn warm_up(producer: &FutureProducer, wire: &str, kind: StoreEvent) -> any
         .map(|p| p.id());
     let mut rng = Seeded(1);
     for partition in partitions {
-        let (_, text) = event(kind, &mut rng);
-        let mut value: serde_json::Value = serde_json::from_str(&text)?;
+        let (_, mut value) = event(kind, &mut rng);
         value["uuid"] = "bench-warmup".into();
         if kind == StoreEvent::Click {
             value["properties"]["button_id"] = "bench-warmup".into();
@@ -144,7 +147,8 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             let due = started + Duration::from_secs_f64(n as f64 / rate);
             tokio::time::sleep_until(due.into()).await;
         }
-        let (key, text) = event(kind, &mut rng);
+        let (key, value) = event(kind, &mut rng);
+        let text = value.to_string();
         let id = format!("bench-{n}");
         let mut record =
             FutureRecord::to(&wire)

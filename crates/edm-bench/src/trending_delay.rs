@@ -27,7 +27,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::produce::{now_ms, Seeded};
+use crate::produce::{event, now_ms, Seeded, StoreEvent};
 use crate::{arg, percentile};
 
 /// How long the reader waits for the last results once the clicks stop.
@@ -102,10 +102,9 @@ fn measure(
         }
         let at = Instant::now();
         let event_time = clock.event_time(at);
-        let visitor = format!("visitor-{}", rng.next() % 1000);
-        let text = serde_json::json!({"topic": "edm-ui-click", "uuid": visitor, "event_timestamp": event_time,
-            "properties": {"button_id": format!("product-{}", rng.next() % 20), "description": "button click"}})
-        .to_string();
+        let (visitor, mut click) = event(StoreEvent::Click, &mut rng);
+        click["event_timestamp"] = event_time.into();
+        let text = click.to_string();
         let id = format!("bench-delay-{n}");
         let record = BaseRecord::<str, str>::to(&topic)
             .key(&visitor)

@@ -201,16 +201,12 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 #[test]
 fn windows_are_exact_through_a_sigkill_and_a_rebalance() {
     let bootstrap = shared_broker();
-    let prefix = format!("trending-{}.", uuid::Uuid::new_v4().simple());
-    create_topics(&bootstrap, &prefix);
-    let output = format!("{prefix}edm-trending");
+    let prefix = fresh_topics(&bootstrap);
     let base = base_time();
 
     let mut a = Instance::start(&bootstrap, &prefix, "a");
     produce_clicks(&bootstrap, &prefix, 0..1500, base, Duration::ZERO);
-    wait_for("the first windows", Duration::from_secs(90), || {
-        !read_committed(&bootstrap, &output).is_empty()
-    });
+    wait_for_first_windows(&bootstrap, &prefix);
     a.kill(); // mid-stream, transactions open or not
 
     produce_clicks(&bootstrap, &prefix, 1500..3000, base, Duration::ZERO);
@@ -227,9 +223,7 @@ fn windows_are_exact_through_a_broker_crash_and_restart() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let broker = runtime.block_on(SpareBroker::start());
     let bootstrap = broker.bootstrap();
-    let prefix = format!("trending-{}.", uuid::Uuid::new_v4().simple());
-    create_topics(&bootstrap, &prefix);
-    let output = format!("{prefix}edm-trending");
+    let prefix = fresh_topics(&bootstrap);
     let base = base_time();
 
     let mut a = Instance::start(&bootstrap, &prefix, "outage");
@@ -241,9 +235,7 @@ fn windows_are_exact_through_a_broker_crash_and_restart() {
             produce_clicks(&bootstrap, &prefix, 0..3000, base, Duration::from_millis(5))
         })
     };
-    wait_for("the first windows", Duration::from_secs(90), || {
-        !read_committed(&bootstrap, &output).is_empty()
-    });
+    wait_for_first_windows(&bootstrap, &prefix);
     runtime.block_on(broker.kill()); // mid-stream, transactions open or not
     std::thread::sleep(Duration::from_secs(5));
     runtime.block_on(broker.restart());
@@ -259,9 +251,7 @@ fn windows_are_exact_through_a_broker_crash_and_restart() {
 #[test]
 fn a_fenced_window_task_takes_its_work_back_when_no_rebalance_comes() {
     let bootstrap = shared_broker();
-    let prefix = format!("trending-{}.", uuid::Uuid::new_v4().simple());
-    create_topics(&bootstrap, &prefix);
-    let output = format!("{prefix}edm-trending");
+    let prefix = fresh_topics(&bootstrap);
     let base = base_time();
 
     let mut a = Instance::start_with(
@@ -271,9 +261,7 @@ fn a_fenced_window_task_takes_its_work_back_when_no_rebalance_comes() {
         &[("EDM_TRENDING_KAFKA_TIMEOUT_SECS", "5")],
     );
     produce_clicks(&bootstrap, &prefix, 0..1500, base, Duration::ZERO);
-    wait_for("the first windows", Duration::from_secs(90), || {
-        !read_committed(&bootstrap, &output).is_empty()
-    });
+    wait_for_first_windows(&bootstrap, &prefix);
     // A producer outside the group takes the window task's transactional
     // id, as the broker does when it expires a stalled transaction: the
     // task is fenced and no rebalance follows.
@@ -291,6 +279,21 @@ fn a_fenced_window_task_takes_its_work_back_when_no_rebalance_comes() {
     produce_closing_click(&bootstrap, &prefix, base);
     assert_exact(&bootstrap, &prefix);
     assert!(a.is_running(), "edm-trending went on by itself");
+}
+
+/// A prefix of its own, with the topics created under it on `bootstrap`.
+fn fresh_topics(bootstrap: &str) -> String {
+    let prefix = format!("trending-{}.", uuid::Uuid::new_v4().simple());
+    create_topics(bootstrap, &prefix);
+    prefix
+}
+
+/// Waits until edm-trending has committed its first window results.
+fn wait_for_first_windows(bootstrap: &str, prefix: &str) {
+    let output = format!("{prefix}edm-trending");
+    wait_for("the first windows", Duration::from_secs(90), || {
+        !read_committed(bootstrap, &output).is_empty()
+    });
 }
 
 /// A click 25 minutes on closes every window of the run.
