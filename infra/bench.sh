@@ -178,35 +178,47 @@ bench_stats_instances() {
   PGPASSWORD=$EDM_PG_PASSWORD psql -h 127.0.0.1 -p "$EDM_PG_PORT" -U "$EDM_PG_USER" -d postgres -qc "DROP DATABASE $db" >/dev/null
 }
 
-# Fan-out cells: CLIENTSxRATE, each one 20 s run (two client processes).
+# Fan-out cells: CLIENTSxRATE, each one 20 s run (two client processes),
+# with each kind of client: official (socket.io-client in node) and light
+# (edm-bench fanout, the same protocol at a fraction of the cost).
 BENCH_FANOUT_CELLS=${EDM_BENCH_FANOUT_CELLS:-"100x100 100x1000 500x200 1000x100 1000x200"}
+BENCH_FANOUT_CLIENTS=${EDM_BENCH_FANOUT_CLIENTS:-"official light"}
 
 bench_stream() {
-  local prefix idle cell
-  prefix=$(bench_prefix)
-  # Every fan-out client connects from 127.0.0.1: lift the per-address cap.
-  # EDM_BENCH_STREAM_ENV adds settings to compare (e.g. EDM_STREAM_WAKE_INTERVAL_MS=10), here and in the stack.
-  # shellcheck disable=SC2086
-  bench_start edm-stream 5901 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" EDM_STREAM_RECENT_EVENTS=0 \
-    EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS=0 ${EDM_BENCH_STREAM_ENV:-}
-  idle=$(rss_kb "$BENCH_LAST_PID")
+  local prefix idle cell client
   setup_socketio_client
-  for cell in $BENCH_FANOUT_CELLS; do
-    bench_fanout_cell "$prefix" "${cell%x*}" "${cell#*x}" 20 "$idle"
+  rm -f "$EDM_BENCH_DIR"/stream-*x*.json "$EDM_BENCH_DIR"/stream-*x*-clients.jsonl
+  for client in $BENCH_FANOUT_CLIENTS; do
+    # Fresh topics and a fresh instance for each kind of client, so that
+    # its memory per client is not the other kind's, nor the events the
+    # instance reads back at start.
+    prefix=$(bench_prefix)
+    # Every fan-out client connects from 127.0.0.1: lift the per-address cap.
+    # EDM_BENCH_STREAM_ENV adds settings to compare (e.g. EDM_STREAM_WAKE_INTERVAL_MS=0), here and in the stack.
+    # shellcheck disable=SC2086
+    bench_start edm-stream 5901 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" EDM_STREAM_RECENT_EVENTS=0 \
+      EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS=0 ${EDM_BENCH_STREAM_ENV:-}
+    idle=$(rss_kb "$BENCH_LAST_PID")
+    for cell in $BENCH_FANOUT_CELLS; do
+      bench_fanout_cell "$prefix" "${cell%x*}" "${cell#*x}" 20 "$idle" "$client"
+    done
+    bench_stop_services
   done
-  bench_stop_services
 }
 
-# bench_fanout_cell PREFIX CLIENTS RATE SECONDS IDLE_RSS_KB: CLIENTS official
-# clients (two node processes, so one node event loop is not the
-# bottleneck) receive RATE events/s for SECONDS.
+# bench_fanout_cell PREFIX CLIENTS RATE SECONDS IDLE_RSS_KB CLIENT: CLIENTS
+# clients of kind CLIENT (official or light; two processes, so one event
+# loop is not the bottleneck) receive RATE events/s for SECONDS.
 bench_fanout_cell() {
-  local prefix=$1 clients=$2 rate=$3 seconds=$4 idle=$5 half loaded cpu0 cpu1 clients0 clients1 line_a line_b a_out b_out
+  local prefix=$1 clients=$2 rate=$3 seconds=$4 idle=$5 client=$6 half loaded cpu0 cpu1 clients0 clients1 line_a line_b a_out b_out name
+  local receiver=(node "$EDM_ROOT/bench/fanout.mjs")
+  [ "$client" = light ] && receiver=("$BENCH_BIN/edm-bench" fanout)
   half=$((clients / 2))
-  log "stream: $clients clients, $rate events/s for ${seconds}s"
-  coproc A { exec node "$EDM_ROOT/bench/fanout.mjs" http://127.0.0.1:5901 "$half" $((seconds + 5)); }
+  name="stream-$client-${clients}x${rate}"
+  log "stream: $clients $client clients, $rate events/s for ${seconds}s"
+  coproc A { exec "${receiver[@]}" http://127.0.0.1:5901 "$half" $((seconds + 5)); }
   exec {a_out}<&"${A[0]}"
-  coproc B { exec node "$EDM_ROOT/bench/fanout.mjs" http://127.0.0.1:5901 "$((clients - half))" $((seconds + 5)); }
+  coproc B { exec "${receiver[@]}" http://127.0.0.1:5901 "$((clients - half))" $((seconds + 5)); }
   exec {b_out}<&"${B[0]}"
   read -r _ <&"$a_out"
   read -r _ <&"$b_out"
@@ -219,9 +231,9 @@ bench_fanout_cell() {
   read -r line_a <&"$a_out"
   read -r line_b <&"$b_out"
   exec {a_out}<&- {b_out}<&-
-  printf '%s\n%s\n' "$line_a" "$line_b" >"$EDM_BENCH_DIR/stream-${clients}x${rate}-clients.jsonl"
-  echo "{\"clients\": $clients, \"rate\": $rate, \"seconds\": $seconds, \"rss_idle_kb\": $idle, \"rss_clients_kb\": $loaded, \"cpu_seconds\": $(ticks_to_s $((cpu1 - cpu0))), \"clients_cpu_seconds\": $(ticks_to_s $((clients1 - clients0)))}" \
-    >"$EDM_BENCH_DIR/stream-${clients}x${rate}.json"
+  printf '%s\n%s\n' "$line_a" "$line_b" >"$EDM_BENCH_DIR/$name-clients.jsonl"
+  echo "{\"client\": \"$client\", \"clients\": $clients, \"rate\": $rate, \"seconds\": $seconds, \"rss_idle_kb\": $idle, \"rss_clients_kb\": $loaded, \"cpu_seconds\": $(ticks_to_s $((cpu1 - cpu0))), \"clients_cpu_seconds\": $(ticks_to_s $((clients1 - clients0)))}" \
+    >"$EDM_BENCH_DIR/$name.json"
 }
 
 # --- the whole stack -------------------------------------------------------

@@ -14,8 +14,12 @@
 //! - `edm-bench trending-delay <events-per-second> <seconds> <speedup> <grace-seconds>`:
 //!   how long after the click that closes a window its result is readable
 //!   from `edm-trending` ([`trending_delay`]).
+//! - `edm-bench fanout <stream-url> <clients> <seconds> [--histogram]`:
+//!   Socket.io clients on edm-stream, timing every event they get
+//!   ([`fanout`]).
 
 mod changelog;
+mod fanout;
 mod post;
 mod produce;
 mod stats_lag;
@@ -25,17 +29,33 @@ const USAGE: &str = "usage: edm-bench produce <click|pageload> <count> [events-p
        edm-bench post <relay-url> <events-per-second> <seconds> [warm-up-seconds]
        edm-bench stats-lag <relay-url> <stats-url> <probes> <every-ms>
        edm-bench changelog <count>
-       edm-bench trending-delay <events-per-second> <seconds> <speedup> <grace-seconds>";
+       edm-bench trending-delay <events-per-second> <seconds> <speedup> <grace-seconds>
+       edm-bench fanout <stream-url> <clients> <seconds> [--histogram]";
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    // The fan-out clients run on one thread, as a browser's or node's
+    // clients do: a process is one client machine, and a second thread
+    // would cost them wake-ups across threads for every message.
+    let runtime = if args.get(1).map(String::as_str) == Some("fanout") {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build()?;
+    runtime.block_on(run(&args))
+}
+
+async fn run(args: &[String]) -> anyhow::Result<()> {
+    let args = args.to_vec();
     match args.get(1).map(String::as_str) {
         Some("produce") => produce::run(&args).await,
         Some("post") => post::run(&args).await,
         Some("stats-lag") => stats_lag::run(&args).await,
         Some("changelog") => changelog::run(&args).await,
         Some("trending-delay") => trending_delay::run(&args).await,
+        Some("fanout") => fanout::run(&args).await,
         _ => anyhow::bail!(USAGE),
     }
 }

@@ -130,11 +130,13 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let rate: Option<f64> = args.get(4).and_then(|r| r.parse().ok());
 
     let settings = KafkaSettings::from_env(&ProcessEnv)?;
-    let producer: FutureProducer = settings
-        .producer_config("edm-bench")
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()?;
+    let mut config = settings.producer_config("edm-bench");
+    config.set("queue.buffering.max.messages", "1000000");
+    if rate.is_none() {
+        // In bulk, larger batches; a paced run writes as the relay does.
+        config.set("linger.ms", "5");
+    }
+    let producer: FutureProducer = config.create()?;
     let wire = settings.topic_name(kind.topic());
     if rate.is_some() {
         warm_up(&producer, &wire, kind).await?;

@@ -430,6 +430,47 @@ impl Drop for ClientCount {
     }
 }
 
+/// How often a hub wakes its clients. Waking every client and writing to
+/// every socket costs about the same for one event as for several, so with
+/// many clients the hub wakes them at most once per interval, and each
+/// wake-up carries every event published since the last. The interval
+/// grows with the clients connected (`per_client` each, up to `max`): a
+/// handful of clients are woken at every event, where pacing would only
+/// add delay, while thousands share one wake-up per `max`. The first event
+/// after a quiet spell always goes at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WakePacing {
+    /// Added to the interval for each connected client.
+    pub per_client: Duration,
+    /// The longest interval (zero: pacing off).
+    pub max: Duration,
+}
+
+impl WakePacing {
+    /// Clients woken at every event.
+    pub const OFF: Self = Self {
+        per_client: Duration::ZERO,
+        max: Duration::ZERO,
+    };
+
+    /// Intervals shorter than this are not worth a timer (tokio's are
+    /// whole milliseconds): clients are woken at every event.
+    const SHORTEST: Duration = Duration::from_millis(1);
+
+    /// The interval for `clients` connected clients.
+    pub fn interval(&self, clients: usize) -> Duration {
+        let scaled = self
+            .per_client
+            .saturating_mul(u32::try_from(clients).unwrap_or(u32::MAX))
+            .min(self.max);
+        if scaled < Self::SHORTEST {
+            Duration::ZERO
+        } else {
+            scaled
+        }
+    }
+}
+
 /// The hub shared by the consumer and all connections.
 #[derive(Debug)]
 pub struct Hub {
@@ -437,9 +478,8 @@ pub struct Hub {
     ring_bounds: RingBounds,
     /// The number of the next event; cursors wait for it to change.
     head: watch::Sender<u64>,
-    /// Clients are woken at most once per this long (zero: at every
-    /// publish); see [`Hub::pace_wakes`].
-    wake_interval: Duration,
+    /// How often clients may be woken; see [`WakePacing`].
+    pacing: WakePacing,
     /// The number of the next event, not yet announced on `head`.
     unannounced: AtomicU64,
     /// Tells [`Hub::pace_wakes`] that events were published.
@@ -462,7 +502,7 @@ impl Hub {
                 bytes: ring.bytes,
             },
             head: watch::Sender::new(0),
-            wake_interval: Duration::ZERO,
+            pacing: WakePacing::OFF,
             unannounced: AtomicU64::new(0),
             wake_requested: Notify::new(),
             clients: Arc::default(),
@@ -472,13 +512,10 @@ impl Hub {
         }
     }
 
-    /// The same hub, waking its clients at most once per `interval`
-    /// (`EDM_STREAM_WAKE_INTERVAL_MS`): each wake-up then carries every
-    /// event published since the last one, so a client's task runs and its
-    /// socket writes once for several events. With a non-zero interval,
+    /// The same hub, waking its clients as `pacing` says; with pacing on,
     /// [`Hub::pace_wakes`] must run.
-    pub fn with_wake_interval(mut self, interval: Duration) -> Self {
-        self.wake_interval = interval;
+    pub fn with_wake_pacing(mut self, pacing: WakePacing) -> Self {
+        self.pacing = pacing;
         self
     }
 
@@ -488,22 +525,26 @@ impl Hub {
     pub async fn pace_wakes(&self) {
         loop {
             self.wake_requested.notified().await;
-            self.head
-                .send_replace(self.unannounced.load(Ordering::Acquire));
+            self.wake_clients(self.unannounced.load(Ordering::Acquire));
             // Events published meanwhile leave a permit: the loop announces
             // them as soon as the interval is over.
-            tokio::time::sleep(self.wake_interval).await;
+            tokio::time::sleep(self.pacing.interval(self.client_count())).await;
         }
     }
 
     /// Wakes the clients now, or lets the pacer do it.
     fn announce(&self, next_seq: u64) {
-        if self.wake_interval.is_zero() {
-            self.head.send_replace(next_seq);
+        if self.pacing.interval(self.client_count()).is_zero() {
+            self.wake_clients(next_seq);
         } else {
             self.unannounced.fetch_max(next_seq, Ordering::AcqRel);
             self.wake_requested.notify_one();
         }
+    }
+
+    /// Tells every cursor that events up to `next_seq` are published.
+    fn wake_clients(&self, next_seq: u64) {
+        self.head.send_modify(|head| *head = (*head).max(next_seq));
     }
 
     /// Starts tracking `partitions`. Clients already connected get their
@@ -862,7 +903,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn paced_wake_ups_send_a_lone_event_at_once_and_a_burst_once_per_interval() {
         let interval = Duration::from_millis(50);
-        let hub = Arc::new(hub(100).with_wake_interval(interval));
+        let hub = Arc::new(hub(100).with_wake_pacing(WakePacing {
+            per_client: interval,
+            max: interval,
+        }));
         let pacer = tokio::spawn({
             let hub = hub.clone();
             async move { hub.pace_wakes().await }
@@ -899,6 +943,22 @@ mod tests {
         assert!(woken_now(&mut s.cursor).await);
         assert_eq!(drain(&hub, &mut s), ["e4"]);
         pacer.abort();
+    }
+
+    #[test]
+    fn the_wake_interval_grows_with_the_clients_up_to_its_bound() {
+        let pacing = WakePacing {
+            per_client: Duration::from_micros(20),
+            max: Duration::from_millis(20),
+        };
+        // A handful of clients: woken at every event.
+        assert_eq!(pacing.interval(0), Duration::ZERO);
+        assert_eq!(pacing.interval(10), Duration::ZERO);
+        assert_eq!(pacing.interval(100), Duration::from_millis(2));
+        assert_eq!(pacing.interval(500), Duration::from_millis(10));
+        assert_eq!(pacing.interval(1000), Duration::from_millis(20));
+        assert_eq!(pacing.interval(100_000), Duration::from_millis(20));
+        assert_eq!(WakePacing::OFF.interval(100_000), Duration::ZERO);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use edm_config::env::number;
 use edm_config::{ConfigError, ConsumerSettings, Env, HttpSettings, Topic};
 use edm_runtime::ServiceSettings;
 
-use crate::hub::RingBounds;
+use crate::hub::{RingBounds, WakePacing};
 
 /// Everything edm-stream needs to run.
 #[derive(Debug, Clone)]
@@ -34,12 +34,13 @@ pub struct Settings {
     /// Socket.io packets waiting in one socket's own send buffer
     /// (`EDM_STREAM_SOCKET_BUFFER_PACKETS`, default 128).
     pub socket_buffer_packets: usize,
-    /// Clients are woken at most once per this long
-    /// (`EDM_STREAM_WAKE_INTERVAL_MS`, default 0: at every event; up to
-    /// 1,000): with hundreds of clients on one instance, each wake-up and
-    /// socket write then carries several events, for up to this much delay.
-    /// The first event after a quiet spell goes at once.
-    pub wake_interval: Duration,
+    /// How often clients may be woken ([`WakePacing`]): the interval grows
+    /// by `EDM_STREAM_WAKE_INTERVAL_PER_CLIENT_US` (default 20 µs, up to
+    /// 10,000) for each connected client, up to `EDM_STREAM_WAKE_INTERVAL_MS`
+    /// (default 20 ms, up to 1,000; 0 turns pacing off). Ten clients are
+    /// woken at every event; 500 at most every 10 ms, each wake-up and
+    /// socket write then carrying every event since the last.
+    pub wake_pacing: WakePacing,
     /// Clients connected at once (`EDM_STREAM_MAX_CLIENTS`, default
     /// 10,000); more are refused with the Socket.io connect error
     /// `too_many_clients`.
@@ -67,13 +68,22 @@ impl ServiceSettings for Settings {
             },
             socket_buffer_packets: number(env, "EDM_STREAM_SOCKET_BUFFER_PACKETS", 128, 1, 10_000)?
                 as usize,
-            wake_interval: Duration::from_millis(number(
-                env,
-                "EDM_STREAM_WAKE_INTERVAL_MS",
-                0,
-                0,
-                1000,
-            )?),
+            wake_pacing: WakePacing {
+                per_client: Duration::from_micros(number(
+                    env,
+                    "EDM_STREAM_WAKE_INTERVAL_PER_CLIENT_US",
+                    20,
+                    0,
+                    10_000,
+                )?),
+                max: Duration::from_millis(number(
+                    env,
+                    "EDM_STREAM_WAKE_INTERVAL_MS",
+                    20,
+                    0,
+                    1000,
+                )?),
+            },
             max_clients: number(env, "EDM_STREAM_MAX_CLIENTS", 10_000, 1, 1_000_000)? as usize,
             max_inbound_bytes: number(env, "EDM_STREAM_MAX_INBOUND_BYTES", 4096, 256, 1 << 20)?
                 as usize,

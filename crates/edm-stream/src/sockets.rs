@@ -164,6 +164,9 @@ const STALLED_SOCKET_WAIT: Duration = Duration::from_millis(250);
 async fn write_to_client(socket: SocketRef, hub: Arc<Hub>, mut cursor: Cursor, gone: Arc<Notify>) {
     // Events lost while the socket was full, reported before what follows.
     let mut lost = 0;
+    // One wait for the whole life of the writer, not one per wake-up.
+    let client_gone = gone.notified();
+    tokio::pin!(client_gone);
     'client: loop {
         let delivery = cursor.read(&hub, READ_BATCH);
         let gap = std::mem::take(&mut lost) + delivery.gap;
@@ -173,7 +176,7 @@ async fn write_to_client(socket: SocketRef, hub: Arc<Hub>, mut cursor: Cursor, g
         if delivery.events.is_empty() {
             tokio::select! {
                 published = cursor.published() => if !published { break },
-                () = gone.notified() => break,
+                () = &mut client_gone => break,
             }
             continue;
         }
@@ -196,7 +199,7 @@ async fn write_to_client(socket: SocketRef, hub: Arc<Hub>, mut cursor: Cursor, g
                         };
                         tokio::select! {
                             () = tokio::time::sleep(wait) => {}
-                            () = gone.notified() => break 'client,
+                            () = &mut client_gone => break 'client,
                         }
                     }
                     Err(_) => break 'client,

@@ -32,7 +32,7 @@ impl Service for Stream {
 
     fn start(self, background: &Background) -> anyhow::Result<Routes> {
         let settings = self.settings;
-        let hub = Arc::new(Hub::new(settings.ring).with_wake_interval(settings.wake_interval));
+        let hub = Arc::new(Hub::new(settings.ring).with_wake_pacing(settings.wake_pacing));
         let pacer = hub.clone();
         background.spawn("client wake-ups", |stop| async move {
             tokio::select! {
