@@ -132,6 +132,14 @@ describe('the dashboard', () => {
       const logged = await page.$$eval('#event-log .log-what', (cells) => cells.map((cell) => cell.textContent));
       assert.deepEqual(logged.slice(0, 3), [XSS, 'bunum-wo-aa,-papua-new-guinea', "the-camper's-kit"]);
       assert.equal(await page.locator('#event-log img').count(), 0, 'markup from an event became an element');
+      // Each row shows its event's own time on the 24-hour clock, as the Trending panel does.
+      const times = await page.$$eval('#event-log time', (cells) => cells.map((t) => [t.dateTime, t.textContent]));
+      assert.ok(times.length >= 4);
+      for (const [iso, shown] of times) {
+        const at = new Date(iso);
+        const clock = [at.getHours(), at.getMinutes(), at.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+        assert.equal(shown, clock);
+      }
       const liveLabels = await chartLabels(page, 'live-by-product');
       assert.equal(liveLabels.length, 4);
       assert.ok(liveLabels.includes(XSS));

@@ -251,7 +251,7 @@
     const pageloads = [];
     for (let second = nowSecond - RATE_WINDOW_SECONDS + 1; second <= nowSecond; second += 1) {
       const bucket = live.perSecond.get(second);
-      labels.push(new Date(second * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }));
+      labels.push(clockTime(new Date(second * 1000), true));
       clicks.push(bucket ? bucket.clicks : 0);
       pageloads.push(bucket ? bucket.pageloads : 0);
     }
@@ -306,7 +306,7 @@
     const time = document.createElement('time');
     const at = new Date(Number.isFinite(timestamp) ? timestamp : Date.now());
     time.dateTime = at.toISOString();
-    time.textContent = at.toLocaleTimeString();
+    time.textContent = clockTime(at, true);
     const badge = document.createElement('span');
     badge.className = 'badge';
     badge.textContent = badgeText;
@@ -453,8 +453,15 @@
     const time = document.createElement('time');
     const at = new Date(ms);
     time.dateTime = at.toISOString();
-    time.textContent = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false });
+    time.textContent = clockTime(at, false);
     return time;
+  }
+
+  /** `at` on the 24-hour clock, local time: 14:05, or 14:05:09 with seconds. */
+  function clockTime(at, withSeconds) {
+    const parts = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
+    if (withSeconds) parts.second = '2-digit';
+    return at.toLocaleTimeString([], parts);
   }
 
   function trendingRow(product, rank, most) {
