@@ -48,14 +48,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: &[String]) -> anyhow::Result<()> {
-    let args = args.to_vec();
     match args.get(1).map(String::as_str) {
-        Some("produce") => produce::run(&args).await,
-        Some("post") => post::run(&args).await,
-        Some("stats-lag") => stats_lag::run(&args).await,
-        Some("changelog") => changelog::run(&args).await,
-        Some("trending-delay") => trending_delay::run(&args).await,
-        Some("fanout") => fanout::run(&args).await,
+        Some("produce") => produce::run(args).await,
+        Some("post") => post::run(args).await,
+        Some("stats-lag") => stats_lag::run(args).await,
+        Some("changelog") => changelog::run(args).await,
+        Some("trending-delay") => trending_delay::run(args).await,
+        Some("fanout") => fanout::run(args).await,
         _ => anyhow::bail!(USAGE),
     }
 }

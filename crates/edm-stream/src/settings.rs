@@ -37,9 +37,9 @@ pub struct Settings {
     /// How often clients may be woken ([`WakePacing`]): the interval grows
     /// by `EDM_STREAM_WAKE_INTERVAL_PER_CLIENT_US` (default 20 µs, up to
     /// 10,000) for each connected client, up to `EDM_STREAM_WAKE_INTERVAL_MS`
-    /// (default 20 ms, up to 1,000; 0 turns pacing off). Ten clients are
-    /// woken at every event; 500 at most every 10 ms, each wake-up and
-    /// socket write then carrying every event since the last.
+    /// (default 20 ms, up to 1,000; 0 turns pacing off). Fewer than 50
+    /// clients are woken at every event; 500 at most every 10 ms, each
+    /// wake-up and socket write then carrying every event since the last.
     pub wake_pacing: WakePacing,
     /// Clients connected at once (`EDM_STREAM_MAX_CLIENTS`, default
     /// 10,000); more are refused with the Socket.io connect error
