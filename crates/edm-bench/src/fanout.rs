@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::arg;
+use crate::post::WARM_UP_BUTTON;
 
 /// Delays are counted per ms up to this; longer ones count as this.
 const MAX_DELAY_MS: usize = 60_000;
@@ -53,6 +54,20 @@ struct Tally {
     all_connected: Notify,
 }
 
+impl Tally {
+    /// Nothing received yet by `clients` clients.
+    fn new(clients: usize) -> Self {
+        Self {
+            by_delay_ms: (0..=MAX_DELAY_MS).map(|_| AtomicU64::new(0)).collect(),
+            per_client: (0..clients).map(|_| AtomicU64::new(0)).collect(),
+            warm_up: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
+            connected: AtomicUsize::new(0),
+            all_connected: Notify::new(),
+        }
+    }
+}
+
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let base: String = arg(args, 2)?;
     let clients: usize = arg(args, 3)?;
@@ -62,14 +77,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         "{}/socket.io/?EIO=4&transport=websocket&recent=0",
         base.trim_end_matches('/').replacen("http", "ws", 1)
     );
-    let tally = Arc::new(Tally {
-        by_delay_ms: (0..=MAX_DELAY_MS).map(|_| AtomicU64::new(0)).collect(),
-        per_client: (0..clients).map(|_| AtomicU64::new(0)).collect(),
-        warm_up: AtomicU64::new(0),
-        gaps: AtomicU64::new(0),
-        connected: AtomicUsize::new(0),
-        all_connected: Notify::new(),
-    });
+    let tally = Arc::new(Tally::new(clients));
     let opening = Arc::new(tokio::sync::Semaphore::new(CONNECTING_AT_ONCE));
     let mut tasks = tokio::task::JoinSet::new();
     for client in 0..clients {
@@ -156,7 +164,7 @@ const READ_BUFFER: usize = 4 * 1024;
 fn tally_event(packet: &[Value], at_ms: i64, client: usize, tally: &Tally) {
     match (packet.first().and_then(Value::as_str), packet.get(1)) {
         (Some("event"), Some(Value::String(record))) => {
-            if record.contains("\"bench-warmup\"") {
+            if is_warm_up(record) {
                 tally.warm_up.fetch_add(1, Ordering::Relaxed);
             } else if let Some(sent_ms) = event_timestamp(record) {
                 let delay = (at_ms - sent_ms).clamp(0, MAX_DELAY_MS as i64) as usize;
@@ -171,6 +179,14 @@ fn tally_event(packet: &[Value], at_ms: i64, client: usize, tally: &Tally) {
         }
         _ => {}
     }
+}
+
+/// Whether an event's JSON text holds the string `"bench-warmup"` (the
+/// producer's warm-up events). A search, like the timestamp's below.
+fn is_warm_up(record: &str) -> bool {
+    record
+        .match_indices(WARM_UP_BUTTON)
+        .any(|(at, word)| record[..at].ends_with('"') && record[at + word.len()..].starts_with('"'))
 }
 
 /// The `event_timestamp` (ms) in an event's JSON text. A search, as the
@@ -232,20 +248,9 @@ fn summary(tally: &Tally, clients: usize, with_histogram: bool) -> Value {
 mod tests {
     use super::*;
 
-    fn tally(clients: usize) -> Tally {
-        Tally {
-            by_delay_ms: (0..=MAX_DELAY_MS).map(|_| AtomicU64::new(0)).collect(),
-            per_client: (0..clients).map(|_| AtomicU64::new(0)).collect(),
-            warm_up: AtomicU64::new(0),
-            gaps: AtomicU64::new(0),
-            connected: AtomicUsize::new(0),
-            all_connected: Notify::new(),
-        }
-    }
-
     #[test]
     fn events_count_by_delay_warm_up_and_gaps_apart() {
-        let t = tally(2);
+        let t = Tally::new(2);
         let event = |button: &str, ts: i64| {
             json!([
                 "event",
@@ -257,7 +262,7 @@ mod tests {
             (0, event("b1", 1_000), 1_004),
             (0, event("b2", 1_000), 1_010),
             (1, event("b1", 2_000), 2_004),
-            (1, event("bench-warmup", 2_000), 2_004),
+            (1, event(WARM_UP_BUTTON, 2_000), 2_004),
             (1, json!(["stream", {"gap": 3}]), 0),
         ] {
             tally_event(packet.as_array().unwrap(), at, client, &t);
@@ -278,5 +283,18 @@ mod tests {
             (json!(4), json!(10))
         );
         assert_eq!(line["histogram_ms"], json!({"4": 2, "10": 1}));
+    }
+
+    #[test]
+    fn only_the_warm_up_button_itself_marks_a_warm_up_event() {
+        assert!(is_warm_up(
+            r#"{"button_id": "bench-warmup", "event_timestamp": 1}"#
+        ));
+        assert!(!is_warm_up(
+            r#"{"button_id": "bench-warmup-2", "event_timestamp": 1}"#
+        ));
+        assert!(!is_warm_up(
+            r#"{"button_id": "product-1", "event_timestamp": 1}"#
+        ));
     }
 }

@@ -15,6 +15,8 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
+use crate::post::WARM_UP_BUTTON;
+
 /// A small deterministic generator (xorshift), so runs are repeatable.
 pub struct Seeded(pub u64);
 
@@ -99,9 +101,9 @@ async fn warm_up(producer: &FutureProducer, wire: &str, kind: StoreEvent) -> any
     let mut rng = Seeded(1);
     for partition in partitions {
         let (_, mut value) = event(kind, &mut rng);
-        value["uuid"] = "bench-warmup".into();
+        value["uuid"] = WARM_UP_BUTTON.into();
         if kind == StoreEvent::Click {
-            value["properties"]["button_id"] = "bench-warmup".into();
+            value["properties"]["button_id"] = WARM_UP_BUTTON.into();
         }
         let text = value.to_string();
         let record = FutureRecord::<str, str>::to(wire)
