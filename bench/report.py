@@ -1,5 +1,11 @@
 """Turns the JSON figures of ./edm bench (in .edm/bench) into docs/benchmarks.md.
 
+    bench/report.py BENCH_DIR OUT [WHAT]
+
+WHAT is the part the run measured (relay, stats, stream, trending, stack; all
+by default): only its sections are rewritten, each saying which run recorded
+it, and notes written by hand below a section's marker stay (sections.py).
+
 Each wrk measurement ran three times; the table shows the median run (by
 throughput) and the spread. The end-to-end runs (three per rate) show the
 median of each run's percentiles; start-up shows the median of five starts.
@@ -15,7 +21,14 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from sections import merge, parts_of
+
 bench_dir, out_path = Path(sys.argv[1]), Path(sys.argv[2])
+what = sys.argv[3] if len(sys.argv) > 3 else "all"
+try:
+    parts_of(what)  # an unknown part stops here, before anything is written
+except ValueError as e:
+    sys.exit(f"report.py: {e}")
 
 
 def load(name):
@@ -213,10 +226,12 @@ def stack_sections(bench_dir):
 lines = [
     "# Benchmarks",
     "",
-    f"Recorded by `./edm bench` started {run_started()}. Every figure comes from",
-    "that command on the machine below, with the broker, Postgres, the service and the load",
-    "generator all sharing it. Release builds; each wrk measurement is a 5 s warm-up, then three",
-    "15 s runs at 64 connections (2 threads); the table shows the median run and the range.",
+    "Every figure comes from `./edm bench` on the machine below (as the latest run found it),",
+    "with the broker, Postgres, the service and the load generator all sharing it; each section",
+    "says which run recorded it (`./edm bench PART` rewrites only PART's sections). Release",
+    "builds; each wrk measurement is a 5 s warm-up, then three 15 s runs at 64 connections (2",
+    "threads); the table shows the median run and the range. Other work on the machine shows up",
+    "as noise, mostly in the tails.",
     "",
     "## Machine and tools",
     "",
@@ -226,8 +241,6 @@ lines = [
     f"{version(['psql', '--version'])}",
     f"- load: {version(['wrk', '--version'])}; node {version(['node', '--version'])} with socket.io-client "
     f"{socket_io_client_version()}; the plot: matplotlib {matplotlib_version()}",
-    f"- the machine was not idle: load average at the start of the run {load_at_start()} "
-    "(other work on the machine shows up as noise, mostly in the tails)",
     "",
     "## edm-relay (issue 3)",
     "",
@@ -318,7 +331,10 @@ if cells:
         "both kinds of client: the official socket.io-client, and the light one of `edm-bench",
         "fanout` (Engine.IO 4 over WebSocket and Socket.IO 5 in Rust, each packet parsed as JSON),",
         "whose own cost leaves the machine to edm-stream. Gaps are events edm-stream told a",
-        "client it lost (the light client counts them).",
+        "client it lost (the light client counts them). Machine busy is every process's CPU",
+        "together over the run (two cores make 200 %), and steal the part of it the hypervisor",
+        "gave to other guests: with the broker and the clients on the same two cores, the tails",
+        "follow how full the machine is, so these two tell a slow day from a slow service.",
     ]
     for kind, title in CLIENT_KINDS.items():
         of_kind = [c for c in cells if c["client"] == kind]
@@ -328,8 +344,8 @@ if cells:
             "",
             f"{title}:",
             "",
-            "| clients | events/s | deliveries/s | delivered (expected) | gaps | p50 ms | p99 ms | max ms | stream CPU | clients CPU | RSS with clients | per client |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| clients | events/s | deliveries/s | delivered (expected) | gaps | p50 ms | p99 ms | max ms | stream CPU | clients CPU | machine busy (steal) | RSS with clients | per client |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for c in of_kind:
             deliveries = sum(p["deliveries"] for p in c["parts"])
@@ -340,11 +356,13 @@ if cells:
             cpu_text = f"{100 * cpu / c['seconds']:.0f} %" if cpu is not None else "–"
             clients_cpu = c.get("clients_cpu_seconds")
             clients_cpu_text = f"{100 * clients_cpu / c['seconds']:.0f} %" if clients_cpu is not None else "–"
+            busy = c.get("machine_busy_percent")
+            busy_text = f"{busy} % ({c['steal_percent']:.1f} %)" if busy is not None else "–"
             lines.append(
                 f"| {c['clients']:,} | {c['rate']:,} | {c['clients'] * c['rate']:,} | {deliveries:,} ({expected:,}) | "
                 f"{'–' if gaps is None else f'{gaps:,}'} | "
                 f"{max(p['p50_ms'] for p in c['parts'])} | {max(p['p99_ms'] for p in c['parts'])} | "
-                f"{max(p['max_ms'] for p in c['parts'])} | {cpu_text} | {clients_cpu_text} | {c['rss_clients_kb'] / 1024:.1f} MiB | {per_client:.1f} KiB |")
+                f"{max(p['max_ms'] for p in c['parts'])} | {cpu_text} | {clients_cpu_text} | {busy_text} | {c['rss_clients_kb'] / 1024:.1f} MiB | {per_client:.1f} KiB |")
     lines += [
         "",
         "The clients, edm-stream and the broker share the two cores. The official client needs",
@@ -394,5 +412,7 @@ else:
 
 lines += stack_sections(bench_dir)
 
-out_path.write_text("\n".join(lines) + "\n")
+recorded = f"Recorded by `./edm bench {what}` started {run_started()} (load average {load_at_start()} at the start)."
+old = out_path.read_text() if out_path.exists() else None
+out_path.write_text(merge(old, "\n".join(lines) + "\n", what, recorded))
 print(f"wrote {out_path}")

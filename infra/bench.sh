@@ -1,11 +1,13 @@
-# ./edm bench [relay|stats|stream|stack|all]: measures the services on this
-# machine against the local broker and Postgres, and records the figures in
-# docs/benchmarks.md and docs/benchmarks-latency.png (through bench/report.py
-# and bench/plot.py). Release builds; a warm-up before every measurement;
-# each measurement run three times (start-up five), medians kept.
+# ./edm bench [relay|stats|stream|trending|stack|all]: measures the services
+# on this machine against the local broker and Postgres, and records the
+# figures in the part's sections of docs/benchmarks.md (bench/report.py; the
+# other sections stay), the latency plot (stack) and docs/scaling.md (all).
+# Release builds; a warm-up before every measurement; each measurement run
+# three times (start-up five), medians kept.
 #   relay   wrk against the relay's single and batch endpoints
 #   stats   backlog ingest rate, API under load
 #   stream  fan-out: Socket.io clients x events/s
+#   trending  processing rate with transactions, changelog restore, delay
 #   stack   all five services together: start-up to ready, memory idle and
 #           under load, end-to-end latency relay -> Socket.io client at
 #           100, 1,000 and 10,000 events/s, and the lag until the stats API
@@ -210,35 +212,51 @@ bench_stream() {
 # clients of kind CLIENT (official or light; two processes, so one event
 # loop is not the bottleneck) receive RATE events/s for SECONDS.
 bench_fanout_cell() {
-  local prefix=$1 clients=$2 rate=$3 seconds=$4 idle=$5 client=$6 half loaded cpu0 cpu1 clients0 clients1 line_a line_b a_out b_out name
+  local prefix=$1 clients=$2 rate=$3 seconds=$4 idle=$5 client=$6 half loaded cpu0 cpu1 clients0 clients1 machine0 machine1 line_a line_b a_out b_out a_pid b_pid name
   local receiver=(node "$EDM_ROOT/bench/fanout.mjs")
   [ "$client" = light ] && receiver=("$BENCH_BIN/edm-bench" fanout)
   half=$((clients / 2))
   name="stream-$client-${clients}x${rate}"
   log "stream: $clients $client clients, $rate events/s for ${seconds}s"
-  coproc A { exec "${receiver[@]}" http://127.0.0.1:5901 "$half" $((seconds + 5)); }
-  exec {a_out}<&"${A[0]}"
-  coproc B { exec "${receiver[@]}" http://127.0.0.1:5901 "$((clients - half))" $((seconds + 5)); }
-  exec {b_out}<&"${B[0]}"
+  # Two readers at once: process substitutions (bash warns about a second
+  # coproc while one runs).
+  exec {a_out}< <(exec "${receiver[@]}" http://127.0.0.1:5901 "$half" $((seconds + 5)))
+  a_pid=$!
+  exec {b_out}< <(exec "${receiver[@]}" http://127.0.0.1:5901 "$((clients - half))" $((seconds + 5)))
+  b_pid=$!
   read -r _ <&"$a_out"
   read -r _ <&"$b_out"
   loaded=$(rss_kb "$BENCH_LAST_PID")
   cpu0=$(cpu_ticks "$BENCH_LAST_PID")
-  clients0=$(($(cpu_ticks "$A_PID") + $(cpu_ticks "$B_PID")))
+  clients0=$(($(cpu_ticks "$a_pid") + $(cpu_ticks "$b_pid")))
+  machine0=$(machine_ticks)
   env KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" "$BENCH_BIN/edm-bench" produce click $((rate * seconds)) "$rate" >/dev/null
   cpu1=$(cpu_ticks "$BENCH_LAST_PID")
-  clients1=$(($(cpu_ticks "$A_PID") + $(cpu_ticks "$B_PID")))
+  clients1=$(($(cpu_ticks "$a_pid") + $(cpu_ticks "$b_pid")))
+  machine1=$(machine_ticks)
   read -r line_a <&"$a_out"
   read -r line_b <&"$b_out"
   exec {a_out}<&- {b_out}<&-
   printf '%s\n%s\n' "$line_a" "$line_b" >"$EDM_BENCH_DIR/$name-clients.jsonl"
-  echo "{\"client\": \"$client\", \"clients\": $clients, \"rate\": $rate, \"seconds\": $seconds, \"rss_idle_kb\": $idle, \"rss_clients_kb\": $loaded, \"cpu_seconds\": $(ticks_to_s $((cpu1 - cpu0))), \"clients_cpu_seconds\": $(ticks_to_s $((clients1 - clients0)))}" \
+  echo "{\"client\": \"$client\", \"clients\": $clients, \"rate\": $rate, \"seconds\": $seconds, \"rss_idle_kb\": $idle, \"rss_clients_kb\": $loaded, \"cpu_seconds\": $(ticks_to_s $((cpu1 - cpu0))), \"clients_cpu_seconds\": $(ticks_to_s $((clients1 - clients0))), $(machine_share "$machine0" "$machine1")}" \
     >"$EDM_BENCH_DIR/$name.json"
 }
 
 # --- the whole stack -------------------------------------------------------
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# machine_ticks: the machine's CPU time so far, "busy steal total" (ticks of
+# all cores; busy counts everything but idle and I/O wait, steal is time the
+# hypervisor gave to other guests).
+machine_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9, $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+# machine_share "BEFORE" "AFTER": the JSON fields saying how busy the whole
+# machine was in between (all processes, one core is 100 %) and how much of
+# it the hypervisor took: what tells a slow day from a slow service.
+machine_share() {
+  awk -v cores="$(nproc)" -v before="$1" -v after="$2" 'BEGIN {
+    split(before, a, " "); split(after, b, " "); total = b[3] - a[3]; if (total <= 0) total = 1
+    printf "\"machine_busy_percent\": %.0f, \"steal_percent\": %.1f", 100 * cores * (b[1] - a[1]) / total, 100 * cores * (b[2] - a[2]) / total}'
+}
 ticks_to_s() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}'; }
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
@@ -414,11 +432,18 @@ run_bench() {
     all) bench_relay; bench_stats; bench_stream; bench_trending; bench_stack ;;
     *) die "usage: ./edm bench [relay|stats|stream|trending|stack|all]" ;;
   esac
-  bench_plot_tools
-  python3 "$EDM_ROOT/bench/report.py" "$EDM_BENCH_DIR" "$EDM_ROOT/docs/benchmarks.md"
-  if compgen -G "$EDM_BENCH_DIR/e2e-*.clients.json" >/dev/null; then
+  # Only this run's sections are rewritten: .edm/bench may still hold other
+  # parts' figures from older runs.
+  python3 "$EDM_ROOT/bench/report.py" "$EDM_BENCH_DIR" "$EDM_ROOT/docs/benchmarks.md" "$what"
+  if [ "$what" = stack ] || [ "$what" = all ]; then
+    bench_plot_tools
     "$EDM_STATE/bench-venv/bin/python" "$EDM_ROOT/bench/plot.py" "$EDM_BENCH_DIR" "$EDM_ROOT/docs/benchmarks-latency.png"
+    log "the latency plot is in docs/benchmarks-latency.png"
   fi
-  python3 "$EDM_ROOT/bench/capacity.py" "$EDM_BENCH_DIR" --write "$EDM_ROOT/docs/scaling.md"
-  log "figures written to docs/benchmarks.md, docs/benchmarks-latency.png and docs/scaling.md"
+  if [ "$what" = all ]; then
+    python3 "$EDM_ROOT/bench/capacity.py" "$EDM_BENCH_DIR" --write "$EDM_ROOT/docs/scaling.md"
+    log "the capacity model is in docs/scaling.md"
+  else
+    log "docs/scaling.md combines every part's figures: ./edm bench all rewrites it"
+  fi
 }
