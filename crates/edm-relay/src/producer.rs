@@ -70,7 +70,7 @@ type DeliverySender = oneshot::Sender<Result<Delivered, ProduceError>>;
 /// (or not), and the books say so.
 pub struct DeliveryContext {
     metrics: Metrics,
-    kafka: KafkaSettings,
+    kafka: Arc<KafkaSettings>,
 }
 
 impl ClientContext for DeliveryContext {}
@@ -149,7 +149,8 @@ pub struct EventProducer {
     inner: Arc<ThreadedProducer<DeliveryContext>>,
     reachable: Arc<AtomicBool>,
     metrics: Metrics,
-    kafka: KafkaSettings,
+    /// Shared: a clone must not copy the brokers' names and certificates.
+    kafka: Arc<KafkaSettings>,
 }
 
 impl EventProducer {
@@ -160,6 +161,7 @@ impl EventProducer {
         delivery_timeout: Duration,
         metrics: Metrics,
     ) -> Result<Self, KafkaError> {
+        let kafka = Arc::new(settings.clone());
         let inner: ThreadedProducer<DeliveryContext> = settings
             .producer_config("edm-relay")
             .set(
@@ -174,13 +176,13 @@ impl EventProducer {
             .set("queue.buffering.max.kbytes", "131072")
             .create_with_context(DeliveryContext {
                 metrics: metrics.clone(),
-                kafka: settings.clone(),
+                kafka: kafka.clone(),
             })?;
         Ok(Self {
             inner: Arc::new(inner),
             reachable: Arc::new(AtomicBool::new(true)),
             metrics,
-            kafka: settings.clone(),
+            kafka,
         })
     }
 

@@ -22,8 +22,8 @@ use crate::metrics::Metrics;
 use crate::producer::EventProducer;
 use crate::settings::Settings;
 
-/// What every handler shares.
-#[derive(Clone)]
+/// What every handler shares. The router holds it in one `Arc`, so that a
+/// request clones a pointer rather than each of these.
 pub struct AppState {
     /// The process's one producer.
     pub producer: EventProducer,
@@ -48,5 +48,5 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events", post(produce::batch))
         .route("/api/v1/schemas", get(schemas::list))
         .route("/api/v1/schemas/{topic}", get(schemas::one))
-        .with_state(state)
+        .with_state(Arc::new(state))
 }

@@ -4,6 +4,7 @@
 //! once the brokers acknowledged it.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -39,12 +40,12 @@ pub struct Accepted {
 }
 
 /// `POST /produceClickMessage`.
-pub async fn click(State(state): State<AppState>, request: Request) -> Response {
+pub async fn click(State(state): State<Arc<AppState>>, request: Request) -> Response {
     single(state, request, Topic::Click).await
 }
 
 /// `POST /producePageLoad`.
-pub async fn pageload(State(state): State<AppState>, request: Request) -> Response {
+pub async fn pageload(State(state): State<Arc<AppState>>, request: Request) -> Response {
     single(state, request, Topic::PageLoad).await
 }
 
@@ -80,7 +81,7 @@ fn limit(state: &AppState, client: IpAddr, events: usize) -> Result<(), ApiError
 /// [`crate::admission`]) are taken before a byte of the body is read, so a
 /// client over its rate holds nothing, and slow bodies hold at most one
 /// client's share of places, until the runtime's body deadline ends them.
-async fn single(state: AppState, request: Request, endpoint: Topic) -> Response {
+async fn single(state: Arc<AppState>, request: Request, endpoint: Topic) -> Response {
     let client = client_of(&request);
     if let Err(err) = limit(&state, client, 1) {
         state.metrics.count(endpoint.name(), Outcome::Rejected);
@@ -229,7 +230,7 @@ pub struct BatchResponse {
 /// and written on its own; all are sent at once and their acknowledgements
 /// awaited together. Status 200 when all were accepted, 207 when some were
 /// not, 503 when Kafka is unavailable and none were.
-pub async fn batch(State(state): State<AppState>, request: Request) -> Response {
+pub async fn batch(State(state): State<Arc<AppState>>, request: Request) -> Response {
     // A client already over its rate is refused before its body is read;
     // the rest of the batch is charged once the events are counted. The
     // body's declared size is reserved from the batch memory budget first.

@@ -4,6 +4,8 @@
 //! contract from the running relay. The catalog lists every topic, also
 //! `edm-trending`, which the relay never accepts (edm-trending writes it).
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -42,7 +44,7 @@ pub struct CatalogEntry {
 
 /// Lists the topics and where their schemas are.
 #[tracing::instrument(skip_all)]
-pub async fn list(State(state): State<AppState>) -> Json<Catalog> {
+pub async fn list(State(state): State<Arc<AppState>>) -> Json<Catalog> {
     let schemas = Topic::ALL
         .into_iter()
         .map(|topic| CatalogEntry {
