@@ -72,12 +72,13 @@ def merge(old, new, what, recorded):
     rendered from the figures at hand (stale ones included), `old` the file
     as it was (None when there was none)."""
     parts = parts_of(what)
-    fresh = dict(split(new))
+    after = split(new)
+    fresh = dict(after)
     before = split(old) if old is not None else []
     known = {heading for heading, _ in before}
     out = []
     # The file's own order, each section new or kept; then sections it lacks.
-    for heading, lines in before + [(h, l) for h, l in split(new) if h not in known]:
+    for heading, lines in before + [(h, l) for h, l in after if h not in known]:
         part = owner(heading)
         if heading in fresh and part is None:
             out += fresh[heading]

@@ -18,7 +18,7 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
 use futures::{SinkExt, StreamExt};
@@ -29,6 +29,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::arg;
 use crate::post::WARM_UP_BUTTON;
+use crate::produce::now_ms;
 
 /// Delays are counted per ms up to this; longer ones count as this.
 const MAX_DELAY_MS: usize = 60_000;
@@ -124,7 +125,7 @@ async fn receive(
             Message::Close(frame) => anyhow::bail!("closed by the server: {frame:?}"),
             _ => continue,
         };
-        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+        let at_ms = now_ms();
         match text.as_bytes() {
             // Engine.IO open: join the default namespace.
             [b'0', ..] => socket.send(Message::text("40")).await?,
