@@ -151,18 +151,21 @@ PROPS
 
 heroku_kafka_down() { stop_pid "$EDM_HEROKU_KAFKA/pid" "Kafka (Heroku-shaped)"; }
 
-# heroku_kafka_provision PREFIX: what a basic plan gives an app: the
-# topology's topics under PREFIX, and the client certificate's rights on
-# topics, consumer groups and transactional ids that start with PREFIX.
+# heroku_kafka_provision PREFIX [no-transactional-ids]: what a basic plan
+# gives an app: the topology's topics under PREFIX, and the client
+# certificate's rights on topics, consumer groups and transactional ids that
+# start with PREFIX. Heroku documents transactional-id rights for dedicated
+# plans only; `no-transactional-ids` provisions a plan without them.
 heroku_kafka_provision() {
-  local prefix=$1
+  local prefix=$1 transactions=(--transactional-id "$1")
+  [ "${2:-}" = no-transactional-ids ] && transactions=()
   load_topology
   EDM_KAFKA_LIBS=$EDM_HEROKU_KAFKA_LIBS create_topology_topics "127.0.0.1:$EDM_KAFKA_PORT" 1 "$prefix"
   EDM_KAFKA_LIBS=$EDM_HEROKU_KAFKA_LIBS kafka_java kafka.admin.AclCommand \
     --bootstrap-server "127.0.0.1:$EDM_KAFKA_PORT" --add \
     --allow-principal "$EDM_HEROKU_KAFKA_PRINCIPAL" --operation All \
     --resource-pattern-type prefixed \
-    --topic "$prefix" --group "$prefix" --transactional-id "$prefix" >/dev/null \
+    --topic "$prefix" --group "$prefix" "${transactions[@]}" >/dev/null \
     || die "could not grant $EDM_HEROKU_KAFKA_PRINCIPAL the names under $prefix"
 }
 

@@ -1,5 +1,7 @@
 # Every app's config vars, in one resource (the add-ons add their own):
 # EDM_SERVICE, the binary the app builds and runs; EDM_TRUSTED_PROXY_HOPS;
+# edm-trending's processing guarantee (at least once on basic Kafka plans,
+# which may not grant transactional ids);
 # and the wiring from the apps' real web URLs (Heroku app host names carry a
 # random suffix, so they are never built by hand), as topology.json says:
 # each URL variable a service reads points at the service it names (calls),
@@ -28,6 +30,17 @@ locals {
     } if length(try(service.called_by_pages_of, [])) > 0
   }
 
+  # App key => the processing guarantee, for the services that use Kafka
+  # transactions (topology.json's kafka_transactions: edm-trending).
+  trending_guarantee = {
+    for service in local.topology.services : service.key => {
+      EDM_TRENDING_PROCESSING_GUARANTEE = coalesce(
+        var.trending_processing_guarantee,
+        local.kafka_plan_is_basic ? "at_least_once" : "exactly_once",
+      )
+    } if try(service.kafka_transactions, false)
+  }
+
   service_config = {
     for key, name in local.services : key => merge(
       {
@@ -39,6 +52,7 @@ locals {
       },
       local.called_urls[key],
       try(local.allowed_origins[key], {}),
+      try(local.trending_guarantee[key], {}),
     )
   }
 }

@@ -69,6 +69,17 @@ variable "kafka_plan" {
   default     = "heroku-kafka:basic-0"
 }
 
+variable "trending_processing_guarantee" {
+  description = "edm-trending's EDM_TRENDING_PROCESSING_GUARANTEE: exactly_once (Kafka transactions; needs rights on transactional ids, which Heroku documents for dedicated plans) or at_least_once (no transactions; a result repeated after a crash replaces the earlier one). Unset: at_least_once on a basic Kafka plan, exactly_once on a dedicated one."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.trending_processing_guarantee == null || contains(["exactly_once", "at_least_once"], coalesce(var.trending_processing_guarantee, "none"))
+    error_message = "trending_processing_guarantee is exactly_once or at_least_once."
+  }
+}
+
 variable "addon_create_timeout" {
   description = "Minutes an apply waits for an add-on to be provisioned before it fails. Unset: 20 (the provider's default) with a basic Kafka plan, 60 with a dedicated one, whose cluster is built for the app. At least 10."
   type        = number

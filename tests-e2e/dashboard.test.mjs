@@ -175,7 +175,7 @@ describe('the dashboard', () => {
     }
   });
 
-  test('"Trending now" shows the latest closed windows, most clicked first, as text; a replay changes nothing', async () => {
+  test('"Trending now" shows the latest closed windows, most clicked first, as text, and says when late clicks left one incomplete; a replay changes nothing', async () => {
     const stats = await startFakeStats();
     const stream = await startFakeStream();
     const dashboard = await startService('edm-dashboard', { EDM_STREAM_URL: stream.url, EDM_STATS_URL: stats.url });
@@ -227,9 +227,24 @@ describe('the dashboard', () => {
       // A window older than the one shown changes nothing; the next one
       // replaces it (equal clicks: by button id).
       stream.emitTrending(trendingRecord('5m', 3, [['stale-product', 99]]));
-      stream.emitTrending(trendingRecord('5m', 0, [['mug', 5], ['kit', 5]]));
+      const next = trendingRecord('5m', 0, [['mug', 5], ['kit', 5]]);
+      stream.emitTrending(next);
       await waitFor(async () => (await texts(page, '#trending-5m-list .trending-name'))[0] === 'kit', 2000, 'the next window');
       assert.deepEqual(await texts(page, '#trending-5m-list .trending-name'), ['kit', 'mug']);
+      assert.match(await text(page, '#trending-5m-range'), /· 10 clicks$/, 'complete: no note');
+
+      // Clicks that came after the window closed: the same window again,
+      // with its late clicks, says it is incomplete; a count that is an
+      // upper bound (the window held more products than edm-trending
+      // keeps) says so.
+      stream.emitTrending({ ...next, late_clicks: 2, top: [{ button_id: 'kit', clicks: 5, overcount: 1 }, { button_id: 'mug', clicks: 5 }] });
+      await waitFor(async () => /incomplete/.test(await text(page, '#trending-5m-range')), 2000, 'the late clicks');
+      assert.match(await text(page, '#trending-5m-range'), /· 10 clicks · incomplete: 2 late clicks not counted$/);
+      assert.deepEqual(await texts(page, '#trending-5m-list .trending-count'), ['≤ 5', '5']);
+      // The same record again, or an earlier one of the window, changes nothing.
+      stream.emitTrending(next);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.match(await text(page, '#trending-5m-range'), /incomplete: 2 late clicks/);
 
       assert.deepEqual(browser.problems.dialogs, [], 'an alert ran');
       assert.deepEqual(browser.problems.pageErrors, []);

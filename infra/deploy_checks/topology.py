@@ -25,6 +25,7 @@ class Service:
     called_by_pages_of: tuple[str, ...] = ()  # services whose pages call it
     calls: dict[str, str] = field(default_factory=dict)  # URL variable => service
     session_affinity: bool = False  # Heroku's http-session-affinity on its app
+    kafka_transactions: bool = False  # uses Kafka transactions (processing guarantee by plan)
 
 
 @dataclass(frozen=True)

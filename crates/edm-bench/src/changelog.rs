@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use edm_config::{KafkaSettings, ProcessEnv};
-use edm_trending::{ChangelogRecord, Window, WindowSpec};
+use edm_trending::{ChangelogRecord, Count, Window, WindowSpec};
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 
@@ -37,7 +37,10 @@ fn fill(settings: &KafkaSettings, topic: &str, count: u64) -> anyhow::Result<()>
         let update = ChangelogRecord::Count {
             window,
             button_id: format!("product-{}", n % 1000),
-            count: 1 + n % 7,
+            count: Count {
+                clicks: 1 + n % 7,
+                overcount: 0,
+            },
         }
         .encode();
         let value = update.value.unwrap_or_default();

@@ -63,6 +63,11 @@ pub struct ServiceSpec {
     /// edm-stream's, for Socket.io clients that start with long-polling.
     #[serde(default)]
     pub session_affinity: bool,
+    /// Whether it uses Kafka transactions: Terraform then sets its
+    /// `EDM_TRENDING_PROCESSING_GUARANTEE` by the Kafka plan (at least once
+    /// where the plan may not grant transactional ids).
+    #[serde(default)]
+    pub kafka_transactions: bool,
     /// URL variables it reads, each naming the service it points at.
     #[serde(default)]
     pub calls: BTreeMap<String, String>,

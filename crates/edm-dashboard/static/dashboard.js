@@ -406,8 +406,9 @@
 
   /**
    * A trending record's JSON text as the panel shows it: the window, its
-   * clicks and its products, most clicks first. Null if it is not one
-   * (edm-stream validates records, so this only guards the page).
+   * clicks, the clicks that came after it closed, and its products, most
+   * clicks first, each with how much its count may be over. Null if it is
+   * not one (edm-stream validates records, so this only guards the page).
    */
   function readTrendingRecord(payload) {
     let record = null;
@@ -423,7 +424,11 @@
     if (!TRENDING_WINDOWS.includes(name) || !isTime(start) || !isTime(end) || !Array.isArray(record.top)) return null;
     const top = record.top
       .filter((product) => product && typeof product === 'object' && Number.isFinite(Number(product.clicks)))
-      .map((product) => ({ buttonId: String(product.button_id ?? ''), clicks: Number(product.clicks) }))
+      .map((product) => ({
+        buttonId: String(product.button_id ?? ''),
+        clicks: Number(product.clicks),
+        overcount: count(product.overcount),
+      }))
       .sort((a, b) => b.clicks - a.clicks || (a.buttonId < b.buttonId ? -1 : a.buttonId > b.buttonId ? 1 : 0));
     const clicks = Number(record.clicks);
     return {
@@ -431,8 +436,15 @@
       start,
       end,
       clicks: Number.isFinite(clicks) ? clicks : top.reduce((sum, product) => sum + product.clicks, 0),
+      lateClicks: count(record.late_clicks),
       top,
     };
+  }
+
+  /** A count a record may leave out: 0 when absent or not a count. */
+  function count(value) {
+    const n = Number(value);
+    return Number.isFinite(n) && n > 0 ? n : 0;
   }
 
   function onTrendingRecord(payload) {
@@ -442,9 +454,12 @@
       return;
     }
     const shown = trending.get(record.name);
-    // Only a later window replaces what is shown: a replayed record, a
-    // duplicate or a late older window changes nothing.
-    if (shown && shown.start >= record.start) return;
+    // Only a later window, or the shown window again with more late clicks,
+    // replaces what is shown: a replayed record, a duplicate or a late
+    // older window changes nothing.
+    const newer = !shown || record.start > shown.start;
+    const updated = shown && record.start === shown.start && record.lateClicks > shown.lateClicks;
+    if (!newer && !updated) return;
     trending.set(record.name, record);
     renderTrending(record);
   }
@@ -479,10 +494,16 @@
     fill.className = 'trending-fill';
     fill.style.width = `${Math.max(2, Math.min(100, (product.clicks / most) * 100))}%`;
     bar.append(fill);
-    const count = document.createElement('span');
-    count.className = 'trending-count';
-    count.textContent = product.clicks.toLocaleString();
-    row.append(rankCell, nameCell, bar, count);
+    const clicks = document.createElement('span');
+    clicks.className = 'trending-count';
+    if (product.overcount > 0) {
+      // The window held more products than edm-trending keeps: an upper bound.
+      clicks.textContent = `≤ ${product.clicks.toLocaleString()}`;
+      clicks.title = `between ${(product.clicks - product.overcount).toLocaleString()} and ${product.clicks.toLocaleString()} clicks`;
+    } else {
+      clicks.textContent = product.clicks.toLocaleString();
+    }
+    row.append(rankCell, nameCell, bar, clicks);
     return row;
   }
 
@@ -496,6 +517,12 @@
       timeElement(record.end),
       ` · ${record.clicks.toLocaleString()} ${record.clicks === 1 ? 'click' : 'clicks'}`
     );
+    if (record.lateClicks > 0) {
+      const incomplete = document.createElement('span');
+      incomplete.className = 'trending-incomplete';
+      incomplete.textContent = ` · incomplete: ${record.lateClicks.toLocaleString()} late ${record.lateClicks === 1 ? 'click' : 'clicks'} not counted`;
+      range.append(incomplete);
+    }
     range.title = `${new Date(record.start).toLocaleString()} – ${new Date(record.end).toLocaleString()}`;
     const most = record.top.length > 0 && record.top[0].clicks > 0 ? record.top[0].clicks : 1;
     byId(`trending-${record.name}-list`).replaceChildren(

@@ -9,10 +9,13 @@
 //!  "clicks":7,"products":2,"top":[{"button_id":"kit","clicks":5},{"button_id":"mug","clicks":2}]}
 //! ```
 //!
-//! A window is emitted once, but a reader may still see a record twice (a
-//! reader that is not `read_committed`, a store restored with a longer
-//! grace, a client resuming a stream); `event_id` is the same for the same
-//! window, so a reader can recognise the duplicate.
+//! A window's record is written when the window closes, and written again
+//! (the same result, a higher `late_clicks`) when clicks for it arrive
+//! after that: the latest record of a window replaces the earlier ones,
+//! and a reader may also see one twice (a reader that is not
+//! `read_committed`, edm-trending running at least once, a client resuming
+//! a stream). `event_id` is the same for the same window, so a reader can
+//! recognise the window. A record is complete when `late_clicks` is 0.
 //!
 //! Readers are tolerant: unknown fields are ignored. Besides what the JSON
 //! Schema in the catalog states ([`crate::catalog`]), parsing checks what a
@@ -93,9 +96,24 @@ pub struct ProductClicks {
     /// The product: the clicks' `properties.button_id`.
     #[schemars(length(max = MAX_ID_CHARS), pattern(NO_CONTROL_CHARACTERS_PATTERN))]
     pub button_id: String,
-    /// Clicks on it counted in the window.
+    /// Clicks on it counted in the window. When the window held more
+    /// products than edm-trending tracks per window, this is an upper
+    /// bound: the true count is between `clicks - overcount` and `clicks`.
     #[schemars(range(min = 1))]
     pub clicks: u64,
+    /// How many of `clicks` may belong to other products (0, and left out,
+    /// when the count is exact): edm-trending keeps at most
+    /// `EDM_TRENDING_MAX_PRODUCTS_PER_WINDOW` products per window, and a
+    /// product taking the place of the least-clicked one inherits its
+    /// count as this bound. Always less than `clicks`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 0))]
+    pub overcount: u64,
+}
+
+/// Whether a count is zero (and so left out of the record).
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The window of a record: `[start, end)` in epoch milliseconds.
@@ -133,9 +151,18 @@ pub struct TrendingRecord {
     /// Clicks counted in the window, all products together.
     #[schemars(range(min = 1))]
     pub clicks: u64,
-    /// Distinct products counted in the window.
+    /// Distinct products counted in the window (the products held when
+    /// some gave their place to others, see `top[].overcount`).
     #[schemars(range(min = 1))]
     pub products: u64,
+    /// Clicks in this window that arrived after it had closed (its end plus
+    /// the grace period had passed) and are therefore not in `clicks`. A
+    /// later record for the same window may carry a higher figure: the
+    /// latest record of a window replaces the earlier ones.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub late_clicks: u64,
+
     /// The most-clicked products, most clicks first, then by button id.
     #[schemars(length(min = 1, max = MAX_TOP_PRODUCTS))]
     pub top: Vec<ProductClicks>,
@@ -162,6 +189,11 @@ impl TrendingRecord {
         let record: TrendingRecord = from_json(json, "")?;
         record.validate()?;
         Ok(record)
+    }
+
+    /// Whether every click of the window is in `clicks`: none came late.
+    pub fn is_complete(&self) -> bool {
+        self.late_clicks == 0
     }
 
     /// Checks what serde's types do not.
@@ -240,6 +272,12 @@ impl TrendingRecord {
                     "must be at least 1",
                 ));
             }
+            if product.overcount >= product.clicks {
+                return Err(EventError::field(
+                    format!("top[{i}].overcount"),
+                    "must be less than clicks",
+                ));
+            }
             if product.clicks > previous {
                 return Err(EventError::field(
                     format!("top[{i}].clicks"),
@@ -290,6 +328,30 @@ mod tests {
         // And reads back the same.
         let text = serde_json::to_vec(&r).unwrap();
         assert_eq!(TrendingRecord::parse(&text), Ok(r));
+    }
+
+    #[test]
+    fn what_was_left_out_is_read_and_defaults_to_nothing() {
+        let r = parse(&record()).unwrap();
+        assert_eq!(r.late_clicks, 0);
+        assert!(r.is_complete());
+        assert_eq!(r.top[0].overcount, 0);
+        let text = String::from_utf8(serde_json::to_vec(&r).unwrap()).unwrap();
+        assert!(
+            !text.contains("overcount"),
+            "an exact count carries no bound: {text}"
+        );
+        let mut v = record();
+        v["late_clicks"] = json!(2);
+        v["top"][1]["overcount"] = json!(2);
+        let r = parse(&v).unwrap();
+        assert_eq!((r.late_clicks, r.top[1].overcount), (2, 2));
+        assert!(!r.is_complete());
+        v["top"][1]["overcount"] = json!(3);
+        assert_eq!(field_of(&v), "top[1].overcount");
+        let mut v = record();
+        v["late_clicks"] = json!(-1);
+        assert_eq!(field_of(&v), "late_clicks");
     }
 
     #[test]

@@ -83,6 +83,15 @@ impl SpareBroker {
         Self::run(cmd, "provision").await;
     }
 
+    /// As [`SpareBroker::provision`], but without rights on transactional
+    /// ids: a plan that does not grant them (Heroku documents them for
+    /// dedicated plans only).
+    pub async fn provision_without_transactional_ids(&self, prefix: &str) {
+        let mut cmd = self.command("provision");
+        cmd.args([prefix, "no-transactional-ids"]);
+        Self::run(cmd, "provision").await;
+    }
+
     /// The Kafka config vars Heroku gives an app: the TLS listener as
     /// `kafka+ssl://`, the CA and the client certificate and key as PEM
     /// text, and `KAFKA_PREFIX`.
@@ -99,6 +108,33 @@ impl SpareBroker {
     /// Kills it with SIGKILL, like a crashed machine.
     pub async fn kill(&self) {
         self.edm("kill").await;
+    }
+
+    /// Freezes it (SIGSTOP): its connections stay open and nothing
+    /// answers, as a hung broker or a network partition looks to clients.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen broker go on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let kind_dir = if self.kind == "heroku-kafka" {
+            "heroku"
+        } else {
+            "single"
+        };
+        let pid_file = self.state_dir.join("kafka").join(kind_dir).join("pid");
+        let pid = std::fs::read_to_string(&pid_file)
+            .unwrap_or_else(|e| panic!("the broker's pid in {}: {e}", pid_file.display()));
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), pid.trim()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} {}", pid.trim());
     }
 
     /// Starts it again on the same ports with the same data.

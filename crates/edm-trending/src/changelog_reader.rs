@@ -3,7 +3,11 @@
 //! back from Kafka each time the window task is assigned. The changelog is
 //! read from its beginning to its end with `read_committed` (aborted
 //! updates are never seen), from assigned partitions: no group membership,
-//! no committed offsets.
+//! no committed offsets. A record that does not decode is skipped, counted
+//! and logged with its offset. The restore gives up (and is tried again)
+//! only when no record has come for `EDM_TRENDING_KAFKA_TIMEOUT_SECS`: a
+//! long changelog on a slow broker is read to its end, however long that
+//! takes.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +16,10 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
+use prometheus_client::metrics::counter::Counter;
+
 use crate::settings::Settings;
+use crate::throttled_log::Throttled;
 use crate::{Restorer, WindowStore};
 
 /// How a restore went.
@@ -20,11 +27,16 @@ use crate::{Restorer, WindowStore};
 pub struct RestoreSummary {
     /// Changelog records read.
     pub records: u64,
+    /// Records skipped because they did not decode.
+    pub skipped: u64,
+    /// The changelog holds a journal (at-least-once) record or its tombstone.
+    pub journal_seen: bool,
     /// Time from the first fetch to the end of the log.
     pub took: Duration,
 }
 
-/// Why the store could not be restored; the task does not start then.
+/// Why the store could not be restored; the task does not start then, and
+/// is tried again.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreFailure {
     /// Kafka refused or did not answer.
@@ -35,24 +47,15 @@ pub enum RestoreFailure {
         /// What Kafka said.
         source: KafkaError,
     },
-    /// A record could not be decoded: restoring past it would give wrong
-    /// results.
-    #[error("the changelog {topic} holds a record this version cannot read at offset {offset}: {problem}")]
-    Undecodable {
+    /// No record came for the timeout before the end was reached.
+    #[error("reading the changelog {topic}: no record for {timeout:?} after {read} records, before its end")]
+    Stalled {
         /// The changelog topic.
         topic: String,
-        /// The record's offset.
-        offset: i64,
-        /// What is wrong with it.
-        problem: String,
-    },
-    /// The end was not reached in time.
-    #[error("reading the changelog {topic} took more than {0:?}", .timeout)]
-    TimedOut {
-        /// The changelog topic.
-        topic: String,
-        /// The limit.
+        /// How long it waited for a record.
         timeout: Duration,
+        /// Records read before it stalled.
+        read: u64,
     },
 }
 
@@ -72,10 +75,12 @@ impl ClientContext for EndIsExpected {
 
 impl ConsumerContext for EndIsExpected {}
 
-/// Reads partition 0 of `changelog` to its end into a new store.
+/// Reads partition 0 of `changelog` to its end into a new store; each
+/// record skipped is counted in `skipped`.
 pub fn restore(
     settings: &Settings,
     changelog: &str,
+    skipped: &Counter,
 ) -> Result<(WindowStore, RestoreSummary), RestoreFailure> {
     let kafka = |source| RestoreFailure::Kafka {
         topic: changelog.to_owned(),
@@ -100,7 +105,7 @@ pub fn restore(
         .create_with_context(EndIsExpected)
         .map_err(kafka)?;
     let started = Instant::now();
-    let timeout = settings.kafka_timeout.max(Duration::from_secs(120));
+    let mut last_record = started;
     // With the partition's leader known before the assignment, librdkafka
     // looks up the start offset at once instead of retrying 500 ms later.
     consumer
@@ -113,11 +118,13 @@ pub fn restore(
     consumer.assign(&assignment).map_err(kafka)?;
 
     let mut restorer = Restorer::new(settings.store);
+    let mut logged = Throttled::default();
     loop {
-        if started.elapsed() > timeout {
-            return Err(RestoreFailure::TimedOut {
+        if last_record.elapsed() > settings.kafka_timeout {
+            return Err(RestoreFailure::Stalled {
                 topic: changelog.to_owned(),
-                timeout,
+                timeout: settings.kafka_timeout,
+                read: restorer.read(),
             });
         }
         match consumer.poll(Duration::from_millis(500)) {
@@ -125,18 +132,26 @@ pub fn restore(
             Some(Err(KafkaError::PartitionEOF(_))) => break,
             Some(Err(e)) => return Err(kafka(e)),
             Some(Ok(message)) => {
-                restorer
-                    .apply(message.key().unwrap_or_default(), message.payload())
-                    .map_err(|e| RestoreFailure::Undecodable {
-                        topic: changelog.to_owned(),
-                        offset: message.offset(),
-                        problem: e.to_string(),
-                    })?;
+                last_record = Instant::now();
+                let applied = restorer.apply(message.key().unwrap_or_default(), message.payload());
+                if let Err(e) = applied {
+                    skipped.inc();
+                    if let Some(held_back) = logged.allow() {
+                        tracing::warn!(
+                            topic = changelog,
+                            offset = message.offset(),
+                            held_back,
+                            "skipping a changelog record: {e}"
+                        );
+                    }
+                }
             }
         }
     }
     let summary = RestoreSummary {
-        records: restorer.applied(),
+        records: restorer.read(),
+        skipped: restorer.skipped(),
+        journal_seen: restorer.journal_seen(),
         took: started.elapsed(),
     };
     Ok((restorer.finish(), summary))

@@ -17,8 +17,13 @@ pub struct SpecCounters {
     /// new in that window and the store already held
     /// [`max_open_entries`](crate::TrendingConfig::max_open_entries) counts.
     pub over_limit_drops: u64,
-    /// Window results emitted.
+    /// Window results emitted when windows closed.
     pub windows_emitted: u64,
+    /// Results written again because late clicks came for a closed window.
+    pub late_updates_emitted: u64,
+    /// Times a product new to a full window took the place of the
+    /// least-clicked one (the window's counts became upper bounds).
+    pub products_replaced: u64,
 }
 
 /// Everything the store counts.
@@ -37,6 +42,12 @@ pub struct Counters {
     /// Records refused because their button id is longer than
     /// [`MAX_BUTTON_ID_BYTES`](crate::MAX_BUTTON_ID_BYTES).
     pub invalid_button_ids: u64,
+    /// Clicks skipped because their input offset was already counted
+    /// (only when [`skips_repeated_sources`](crate::TrendingConfig::skips_repeated_sources)).
+    pub repeated_sources: u64,
+    /// Progress records refused because they name a partition the input
+    /// topic does not have.
+    pub unknown_partitions: u64,
 }
 
 impl Counters {

@@ -3,46 +3,72 @@
 //! counts survive a restart, processed the Kafka Streams way. The core
 //! (below) is Kafka-free; the runtime modules drive it.
 //!
-//! The core reads one ordered log of `(button_id, event_time)` records (the
-//! single-partition repartition topic) and, for every record, returns the
-//! exact changelog updates and output records the runtime must write in the
-//! same Kafka transaction as the record's offset. It does no I/O and has no
-//! clock: the same records always give the same updates and results, which
-//! is what makes exactly-once processing and restore-from-changelog exact.
+//! The core reads one ordered log (the single-partition repartition topic)
+//! of clicks `(button_id, event_time, where it was read)` and progress
+//! records (an input partition read to its end), and, for every record,
+//! returns the exact changelog updates and output records the runtime must
+//! write in the same Kafka transaction as the record's offset. It does no
+//! I/O and has no clock: the same records always give the same updates and
+//! results, which is what makes exactly-once processing and
+//! restore-from-changelog exact. The clock is the runtime's: it caps event
+//! times (no record moves time past the clock plus an allowed skew) and
+//! writes the progress records that close windows on a quiet store.
 //!
 //! # Semantics
 //! - Windows: `1m` tumbling (size 60 s) and `5m` hopping (size 300 s,
 //!   advancing 60 s), `[start, start + size)`, starts aligned to the epoch.
-//! - Stream time is the largest valid event time seen. A record is counted
-//!   in each of its windows whose `end + grace` is still after stream time,
-//!   and dropped (counted as late) for the others.
-//! - A window closes when `end + grace <= stream time`: its result is
-//!   emitted once and its counts are deleted (tombstones in the changelog).
+//! - Watermark: each input partition's is the latest event time it gave,
+//!   or later as its progress records say; the store's is the smallest of
+//!   them, over every input partition ([`progress`]).
+//! - A click is counted in each of its windows whose `end + grace` the
+//!   watermark has not reached, and is late for the others.
+//! - A window closes when the watermark reaches `end + grace`: its result
+//!   is emitted once, its counts are deleted (tombstones in the changelog),
+//!   and the result is kept ten minutes ([`CLOSED_KEPT_MS`]) so that late
+//!   clicks for it are counted in its `late_clicks` and the result written
+//!   again.
+//! - A window holds at most `max_products_per_window` products; past it, a
+//!   new product takes the least-clicked one's place ([`counts`]).
 //!
 //! # Use
 //! ```
-//! use edm_trending::{event_time, TrendingConfig, WindowStore};
+//! use edm_trending::{event_time, Clock, ClickRecord, RepartitionRecord, Source, TrendingConfig, WindowStore};
 //!
 //! let mut store = WindowStore::new(TrendingConfig::new(30_000, 3, 100_000)?);
-//! // A click its browser dated 1_700_000_010_000 ms, written to Kafka 0.5 s later.
-//! let t = event_time(1_700_000_010_000, Some(1_700_000_010_500));
-//! let processed = store.process("kit", t)?;
+//! store.set_input_partitions(1);
+//! // A click its browser dated 1_700_000_010_000 ms, written to Kafka 0.5 s
+//! // later, read at once by a processor whose clock allows 5 s of skew.
+//! let clock = Clock { now_ms: 1_700_000_010_600, max_skew_ms: 5_000 };
+//! let t = event_time(1_700_000_010_000, Some(1_700_000_010_500), clock);
+//! let click = |button_id: &str, event_time, offset| {
+//!     RepartitionRecord::Click(ClickRecord {
+//!         button_id: button_id.into(),
+//!         event_time,
+//!         event_id: None,
+//!         source: Some(Source { partition: 0, offset }),
+//!     })
+//! };
+//! let processed = store.process(&click("kit", t.ms, 0))?;
 //! // In one transaction: processed.changelog to the changelog topic, each
 //! // result's to_record() to edm-trending, and the input offset.
 //! assert!(processed.emitted.is_empty());
 //! // Six minutes later the windows holding that click have all closed.
-//! let later = store.process("mug", 1_700_000_400_000)?;
+//! let later = store.process(&click("mug", 1_700_000_400_000, 1))?;
 //! assert_eq!(later.emitted.len(), 6);
 //! assert_eq!(later.emitted[0].record_key(), "1m:1699999980000");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Layout
-//! - [`event_time`](mod@event_time): a click's event time and the accepted range.
-//! - [`config`]: [`TrendingConfig`] (grace, top-N size, memory bound).
+//! - [`event_time`](mod@event_time): a click's event time, the accepted
+//!   range, and the clock's cap.
+//! - [`config`]: [`TrendingConfig`] (grace, top-N size, memory bounds).
 //! - [`window`]: [`WindowSpec`] and [`Window`], which windows hold a time.
+//! - [`progress`]: [`InputProgress`], each input partition's watermark.
+//! - [`counts`]: one window's counts, bounded by the Space-Saving rule.
 //! - [`store`]: [`WindowStore`], the processor, and [`Processed`].
 //! - [`changelog`]: the changelog's key and value encoding, and [`coalesce`].
+//! - [`journal`]: [`Journal`], an at-least-once cycle's change in one record.
 //! - [`restore`]: [`Restorer`], rebuilding a store from the changelog.
 //! - [`output`]: [`WindowResult`] and the `edm-trending` record it becomes
 //!   (the record's type and schema live in `edm-events`).
@@ -52,8 +78,12 @@
 //! The runtime around it (Kafka clients, transactions, restore):
 //! - [`settings`]: the environment variables and their limits.
 //! - [`names`]: the prefixed topic, group and transactional-id names.
+//! - [`producer`]: a stage's producer under either processing guarantee.
+//! - [`repartition_stage`]: stage 1, clicks and progress records.
+//! - [`window_task`]: stage 2, the window store on the repartition topic.
 //! - [`changelog_reader`]: restoring the store from the changelog topic.
 //! - [`processor`]: the two-stage consume-process-produce loop.
+//! - [`throttled_log`]: warnings other producers could repeat, throttled.
 //! - [`metrics`]: what the processor counts, at `/metrics`.
 //! - [`startup`]: [`Trending`], the service: the processor on a thread of
 //!   its own, `/health`, `/ready` and `/metrics`.
@@ -62,32 +92,44 @@ pub mod changelog;
 pub mod changelog_reader;
 pub mod config;
 pub mod counters;
+pub mod counts;
 pub mod event_time;
+pub mod journal;
 pub mod metrics;
 pub mod names;
 pub mod output;
 pub mod processor;
+pub mod producer;
+pub mod progress;
 pub mod repartition;
+pub mod repartition_stage;
 pub mod restore;
 pub mod settings;
 pub mod startup;
 pub mod store;
+pub mod throttled_log;
 pub mod window;
+pub mod window_task;
 
 pub use startup::Trending;
 
 /// The service's name, as in `topology.json`.
 pub const NAME: &str = "edm-trending";
 
-pub use changelog::{coalesce, ChangelogError, ChangelogRecord, ChangelogUpdate};
+pub use changelog::{coalesce, ChangelogError, ChangelogRecord, ChangelogUpdate, ClosedWindow};
 pub use config::{ConfigError, TrendingConfig};
 pub use counters::{Counters, SpecCounters};
-pub use event_time::{event_time, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS};
+pub use counts::Count;
+pub use event_time::{
+    event_time, Adjustment, Clock, EventTime, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS,
+};
+pub use journal::Journal;
 pub use output::{
     OutputRecord, OutputWindow, ProductClicks, TrendingOutput, TrendingRecord, WindowResult,
     OUTPUT_TOPIC,
 };
-pub use repartition::{RepartitionError, RepartitionRecord};
+pub use progress::{InputProgress, PartitionProgress, Source};
+pub use repartition::{ClickRecord, ProgressRecord, RepartitionError, RepartitionRecord};
 pub use restore::{RestoreError, Restorer};
-pub use store::{Processed, RejectedRecord, WindowStore, MAX_BUTTON_ID_BYTES};
+pub use store::{Processed, RejectedRecord, WindowStore, CLOSED_KEPT_MS, MAX_BUTTON_ID_BYTES};
 pub use window::{Window, WindowSpec};

@@ -11,9 +11,16 @@
 //! | `edm_trending_clicks_repartitioned_total` | clicks written to the repartition topic (an aborted cycle's included) |
 //! | `edm_trending_clicks_counted_total` | clicks the window task took (an aborted cycle's included) |
 //! | `edm_trending_windows_emitted_total` | window results written (an aborted cycle's included) |
-//! | `edm_trending_late_drops_total{window}` | clicks not counted in a window because they came after its grace period |
-//! | `edm_trending_over_limit_drops_total{window}` | clicks not counted because the store held `EDM_TRENDING_MAX_OPEN_ENTRIES` counts |
-//! | `edm_trending_skipped_inputs_total` | input records that were not valid clicks (each also logged with its offset) |
+//! | `edm_trending_late_drops_total{window}` | clicks not counted in a window because they came after its grace period (each is in the window's `late_clicks` while it is kept) |
+//! | `edm_trending_late_updates_total{window}` | window results written again with more late clicks |
+//! | `edm_trending_over_limit_drops_total{window}` | clicks not counted because their window would have been new while the store held `EDM_TRENDING_MAX_OPEN_ENTRIES` counts |
+//! | `edm_trending_products_replaced_total{window}` | products that took a least-clicked product's place in a full window (its counts became upper bounds) |
+//! | `edm_trending_adjusted_event_times_total{reason}` | clicks whose event time was not their own: `ahead_of_clock` (capped at the clock plus `EDM_TRENDING_MAX_CLOCK_SKEW_SECS`), `no_record_time` (no usable Kafka timestamp: read time used) |
+//! | `edm_trending_skipped_inputs_total` | input records that were not valid clicks (logged with their offset) |
+//! | `edm_trending_skipped_repartition_total` | repartition records that did not decode, or that the window store refused (logged) |
+//! | `edm_trending_skipped_changelog_total` | changelog records a restore skipped because they did not decode (logged) |
+//! | `edm_trending_repeated_clicks_total` | clicks read twice (at least once, after a crash) and counted once |
+//! | `edm_trending_watermark_milliseconds` | the window task's watermark (epoch ms): windows closed up to it |
 //! | `edm_trending_window_task` | 1 while this instance holds the window task |
 
 use edm_runtime::metrics::{MetricsBuilder, ServiceMetrics};
@@ -23,7 +30,14 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
-use crate::{Counters, WindowSpec};
+use crate::{Adjustment, Counters, WindowSpec};
+
+/// The `reason` label of adjusted event times.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// `ahead_of_clock` or `no_record_time`.
+    pub reason: &'static str,
+}
 
 /// The `window` label: `1m` or `5m`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -55,31 +69,74 @@ pub struct Metrics {
     pub late_drops: Family<WindowLabel, Counter>,
     /// Clicks dropped for a window at the store's limit, by window.
     pub over_limit_drops: Family<WindowLabel, Counter>,
+    /// Window results written again for late clicks, by window.
+    pub late_updates: Family<WindowLabel, Counter>,
+    /// Products that took a least-clicked product's place, by window.
+    pub products_replaced: Family<WindowLabel, Counter>,
+    /// Clicks whose event time was adjusted, by reason.
+    pub adjusted_event_times: Family<ReasonLabel, Counter>,
     /// Input records that were not valid clicks.
     pub skipped_inputs: Counter,
-    /// Repartition records that could not be decoded.
+    /// Repartition records that could not be decoded or were refused.
     pub skipped_repartition: Counter,
+    /// Changelog records a restore skipped.
+    pub skipped_changelog: Counter,
+    /// Clicks read twice and counted once.
+    pub repeated_clicks: Counter,
+    /// The window task's watermark, epoch ms.
+    pub watermark_ms: Gauge,
     /// 1 while this instance holds the window task.
     pub window_task: Gauge,
     /// When the last cycle ended without an error, epoch milliseconds.
     pub last_good_cycle_ms: Gauge,
+    /// 1 once the processor has stopped for good (not ready).
+    pub stopped: Gauge,
 }
 
 impl Metrics {
-    /// Adds what the store counted since `before` to the drop counters.
+    /// Adds what the store counted since `before` to the metrics.
     pub fn add_store_counts(&self, before: &Counters, after: &Counters) {
         for spec in WindowSpec::ALL {
             let label = WindowLabel {
                 window: spec.name().to_owned(),
             };
             let (b, a) = (before.spec(spec), after.spec(spec));
-            self.late_drops
-                .get_or_create(&label)
-                .inc_by(a.late_drops.saturating_sub(b.late_drops));
-            self.over_limit_drops
-                .get_or_create(&label)
-                .inc_by(a.over_limit_drops.saturating_sub(b.over_limit_drops));
+            let add = |family: &Family<WindowLabel, Counter>, before: u64, after: u64| {
+                family
+                    .get_or_create(&label)
+                    .inc_by(after.saturating_sub(before));
+            };
+            add(&self.late_drops, b.late_drops, a.late_drops);
+            add(
+                &self.over_limit_drops,
+                b.over_limit_drops,
+                a.over_limit_drops,
+            );
+            add(
+                &self.late_updates,
+                b.late_updates_emitted,
+                a.late_updates_emitted,
+            );
+            add(
+                &self.products_replaced,
+                b.products_replaced,
+                a.products_replaced,
+            );
         }
+        self.repeated_clicks.inc_by(
+            after
+                .repeated_sources
+                .saturating_sub(before.repeated_sources),
+        );
+    }
+
+    /// Counts a click whose event time was not its own.
+    pub fn note_adjusted_time(&self, adjustment: Adjustment) {
+        self.adjusted_event_times
+            .get_or_create(&ReasonLabel {
+                reason: adjustment.label(),
+            })
+            .inc();
     }
 
     /// The registry for `/metrics`.
@@ -96,9 +153,15 @@ impl Metrics {
             "clicks_counted": self.clicks_counted.clone() => "Clicks the window task took (an aborted cycle's included)";
             "windows_emitted": self.windows_emitted.clone() => "Window results written";
             "late_drops": self.late_drops.clone() => "Clicks not counted in a window because they came after its grace period, by window";
-            "over_limit_drops": self.over_limit_drops.clone() => "Clicks not counted because the store held EDM_TRENDING_MAX_OPEN_ENTRIES counts, by window";
+            "over_limit_drops": self.over_limit_drops.clone() => "Clicks not counted because their window would have been new while the store held EDM_TRENDING_MAX_OPEN_ENTRIES counts, by window";
+            "late_updates": self.late_updates.clone() => "Window results written again with more late clicks, by window";
+            "products_replaced": self.products_replaced.clone() => "Products that took a least-clicked product's place in a full window, by window";
+            "adjusted_event_times": self.adjusted_event_times.clone() => "Clicks whose event time was not their own: ahead_of_clock (capped), no_record_time (read time used)";
             "skipped_inputs": self.skipped_inputs.clone() => "Input records that were not valid clicks";
-            "skipped_repartition": self.skipped_repartition.clone() => "Repartition records that could not be decoded";
+            "skipped_repartition": self.skipped_repartition.clone() => "Repartition records that did not decode or were refused";
+            "skipped_changelog": self.skipped_changelog.clone() => "Changelog records a restore skipped because they did not decode";
+            "repeated_clicks": self.repeated_clicks.clone() => "Clicks read twice (at least once, after a crash) and counted once";
+            "watermark_milliseconds": self.watermark_ms.clone() => "The window task's watermark (epoch ms): windows closed up to it";
             "window_task": self.window_task.clone() => "1 while this instance holds the window task";
         });
         builder.build()

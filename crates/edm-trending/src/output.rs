@@ -7,13 +7,15 @@
 //! ```json
 //! {"topic":"edm-trending","event_id":"trending-1m-1700000040000",
 //!  "window":{"name":"1m","size_seconds":60,"advance_seconds":60,"start":1700000040000,"end":1700000100000},
-//!  "clicks":7,"products":2,"top":[{"button_id":"kit","clicks":5},{"button_id":"mug","clicks":2}]}
+//!  "clicks":7,"products":2,"late_clicks":0,
+//!  "top":[{"button_id":"kit","clicks":5},{"button_id":"mug","clicks":2}]}
 //! ```
 //!
-//! A window is emitted once, but a reader may still see a record twice (a
-//! reader that is not `read_committed`, or a store restored with a longer
-//! grace); `event_id` is the same for the same (spec, start), so a reader
-//! can recognise the duplicate.
+//! A window's record is written when it closes, and again with a higher
+//! `late_clicks` when clicks for it come later (see
+//! [`WindowStore`](crate::WindowStore)); `event_id` and the key are the same
+//! for the same (spec, start), so the latest record of a window replaces
+//! the earlier ones.
 
 use edm_config::Topic;
 use serde_json::Value;
@@ -44,6 +46,8 @@ pub struct WindowResult {
     /// The most-clicked products, at most `top_n`: by clicks, most first,
     /// then by button id (byte order) for equal clicks.
     pub top: Vec<ProductClicks>,
+    /// Clicks for the window that arrived after it closed, so far.
+    pub late_clicks: u64,
 }
 
 /// A Kafka record for the `edm-trending` topic.
@@ -91,6 +95,7 @@ impl WindowResult {
             clicks: self.clicks,
             products: self.products,
             top: self.top.clone(),
+            late_clicks: self.late_clicks,
         }
     }
 
@@ -125,12 +130,15 @@ mod tests {
                 ProductClicks {
                     button_id: "kit".into(),
                     clicks: 5,
+                    overcount: 0,
                 },
                 ProductClicks {
                     button_id: "mug".into(),
                     clicks: 2,
+                    overcount: 0,
                 },
             ],
+            late_clicks: 0,
         }
     }
 
@@ -144,7 +152,7 @@ mod tests {
             json!({"topic":"edm-trending","event_id":"trending-1m-1700000040000",
                    "window":{"name":"1m","size_seconds":60,"advance_seconds":60,
                              "start":1_700_000_040_000_i64,"end":1_700_000_100_000_i64},
-                   "clicks":7,"products":2,
+                   "clicks":7,"products":2,"late_clicks":0,
                    "top":[{"button_id":"kit","clicks":5},{"button_id":"mug","clicks":2}]})
         );
         // Readers parse it back, validated as edm-stream does.

@@ -1,45 +1,45 @@
 //! The consume-process-produce loop, the Kafka Streams way: two stages in
-//! one consumer group (the application id), each writing its output and its
-//! input offsets in one Kafka transaction per cycle.
+//! one consumer group (the application id), each writing its output and
+//! standing behind its input offsets once per cycle (one Kafka transaction
+//! per stage under exactly once; see [`producer`](crate::producer)).
 //!
-//! 1. **Repartition** (as many tasks as `edm-ui-click` has partitions,
-//!    shared by the instances): each click is parsed and written, keyed by
-//!    its product, to the single-partition repartition topic. Its producer's
-//!    transactional id is this process's own; a zombie is fenced by the
-//!    group's generation when it tries to commit offsets.
-//! 2. **Windows** (one task, on the instance that holds the repartition
-//!    partition): each record goes through the [`WindowStore`]; its
-//!    changelog updates and the results of the windows it closes are
-//!    written. Its transactional id is stable, so an instance that takes the
-//!    task over fences the previous owner at once (and aborts its open
-//!    transaction) before restoring the store from the changelog.
+//! 1. **Repartition** ([`RepartitionStage`], as many tasks as `edm-ui-click`
+//!    has partitions, shared by the instances): each click is given its
+//!    event time and written, keyed by its product, to the single-partition
+//!    repartition topic, with progress records for input partitions read to
+//!    their end. Its producer's transactional id is this process's own; a
+//!    zombie is fenced by the group's generation when it commits offsets.
+//! 2. **Windows** ([`WindowTask`], one task, on the instance that holds the
+//!    repartition partition): each record goes through the window store.
 //!
 //! A cycle gathers records for `EDM_TRENDING_COMMIT_INTERVAL_MS` (or
-//! `EDM_TRENDING_MAX_BATCH_RECORDS`) and then commits both transactions. A
-//! cycle that fails, or that a rebalance interrupts, is aborted instead: the
-//! consumer goes back to the committed offsets and the window store is
-//! restored again from the changelog, so nothing of it stays visible to a
-//! `read_committed` reader or in memory.
+//! `EDM_TRENDING_MAX_BATCH_RECORDS`) and then commits both stages. A cycle
+//! that fails, or that a rebalance interrupts, is aborted instead: every
+//! partition it read is sought back to the offset this processor last
+//! committed (known locally, never asked for at that moment), and nothing
+//! is read until every such seek has succeeded; a window task whose store
+//! took records is restored again from the changelog. So nothing of an
+//! aborted cycle stays visible to a `read_committed` reader or in memory,
+//! and nothing read in it is skipped. Seeks that keep failing for
+//! `EDM_TRENDING_KAFKA_TIMEOUT_SECS` make the processor leave the group and
+//! join again, which starts every partition from its committed offset.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use edm_events::Event;
 use edm_runtime::StopSignal;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
-use rdkafka::message::BorrowedMessage;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
-use crate::changelog_reader::{restore, RestoreFailure};
+use crate::event_time::Clock;
 use crate::metrics::Metrics;
 use crate::names::Names;
-use crate::settings::Settings;
-use crate::{coalesce, event_time, ChangelogUpdate, RepartitionRecord, WindowStore};
-
-type TxProducer = ThreadedProducer<DefaultProducerContext>;
+use crate::producer::{fenced, transactions_refused, StageProducer};
+use crate::repartition_stage::RepartitionStage;
+use crate::settings::{ProcessingGuarantee, Settings};
+use crate::window_task::WindowTask;
 
 /// Counts the consumer's rebalances, so that a cycle can tell whether one
 /// happened while it ran.
@@ -64,52 +64,26 @@ pub enum Fatal {
     /// A client could not be created from the settings.
     #[error("creating a Kafka client: {0}")]
     Client(KafkaError),
-    /// The store cannot be restored (an undecodable changelog record).
-    #[error(transparent)]
-    Restore(RestoreFailure),
+    /// The brokers refuse this client transactional ids.
+    #[error(
+        "the brokers refuse the transactional id {id} ({source}): this Kafka plan does not grant \
+         transactional ids to this app (Heroku documents them for dedicated plans). Set \
+         EDM_TRENDING_PROCESSING_GUARANTEE=at_least_once (see docs/deploy.md), or grant the \
+         prefix's transactional ids"
+    )]
+    TransactionsRefused {
+        /// The transactional id refused.
+        id: String,
+        /// What the broker said.
+        source: KafkaError,
+    },
     /// A record could not be encoded.
     #[error("encoding a record: {0}")]
     Encode(serde_json::Error),
 }
 
-/// The window task: its producer, its store and the open cycle's output.
-struct WindowTask {
-    producer: TxProducer,
-    store: WindowStore,
-    in_transaction: bool,
-    changelog: Vec<ChangelogUpdate>,
-    next_offset: Option<i64>,
-}
-
-/// The repartition stage's open cycle.
-struct RepartitionStage {
-    producer: TxProducer,
-    in_transaction: bool,
-    next_offsets: BTreeMap<i32, i64>,
-}
-
-/// The running processor. Build it with [`Processor::new`] and drive it
-/// with [`Processor::run`] on a thread of its own (every call blocks).
-pub struct Processor {
-    settings: Settings,
-    names: Names,
-    consumer: BaseConsumer<RebalanceCounter>,
-    repartition: RepartitionStage,
-    windows: Option<WindowTask>,
-    /// Set while the window task, fenced, waits for the group to move on.
-    fenced: Option<Fenced>,
-    metrics: Metrics,
-}
-
-/// When the window task's producer was fenced: the rebalance count then,
-/// and the moment.
-struct Fenced {
-    at_rebalance: u64,
-    since: Instant,
-}
-
 /// What ended a cycle early.
-enum Interrupted {
+pub enum Interrupted {
     /// A rebalance: the cycle's records may include revoked partitions.
     Rebalance,
     /// Kafka refused something, or a restore did not finish; the cycle is
@@ -125,8 +99,37 @@ impl From<KafkaError> for Interrupted {
     }
 }
 
+/// When the window task's producer was fenced: the rebalance count then,
+/// and the moment.
+struct Fenced {
+    at_rebalance: u64,
+    since: Instant,
+}
+
+/// The running processor. Build it with [`Processor::new`] and drive it
+/// with [`Processor::run`] on a thread of its own (every call blocks).
+pub struct Processor {
+    settings: Settings,
+    names: Names,
+    consumer: BaseConsumer<RebalanceCounter>,
+    repartition: RepartitionStage,
+    windows: Option<WindowTask>,
+    /// Set while the window task, fenced, waits for the group to move on.
+    fenced: Option<Fenced>,
+    /// The rebalance count the stages' partitions were last matched at.
+    synced_at: Option<u64>,
+    /// Partitions to seek back before anything is read: (topic,
+    /// partition) and the offset (`None`: the log's start).
+    rewind: BTreeMap<(String, i32), Option<i64>>,
+    /// Since when seeks have been pending.
+    rewind_since: Option<Instant>,
+    metrics: Metrics,
+}
+
 impl Processor {
-    /// Creates the clients and subscribes; nothing is read yet.
+    /// Creates the clients and subscribes; nothing is read yet. Under
+    /// exactly once, brokers that refuse transactional ids stop it here,
+    /// with an error that names the setting to change.
     pub fn new(settings: Settings, metrics: Metrics) -> Result<Self, Fatal> {
         let names = settings.names();
         let consumer: BaseConsumer<RebalanceCounter> = settings
@@ -139,19 +142,27 @@ impl Processor {
         consumer
             .subscribe(&[&names.input, &names.repartition])
             .map_err(Fatal::Client)?;
-        let producer = transactional_producer(&settings, &names.repartition_transactional_id)
-            .map_err(Fatal::Client)?;
+        let producer = StageProducer::new(&settings, &names.repartition_transactional_id)
+            .map_err(|e| refused_or_client(e, &names.repartition_transactional_id))?;
+        tracing::info!(
+            guarantee = settings.guarantee.name(),
+            "processing {}",
+            match settings.guarantee {
+                ProcessingGuarantee::ExactlyOnce => "exactly once (Kafka transactions)",
+                ProcessingGuarantee::AtLeastOnce =>
+                    "at least once (no transactions; results repeated after a crash replace the earlier ones)",
+            }
+        );
         Ok(Self {
-            repartition: RepartitionStage {
-                producer,
-                in_transaction: false,
-                next_offsets: BTreeMap::new(),
-            },
+            repartition: RepartitionStage::new(producer),
             settings,
             names,
             consumer,
             windows: None,
             fenced: None,
+            synced_at: None,
+            rewind: BTreeMap::new(),
+            rewind_since: None,
             metrics,
         })
     }
@@ -164,10 +175,7 @@ impl Processor {
             match self.cycle(stop) {
                 Ok(()) => {
                     backoff = Duration::from_millis(100);
-                    let now = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() as i64);
-                    self.metrics.last_good_cycle_ms.set(now);
+                    self.metrics.last_good_cycle_ms.set(now_ms());
                 }
                 Err(Interrupted::Rebalance) => {
                     tracing::info!(
@@ -192,11 +200,24 @@ impl Processor {
         Ok(())
     }
 
-    /// One cycle: the window task matches the assignment, records are
-    /// gathered, both transactions commit.
+    /// The processor's clock, for event times.
+    fn clock(&self) -> Clock {
+        Clock {
+            now_ms: now_ms(),
+            max_skew_ms: self.settings.max_clock_skew.as_millis() as i64,
+        }
+    }
+
+    /// One cycle: the stages match the assignment, pending seeks are
+    /// done, records are gathered, both stages commit.
     fn cycle(&mut self, stop: &StopSignal) -> Result<(), Interrupted> {
         let rebalances = self.consumer.context().0.load(Ordering::SeqCst);
         self.match_assignment(rebalances)?;
+        self.finish_rewind()?;
+        let timeout = self.settings.kafka_timeout;
+        if let Some(task) = self.windows.as_mut() {
+            task.read_input_partitions(&self.consumer, &self.names, &self.metrics, timeout)?;
+        }
         let deadline = Instant::now() + self.settings.commit_interval;
         let mut records = 0;
         while records < self.settings.max_batch_records && !stop.is_cancelled() {
@@ -213,26 +234,59 @@ impl Processor {
                 Some(Err(e)) => tracing::warn!("Kafka: {e}"),
                 Some(Ok(message)) => {
                     records += 1;
+                    let clock = self.clock();
                     if message.topic() == self.names.input {
-                        repartition_click(
-                            &mut self.repartition,
-                            &self.names,
-                            &self.metrics,
-                            &message,
-                        )?;
+                        if !self.repartition.has(message.partition()) {
+                            return Err(Interrupted::Rebalance);
+                        }
+                        self.repartition
+                            .on_record(&message, &self.names, &self.metrics, clock)?;
                     } else if message.topic() == self.names.repartition {
-                        count_click(self.windows.as_mut(), &self.names, &self.metrics, &message)?;
+                        let Some(task) = self.windows.as_mut() else {
+                            // Assigned during this cycle: the rebalance check aborts it.
+                            return Err(Interrupted::Rebalance);
+                        };
+                        task.on_record(&message, &self.names, &self.metrics, clock)?;
+                        if task.cycle_full() {
+                            break;
+                        }
                     }
                 }
             }
         }
+        let clock = self.clock();
+        self.repartition.write_progress(
+            &self.consumer,
+            &self.names,
+            clock,
+            self.settings.store.grace_ms(),
+            timeout,
+        )?;
         self.commit()
     }
 
-    /// Creates (fencing the previous owner, restoring the store) or drops
-    /// the window task to match the current assignment.
+    /// Matches both stages to the current assignment: the repartition
+    /// stage's partitions, and the window task, created (fencing the
+    /// previous owner, restoring the store) or dropped.
     fn match_assignment(&mut self, rebalances: u64) -> Result<(), Interrupted> {
         let assignment = self.consumer.assignment()?;
+        if self.synced_at != Some(rebalances) {
+            let inputs: Vec<i32> = assignment
+                .elements_for_topic(&self.names.input)
+                .iter()
+                .map(|e| e.partition())
+                .collect();
+            self.repartition.sync_assignment(
+                &self.consumer,
+                &self.names,
+                &inputs,
+                self.settings.kafka_timeout,
+            )?;
+            self.rewind.retain(|(topic, partition), _| {
+                assignment.find_partition(topic, *partition).is_some()
+            });
+            self.synced_at = Some(rebalances);
+        }
         let owned = assignment
             .elements_for_topic(&self.names.repartition)
             .iter()
@@ -260,47 +314,16 @@ impl Processor {
             resumed = owned;
         }
         if owned && self.windows.is_none() {
-            let producer =
-                transactional_producer(&self.settings, &self.names.windows_transactional_id)?;
-            let (store, summary) = match restore(&self.settings, &self.names.changelog) {
-                Ok(restored) => restored,
-                Err(RestoreFailure::Kafka { source, .. }) => {
-                    return Err(Interrupted::Kafka(source))
-                }
-                Err(RestoreFailure::TimedOut { topic, timeout }) => {
-                    tracing::warn!(
-                        "reading the changelog {topic} took more than {timeout:?}; trying again"
-                    );
-                    return Err(Interrupted::Kafka(KafkaError::Canceled));
-                }
-                Err(undecodable) => return Err(Interrupted::Fatal(Fatal::Restore(undecodable))),
-            };
-            tracing::info!(
-                records = summary.records,
-                millis = summary.took.as_millis() as u64,
-                stream_time = store.stream_time(),
-                "window task assigned; store restored from the changelog"
-            );
-            self.metrics.restores.inc();
-            self.metrics.window_task.set(1);
-            self.metrics
-                .last_restore_records
-                .set(summary.records as i64);
-            self.metrics
-                .last_restore_millis
-                .set(summary.took.as_millis() as i64);
-            self.windows = Some(WindowTask {
-                producer,
-                store,
-                in_transaction: false,
-                changelog: Vec::new(),
-                next_offset: None,
-            });
+            let task =
+                WindowTask::open(&self.settings, &self.names, &self.metrics, &self.consumer)?;
             if resumed {
                 // Records fetched before the pause may have been dropped:
                 // read on from what is committed.
-                self.rewind();
+                self.rewind
+                    .insert((self.names.repartition.clone(), 0), task.committed());
+                self.rewind_since.get_or_insert_with(Instant::now);
             }
+            self.windows = Some(task);
         } else if !owned && self.windows.is_some() {
             tracing::info!("window task revoked");
             self.windows = None;
@@ -309,103 +332,128 @@ impl Processor {
         Ok(())
     }
 
-    /// Commits both stages' transactions with their input offsets.
+    /// Seeks the partitions an aborted cycle read back to their committed
+    /// offsets; nothing is read before every seek has succeeded.
+    fn finish_rewind(&mut self) -> Result<(), Interrupted> {
+        if self.rewind.is_empty() {
+            self.rewind_since = None;
+            return Ok(());
+        }
+        let mut seeks = TopicPartitionList::new();
+        for ((topic, partition), offset) in &self.rewind {
+            let offset = offset.map_or(Offset::Beginning, Offset::Offset);
+            seeks.add_partition_offset(topic, *partition, offset)?;
+        }
+        match self
+            .consumer
+            .seek_partitions(seeks, self.settings.kafka_timeout)
+        {
+            Ok(done) => {
+                for element in done.elements() {
+                    match element.error() {
+                        Ok(()) => {
+                            self.rewind
+                                .remove(&(element.topic().to_owned(), element.partition()));
+                        }
+                        Err(e) => tracing::warn!(
+                            topic = element.topic(),
+                            partition = element.partition(),
+                            "seeking back to the committed offset: {e}; trying again"
+                        ),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("seeking back to the committed offsets: {e}; trying again"),
+        }
+        if self.rewind.is_empty() {
+            self.rewind_since = None;
+            return Ok(());
+        }
+        let since = *self.rewind_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= self.settings.kafka_timeout {
+            tracing::error!(
+                partitions = self.rewind.len(),
+                "seeking back kept failing for {:?}; leaving the group and joining again, \
+                 which starts every partition from its committed offset",
+                self.settings.kafka_timeout
+            );
+            self.consumer.unsubscribe();
+            self.consumer
+                .subscribe(&[&self.names.input, &self.names.repartition])?;
+            self.rewind.clear();
+            self.rewind_since = None;
+            self.synced_at = None;
+            if self.windows.take().is_some() {
+                self.metrics.window_task.set(0);
+            }
+            return Err(Interrupted::Rebalance);
+        }
+        Err(Interrupted::Kafka(KafkaError::Seek(
+            "seeking back to the committed offsets".into(),
+        )))
+    }
+
+    /// Commits both stages with their input offsets.
     fn commit(&mut self) -> Result<(), Interrupted> {
         let timeout = self.settings.kafka_timeout;
         let Some(group) = self.consumer.group_metadata() else {
             return Err(Interrupted::Rebalance);
         };
         if let Some(task) = self.windows.as_mut() {
-            if task.in_transaction {
-                for update in coalesce(std::mem::take(&mut task.changelog)) {
-                    let mut record = BaseRecord::<[u8], [u8]>::to(&self.names.changelog)
-                        .partition(0)
-                        .key(&update.key[..]);
-                    if let Some(value) = &update.value {
-                        record = record.payload(&value[..]);
-                    }
-                    send(&task.producer, record)?;
-                }
-                let mut offsets = TopicPartitionList::new();
-                if let Some(next) = task.next_offset {
-                    offsets.add_partition_offset(
-                        &self.names.repartition,
-                        0,
-                        Offset::Offset(next),
-                    )?;
-                }
-                task.producer
-                    .send_offsets_to_transaction(&offsets, &group, timeout)?;
-                commit_when_delivered(&task.producer, timeout)?;
-                task.in_transaction = false;
-                task.next_offset = None;
-            }
+            task.commit(&self.consumer, &group, &self.names, &self.metrics, timeout)?;
         }
-        let stage = &mut self.repartition;
-        if stage.in_transaction || !stage.next_offsets.is_empty() {
-            if !stage.in_transaction {
-                stage.in_transaction = true;
-                stage.producer.begin_transaction()?;
-            }
-            let mut offsets = TopicPartitionList::new();
-            for (&partition, &next) in &stage.next_offsets {
-                offsets.add_partition_offset(&self.names.input, partition, Offset::Offset(next))?;
-            }
-            stage
+        let offsets = self.repartition.offsets(&self.names)?;
+        if self.repartition.producer.is_open() || offsets.count() > 0 {
+            self.repartition
                 .producer
-                .send_offsets_to_transaction(&offsets, &group, timeout)?;
-            commit_when_delivered(&stage.producer, timeout)?;
-            stage.in_transaction = false;
-            stage.next_offsets.clear();
+                .commit(&offsets, &self.consumer, &group, timeout)?;
         }
+        self.repartition.committed();
         self.metrics.committed_cycles.inc();
         Ok(())
     }
 
-    /// Aborts both open transactions, puts every assigned partition back at
-    /// its committed offset and drops the window store (restored again on
-    /// the next cycle).
+    /// Aborts both stages' open cycles, marks every partition they read to
+    /// be sought back to its committed offset, and drops a window store
+    /// that took records (restored again on the next cycle).
     fn abort_cycle(&mut self, stop: &StopSignal) {
         let timeout = self.settings.kafka_timeout;
-        if self.repartition.in_transaction {
-            if let Err(e) = self.repartition.producer.abort_transaction(timeout) {
-                tracing::warn!(
-                    "aborting the repartition transaction: {e}; starting a new producer"
-                );
-                // A new producer with the same id aborts what is left open.
-                let mut wait = Duration::from_millis(100);
-                loop {
-                    match transactional_producer(
-                        &self.settings,
-                        &self.names.repartition_transactional_id,
-                    ) {
-                        Ok(producer) => {
-                            self.repartition.producer = producer;
-                            break;
-                        }
-                        Err(e) if !stop.is_cancelled() => {
-                            tracing::warn!("starting the repartition producer: {e}; trying again");
-                            std::thread::sleep(wait);
-                            wait = (wait * 2).min(Duration::from_secs(5));
-                        }
-                        Err(_) => break,
+        if let Err(e) = self.repartition.producer.abort(timeout) {
+            tracing::warn!("aborting the repartition transaction: {e}; starting a new producer");
+            // A new producer with the same id aborts what is left open.
+            let mut wait = Duration::from_millis(100);
+            loop {
+                match StageProducer::new(&self.settings, &self.names.repartition_transactional_id) {
+                    Ok(producer) => {
+                        self.repartition.producer = producer;
+                        break;
                     }
+                    Err(e) if !stop.is_cancelled() => {
+                        tracing::warn!("starting the repartition producer: {e}; trying again");
+                        std::thread::sleep(wait);
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                    Err(_) => break,
                 }
             }
         }
-        self.repartition.in_transaction = false;
-        self.repartition.next_offsets.clear();
+        for (partition, offset) in self.repartition.aborted() {
+            self.rewind
+                .insert((self.names.input.clone(), partition), offset);
+        }
+        if let Some(task) = self.windows.as_mut() {
+            if let Some(offset) = task.aborted() {
+                self.rewind
+                    .insert((self.names.repartition.clone(), 0), offset);
+            }
+        }
         // A window task that took no record in this cycle keeps its store:
         // it matches the committed changelog. One that did is dropped and
         // restored from the changelog at the next cycle.
-        if self
-            .windows
-            .as_ref()
-            .is_some_and(|task| task.in_transaction)
-        {
-            if let Some(task) = self.windows.take() {
+        if self.windows.as_ref().is_some_and(WindowTask::changed) {
+            if let Some(mut task) = self.windows.take() {
                 self.metrics.window_task.set(0);
-                if let Err(e) = task.producer.abort_transaction(timeout) {
+                if let Err(e) = task.producer.abort(timeout) {
                     if fenced(&e) {
                         // Another instance owns the task now: it is not
                         // taken back before the group has moved on.
@@ -425,7 +473,9 @@ impl Processor {
                 }
             }
         }
-        self.rewind();
+        if !self.rewind.is_empty() {
+            self.rewind_since.get_or_insert_with(Instant::now);
+        }
     }
 
     /// Pauses or resumes fetching the repartition topic (the window task's
@@ -442,227 +492,24 @@ impl Processor {
             tracing::debug!("pausing or resuming the repartition topic: {e}");
         }
     }
-
-    /// Seeks every assigned partition to its committed offset (the start
-    /// of the log when none is committed).
-    fn rewind(&self) {
-        let Ok(assignment) = self.consumer.assignment() else {
-            return;
-        };
-        let committed = match self
-            .consumer
-            .committed_offsets(assignment, self.settings.kafka_timeout)
-        {
-            Ok(committed) => committed,
-            Err(e) => {
-                tracing::warn!("reading the committed offsets: {e}");
-                return;
-            }
-        };
-        for element in committed.elements() {
-            let offset = match element.offset() {
-                Offset::Offset(n) => Offset::Offset(n),
-                _ => Offset::Beginning,
-            };
-            if let Err(e) = self.consumer.seek(
-                element.topic(),
-                element.partition(),
-                offset,
-                self.settings.kafka_timeout,
-            ) {
-                tracing::warn!(
-                    topic = element.topic(),
-                    partition = element.partition(),
-                    "seeking back to the committed offset: {e}"
-                );
-            }
-        }
-    }
 }
 
-/// Stage 1: a click from the input topic, written keyed by product.
-fn repartition_click(
-    stage: &mut RepartitionStage,
-    names: &Names,
-    metrics: &Metrics,
-    message: &BorrowedMessage<'_>,
-) -> Result<(), Interrupted> {
-    stage
-        .next_offsets
-        .insert(message.partition(), message.offset() + 1);
-    // Skipped records still move the offset on: counted and logged, loudly.
-    let skip = |why: std::fmt::Arguments<'_>| {
-        metrics.skipped_inputs.inc();
-        tracing::warn!(
-            partition = message.partition(),
-            offset = message.offset(),
-            "skipping an input record: {why}"
-        );
-        Ok(())
-    };
-    let event = match message.payload().map(Event::parse) {
-        Some(Ok(event)) => event,
-        Some(Err(e)) => return skip(format_args!("not a valid event: {e}")),
-        None => return skip(format_args!("it has no value")),
-    };
-    let Some(button_id) = event.button_id() else {
-        return skip(format_args!("not a click"));
-    };
-    let record = RepartitionRecord {
-        button_id: button_id.to_owned(),
-        event_time: event_time(event.event_timestamp, message.timestamp().to_millis()),
-        event_id: event.event_id.clone(),
-    };
-    let value = record
-        .value()
-        .map_err(|e| Interrupted::Fatal(Fatal::Encode(e)))?;
-    if !stage.in_transaction {
-        // Marked first: a failed begin replaces the producer on abort.
-        stage.in_transaction = true;
-        stage.producer.begin_transaction()?;
-    }
-    metrics.clicks_repartitioned.inc();
-    send(
-        &stage.producer,
-        BaseRecord::to(&names.repartition)
-            .partition(0)
-            .key(&record.key())
-            .payload(&value),
-    )?;
-    Ok(())
+/// Now, in epoch milliseconds.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Stage 2: a click from the repartition topic, through the store.
-fn count_click(
-    task: Option<&mut WindowTask>,
-    names: &Names,
-    metrics: &Metrics,
-    message: &BorrowedMessage<'_>,
-) -> Result<(), Interrupted> {
-    let Some(task) = task else {
-        // Assigned during this cycle: the rebalance check aborts it.
-        return Err(Interrupted::Rebalance);
-    };
-    task.next_offset = Some(message.offset() + 1);
-    let record = match RepartitionRecord::decode(message.key(), message.payload()) {
-        Ok(record) => record,
-        Err(e) => {
-            metrics.skipped_repartition.inc();
-            tracing::warn!(
-                offset = message.offset(),
-                "skipping a repartition record: {e}"
-            );
-            return Ok(());
+/// The error for a producer that could not start: refused transactional
+/// ids are named as such.
+fn refused_or_client(e: KafkaError, id: &str) -> Fatal {
+    if transactions_refused(&e) {
+        Fatal::TransactionsRefused {
+            id: id.to_owned(),
+            source: e,
         }
-    };
-    let processed = match task.store.process(&record.button_id, record.event_time) {
-        Ok(processed) => processed,
-        Err(refused) => {
-            tracing::warn!(
-                offset = message.offset(),
-                "the window store refused a click: {refused}"
-            );
-            return Ok(());
-        }
-    };
-    if !task.in_transaction {
-        // Marked first: the store has taken the record, so a failed begin
-        // must drop the task (and a fatal producer with it) on abort.
-        task.in_transaction = true;
-        task.producer.begin_transaction()?;
-    }
-    metrics.clicks_counted.inc();
-    task.changelog.extend(processed.changelog);
-    for result in processed.emitted {
-        let output = result
-            .to_record()
-            .map_err(|e| Interrupted::Fatal(Fatal::Encode(e)))?;
-        send(
-            &task.producer,
-            BaseRecord::to(&names.output)
-                .key(&output.key)
-                .payload(&output.value),
-        )?;
-        metrics.windows_emitted.inc();
-    }
-    Ok(())
-}
-
-/// A transactional producer with `id`, its transactions initialised (which
-/// fences any other producer with the same id).
-fn transactional_producer(settings: &Settings, id: &str) -> Result<TxProducer, KafkaError> {
-    let producer: TxProducer = settings
-        .kafka
-        .producer_config("edm-trending")
-        .set("transactional.id", id)
-        .set(
-            "transaction.timeout.ms",
-            settings.transaction_timeout.as_millis().to_string(),
-        )
-        .create()?;
-    producer.init_transactions(settings.kafka_timeout)?;
-    Ok(producer)
-}
-
-/// Whether `error` says another producer with the same transactional id
-/// (or a newer group generation) has taken over.
-fn fenced(error: &KafkaError) -> bool {
-    use rdkafka::types::RDKafkaErrorCode::{
-        FencedInstanceId, InvalidProducerEpoch, ProducerFenced,
-    };
-    match error {
-        KafkaError::Transaction(e) => {
-            e.is_fatal()
-                || matches!(
-                    e.code(),
-                    ProducerFenced | InvalidProducerEpoch | FencedInstanceId
-                )
-        }
-        other => matches!(
-            other.rdkafka_error_code(),
-            Some(ProducerFenced | InvalidProducerEpoch | FencedInstanceId)
-        ),
-    }
-}
-
-/// Enqueues a record, waiting while the producer's queue is full.
-/// Commits `producer`'s transaction once its records are delivered.
-///
-/// rdkafka's `commit_transaction` flushes first by waiting on the
-/// producer's event queue in 100 ms steps; a `ThreadedProducer`'s own thread
-/// takes the delivery reports from that queue, so each step lasted the full
-/// 100 ms and every commit after a fresh send took at least that long (the
-/// window task's every cycle). Waiting here until nothing is in flight makes
-/// that flush immediate.
-fn commit_when_delivered(producer: &TxProducer, timeout: Duration) -> Result<(), KafkaError> {
-    let deadline = Instant::now() + timeout;
-    while producer.in_flight_count() > 0 {
-        if Instant::now() >= deadline {
-            return Err(KafkaError::Flush(
-                rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    producer.commit_transaction(deadline.saturating_duration_since(Instant::now()))
-}
-
-fn send<K, P>(producer: &TxProducer, mut record: BaseRecord<'_, K, P>) -> Result<(), KafkaError>
-where
-    K: rdkafka::message::ToBytes + ?Sized,
-    P: rdkafka::message::ToBytes + ?Sized,
-{
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((
-                KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
-                back,
-            )) => {
-                record = back;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err((e, _)) => return Err(e),
-        }
+    } else {
+        Fatal::Client(e)
     }
 }

@@ -1,34 +1,69 @@
-//! The records of the repartition topic: the single-partition log the
-//! store processes in order. The stage reading `edm-ui-click` writes one per
-//! click: key = the button id's UTF-8 bytes, value =
-//! `{"event_time":<ms>,"event_id":"<id>"}` (`event_id` only when the click
-//! had one).
+//! The records of the repartition topic: the log the window task processes
+//! in order. The stage reading `edm-ui-click` writes two kinds:
 //!
-//! Decoding checks the shape only. Whether the event time is in the
-//! accepted range is [`WindowStore::process`](crate::WindowStore::process)'s
-//! check, so that such records are counted in its metrics.
+//! - a **click**, one per click: key = the button id's UTF-8 bytes, value =
+//!   `{"event_time":<ms>,"event_id":"<id>","partition":<p>,"offset":<o>}`:
+//!   the event time it decided (carried, so the window task never needs a
+//!   clock to replay it), the event id when the click had one, and where
+//!   the click was read (its input partition and offset);
+//! - a **progress** record: no key, value =
+//!   `{"watermark":<ms>,"partition":<p>,"next_offset":<o>}`: input partition
+//!   `p` was read up to offset `o`, and its watermark is at least `ms`
+//!   (written when the partition was read to its end, so that windows
+//!   close on a quiet store).
+//!
+//! Records written before watermarks carried neither `partition` nor
+//! `offset`; they are still counted. Decoding checks the shape only.
+//! Whether an event time is in the accepted range is
+//! [`WindowStore::process`](crate::WindowStore::process)'s check, so that
+//! such records are counted in its metrics.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::progress::Source;
 use crate::store::MAX_BUTTON_ID_BYTES;
+
+/// A record of the repartition topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepartitionRecord {
+    /// A click on its way to the window store.
+    Click(ClickRecord),
+    /// How far an input partition has been read.
+    Progress(ProgressRecord),
+}
 
 /// A click on its way to the window store.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepartitionRecord {
+pub struct ClickRecord {
     /// The product clicked (`properties.button_id`); the record key.
     pub button_id: String,
-    /// The click's event time (see [`event_time`](crate::event_time())), epoch ms.
+    /// The click's event time (see [`event_time`](crate::event_time)),
+    /// epoch ms.
     pub event_time: i64,
     /// The click's event id, when it had one (for tracing).
     pub event_id: Option<String>,
+    /// Where the click was read; `None` in records written before
+    /// watermarks.
+    pub source: Option<Source>,
+}
+
+/// How far an input partition has been read, and its watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgressRecord {
+    /// The input partition.
+    pub partition: i32,
+    /// Every record before this offset has been read.
+    pub next_offset: i64,
+    /// The partition's watermark (epoch ms).
+    pub watermark: i64,
 }
 
 /// Why a repartition record cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RepartitionError {
-    /// The record has no key.
-    #[error("the record has no key (the key is the button id)")]
+    /// A click record has no key.
+    #[error("the record has no key (a click's key is the button id)")]
     MissingKey,
     /// The key is not UTF-8.
     #[error("the key (the button id) is not valid UTF-8")]
@@ -41,53 +76,109 @@ pub enum RepartitionError {
     MissingValue,
     /// The value is not the expected JSON.
     #[error(
-        "the value is not {{\"event_time\":<integer ms>,\"event_id\":<optional string>}}: {0}"
+        "the value is neither a click {{\"event_time\":<integer ms>,\"event_id\":<optional string>,\"partition\":<optional integer>,\"offset\":<optional integer>}} nor progress {{\"watermark\":<integer ms>,\"partition\":<integer>,\"next_offset\":<integer>}}: {0}"
     )]
     InvalidValue(String),
+    /// A source partition or offset is negative, or only one is given.
+    #[error("the record's partition and offset must both be given, and not be negative")]
+    InvalidSource,
 }
 
-/// The JSON value of a repartition record.
+/// The JSON value of a repartition record: a click's fields or a progress
+/// record's.
 #[derive(Serialize, Deserialize)]
 struct RepartitionValue<'a> {
-    event_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event_time: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
     event_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    watermark: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    partition: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offset: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_offset: Option<i64>,
 }
 
 impl RepartitionRecord {
-    /// The record key: the button id's UTF-8 bytes.
-    pub fn key(&self) -> Vec<u8> {
-        self.button_id.as_bytes().to_vec()
+    /// The record key: a click's button id; a progress record has none.
+    pub fn key(&self) -> Option<Vec<u8>> {
+        match self {
+            RepartitionRecord::Click(click) => Some(click.button_id.as_bytes().to_vec()),
+            RepartitionRecord::Progress(_) => None,
+        }
     }
 
-    /// The record value: `{"event_time":<ms>,"event_id":"<id>"}`.
-    /// Serializing this plain data does not fail in practice; the error is
-    /// passed on rather than hidden.
+    /// The record value (see the module documentation). Serializing this
+    /// plain data does not fail in practice; the error is passed on rather
+    /// than hidden.
     pub fn value(&self) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(&RepartitionValue {
-            event_time: self.event_time,
-            event_id: self.event_id.as_deref().map(Into::into),
-        })
+        let value = match self {
+            RepartitionRecord::Click(click) => RepartitionValue {
+                event_time: Some(click.event_time),
+                event_id: click.event_id.as_deref().map(Into::into),
+                watermark: None,
+                partition: click.source.map(|s| s.partition),
+                offset: click.source.map(|s| s.offset),
+                next_offset: None,
+            },
+            RepartitionRecord::Progress(progress) => RepartitionValue {
+                event_time: None,
+                event_id: None,
+                watermark: Some(progress.watermark),
+                partition: Some(progress.partition),
+                offset: None,
+                next_offset: Some(progress.next_offset),
+            },
+        };
+        serde_json::to_vec(&value)
     }
 
     /// Decodes a record read from the repartition topic. Unknown fields in
     /// the value are ignored.
     pub fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<Self, RepartitionError> {
-        let key = key.ok_or(RepartitionError::MissingKey)?;
-        if key.len() > MAX_BUTTON_ID_BYTES {
-            return Err(RepartitionError::KeyTooLong(key.len()));
-        }
-        let button_id = std::str::from_utf8(key)
-            .map_err(|_| RepartitionError::KeyNotUtf8)?
-            .to_owned();
         let value = value.ok_or(RepartitionError::MissingValue)?;
         let parsed: RepartitionValue<'_> = serde_json::from_slice(value)
             .map_err(|e| RepartitionError::InvalidValue(e.to_string()))?;
-        Ok(Self {
-            button_id,
-            event_time: parsed.event_time,
-            event_id: parsed.event_id.map(|id| id.into_owned()),
-        })
+        let invalid = |why: &str| RepartitionError::InvalidValue(why.to_owned());
+        match (parsed.event_time, parsed.watermark) {
+            (Some(event_time), None) => {
+                let source = match (parsed.partition, parsed.offset) {
+                    (Some(partition), Some(offset)) if partition >= 0 && offset >= 0 => {
+                        Some(Source { partition, offset })
+                    }
+                    (None, None) => None,
+                    _ => return Err(RepartitionError::InvalidSource),
+                };
+                let key = key.ok_or(RepartitionError::MissingKey)?;
+                if key.len() > MAX_BUTTON_ID_BYTES {
+                    return Err(RepartitionError::KeyTooLong(key.len()));
+                }
+                let button_id = std::str::from_utf8(key)
+                    .map_err(|_| RepartitionError::KeyNotUtf8)?
+                    .to_owned();
+                Ok(RepartitionRecord::Click(ClickRecord {
+                    button_id,
+                    event_time,
+                    event_id: parsed.event_id.map(|id| id.into_owned()),
+                    source,
+                }))
+            }
+            (None, Some(watermark)) => match (parsed.partition, parsed.next_offset) {
+                (Some(partition), Some(next_offset)) if partition >= 0 && next_offset >= 0 => {
+                    Ok(RepartitionRecord::Progress(ProgressRecord {
+                        partition,
+                        next_offset,
+                        watermark,
+                    }))
+                }
+                _ => Err(RepartitionError::InvalidSource),
+            },
+            (Some(_), Some(_)) => Err(invalid("it has both event_time and watermark")),
+            (None, None) => Err(invalid("missing field `event_time`")),
+        }
     }
 }
 
@@ -96,41 +187,52 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    #[test]
-    fn the_value_is_the_documented_json() {
-        let record = RepartitionRecord {
+    fn click(source: Option<Source>) -> RepartitionRecord {
+        RepartitionRecord::Click(ClickRecord {
             button_id: "kit".into(),
             event_time: 1_700_000_000_000,
             event_id: Some("e-1".into()),
-        };
-        assert_eq!(record.key(), b"kit".to_vec());
+            source,
+        })
+    }
+
+    #[test]
+    fn the_values_are_the_documented_json() {
+        let record = click(Some(Source {
+            partition: 2,
+            offset: 41,
+        }));
+        assert_eq!(record.key(), Some(b"kit".to_vec()));
         assert_eq!(
             record.value().unwrap(),
-            br#"{"event_time":1700000000000,"event_id":"e-1"}"#.to_vec()
+            br#"{"event_time":1700000000000,"event_id":"e-1","partition":2,"offset":41}"#.to_vec()
         );
-        let without_id = RepartitionRecord {
-            event_id: None,
-            ..record
-        };
+        let progress = RepartitionRecord::Progress(ProgressRecord {
+            partition: 1,
+            next_offset: 7,
+            watermark: 1_700_000_030_000,
+        });
+        assert_eq!(progress.key(), None);
         assert_eq!(
-            without_id.value().unwrap(),
-            br#"{"event_time":1700000000000}"#.to_vec()
+            progress.value().unwrap(),
+            br#"{"watermark":1700000030000,"partition":1,"next_offset":7}"#.to_vec()
         );
     }
 
     #[test]
-    fn unknown_fields_are_ignored_and_escaped_ids_are_read() {
+    fn records_written_before_watermarks_still_decode() {
         let record = RepartitionRecord::decode(
             Some(b"mug"),
             Some(br#"{"schema":2,"event_id":"a\"b","event_time":5}"#),
         );
         assert_eq!(
             record,
-            Ok(RepartitionRecord {
+            Ok(RepartitionRecord::Click(ClickRecord {
                 button_id: "mug".into(),
                 event_time: 5,
                 event_id: Some("a\"b".into()),
-            })
+                source: None,
+            }))
         );
     }
 
@@ -154,6 +256,20 @@ mod tests {
             RepartitionRecord::decode(Some(b"a"), None),
             Err(RepartitionError::MissingValue)
         );
+        for half in [
+            &br#"{"event_time":5,"partition":1}"#[..],
+            br#"{"event_time":5,"offset":1}"#,
+            br#"{"event_time":5,"partition":-1,"offset":1}"#,
+            br#"{"watermark":5,"partition":1}"#,
+            br#"{"watermark":5,"next_offset":-1,"partition":0}"#,
+        ] {
+            assert_eq!(
+                RepartitionRecord::decode(Some(b"a"), Some(half)),
+                Err(RepartitionError::InvalidSource),
+                "{}",
+                String::from_utf8_lossy(half)
+            );
+        }
         for garbage in [
             &b""[..],
             b"{",
@@ -163,6 +279,7 @@ mod tests {
             br#"{"event_time":"5"}"#,
             br#"{"event_time":99999999999999999999}"#,
             br#"{"event_time":5,"event_id":7}"#,
+            br#"{"event_time":5,"watermark":5}"#,
             b"\xff\xfe",
         ] {
             let result = RepartitionRecord::decode(Some(b"a"), Some(garbage));
@@ -178,17 +295,38 @@ mod tests {
         assert!(message.contains("event_time"), "{message}");
     }
 
+    fn any_record() -> impl Strategy<Value = RepartitionRecord> {
+        prop_oneof![
+            (
+                "\\PC{0,40}|[\\x00-\\x7f]{0,8}",
+                any::<i64>(),
+                prop::option::of("\\PC{0,20}"),
+                prop::option::of((0i32.., 0i64..)),
+            )
+                .prop_map(|(button_id, event_time, event_id, source)| {
+                    RepartitionRecord::Click(ClickRecord {
+                        button_id,
+                        event_time,
+                        event_id,
+                        source: source.map(|(partition, offset)| Source { partition, offset }),
+                    })
+                }),
+            (0i32.., 0i64.., any::<i64>()).prop_map(|(partition, next_offset, watermark)| {
+                RepartitionRecord::Progress(ProgressRecord {
+                    partition,
+                    next_offset,
+                    watermark,
+                })
+            }),
+        ]
+    }
+
     proptest! {
         #[test]
-        fn every_record_decodes_to_itself(
-            button_id in "\\PC{0,40}|[\\x00-\\x7f]{0,8}",
-            event_time in any::<i64>(),
-            event_id in prop::option::of("\\PC{0,20}"),
-        ) {
-            let record = RepartitionRecord { button_id, event_time, event_id };
+        fn every_record_decodes_to_itself(record in any_record()) {
             let value = record.value().unwrap();
             prop_assert_eq!(
-                RepartitionRecord::decode(Some(&record.key()), Some(&value)),
+                RepartitionRecord::decode(record.key().as_deref(), Some(&value)),
                 Ok(record)
             );
         }
@@ -198,8 +336,10 @@ mod tests {
             key in prop::option::of(prop::collection::vec(any::<u8>(), 0..8)),
             value in prop::option::of(prop::collection::vec(any::<u8>(), 0..32)),
         ) {
-            if let Ok(record) = RepartitionRecord::decode(key.as_deref(), value.as_deref()) {
-                prop_assert_eq!(Some(record.key()), key);
+            if let Ok(RepartitionRecord::Click(click)) =
+                RepartitionRecord::decode(key.as_deref(), value.as_deref())
+            {
+                prop_assert_eq!(Some(click.button_id.into_bytes()), key);
             }
         }
     }

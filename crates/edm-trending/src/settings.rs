@@ -11,6 +11,43 @@ use edm_runtime::ServiceSettings;
 use crate::names::Names;
 use crate::TrendingConfig;
 
+/// `EDM_TRENDING_PROCESSING_GUARANTEE`, Kafka Streams' names and meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessingGuarantee {
+    /// `exactly_once` (the default): each stage's output and input offsets
+    /// in one Kafka transaction per cycle. Needs TransactionalId rights.
+    ExactlyOnce,
+    /// `at_least_once`: no transactions; a cycle's output is delivered
+    /// before its input offsets are committed, so a crash writes some
+    /// output again. Results are complete per window and keyed by it, so a
+    /// repeat replaces the earlier record.
+    AtLeastOnce,
+}
+
+impl ProcessingGuarantee {
+    /// The setting's value: `exactly_once` or `at_least_once`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProcessingGuarantee::ExactlyOnce => "exactly_once",
+            ProcessingGuarantee::AtLeastOnce => "at_least_once",
+        }
+    }
+
+    fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        const VAR: &str = "EDM_TRENDING_PROCESSING_GUARANTEE";
+        match env.get(VAR).as_deref().map(str::trim) {
+            None | Some("") | Some("exactly_once") | Some("exactly_once_v2") => {
+                Ok(ProcessingGuarantee::ExactlyOnce)
+            }
+            Some("at_least_once") => Ok(ProcessingGuarantee::AtLeastOnce),
+            Some(other) => Err(ConfigError::new(
+                VAR,
+                format!("must be exactly_once or at_least_once, got {other:?}"),
+            )),
+        }
+    }
+}
+
 /// Everything the service needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -26,8 +63,19 @@ pub struct Settings {
     /// The window store's settings: `EDM_TRENDING_GRACE_SECS` (default 60,
     /// up to 3600), `EDM_TRENDING_TOP_N` (default 10, up to 100) and
     /// `EDM_TRENDING_MAX_OPEN_ENTRIES` (default 100,000 window × product
-    /// counts in memory, up to 10,000,000).
+    /// counts in memory, up to 10,000,000) and
+    /// `EDM_TRENDING_MAX_PRODUCTS_PER_WINDOW` (default 1,000, 10 to 100,000,
+    /// at least the top N: past it a new product takes the least-clicked
+    /// one's place, see [`counts`](crate::counts)).
     pub store: TrendingConfig,
+    /// `EDM_TRENDING_PROCESSING_GUARANTEE`: `exactly_once` (default) or
+    /// `at_least_once`.
+    pub guarantee: ProcessingGuarantee,
+    /// `EDM_TRENDING_MAX_CLOCK_SKEW_SECS` (default 5, 0 to 3,600): how far
+    /// ahead of this processor's clock an event time may be (later ones are
+    /// capped there and counted), and how far behind its clock an input
+    /// partition read to its end holds its watermark.
+    pub max_clock_skew: Duration,
     /// `EDM_TRENDING_COMMIT_INTERVAL_MS` (default 100, 10 to 60,000): how
     /// long one transaction gathers records before it commits, as Kafka
     /// Streams' `commit.interval.ms` under exactly-once.
@@ -58,10 +106,31 @@ impl ServiceSettings for Settings {
         let grace_secs = number(env, "EDM_TRENDING_GRACE_SECS", 60, 0, 3600)?;
         let top_n = number(env, "EDM_TRENDING_TOP_N", 10, 1, 100)?;
         let max_open = number(env, "EDM_TRENDING_MAX_OPEN_ENTRIES", 100_000, 1, 10_000_000)?;
+        let per_window = number(
+            env,
+            "EDM_TRENDING_MAX_PRODUCTS_PER_WINDOW",
+            TrendingConfig::DEFAULT_MAX_PRODUCTS_PER_WINDOW as u64,
+            10,
+            100_000,
+        )?;
+        let guarantee = ProcessingGuarantee::from_env(env)?;
         let store =
             TrendingConfig::new(grace_secs as i64 * 1000, top_n as usize, max_open as usize)
-                .map_err(|e| ConfigError::new("EDM_TRENDING_GRACE_SECS", e.to_string()))?;
+                .map_err(|e| ConfigError::new("EDM_TRENDING_GRACE_SECS", e.to_string()))?
+                .with_max_products_per_window(per_window as usize)
+                .map_err(|e| {
+                    ConfigError::new("EDM_TRENDING_MAX_PRODUCTS_PER_WINDOW", e.to_string())
+                })?
+                .with_repeated_sources_skipped(guarantee == ProcessingGuarantee::AtLeastOnce);
         Ok(Self {
+            guarantee,
+            max_clock_skew: Duration::from_secs(number(
+                env,
+                "EDM_TRENDING_MAX_CLOCK_SKEW_SECS",
+                5,
+                0,
+                3600,
+            )?),
             http: HttpSettings::from_env(env, crate::NAME)?,
             kafka: KafkaSettings::from_env(env)?,
             application_id: ConsumerGroup::from_env(

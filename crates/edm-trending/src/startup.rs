@@ -49,11 +49,18 @@ impl Service for Trending {
 
     fn start(self, background: &Background) -> anyhow::Result<Routes> {
         let processor = self.processor;
+        let stopped = self.metrics.stopped.clone();
         background.spawn("trending processor", |stop| async move {
             match tokio::task::spawn_blocking(move || processor.run(&stop)).await {
                 Ok(Ok(())) => tracing::info!("processor stopped"),
-                Ok(Err(fatal)) => tracing::error!("the processor stopped for good: {fatal}"),
-                Err(panicked) => tracing::error!("the processor thread failed: {panicked}"),
+                Ok(Err(fatal)) => {
+                    stopped.set(1);
+                    tracing::error!("the processor stopped for good: {fatal}");
+                }
+                Err(panicked) => {
+                    stopped.set(1);
+                    tracing::error!("the processor thread failed: {panicked}");
+                }
             }
         });
         let metrics = Arc::new(self.metrics);
@@ -69,17 +76,22 @@ impl Service for Trending {
 
 /// Ready while cycles keep ending well: the brokers answer, transactions
 /// commit. An instance without partitions (more instances than the input
-/// has partitions) is ready and idle.
+/// has partitions) is ready and idle. A processor that stopped for good is
+/// not ready at once.
 fn readiness(metrics: &Metrics) -> ReadyReport {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let last = metrics.last_good_cycle_ms.get();
-    let working = last > 0 && now_ms - last <= STALE_AFTER.as_millis() as i64;
+    let stopped = metrics.stopped.get() == 1;
+    let working = !stopped && last > 0 && now_ms - last <= STALE_AFTER.as_millis() as i64;
+    let watermark = metrics.watermark_ms.get();
     ReadyReport::new(
         working,
         json!({
+            "processor_stopped": stopped,
             "last_good_cycle_ms_ago": if last > 0 { Some(now_ms - last) } else { None },
+            "watermark_ms": if watermark > 0 { Some(watermark) } else { None },
             "window_task": metrics.window_task.get() == 1,
             "committed_cycles": metrics.committed_cycles.get(),
             "aborted_cycles": metrics.aborted_cycles.get(),

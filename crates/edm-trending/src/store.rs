@@ -3,50 +3,76 @@
 //! [`Processed`], the changelog updates and the window results that the
 //! runtime writes in the record's Kafka transaction.
 //!
-//! # Processing one record `(button_id, t)`
-//! 1. Stream time becomes `max(stream time, t)`; if it moved, a stream-time
-//!    update is written.
-//! 2. Every open window with `end + grace <= stream time` closes, in window
-//!    order (end, then spec, then start): its result is emitted and each of
-//!    its counts gets a tombstone.
+//! # Time
+//! The store's watermark is the smallest watermark over the input
+//! partitions ([`InputProgress`]): a click raises its own partition's to its
+//! event time, and a progress record raises it to what it carries. Windows
+//! close when the watermark reaches their `end + grace`, so nothing closes
+//! before every input partition has got that far; until every partition
+//! has reported once, nothing closes at all.
+//!
+//! # Processing one click `(button_id, t)` read from input partition `p`
+//! 1. Partition `p`'s watermark becomes `max(its watermark, t)`.
+//! 2. If the store's watermark moved, results of closed windows with late
+//!    clicks are written again (at most once per second of watermark), then
+//!    every open window with `end + grace <= watermark` closes, in window
+//!    order (end, then spec, then start): its result is emitted, its counts
+//!    get tombstones, and it is kept for [`CLOSED_KEPT_MS`] to count late
+//!    clicks.
 //! 3. For each window `w` of each spec containing `t`: if
-//!    `w.end + grace <= stream time` the event is late for `w` (dropped,
-//!    [`SpecCounters::late_drops`](crate::SpecCounters::late_drops));
-//!    otherwise it is counted in `w`, unless that needs a new count while
-//!    the store is full
+//!    `w.end + grace <= watermark` the click is late for `w`: not counted,
+//!    added to [`SpecCounters::late_drops`](crate::SpecCounters::late_drops)
+//!    and to the kept result's `late_clicks`. Otherwise it is counted in
+//!    `w` (see [`counts`](crate::counts) for a window that is full), unless
+//!    `w` holds no product yet while the store is full
 //!    ([`SpecCounters::over_limit_drops`](crate::SpecCounters::over_limit_drops)).
 //!
 //! Closing before counting changes no result (a window closed in step 2 is
-//! one the event is late for in step 3), but frees room for the event's
-//! new counts when the store is full.
+//! one the click is late for in step 3), but frees room for the click's new
+//! counts when the store is full.
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-use crate::changelog::{count_key, count_update, stream_time_update, ChangelogUpdate};
+use crate::changelog::{
+    closed_deleted, closed_through_update, closed_update, count_deleted, count_update,
+    progress_update, ChangelogUpdate, ClosedWindow,
+};
 use crate::config::TrendingConfig;
 use crate::counters::{increment, Counters};
+use crate::counts::{Count, Counted, WindowCounts};
 use crate::event_time::{is_valid_event_time, MAX_EVENT_TIME_MS};
 use crate::output::{ProductClicks, WindowResult};
+use crate::progress::InputProgress;
+use crate::repartition::{ClickRecord, ProgressRecord, RepartitionRecord};
 use crate::window::{Window, WindowSpec};
 
 /// Longest button id the store accepts, in UTF-8 bytes (EDM's events allow
 /// 256 characters, at most 1024 bytes). It bounds the memory of one count.
 pub const MAX_BUTTON_ID_BYTES: usize = 1024;
 
-/// The clicks of each product in each open window, and stream time.
+/// How long a closed window is kept after it closed (in watermark time), so
+/// that clicks coming late for it are counted in its result's
+/// `late_clicks`: ten minutes.
+pub const CLOSED_KEPT_MS: i64 = 600_000;
+
+/// The clicks of each product in each open window, the input's progress,
+/// and the recently closed windows.
 #[derive(Debug, Clone)]
 pub struct WindowStore {
     config: TrendingConfig,
-    /// The largest valid event time processed, once there is one.
-    stream_time: Option<i64>,
-    /// Open windows in closing order, each with its products' counts (each
-    /// at least 1; a window with no count is not in the map).
-    windows: BTreeMap<Window, BTreeMap<String, u64>>,
+    progress: InputProgress,
+    /// The watermark windows were last closed at (it only moves forward).
+    closed_through: Option<i64>,
+    /// Open windows in closing order, each with its products' counts (a
+    /// window with no count is not in the map).
+    windows: BTreeMap<Window, WindowCounts>,
     /// How many counts `windows` holds, all windows together.
     open_entries: usize,
+    /// Closed windows kept for late clicks, in closing order.
+    closed: BTreeMap<Window, ClosedWindow>,
     counters: Counters,
 }
 
@@ -57,8 +83,12 @@ pub struct Processed {
     /// Updates for the changelog topic, in the order made. (A batch may be
     /// [`coalesce`](crate::coalesce)d before writing.)
     pub changelog: Vec<ChangelogUpdate>,
-    /// Results of the windows this record closed, in window order.
+    /// Results to write to `edm-trending`, in order: windows written again
+    /// for their late clicks, then the windows this record closed.
     pub emitted: Vec<WindowResult>,
+    /// The windows this record closed (their counts are among the
+    /// tombstones in `changelog`).
+    pub closed: Vec<Window>,
 }
 
 /// A record the store refuses. Nothing changed in the store, except the
@@ -78,48 +108,75 @@ pub enum RejectedRecord {
         /// The refused id's length in bytes.
         bytes: usize,
     },
+    /// A progress record for a partition the input topic does not have
+    /// (counted in [`Counters::unknown_partitions`]).
+    #[error("progress for input partition {partition}, which the input topic does not have")]
+    UnknownPartition {
+        /// The partition named.
+        partition: i32,
+    },
 }
 
 impl WindowStore {
-    /// An empty store: no counts, no stream time.
+    /// An empty store: no counts, no progress.
     pub fn new(config: TrendingConfig) -> Self {
-        Self {
+        Self::from_parts(
             config,
-            stream_time: None,
-            windows: BTreeMap::new(),
-            open_entries: 0,
-            counters: Counters::default(),
-        }
+            InputProgress::default(),
+            None,
+            BTreeMap::new(),
+            BTreeMap::new(),
+        )
     }
 
-    /// A store holding these counts and stream time (from a restore).
+    /// A store holding this state (from a restore).
     pub(crate) fn from_parts(
         config: TrendingConfig,
-        stream_time: Option<i64>,
-        windows: BTreeMap<Window, BTreeMap<String, u64>>,
+        progress: InputProgress,
+        closed_through: Option<i64>,
+        windows: BTreeMap<Window, WindowCounts>,
+        closed: BTreeMap<Window, ClosedWindow>,
     ) -> Self {
-        let open_entries = windows.values().map(BTreeMap::len).sum();
+        let open_entries = windows.values().map(WindowCounts::len).sum();
         Self {
             config,
-            stream_time,
+            progress,
+            closed_through,
             windows,
             open_entries,
+            closed,
             counters: Counters::default(),
         }
     }
 
-    /// Processes the next record of the repartition log: a click on
-    /// `button_id` at `event_time` (epoch ms). See the module documentation
-    /// for exactly what happens.
-    pub fn process(
-        &mut self,
-        button_id: &str,
-        event_time: i64,
-    ) -> Result<Processed, RejectedRecord> {
+    /// Sets how many partitions the input topic has (from its metadata):
+    /// the watermark is the smallest of theirs. Windows the watermark now
+    /// passes close.
+    pub fn set_input_partitions(&mut self, count: i32) -> Processed {
+        let mut processed = Processed::default();
+        if self.progress.input_partitions() != Some(count) {
+            self.progress.set_input_partitions(count);
+            self.advance(&mut processed);
+        }
+        processed
+    }
+
+    /// Processes the next record of the repartition log. See the module
+    /// documentation for exactly what happens.
+    pub fn process(&mut self, record: &RepartitionRecord) -> Result<Processed, RejectedRecord> {
+        match record {
+            RepartitionRecord::Click(click) => self.process_click(click),
+            RepartitionRecord::Progress(progress) => self.process_progress(progress),
+        }
+    }
+
+    fn process_click(&mut self, click: &ClickRecord) -> Result<Processed, RejectedRecord> {
+        let event_time = click.event_time;
         if !is_valid_event_time(event_time) {
             increment(&mut self.counters.invalid_event_times);
             return Err(RejectedRecord::EventTimeOutOfRange { event_time });
         }
+        let button_id = click.button_id.as_str();
         if button_id.len() > MAX_BUTTON_ID_BYTES {
             increment(&mut self.counters.invalid_button_ids);
             return Err(RejectedRecord::ButtonIdTooLong {
@@ -127,22 +184,33 @@ impl WindowStore {
             });
         }
         let mut processed = Processed::default();
-        let stream_time = match self.stream_time {
-            Some(current) if current >= event_time => current,
-            _ => {
-                self.stream_time = Some(event_time);
-                processed.changelog.push(stream_time_update(event_time));
-                event_time
+        if let Some(source) = click.source {
+            let partition = source.partition;
+            if self.config.skips_repeated_sources()
+                && self
+                    .progress
+                    .partition(partition)
+                    .is_some_and(|p| source.offset < p.next_offset)
+            {
+                increment(&mut self.counters.repeated_sources);
+                return Ok(processed);
             }
-        };
-        self.close_windows(stream_time, &mut processed);
+            if self.progress.is_input_partition(partition) {
+                let next = source.offset.saturating_add(1);
+                if let Some(progress) = self.progress.advance(partition, next, event_time) {
+                    processed
+                        .changelog
+                        .push(progress_update(partition, progress));
+                    self.advance(&mut processed);
+                }
+            }
+        }
         let mut counted = false;
         for spec in WindowSpec::ALL {
             for window in Window::containing(spec, event_time) {
-                if window.closes_at(self.config.grace_ms()) <= stream_time {
-                    increment(&mut self.counters.spec_mut(spec).late_drops);
-                } else if let Some(update) = self.count(window, button_id) {
-                    processed.changelog.push(update);
+                if self.has_closed(window) {
+                    self.late(window, &mut processed);
+                } else if self.count(window, button_id, &mut processed) {
                     counted = true;
                 } else {
                     increment(&mut self.counters.spec_mut(spec).over_limit_drops);
@@ -155,54 +223,170 @@ impl WindowStore {
         Ok(processed)
     }
 
-    /// Adds one click of `button_id` to `window`, and returns the update
-    /// recording it; `None` if that needs a new count and the store is full.
-    fn count(&mut self, window: Window, button_id: &str) -> Option<ChangelogUpdate> {
-        if let Some(count) = self
-            .windows
-            .get_mut(&window)
-            .and_then(|counts| counts.get_mut(button_id))
+    fn process_progress(&mut self, record: &ProgressRecord) -> Result<Processed, RejectedRecord> {
+        if !is_valid_event_time(record.watermark) {
+            increment(&mut self.counters.invalid_event_times);
+            return Err(RejectedRecord::EventTimeOutOfRange {
+                event_time: record.watermark,
+            });
+        }
+        if !self.progress.is_input_partition(record.partition) {
+            increment(&mut self.counters.unknown_partitions);
+            return Err(RejectedRecord::UnknownPartition {
+                partition: record.partition,
+            });
+        }
+        let mut processed = Processed::default();
+        if let Some(progress) =
+            self.progress
+                .advance(record.partition, record.next_offset, record.watermark)
         {
-            *count = count.saturating_add(1);
-            return Some(count_update(window, button_id, *count));
+            processed
+                .changelog
+                .push(progress_update(record.partition, progress));
+            self.advance(&mut processed);
         }
-        if self.open_entries >= self.config.max_open_entries() {
-            return None;
-        }
-        self.windows
-            .entry(window)
-            .or_default()
-            .insert(button_id.to_owned(), 1);
-        self.open_entries += 1;
-        Some(count_update(window, button_id, 1))
+        Ok(processed)
     }
 
-    /// Closes every window with `end + grace <= stream_time`, in order.
-    fn close_windows(&mut self, stream_time: i64, processed: &mut Processed) {
+    /// Whether `window` has closed: the watermark passed its end + grace.
+    fn has_closed(&self, window: Window) -> bool {
+        self.closed_through
+            .is_some_and(|through| window.closes_at(self.config.grace_ms()) <= through)
+    }
+
+    /// Moves the watermark windows close at to the input's, if it is
+    /// further: writes kept results again for their late clicks, closes
+    /// what it passes, and forgets kept windows past [`CLOSED_KEPT_MS`].
+    fn advance(&mut self, processed: &mut Processed) {
+        let Some(watermark) = self.progress.watermark() else {
+            return;
+        };
+        let previous = self.closed_through;
+        if previous.is_some_and(|through| through >= watermark) {
+            return;
+        }
+        self.closed_through = Some(watermark);
+        processed.changelog.push(closed_through_update(watermark));
+        let new_second = previous.is_none_or(|p| p.div_euclid(1000) < watermark.div_euclid(1000));
+        if new_second {
+            self.write_late_clicks(processed, |_| true);
+        }
+        let grace = self.config.grace_ms();
         while let Some(entry) = self.windows.first_entry() {
-            if entry.key().closes_at(self.config.grace_ms()) > stream_time {
+            if entry.key().closes_at(grace) > watermark {
                 break;
             }
             let (window, counts) = entry.remove_entry();
             self.open_entries -= counts.len();
-            processed
-                .changelog
-                .extend(counts.keys().map(|button_id| ChangelogUpdate {
-                    key: count_key(window, button_id),
-                    value: None,
-                }));
-            processed.emitted.push(self.result(window, counts));
+            processed.changelog.extend(
+                counts
+                    .iter()
+                    .map(|(button_id, _)| count_deleted(window, button_id)),
+            );
+            let result = self.result(window, counts);
+            processed.emitted.push(result.clone());
+            processed.closed.push(window);
             increment(&mut self.counters.spec_mut(window.spec()).windows_emitted);
+            let kept = ClosedWindow {
+                result,
+                pending: false,
+            };
+            processed.changelog.push(closed_update(window, &kept));
+            self.closed.insert(window, kept);
+        }
+        let expired =
+            |window: &Window| window.closes_at(grace).saturating_add(CLOSED_KEPT_MS) <= watermark;
+        self.write_late_clicks(processed, |window| expired(window));
+        let gone: Vec<Window> = self.closed.keys().copied().filter(expired).collect();
+        for window in gone {
+            self.closed.remove(&window);
+            processed.changelog.push(closed_deleted(window));
         }
     }
 
+    /// Writes again the results of kept windows that got late clicks since
+    /// they were last written, of those `which` selects.
+    fn write_late_clicks(&mut self, processed: &mut Processed, which: impl Fn(&Window) -> bool) {
+        for (window, kept) in self.closed.iter_mut() {
+            if kept.pending && which(window) {
+                kept.pending = false;
+                processed.emitted.push(kept.result.clone());
+                processed.changelog.push(closed_update(*window, kept));
+                increment(&mut self.counters.spec_mut(window.spec()).late_updates_emitted);
+            }
+        }
+    }
+
+    /// A click late for `window`: counted in its kept result, if it is
+    /// still kept.
+    fn late(&mut self, window: Window, processed: &mut Processed) {
+        increment(&mut self.counters.spec_mut(window.spec()).late_drops);
+        if let Some(kept) = self.closed.get_mut(&window) {
+            increment(&mut kept.result.late_clicks);
+            kept.pending = true;
+            processed.changelog.push(closed_update(window, kept));
+        }
+    }
+
+    /// Counts one click of `button_id` in `window`; `false` if it could not
+    /// be counted (a window new to a full store).
+    fn count(&mut self, window: Window, button_id: &str, processed: &mut Processed) -> bool {
+        let limit = self.config.max_products_per_window();
+        let store_full = self.open_entries >= self.config.max_open_entries();
+        let counts = self.windows.get_mut(&window);
+        let counted = match counts {
+            Some(counts) => match counts.increment(button_id) {
+                Some(count) => Counted::Updated(count),
+                None if counts.len() >= limit || store_full => {
+                    match counts.replace_least(button_id) {
+                        Some(replaced) => replaced,
+                        None => return false,
+                    }
+                }
+                None => {
+                    self.open_entries += 1;
+                    Counted::Updated(counts.insert(button_id))
+                }
+            },
+            None if store_full => return false,
+            None => {
+                let mut counts = WindowCounts::default();
+                let count = counts.insert(button_id);
+                self.windows.insert(window, counts);
+                self.open_entries += 1;
+                Counted::Updated(count)
+            }
+        };
+        match counted {
+            Counted::Updated(count) => {
+                processed
+                    .changelog
+                    .push(count_update(window, button_id, count));
+            }
+            Counted::Replaced { evicted, count } => {
+                increment(&mut self.counters.spec_mut(window.spec()).products_replaced);
+                processed.changelog.push(count_deleted(window, &evicted));
+                processed
+                    .changelog
+                    .push(count_update(window, button_id, count));
+            }
+        }
+        true
+    }
+
     /// The final result of `window` with these counts.
-    fn result(&self, window: Window, counts: BTreeMap<String, u64>) -> WindowResult {
-        let clicks = counts.values().fold(0u64, |sum, &c| sum.saturating_add(c));
+    fn result(&self, window: Window, counts: WindowCounts) -> WindowResult {
+        let clicks = counts.clicks();
         let products = u64::try_from(counts.len()).unwrap_or(u64::MAX);
         let mut top: Vec<ProductClicks> = counts
+            .into_counts()
             .into_iter()
-            .map(|(button_id, clicks)| ProductClicks { button_id, clicks })
+            .map(|(button_id, Count { clicks, overcount })| ProductClicks {
+                button_id,
+                clicks,
+                overcount,
+            })
             .collect();
         // Most clicks first; equal clicks by button id (the map's order,
         // which the stable sort keeps).
@@ -213,12 +397,18 @@ impl WindowStore {
             clicks,
             products,
             top,
+            late_clicks: 0,
         }
     }
 
-    /// The largest valid event time processed (or restored), if any.
-    pub fn stream_time(&self) -> Option<i64> {
-        self.stream_time
+    /// The watermark windows have been closed at, if any.
+    pub fn watermark(&self) -> Option<i64> {
+        self.closed_through
+    }
+
+    /// The input partitions' progress.
+    pub fn progress(&self) -> &InputProgress {
+        &self.progress
     }
 
     /// What the store has dropped, refused and emitted since it was built.
@@ -233,7 +423,7 @@ impl WindowStore {
 
     /// How many (window, product) counts the store holds: at most
     /// [`max_open_entries`](TrendingConfig::max_open_entries), unless a
-    /// restore brought more (then no new count is taken until it is below).
+    /// restore brought more (then no new window is opened until it is below).
     pub fn open_entries(&self) -> usize {
         self.open_entries
     }
@@ -246,10 +436,18 @@ impl WindowStore {
     /// The counts of the open windows, in window order, each with its
     /// products by button id: what a restore from this store's changelog
     /// gives back.
-    pub fn open_counts(&self) -> impl Iterator<Item = (Window, &BTreeMap<String, u64>)> {
-        self.windows
-            .iter()
-            .map(|(window, counts)| (*window, counts))
+    pub fn open_counts(&self) -> impl Iterator<Item = (Window, Vec<(&str, Count)>)> {
+        self.windows.iter().map(|(window, counts)| {
+            (
+                *window,
+                counts.iter().map(|(id, c)| (id.as_str(), *c)).collect(),
+            )
+        })
+    }
+
+    /// The closed windows kept for late clicks, in window order.
+    pub fn closed_windows(&self) -> impl Iterator<Item = (Window, &ClosedWindow)> {
+        self.closed.iter().map(|(window, kept)| (*window, kept))
     }
 }
 
@@ -257,12 +455,77 @@ impl WindowStore {
 mod tests {
     use super::*;
     use crate::changelog::ChangelogRecord;
+    use crate::progress::Source;
 
     const T0: i64 = 1_700_000_040_000; // a minute boundary
     const MIN: i64 = 60_000;
 
-    fn store(grace_ms: i64, max_open_entries: usize) -> WindowStore {
-        WindowStore::new(TrendingConfig::new(grace_ms, 3, max_open_entries).unwrap())
+    /// A store reading a one-partition input, and the next input offset.
+    struct Run {
+        store: WindowStore,
+        offset: i64,
+    }
+
+    impl Run {
+        fn new(config: TrendingConfig, partitions: i32) -> Self {
+            let mut store = WindowStore::new(config);
+            store.set_input_partitions(partitions);
+            Self { store, offset: 0 }
+        }
+
+        fn click_on(
+            &mut self,
+            partition: i32,
+            button_id: &str,
+            t: i64,
+        ) -> Result<Processed, RejectedRecord> {
+            self.offset += 1;
+            self.store.process(&RepartitionRecord::Click(ClickRecord {
+                button_id: button_id.to_owned(),
+                event_time: t,
+                event_id: None,
+                source: Some(Source {
+                    partition,
+                    offset: self.offset,
+                }),
+            }))
+        }
+
+        fn click(&mut self, button_id: &str, t: i64) -> Processed {
+            self.click_on(0, button_id, t).unwrap()
+        }
+
+        fn emitted(&mut self, button_id: &str, t: i64) -> Vec<(Window, u64)> {
+            self.click(button_id, t)
+                .emitted
+                .iter()
+                .map(|r| (r.window, r.clicks))
+                .collect()
+        }
+
+        fn progress(
+            &mut self,
+            partition: i32,
+            watermark: i64,
+        ) -> Result<Processed, RejectedRecord> {
+            self.store
+                .process(&RepartitionRecord::Progress(ProgressRecord {
+                    partition,
+                    next_offset: self.offset + 1,
+                    watermark,
+                }))
+        }
+
+        fn counters(&self) -> &Counters {
+            self.store.counters()
+        }
+    }
+
+    fn run(grace_ms: i64, max_open_entries: usize) -> Run {
+        Run::new(
+            TrendingConfig::new(grace_ms, 3, max_open_entries).unwrap(),
+            1,
+        )
     }
 
     fn one(start: i64) -> Window {
@@ -273,29 +536,28 @@ mod tests {
         Window::new(WindowSpec::FiveMinutes, start).unwrap()
     }
 
-    fn emitted(store: &mut WindowStore, button_id: &str, t: i64) -> Vec<(Window, u64)> {
-        let processed = store.process(button_id, t).unwrap();
+    fn decoded(processed: &Processed) -> Vec<ChangelogRecord> {
         processed
-            .emitted
+            .changelog
             .iter()
-            .map(|r| (r.window, r.clicks))
+            .map(|u| u.decode().unwrap())
             .collect()
     }
 
     #[test]
-    fn with_no_grace_a_window_closes_when_stream_time_reaches_its_end() {
-        let mut s = store(0, 100);
-        assert!(emitted(&mut s, "a", T0).is_empty());
-        assert!(emitted(&mut s, "a", T0 + MIN - 1).is_empty());
+    fn with_no_grace_a_window_closes_when_the_watermark_reaches_its_end() {
+        let mut s = run(0, 100);
+        assert!(s.emitted("a", T0).is_empty());
+        assert!(s.emitted("a", T0 + MIN - 1).is_empty());
         // Exactly at the end: the windows ending at T0+1m close, with 2
         // clicks each; the event itself is in the next windows.
         assert_eq!(
-            emitted(&mut s, "a", T0 + MIN),
+            s.emitted("a", T0 + MIN),
             vec![(one(T0), 2), (five(T0 - 4 * MIN), 2)]
         );
-        // Stream time is T0+1m: an event at T0+1m-1 is late for its 1m window
-        // (end + 0 <= stream time), but not for the 5m windows still open.
-        s.process("b", T0 + MIN - 1).unwrap();
+        // The watermark is T0+1m: an event at T0+1m-1 is late for its 1m
+        // window (end + 0 <= watermark), but not for the 5m windows still open.
+        s.click("b", T0 + MIN - 1);
         assert_eq!(s.counters().one_minute.late_drops, 1);
         assert_eq!(s.counters().five_minutes.late_drops, 1); // [T0-4m, T0+1m)
         assert_eq!(s.counters().events_in_no_window, 0);
@@ -303,13 +565,13 @@ mod tests {
 
     #[test]
     fn a_late_event_within_grace_is_counted_and_beyond_grace_is_not() {
-        let mut s = store(30_000, 100);
-        s.process("a", T0 + 10_000).unwrap();
-        // Stream time T0+1m+29.999s: the 1m window [T0, T0+1m) is still open.
-        assert!(emitted(&mut s, "a", T0 + MIN + 29_999).is_empty());
-        s.process("b", T0 + 59_999).unwrap(); // late but within grace
+        let mut s = run(30_000, 100);
+        s.click("a", T0 + 10_000);
+        // Watermark T0+1m+29.999s: the 1m window [T0, T0+1m) is still open.
+        assert!(s.emitted("a", T0 + MIN + 29_999).is_empty());
+        s.click("b", T0 + 59_999); // late but within grace
         assert_eq!(s.counters().one_minute.late_drops, 0);
-        let closed = s.process("a", T0 + MIN + 30_000).unwrap().emitted;
+        let closed = s.click("a", T0 + MIN + 30_000).emitted;
         let closed: Vec<(Window, u64, u64)> = closed
             .iter()
             .map(|r| (r.window, r.clicks, r.products))
@@ -317,22 +579,99 @@ mod tests {
         assert_eq!(closed, vec![(one(T0), 2, 2), (five(T0 - 4 * MIN), 2, 2)]);
         // Now beyond grace for the windows ending at T0+1m: dropped there,
         // counted in the four later 5m windows.
-        s.process("c", T0 + 1).unwrap();
+        s.click("c", T0 + 1);
         assert_eq!(s.counters().one_minute.late_drops, 1);
         assert_eq!(s.counters().events_in_no_window, 0);
         // Very late: before every open window; counted in none.
-        s.process("c", T0 - 10 * MIN).unwrap();
+        s.click("c", T0 - 10 * MIN);
         assert_eq!(s.counters().events_in_no_window, 1);
         assert_eq!(s.counters().five_minutes.late_drops, 1 + 5);
     }
 
     #[test]
-    fn closed_windows_come_out_in_end_then_spec_then_start_order() {
-        let mut s = store(0, 100);
-        s.process("a", T0).unwrap();
-        let closed: Vec<Window> = s
-            .process("a", T0 + 10 * MIN)
+    fn the_watermark_is_the_slowest_input_partitions() {
+        let mut s = Run::new(TrendingConfig::new(0, 3, 100).unwrap(), 2);
+        s.click_on(0, "a", T0).unwrap();
+        // Partition 1 has not reported: nothing closes, however far 0 gets.
+        let far = s.click_on(0, "a", T0 + 10 * MIN).unwrap();
+        assert!(far.emitted.is_empty());
+        assert_eq!(s.store.watermark(), None);
+        // Partition 1 catches up from behind: its on-time click counts.
+        s.click_on(1, "b", T0 + 30_000).unwrap();
+        assert_eq!(s.store.watermark(), Some(T0 + 30_000));
+        assert_eq!(s.counters().one_minute.late_drops, 0);
+        // Its progress record (read to its end) closes what both passed.
+        let closed: Vec<(Window, u64)> = s
+            .progress(1, T0 + 2 * MIN)
             .unwrap()
+            .emitted
+            .iter()
+            .map(|r| (r.window, r.clicks))
+            .collect();
+        assert_eq!(
+            closed,
+            vec![
+                (one(T0), 2),
+                (five(T0 - 4 * MIN), 2),
+                (five(T0 - 3 * MIN), 2)
+            ]
+        );
+        // A progress record never moves a partition back.
+        assert!(s.progress(1, T0).unwrap().changelog.is_empty());
+        assert_eq!(
+            s.progress(5, T0 + 20 * MIN),
+            Err(RejectedRecord::UnknownPartition { partition: 5 })
+        );
+        assert_eq!(s.counters().unknown_partitions, 1);
+        // A click from no input partition is counted but moves no time.
+        s.click_on(9, "c", T0 + 30 * MIN).unwrap();
+        assert_eq!(s.store.watermark(), Some(T0 + 2 * MIN));
+    }
+
+    #[test]
+    fn late_clicks_are_added_to_the_closed_windows_result_and_written_again() {
+        let mut s = run(0, 100);
+        s.click("a", T0 + 1);
+        let closed = s.click("a", T0 + MIN).emitted;
+        assert_eq!(closed[0].late_clicks, 0);
+        // Two clicks for [T0, T0+1m) come late, in the same second of watermark.
+        for _ in 0..2 {
+            let late = s.click("b", T0 + 5);
+            assert!(late.emitted.is_empty());
+            let kept = decoded(&late)
+                .into_iter()
+                .find_map(|r| match r {
+                    ChangelogRecord::Closed { window, closed } if window == one(T0) => Some(closed),
+                    _ => None,
+                })
+                .expect("the kept result is in the changelog");
+            assert!(kept.pending);
+        }
+        // The watermark's next second writes the result again, once.
+        let again = s.click("a", T0 + MIN + 1_000).emitted;
+        let one_minute: Vec<&WindowResult> = again.iter().filter(|r| r.window == one(T0)).collect();
+        assert_eq!(one_minute.len(), 1);
+        assert_eq!(
+            (one_minute[0].clicks, one_minute[0].late_clicks),
+            (1, 2),
+            "the result is the same, with its late clicks"
+        );
+        assert!(s.click("a", T0 + MIN + 2_000).emitted.is_empty());
+        assert_eq!(s.counters().one_minute.late_updates_emitted, 1);
+        // Ten minutes after closing it is forgotten: late clicks go to the
+        // counters only.
+        let gone = s.click("a", T0 + MIN + CLOSED_KEPT_MS);
+        assert!(decoded(&gone).contains(&ChangelogRecord::ClosedDeleted { window: one(T0) }));
+        s.click("b", T0 + 5);
+        assert!(s.store.closed_windows().all(|(w, _)| w != one(T0)));
+    }
+
+    #[test]
+    fn closed_windows_come_out_in_end_then_spec_then_start_order() {
+        let mut s = run(0, 100);
+        s.click("a", T0);
+        let closed: Vec<Window> = s
+            .click("a", T0 + 10 * MIN)
             .emitted
             .into_iter()
             .map(|r| r.window)
@@ -354,11 +693,11 @@ mod tests {
 
     #[test]
     fn a_result_lists_the_top_products_by_clicks_then_by_id() {
-        let mut s = store(0, 100);
+        let mut s = run(0, 100);
         for id in ["b", "c", "a", "c", "d", "b", "é", "é", "é"] {
-            s.process(id, T0 + 1).unwrap();
+            s.click(id, T0 + 1);
         }
-        let result = s.process("x", T0 + MIN).unwrap().emitted.remove(0);
+        let result = s.click("x", T0 + MIN).emitted.remove(0);
         let top: Vec<(&str, u64)> = result
             .top
             .iter()
@@ -370,156 +709,182 @@ mod tests {
     }
 
     #[test]
+    fn a_full_window_keeps_its_frequent_products_with_bounded_counts() {
+        let config = TrendingConfig::new(0, 2, 1_000)
+            .unwrap()
+            .with_max_products_per_window(3)
+            .unwrap();
+        let mut s = Run::new(config, 1);
+        // A real product clicked 20 times among 30 invented ones: more than
+        // a third of the 50 clicks, so it must be kept.
+        for n in 0..30 {
+            s.click(&format!("junk-{n}"), T0 + 1);
+            if n % 3 != 2 {
+                s.click("kit", T0 + 1);
+            }
+        }
+        let result = s.click("x", T0 + MIN).emitted.remove(0);
+        assert_eq!(result.clicks, 50, "every click is in the total");
+        assert_eq!(result.top[0].button_id, "kit");
+        let kit = &result.top[0];
+        assert!(
+            kit.clicks - kit.overcount <= 20 && 20 <= kit.clicks,
+            "{kit:?}"
+        );
+        assert!(kit.overcount * 3 <= 50);
+        assert!(s.counters().one_minute.products_replaced > 0);
+        assert!(s.store.open_entries() <= 3 * 6);
+    }
+
+    #[test]
     fn the_changelog_records_every_change_in_order() {
-        let mut s = store(0, 100);
-        let first = s.process("a", T0 + 10).unwrap().changelog;
-        let decoded: Vec<ChangelogRecord> = first.iter().map(|u| u.decode().unwrap()).collect();
-        let mut expected = vec![ChangelogRecord::StreamTime(T0 + 10)];
+        let mut s = run(0, 100);
+        let first = decoded(&s.click("a", T0 + 10));
+        let mut expected = vec![
+            ChangelogRecord::Progress {
+                partition: 0,
+                progress: crate::progress::PartitionProgress {
+                    watermark: T0 + 10,
+                    next_offset: 2,
+                },
+            },
+            ChangelogRecord::ClosedThrough(T0 + 10),
+        ];
+        let count = |window, clicks| ChangelogRecord::Count {
+            window,
+            button_id: "a".into(),
+            count: Count {
+                clicks,
+                overcount: 0,
+            },
+        };
         expected.extend(
             std::iter::once(one(T0))
                 .chain((0..5).rev().map(|k| five(T0 - k * MIN)))
-                .map(|window| ChangelogRecord::Count {
-                    window,
-                    button_id: "a".into(),
-                    count: 1,
-                }),
+                .map(|window| count(window, 1)),
         );
-        assert_eq!(decoded, expected);
-        // An older event does not move stream time: only its counts change.
-        let second = s.process("a", T0 + 5).unwrap().changelog;
-        let decoded: Vec<ChangelogRecord> = second.iter().map(|u| u.decode().unwrap()).collect();
+        assert_eq!(first, expected);
+        // An older event moves no time, only its offset and counts.
+        let second = decoded(&s.click("a", T0 + 5));
+        assert!(matches!(second[0], ChangelogRecord::Progress { .. }));
         let expected: Vec<ChangelogRecord> = std::iter::once(one(T0))
             .chain((0..5).rev().map(|k| five(T0 - k * MIN)))
-            .map(|window| ChangelogRecord::Count {
-                window,
-                button_id: "a".into(),
-                count: 2,
-            })
+            .map(|window| count(window, 2))
             .collect();
-        assert_eq!(decoded, expected);
-        // Closing writes a tombstone per count of the closed window.
-        let third = s.process("b", T0 + MIN).unwrap().changelog;
-        let tombstones: Vec<ChangelogRecord> = third
+        assert_eq!(second[1..], expected[..]);
+        // Closing writes a tombstone per count of the closed window and
+        // keeps its result.
+        let third = decoded(&s.click("b", T0 + MIN));
+        let tombstones: Vec<&ChangelogRecord> = third
             .iter()
-            .filter(|u| u.value.is_none())
-            .map(|u| u.decode().unwrap())
+            .filter(|r| matches!(r, ChangelogRecord::CountDeleted { .. }))
             .collect();
         assert_eq!(
             tombstones,
             vec![
-                ChangelogRecord::CountDeleted {
+                &ChangelogRecord::CountDeleted {
                     window: one(T0),
                     button_id: "a".into()
                 },
-                ChangelogRecord::CountDeleted {
+                &ChangelogRecord::CountDeleted {
                     window: five(T0 - 4 * MIN),
                     button_id: "a".into()
                 },
             ]
         );
+        assert!(third
+            .iter()
+            .any(|r| matches!(r, ChangelogRecord::Closed { window, .. } if *window == one(T0))));
     }
 
     #[test]
-    fn stream_time_is_written_only_when_it_advances() {
-        let mut s = store(0, 100);
-        let writes_stream_time = |p: Processed| {
-            p.changelog
-                .iter()
-                .any(|u| matches!(u.decode(), Ok(ChangelogRecord::StreamTime(_))))
-        };
-        assert!(writes_stream_time(s.process("a", T0).unwrap()));
-        assert!(!writes_stream_time(s.process("a", T0).unwrap()));
-        assert!(!writes_stream_time(s.process("a", T0 - 1).unwrap()));
-        assert!(writes_stream_time(s.process("a", T0 + 1).unwrap()));
-        assert_eq!(s.stream_time(), Some(T0 + 1));
+    fn repeated_input_offsets_are_skipped_when_asked() {
+        let config = TrendingConfig::new(0, 3, 100)
+            .unwrap()
+            .with_repeated_sources_skipped(true);
+        let mut s = Run::new(config, 1);
+        s.click("a", T0);
+        s.click("a", T0);
+        // At-least-once wrote offsets 1 and 2 again after a crash.
+        s.offset = 0;
+        assert!(s.click("a", T0).changelog.is_empty());
+        assert!(s.click("a", T0).changelog.is_empty());
+        assert_eq!(s.counters().repeated_sources, 2);
+        let counted = s.click("a", T0);
+        assert!(!counted.changelog.is_empty(), "offset 3 is new");
+        let result = s.click("b", T0 + MIN).emitted.remove(0);
+        assert_eq!(result.clicks, 3);
     }
 
     #[test]
     fn invalid_event_times_are_refused_counted_and_change_nothing() {
-        let mut s = store(0, 100);
-        s.process("a", T0).unwrap();
+        let mut s = run(0, 100);
+        s.click("a", T0);
         for t in [-1, i64::MIN, MAX_EVENT_TIME_MS + 1, i64::MAX] {
             assert_eq!(
-                s.process("a", t),
+                s.click_on(0, "a", t),
                 Err(RejectedRecord::EventTimeOutOfRange { event_time: t })
             );
         }
         assert_eq!(s.counters().invalid_event_times, 4);
-        assert_eq!(s.stream_time(), Some(T0));
-        assert_eq!(s.open_entries(), 6);
+        assert_eq!(s.store.watermark(), Some(T0));
+        assert_eq!(s.store.open_entries(), 6);
         // The extremes of the accepted range are processed.
-        assert!(s.process("a", 0).is_ok());
-        let last = s.process("a", MAX_EVENT_TIME_MS).unwrap();
-        assert_eq!(s.stream_time(), Some(MAX_EVENT_TIME_MS));
+        s.click("a", 0);
+        let last = s.click("a", MAX_EVENT_TIME_MS);
+        assert_eq!(s.store.watermark(), Some(MAX_EVENT_TIME_MS));
         assert_eq!(last.emitted.len(), 6, "every earlier window closed");
-        assert!(s
-            .process("a", MAX_EVENT_TIME_MS)
-            .unwrap()
-            .emitted
-            .is_empty());
+        assert!(s.click("a", MAX_EVENT_TIME_MS).emitted.is_empty());
     }
 
     #[test]
     fn the_largest_grace_keeps_windows_open_without_overflow() {
-        let mut s = WindowStore::new(TrendingConfig::new(i64::MAX, 1, 100).unwrap());
-        s.process("a", 0).unwrap();
-        assert!(s
-            .process("a", MAX_EVENT_TIME_MS)
-            .unwrap()
-            .emitted
-            .is_empty());
-        assert_eq!(s.open_windows(), 12);
+        let mut s = Run::new(TrendingConfig::new(i64::MAX, 1, 100).unwrap(), 1);
+        s.click("a", 0);
+        assert!(s.click("a", MAX_EVENT_TIME_MS).emitted.is_empty());
+        assert_eq!(s.store.open_windows(), 12);
     }
 
     #[test]
     fn over_long_button_ids_are_refused_and_counted() {
-        let mut s = store(0, 100);
+        let mut s = run(0, 100);
         let long = "é".repeat(MAX_BUTTON_ID_BYTES / 2 + 1);
         assert_eq!(
-            s.process(&long, T0),
+            s.click_on(0, &long, T0),
             Err(RejectedRecord::ButtonIdTooLong {
                 bytes: MAX_BUTTON_ID_BYTES + 2
             })
         );
         assert_eq!(s.counters().invalid_button_ids, 1);
-        assert_eq!(s.stream_time(), None);
-        assert!(s.process(&"a".repeat(MAX_BUTTON_ID_BYTES), T0).is_ok());
+        assert_eq!(s.store.watermark(), None);
+        assert!(s.click_on(0, &"a".repeat(MAX_BUTTON_ID_BYTES), T0).is_ok());
         assert!(
-            s.process("", T0).is_ok(),
+            s.click_on(0, "", T0).is_ok(),
             "an empty id is a product like any other"
         );
     }
 
     #[test]
-    fn the_open_entry_limit_drops_new_products_but_still_counts_known_ones() {
+    fn a_full_store_opens_no_window_but_still_counts_in_open_ones() {
         // Room for 7 counts: "a" takes 6 (one 1m and five 5m windows).
-        let mut s = store(0, 7);
-        s.process("a", T0).unwrap();
-        assert_eq!(s.open_entries(), 6);
-        // "b" gets the 1m window only, then the store is full.
-        s.process("b", T0).unwrap();
-        assert_eq!(s.open_entries(), 7);
+        let mut s = run(0, 7);
+        s.click("a", T0);
+        assert_eq!(s.store.open_entries(), 6);
+        // "b" gets its own count in the 1m window; then the store is full,
+        // and in the 5m windows "b" takes the least-clicked place ("a").
+        s.click("b", T0);
+        assert_eq!(s.store.open_entries(), 7);
+        assert_eq!(s.counters().five_minutes.products_replaced, 5);
+        // The next minute closes two windows (3 counts), so "c" opens its
+        // 1m window and gets two new 5m counts; then the store is full
+        // again: it takes a place in the two other open 5m windows, and
+        // the 5m window that would be new cannot be opened.
+        let closed = s.click("c", T0 + MIN + 1).emitted;
+        assert_eq!(closed.len(), 2);
+        assert_eq!(s.store.open_entries(), 7);
         assert_eq!(s.counters().one_minute.over_limit_drops, 0);
-        assert_eq!(s.counters().five_minutes.over_limit_drops, 5);
-        // Known counts still grow; a new product is counted nowhere.
-        s.process("a", T0 + 1).unwrap();
-        s.process("c", T0 + 2).unwrap();
-        assert_eq!(s.open_entries(), 7);
-        assert_eq!(s.counters().events_in_no_window, 1);
-        assert_eq!(s.counters().one_minute.over_limit_drops, 1);
-        let closed = s.process("c", T0 + MIN).unwrap();
-        // Closing came first: [T0, T0+1m) ("a" twice, "b") and the 5m window
-        // [T0-4m, T0+1m) ("a") freed 3 counts, so "c" gets its new 1m window
-        // and the first 2 of its 5 new 5m counts.
-        let closed: Vec<(Window, u64)> = closed
-            .emitted
-            .iter()
-            .map(|r| (r.window, r.clicks))
-            .collect();
-        assert_eq!(closed, vec![(one(T0), 3), (five(T0 - 4 * MIN), 2)]);
-        assert_eq!(s.open_entries(), 7);
-        assert_eq!(s.counters().one_minute.over_limit_drops, 1);
-        assert_eq!(s.counters().five_minutes.over_limit_drops, 5 + 5 + 3);
-        assert!(s.open_entries() <= s.config().max_open_entries());
+        assert_eq!(s.counters().five_minutes.over_limit_drops, 1);
+        assert_eq!(s.counters().five_minutes.products_replaced, 5 + 2);
+        assert_eq!(s.counters().events_in_no_window, 0);
     }
 }

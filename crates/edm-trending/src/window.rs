@@ -142,6 +142,19 @@ impl Window {
     }
 }
 
+/// The latest instant at or before `t` at which some window closes with
+/// grace `grace_ms` (every window ends on a minute boundary, so windows close
+/// at `minute + grace`). A watermark rounded down to it closes the same
+/// windows as `t` would: the repartition stage rounds the watermarks it
+/// derives from its clock this way, so that a quiet input needs one
+/// progress record a minute, not one a cycle.
+pub fn last_closing_at_or_before(t: i64, grace_ms: i64) -> i64 {
+    let advance = WindowSpec::OneMinute.advance_ms();
+    let latest_end = t.saturating_sub(grace_ms);
+    let end = latest_end.saturating_sub(latest_end.rem_euclid(advance));
+    end.saturating_add(grace_ms)
+}
+
 impl Ord for Window {
     fn cmp(&self, other: &Self) -> Ordering {
         (self.end(), self.spec, self.start).cmp(&(other.end(), other.spec, other.start))
@@ -177,6 +190,37 @@ mod tests {
         for w in Window::containing(WindowSpec::FiveMinutes, t) {
             assert!(w.start() <= t && t < w.end(), "{w:?} holds {t}");
         }
+    }
+
+    #[test]
+    fn rounding_to_closing_instants_closes_the_same_windows() {
+        let grace = 30_000;
+        let minute = 1_700_000_040_000;
+        assert_eq!(
+            last_closing_at_or_before(minute + grace, grace),
+            minute + grace
+        );
+        assert_eq!(
+            last_closing_at_or_before(minute + grace - 1, grace),
+            minute - 60_000 + grace
+        );
+        assert_eq!(
+            last_closing_at_or_before(minute + 59_999 + grace, grace),
+            minute + grace
+        );
+        for t in [minute, minute + 12_345, minute + 59_999, minute + 89_999] {
+            let rounded = last_closing_at_or_before(t, grace);
+            for spec in WindowSpec::ALL {
+                for start in (-6..=2).map(|k| minute + k * 60_000) {
+                    let w = Window::new(spec, start).unwrap();
+                    assert_eq!(w.closes_at(grace) <= t, w.closes_at(grace) <= rounded);
+                }
+            }
+        }
+        // No overflow at the extremes.
+        assert!(last_closing_at_or_before(0, i64::MAX) <= 0);
+        let latest = last_closing_at_or_before(i64::MAX, 0);
+        assert!(latest > i64::MAX - 60_000 && latest % 60_000 == 0);
     }
 
     #[test]

@@ -1,25 +1,28 @@
-//! Generated inputs: click sequences over about twenty minutes, with
-//! out-of-order jitter, very late clicks, clicks exactly on window
-//! boundaries and a few invalid event times; grace periods from 0 to 90 s;
-//! and a helper that runs a store over a sequence.
+//! Generated inputs: repartition logs of about twenty minutes from one to
+//! three input partitions, each partition's clicks a little out of order,
+//! some very late, some exactly on window boundaries and a few with invalid
+//! event times, with progress records (a partition read to its end) among
+//! them; grace periods from 0 to 90 s; and a helper that runs a store over
+//! a log.
 
-use edm_trending::{Processed, TrendingConfig, WindowStore, MAX_EVENT_TIME_MS};
+use edm_trending::{
+    ClickRecord, Processed, ProgressRecord, RepartitionRecord, Source, TrendingConfig, WindowStore,
+    MAX_EVENT_TIME_MS,
+};
 use proptest::prelude::*;
 
-/// One record of the repartition log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Click {
-    pub button_id: String,
-    pub event_time: i64,
-}
-
-/// A generated scenario: the clicks in log order and the store's config.
+/// A generated scenario: the repartition log in order and the store's
+/// config.
 #[derive(Debug, Clone)]
 pub struct Scenario {
-    pub clicks: Vec<Click>,
+    pub records: Vec<RepartitionRecord>,
+    pub partitions: i32,
     pub grace_ms: i64,
     pub top_n: usize,
     pub max_open_entries: usize,
+    /// Products one window holds; more than a scenario has, unless a test
+    /// lowers it.
+    pub max_products_per_window: usize,
 }
 
 /// A bound on open counts that a generated scenario never reaches.
@@ -28,7 +31,15 @@ pub const NO_LIMIT: usize = 1_000_000;
 impl Scenario {
     pub fn config(&self) -> TrendingConfig {
         TrendingConfig::new(self.grace_ms, self.top_n, self.max_open_entries)
+            .and_then(|c| c.with_max_products_per_window(self.max_products_per_window))
             .expect("a valid config")
+    }
+
+    /// A store for this scenario, told how many input partitions there are.
+    pub fn store(&self) -> WindowStore {
+        let mut store = WindowStore::new(self.config());
+        store.set_input_partitions(self.partitions);
+        store
     }
 }
 
@@ -39,7 +50,7 @@ const BASE_MS: i64 = 1_700_000_000_000 + 17_000;
 /// non-ASCII ones.
 const PRODUCTS: [&str; 6] = ["kit", "mug", "a:1", "", "é", "C1"];
 
-/// How a click's event time relates to the sequence's progress.
+/// How a record's time relates to the sequence's progress.
 #[derive(Debug, Clone)]
 enum Offset {
     /// A little out of order: up to 2 minutes early, 5 s ahead.
@@ -71,58 +82,104 @@ fn grace_ms() -> impl Strategy<Value = i64> {
     ]
 }
 
-/// Up to 60 clicks; the sequence advances 0 to 40 s per click.
-pub fn clicks(max_len: usize) -> impl Strategy<Value = Vec<Click>> {
-    prop::collection::vec((0..PRODUCTS.len(), 0i64..=40_000, offset()), 0..=max_len).prop_map(
-        |steps| {
-            let mut progress = BASE_MS;
-            steps
-                .into_iter()
-                .map(|(product, step, offset)| {
-                    progress += step;
-                    let event_time = match offset {
-                        Offset::Jitter(ms) | Offset::VeryLate(ms) => progress + ms,
-                        Offset::Boundary(ms) => progress - progress % 60_000 + ms,
-                        Offset::Invalid(time) => time,
-                    };
-                    Click {
-                        button_id: PRODUCTS[product].to_owned(),
-                        event_time,
-                    }
-                })
-                .collect()
-        },
+/// Up to `max_len` records over `partitions` partitions; the sequence
+/// advances 0 to 40 s per record. One record in eight is a progress record
+/// (its watermark a little behind the sequence).
+pub fn records(partitions: i32, max_len: usize) -> impl Strategy<Value = Vec<RepartitionRecord>> {
+    prop::collection::vec(
+        (
+            0..partitions,
+            0..PRODUCTS.len(),
+            0i64..=40_000,
+            offset(),
+            prop::bool::weighted(0.125),
+        ),
+        0..=max_len,
     )
-}
-
-/// A scenario whose last click is far enough ahead to close every window
-/// the others opened, so that every window's result is compared. The store
-/// has room for every count.
-pub fn scenario() -> impl Strategy<Value = Scenario> {
-    (clicks(60), grace_ms(), 1usize..=4).prop_map(|(mut clicks, grace_ms, top_n)| {
-        let latest = clicks
-            .iter()
-            .map(|c| c.event_time)
-            .filter(|t| (0..=MAX_EVENT_TIME_MS).contains(t))
-            .max()
-            .unwrap_or(BASE_MS);
-        clicks.push(Click {
-            button_id: "kit".to_owned(),
-            event_time: latest + 360_000 + grace_ms,
-        });
-        Scenario {
-            clicks,
-            grace_ms,
-            top_n,
-            max_open_entries: NO_LIMIT,
-        }
+    .prop_map(move |steps| {
+        let mut progress = BASE_MS;
+        let mut next_offset = vec![0i64; partitions as usize];
+        steps
+            .into_iter()
+            .map(|(partition, product, step, offset, is_progress)| {
+                progress += step;
+                let time = match offset {
+                    Offset::Jitter(ms) | Offset::VeryLate(ms) => progress + ms,
+                    Offset::Boundary(ms) => progress - progress % 60_000 + ms,
+                    Offset::Invalid(time) => time,
+                };
+                let offset = &mut next_offset[partition as usize];
+                *offset += 1;
+                if is_progress {
+                    RepartitionRecord::Progress(ProgressRecord {
+                        partition,
+                        next_offset: *offset,
+                        watermark: time,
+                    })
+                } else {
+                    RepartitionRecord::Click(ClickRecord {
+                        button_id: PRODUCTS[product].to_owned(),
+                        event_time: time,
+                        event_id: None,
+                        source: Some(Source {
+                            partition,
+                            offset: *offset - 1,
+                        }),
+                    })
+                }
+            })
+            .collect()
     })
 }
 
-/// What `store` returns for each click (`None` when it refuses the click).
-pub fn run(store: &mut WindowStore, clicks: &[Click]) -> Vec<Option<Processed>> {
-    clicks
-        .iter()
-        .map(|c| store.process(&c.button_id, c.event_time).ok())
-        .collect()
+/// The time a record carries: a click's event time or a progress record's
+/// watermark.
+pub fn time_of(record: &RepartitionRecord) -> i64 {
+    match record {
+        RepartitionRecord::Click(click) => click.event_time,
+        RepartitionRecord::Progress(progress) => progress.watermark,
+    }
+}
+
+/// A scenario ending with a progress record from every partition far enough
+/// ahead to close every window the others opened, so that every window's
+/// result is compared. The store has room for every count.
+pub fn scenario() -> impl Strategy<Value = Scenario> {
+    (1i32..=3, grace_ms(), 1usize..=4)
+        .prop_flat_map(|(partitions, grace_ms, top_n)| {
+            (
+                records(partitions, 60),
+                Just(partitions),
+                Just(grace_ms),
+                Just(top_n),
+            )
+        })
+        .prop_map(|(mut records, partitions, grace_ms, top_n)| {
+            let latest = records
+                .iter()
+                .map(time_of)
+                .filter(|t| (0..=MAX_EVENT_TIME_MS).contains(t))
+                .max()
+                .unwrap_or(BASE_MS);
+            for partition in 0..partitions {
+                records.push(RepartitionRecord::Progress(ProgressRecord {
+                    partition,
+                    next_offset: 1_000,
+                    watermark: latest + 360_000 + grace_ms,
+                }));
+            }
+            Scenario {
+                records,
+                partitions,
+                grace_ms,
+                top_n,
+                max_open_entries: NO_LIMIT,
+                max_products_per_window: PRODUCTS.len(),
+            }
+        })
+}
+
+/// What `store` returns for each record (`None` when it refuses it).
+pub fn run(store: &mut WindowStore, records: &[RepartitionRecord]) -> Vec<Option<Processed>> {
+    records.iter().map(|r| store.process(r).ok()).collect()
 }

@@ -3,7 +3,6 @@
 //! the records carry, so the schema can be handed to readers as the truth.
 
 use edm_trending::output::schema;
-use edm_trending::WindowStore;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -41,8 +40,8 @@ proptest! {
     fn every_output_record_validates_and_every_field_is_described(scenario in scenario()) {
         let schema = schema();
         let validator = jsonschema::validator_for(&schema).expect("the schema is valid");
-        let mut store = WindowStore::new(scenario.config());
-        for result in run(&mut store, &scenario.clicks).into_iter().flatten().flat_map(|p| p.emitted) {
+        let mut store = scenario.store();
+        for result in run(&mut store, &scenario.records).into_iter().flatten().flat_map(|p| p.emitted) {
             let record = result.to_record().expect("a result serializes");
             let value: Value = serde_json::from_slice(&record.value).expect("the value is JSON");
             let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();

@@ -3,8 +3,9 @@
 //! record it returns the same changelog updates and the same results, so no
 //! window is emitted twice and none is missed.
 //!
-//! The store is sometimes nearly full, so that over-limit drops, which
-//! depend on how many counts are open, must come out the same too.
+//! The store is sometimes nearly full, and its windows hold few products,
+//! so that over-limit drops and products taking each other's places, which
+//! depend on what is open, must come out the same too.
 //!
 //! The changelog read back is what Kafka could hold: written in batches
 //! (optionally coalesced, as the runtime does per transaction), then
@@ -13,17 +14,25 @@
 
 use std::collections::{HashMap, HashSet};
 
-use edm_trending::{coalesce, ChangelogUpdate, Processed, WindowStore};
+use edm_trending::{coalesce, ChangelogUpdate, Journal, Processed, WindowStore};
 use proptest::prelude::*;
 
 use crate::generators::{run, scenario, Scenario, NO_LIMIT};
 
-/// A scenario whose store may have little room: 1 to 40 open counts.
+/// A scenario whose store may have little room: 1 to 40 open counts, and
+/// windows of as few products as a result lists (so that products take
+/// each other's places).
 fn scenario_with_any_limit() -> impl Strategy<Value = Scenario> {
-    (scenario(), prop_oneof![Just(NO_LIMIT), 1usize..=40]).prop_map(|(mut scenario, limit)| {
-        scenario.max_open_entries = limit;
-        scenario
-    })
+    (
+        scenario(),
+        prop_oneof![Just(NO_LIMIT), 1usize..=40],
+        0usize..=6,
+    )
+        .prop_map(|(mut scenario, limit, per_window)| {
+            scenario.max_open_entries = limit;
+            scenario.max_products_per_window = per_window.max(scenario.top_n);
+            scenario
+        })
 }
 
 /// How restarts happen in a generated run.
@@ -80,9 +89,9 @@ fn compact(log: &[ChangelogUpdate], compacted: &[bool]) -> Vec<ChangelogUpdate> 
 /// Runs `scenario` with `restarts`, restoring from the changelog written so
 /// far before each restart point; returns what each record produced.
 fn run_with_restarts(scenario: &Scenario, restarts: &Restarts) -> Vec<Option<Processed>> {
-    let len = scenario.clicks.len();
+    let len = scenario.records.len();
     let restart_points: HashSet<usize> = restarts.at.iter().map(|i| i.index(len + 1)).collect();
-    let mut store = WindowStore::new(scenario.config());
+    let mut store = scenario.store();
     let mut log: Vec<ChangelogUpdate> = Vec::new();
     let mut batch: Vec<ChangelogUpdate> = Vec::new();
     let mut outputs = Vec::with_capacity(len);
@@ -94,20 +103,24 @@ fn run_with_restarts(scenario: &Scenario, restarts: &Restarts) -> Vec<Option<Pro
             log.extend(updates);
         }
     };
-    for (index, click) in scenario.clicks.iter().enumerate() {
+    for (index, record) in scenario.records.iter().enumerate() {
         if index % restarts.batch_size == 0 {
             flush(&mut batch, &mut log);
         }
         if restart_points.contains(&index) {
             flush(&mut batch, &mut log);
             let read_back = compact(&log, &restarts.compacted);
-            store = WindowStore::restore(
+            let (restored, skipped) = WindowStore::restore(
                 scenario.config(),
                 read_back.into_iter().map(|u| (u.key, u.value)),
-            )
-            .expect("the store's own changelog restores");
+            );
+            assert_eq!(skipped, Vec::new(), "the store's own changelog restores");
+            store = restored;
+            // As the window task does once it is assigned: nothing new closes.
+            let told = store.set_input_partitions(scenario.partitions);
+            assert_eq!(told, Processed::default());
         }
-        let processed = store.process(&click.button_id, click.event_time).ok();
+        let processed = store.process(record).ok();
         if let Some(processed) = &processed {
             batch.extend(processed.changelog.iter().cloned());
         }
@@ -122,17 +135,21 @@ proptest! {
         scenario in scenario_with_any_limit(),
         restarts in restarts(),
     ) {
-        let mut uninterrupted = WindowStore::new(scenario.config());
-        let expected = run(&mut uninterrupted, &scenario.clicks);
+        let mut uninterrupted = scenario.store();
+        let expected = run(&mut uninterrupted, &scenario.records);
         let actual = run_with_restarts(&scenario, &restarts);
         for (index, (actual, expected)) in actual.iter().zip(&expected).enumerate() {
-            prop_assert_eq!(actual, expected, "record #{} ({:?})", index, scenario.clicks[index]);
+            prop_assert_eq!(actual, expected, "record #{} ({:?})", index, scenario.records[index]);
         }
         prop_assert_eq!(actual.len(), expected.len());
-        // And so each window is emitted exactly once.
+        // And so each window is emitted exactly once as it closes (later
+        // records of it only for more late clicks).
         let mut seen = HashSet::new();
         for result in actual.iter().flatten().flat_map(|p| &p.emitted) {
-            prop_assert!(seen.insert(result.window), "{:?} emitted twice", result.window);
+            prop_assert!(
+                seen.insert((result.window, result.late_clicks)),
+                "{:?} emitted twice with {} late clicks", result.window, result.late_clicks
+            );
         }
     }
 
@@ -141,22 +158,24 @@ proptest! {
         scenario in scenario_with_any_limit(),
         compacted in prop::collection::vec(any::<bool>(), 1..=64),
     ) {
-        // Stop before the last click, which closes everything.
-        let clicks = &scenario.clicks[..scenario.clicks.len() - 1];
-        let mut original = WindowStore::new(scenario.config());
-        let log: Vec<ChangelogUpdate> = run(&mut original, clicks)
+        // Stop before the last records, which close everything.
+        let records = &scenario.records[..scenario.records.len() - scenario.partitions as usize];
+        let mut original = scenario.store();
+        let log: Vec<ChangelogUpdate> = run(&mut original, records)
             .into_iter()
             .flatten()
             .flat_map(|p| p.changelog)
             .collect();
-        let restored = WindowStore::restore(
+        let (restored, skipped) = WindowStore::restore(
             scenario.config(),
             compact(&log, &compacted).into_iter().map(|u| (u.key, u.value)),
-        )
-        .expect("the store's own changelog restores");
-        prop_assert_eq!(restored.stream_time(), original.stream_time());
+        );
+        prop_assert_eq!(skipped, Vec::new());
+        prop_assert_eq!(restored.watermark(), original.watermark());
+        prop_assert!(restored.progress().partitions().eq(original.progress().partitions()));
         prop_assert_eq!(restored.open_entries(), original.open_entries());
         prop_assert!(restored.open_counts().eq(original.open_counts()));
+        prop_assert!(restored.closed_windows().eq(original.closed_windows()));
     }
 }
 
@@ -185,4 +204,91 @@ fn compaction_as_modelled_keeps_the_last_value_and_may_drop_the_rest() {
             update("b", None)
         ]
     );
+}
+
+/// An at-least-once run that crashes once: before the crash, cycles of
+/// `batch_size` records each wrote their [`Journal`] and then their per-key
+/// updates; the crash came after the last cycle's journal, with only
+/// `kept` of its per-key updates written, and before its input offset was
+/// committed. The restored store reads that cycle's records again.
+#[derive(Debug, Clone)]
+struct Crash {
+    at: prop::sample::Index,
+    batch_size: usize,
+    kept: prop::sample::Index,
+    compacted: Vec<bool>,
+}
+
+fn crash() -> impl Strategy<Value = Crash> {
+    (
+        any::<prop::sample::Index>(),
+        1usize..=6,
+        any::<prop::sample::Index>(),
+        prop::collection::vec(any::<bool>(), 1..=64),
+    )
+        .prop_map(|(at, batch_size, kept, compacted)| Crash {
+            at,
+            batch_size,
+            kept,
+            compacted,
+        })
+}
+
+proptest! {
+    #[test]
+    fn at_least_once_a_crash_mid_cycle_repeats_only_what_was_delivered(
+        scenario in scenario_with_any_limit(),
+        crash in crash(),
+    ) {
+        let config = scenario.config().with_repeated_sources_skipped(true);
+        let told = |mut store: WindowStore| {
+            store.set_input_partitions(scenario.partitions);
+            store
+        };
+        let records = &scenario.records;
+        let mut uninterrupted = told(WindowStore::new(config));
+        let expected = run(&mut uninterrupted, records);
+
+        // Cycles up to the crash, each cycle's journal then its updates.
+        let batches = records.len().div_ceil(crash.batch_size).max(1);
+        let crashed_batch = crash.at.index(batches);
+        let mut store = told(WindowStore::new(config));
+        let mut log: Vec<ChangelogUpdate> = Vec::new();
+        for (batch, chunk) in records.chunks(crash.batch_size).enumerate().take(crashed_batch + 1) {
+            let mut updates = Vec::new();
+            let mut closed = Vec::new();
+            for record in chunk {
+                if let Ok(processed) = store.process(record) {
+                    updates.extend(processed.changelog);
+                    closed.extend(processed.closed);
+                }
+            }
+            let updates = coalesce(updates);
+            if updates.is_empty() {
+                continue;
+            }
+            log.push(Journal::of_cycle(&closed, &updates).update());
+            let written = if batch == crashed_batch { crash.kept.index(updates.len() + 1) } else { updates.len() };
+            log.extend(updates.into_iter().take(written));
+        }
+        let (restored, skipped) = WindowStore::restore(
+            config,
+            compact(&log, &crash.compacted).into_iter().map(|u| (u.key, u.value)),
+        );
+        prop_assert_eq!(skipped, Vec::new());
+        let mut restored = told(restored);
+        // The crashed cycle's records are read again: nothing new comes of them.
+        let start = crashed_batch * crash.batch_size;
+        let end = (start + crash.batch_size).min(records.len());
+        for record in &records[start..end] {
+            if let Ok(processed) = restored.process(record) {
+                prop_assert_eq!(&processed, &Processed::default(), "{:?} read again", record);
+            }
+        }
+        // Then it goes on exactly as the store that never stopped.
+        for (index, record) in records.iter().enumerate().skip(end) {
+            let actual = restored.process(record).ok();
+            prop_assert_eq!(&actual, &expected[index], "record #{} ({:?})", index, record);
+        }
+    }
 }

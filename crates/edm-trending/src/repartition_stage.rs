@@ -1,0 +1,339 @@
+//! Stage 1, the repartition stage: each click read from `edm-ui-click` is
+//! given its event time (capped by this processor's clock, see
+//! [`event_time`](crate::event_time())) and written, keyed by its product,
+//! to the repartition topic with where it was read. At the end of each
+//! cycle the stage writes progress records for the input partitions it has
+//! read to their end, so that windows close on a quiet store.
+//!
+//! # Progress of a quiet partition
+//! Every second at most, for a partition whose rounded clock watermark
+//! (the processor's clock minus `EDM_TRENDING_MAX_CLOCK_SKEW_SECS`, rounded
+//! down to the last instant at which windows close) is ahead of what it
+//! last wrote, the stage asks the broker for the partition's end offset. It
+//! notes the time it asked (`asked`). Once it has read up to that end,
+//! every record written before `asked` is behind it, so the partition's
+//! watermark is at least `asked` minus the skew: a progress record says
+//! so. Records still on their way then are within the skew or the grace
+//! period. A busy partition reaches its noted end a moment later; a
+//! backlog only once it is read. Rounding means a quiet partition writes
+//! one progress record a minute.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use edm_events::Event;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::producer::BaseRecord;
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use crate::event_time::{event_time, Adjustment, Clock};
+use crate::metrics::Metrics;
+use crate::names::Names;
+use crate::processor::{Interrupted, RebalanceCounter};
+use crate::producer::StageProducer;
+use crate::progress::Source;
+use crate::repartition::{ClickRecord, ProgressRecord, RepartitionRecord};
+use crate::throttled_log::Throttled;
+use crate::window::last_closing_at_or_before;
+
+/// How often a partition's end offset is asked for, at most.
+const END_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One assigned input partition.
+#[derive(Debug)]
+struct InputPartition {
+    /// Where reading resumes after an aborted cycle: the committed offset
+    /// (`None`: the start of the log).
+    committed: Option<i64>,
+    /// The next offset to read, once known (a record was read, or the
+    /// committed offset is).
+    position: Option<i64>,
+    /// Records of this partition were read in the open cycle.
+    read: bool,
+    /// The watermark of the last progress record committed.
+    progress_committed: i64,
+    /// The watermark of the last progress record written (maybe in the
+    /// open cycle).
+    progress_written: i64,
+    /// An end offset asked for and not reached yet: when it was asked
+    /// (epoch ms) and the end then.
+    end_check: Option<(i64, i64)>,
+    /// When the end offset was last asked for.
+    checked_at: Option<Instant>,
+}
+
+/// The repartition stage.
+pub struct RepartitionStage {
+    /// Its producer (transactional id: this process's own).
+    pub producer: StageProducer,
+    inputs: BTreeMap<i32, InputPartition>,
+    adjusted: BTreeMap<&'static str, Throttled>,
+    skipped: Throttled,
+}
+
+impl RepartitionStage {
+    /// The stage with no partition yet.
+    pub fn new(producer: StageProducer) -> Self {
+        Self {
+            producer,
+            inputs: BTreeMap::new(),
+            adjusted: BTreeMap::new(),
+            skipped: Throttled::default(),
+        }
+    }
+
+    /// Matches the stage's partitions to `assigned`; the committed offsets
+    /// of partitions new to it are asked for.
+    pub fn sync_assignment(
+        &mut self,
+        consumer: &BaseConsumer<RebalanceCounter>,
+        names: &Names,
+        assigned: &[i32],
+        timeout: Duration,
+    ) -> Result<(), Interrupted> {
+        self.inputs.retain(|p, _| assigned.contains(p));
+        let new: Vec<i32> = assigned
+            .iter()
+            .copied()
+            .filter(|p| !self.inputs.contains_key(p))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let mut wanted = TopicPartitionList::new();
+        for p in &new {
+            wanted.add_partition(&names.input, *p);
+        }
+        let committed = consumer.committed_offsets(wanted, timeout)?;
+        for element in committed.elements() {
+            let offset = match element.offset() {
+                Offset::Offset(n) => Some(n),
+                _ => None,
+            };
+            self.inputs.insert(
+                element.partition(),
+                InputPartition {
+                    committed: offset,
+                    position: offset,
+                    read: false,
+                    progress_committed: i64::MIN,
+                    progress_written: i64::MIN,
+                    end_check: None,
+                    checked_at: None,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether the stage knows `partition` (it is assigned and synced).
+    pub fn has(&self, partition: i32) -> bool {
+        self.inputs.contains_key(&partition)
+    }
+
+    /// A click from the input topic, written keyed by product. Records that
+    /// are not valid clicks are skipped (counted, and logged at most every
+    /// few seconds); their offsets still move on.
+    pub fn on_record(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        names: &Names,
+        metrics: &Metrics,
+        clock: Clock,
+    ) -> Result<(), Interrupted> {
+        let partition = message.partition();
+        let offset = message.offset();
+        if let Some(input) = self.inputs.get_mut(&partition) {
+            input.position = Some(offset + 1);
+            input.read = true;
+        }
+        let skip = |why: std::fmt::Arguments<'_>, skipped: &mut Throttled| {
+            metrics.skipped_inputs.inc();
+            if let Some(held_back) = skipped.allow() {
+                tracing::warn!(
+                    partition,
+                    offset,
+                    held_back,
+                    "skipping an input record: {why}"
+                );
+            }
+            Ok(())
+        };
+        let event = match message.payload().map(Event::parse) {
+            Some(Ok(event)) => event,
+            Some(Err(e)) => return skip(format_args!("not a valid event: {e}"), &mut self.skipped),
+            None => return skip(format_args!("it has no value"), &mut self.skipped),
+        };
+        let Some(button_id) = event.button_id() else {
+            return skip(format_args!("not a click"), &mut self.skipped);
+        };
+        let time = event_time(
+            event.event_timestamp,
+            message.timestamp().to_millis(),
+            clock,
+        );
+        if let Some(adjustment) = time.adjustment {
+            self.note_adjustment(adjustment, metrics, partition, offset, clock);
+        }
+        let record = RepartitionRecord::Click(ClickRecord {
+            button_id: button_id.to_owned(),
+            event_time: time.ms,
+            event_id: event.event_id.clone(),
+            source: Some(Source { partition, offset }),
+        });
+        self.write(&record, names)?;
+        metrics.clicks_repartitioned.inc();
+        Ok(())
+    }
+
+    /// Counts an event time that was not the click's own, and says so in
+    /// the log (at most every few seconds per kind).
+    fn note_adjustment(
+        &mut self,
+        adjustment: Adjustment,
+        metrics: &Metrics,
+        partition: i32,
+        offset: i64,
+        clock: Clock,
+    ) {
+        metrics.note_adjusted_time(adjustment);
+        if let Some(held_back) = self.adjusted.entry(adjustment.label()).or_default().allow() {
+            match adjustment {
+                Adjustment::AheadOfClock => tracing::warn!(
+                    partition,
+                    offset,
+                    held_back,
+                    capped_at = clock.latest(),
+                    "an input record is dated after this processor's clock plus \
+                     EDM_TRENDING_MAX_CLOCK_SKEW_SECS; its event time is capped there"
+                ),
+                Adjustment::NoRecordTime => tracing::warn!(
+                    partition,
+                    offset,
+                    held_back,
+                    "an input record has no usable Kafka timestamp; the time it was read stands in"
+                ),
+            }
+        }
+    }
+
+    /// Writes one record to the repartition topic.
+    fn write(&mut self, record: &RepartitionRecord, names: &Names) -> Result<(), Interrupted> {
+        let value = record
+            .value()
+            .map_err(|e| Interrupted::Fatal(crate::processor::Fatal::Encode(e)))?;
+        let key = record.key();
+        let mut out = BaseRecord::<Vec<u8>, Vec<u8>>::to(&names.repartition)
+            .partition(0)
+            .payload(&value);
+        if let Some(key) = &key {
+            out = out.key(key);
+        }
+        self.producer.send(out)?;
+        Ok(())
+    }
+
+    /// Writes progress records for the partitions read to the end they had
+    /// when last asked; asks again (at most every second) where the
+    /// clock's rounded watermark is ahead of what was written.
+    pub fn write_progress(
+        &mut self,
+        consumer: &BaseConsumer<RebalanceCounter>,
+        names: &Names,
+        clock: Clock,
+        grace_ms: i64,
+        timeout: Duration,
+    ) -> Result<(), Interrupted> {
+        let target = last_closing_at_or_before(clock.now_ms - clock.max_skew_ms, grace_ms);
+        // librdkafka's own position also moves past what it never hands
+        // over: transaction markers another producer's transactions leave.
+        let positions = consumer.position().unwrap_or_default();
+        let mut records = Vec::new();
+        for (&partition, input) in self.inputs.iter_mut() {
+            if let Some(Offset::Offset(n)) = positions
+                .find_partition(&names.input, partition)
+                .map(|e| e.offset())
+            {
+                input.position = Some(input.position.map_or(n, |p| p.max(n)));
+            }
+            if target <= input.progress_written {
+                continue;
+            }
+            if input.end_check.is_none()
+                && input
+                    .checked_at
+                    .is_none_or(|at| at.elapsed() >= END_CHECK_INTERVAL)
+            {
+                input.checked_at = Some(Instant::now());
+                let asked = clock.now_ms;
+                match consumer.fetch_watermarks(&names.input, partition, timeout) {
+                    Ok((low, high)) => {
+                        // Nothing committed: reading starts at the log's start.
+                        input.position.get_or_insert(low);
+                        input.end_check = Some((asked, high));
+                    }
+                    Err(e) => tracing::debug!(partition, "asking for the end offset: {e}"),
+                }
+            }
+            let Some((asked, end)) = input.end_check else {
+                continue;
+            };
+            let Some(position) = input.position.filter(|p| *p >= end) else {
+                continue;
+            };
+            input.end_check = None;
+            let watermark = last_closing_at_or_before(asked - clock.max_skew_ms, grace_ms);
+            if watermark > input.progress_written {
+                input.progress_written = watermark;
+                records.push(RepartitionRecord::Progress(ProgressRecord {
+                    partition,
+                    next_offset: position,
+                    watermark,
+                }));
+            }
+        }
+        for record in &records {
+            self.write(record, names)?;
+        }
+        Ok(())
+    }
+
+    /// The next offset of each partition read in the open cycle, for the
+    /// commit.
+    pub fn offsets(&self, names: &Names) -> Result<TopicPartitionList, Interrupted> {
+        let mut offsets = TopicPartitionList::new();
+        for (&partition, input) in &self.inputs {
+            if let (true, Some(next)) = (input.read, input.position) {
+                offsets.add_partition_offset(&names.input, partition, Offset::Offset(next))?;
+            }
+        }
+        Ok(offsets)
+    }
+
+    /// The open cycle committed.
+    pub fn committed(&mut self) {
+        for input in self.inputs.values_mut() {
+            if input.read {
+                input.committed = input.position;
+                input.read = false;
+            }
+            input.progress_committed = input.progress_written;
+        }
+    }
+
+    /// The open cycle aborted: the partitions it read, and where each must
+    /// be read again from (`None`: the log's start).
+    pub fn aborted(&mut self) -> Vec<(i32, Option<i64>)> {
+        let mut rewind = Vec::new();
+        for (&partition, input) in self.inputs.iter_mut() {
+            if input.read {
+                rewind.push((partition, input.committed));
+                input.position = input.committed;
+                input.read = false;
+            }
+            input.progress_written = input.progress_committed;
+        }
+        rewind
+    }
+}

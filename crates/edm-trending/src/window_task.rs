@@ -1,0 +1,352 @@
+//! Stage 2, the window task: each record of the repartition topic goes
+//! through the [`WindowStore`]; the changelog updates and the results it
+//! returns are written in the cycle, with the repartition offset.
+//!
+//! The task's producer has a stable transactional id, so an instance that
+//! takes the task over fences the previous owner at once (and aborts its
+//! open transaction) before it restores the store from the changelog. The
+//! task learns the input topic's partition count from its metadata (again
+//! every [`PARTITIONS_REFRESH`]): the store's watermark waits for every one
+//! of them. No record of the repartition topic moves time past this
+//! processor's clock plus `EDM_TRENDING_MAX_CLOCK_SKEW_SECS`, whoever wrote
+//! it.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::producer::BaseRecord;
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use crate::changelog_reader::{restore, RestoreFailure};
+use crate::event_time::{Adjustment, Clock};
+use crate::journal::{Journal, MAX_JOURNAL_BYTES};
+use crate::metrics::Metrics;
+use crate::names::Names;
+use crate::processor::{Fatal, Interrupted, RebalanceCounter};
+use crate::producer::StageProducer;
+use crate::settings::{ProcessingGuarantee, Settings};
+use crate::throttled_log::Throttled;
+use crate::window::Window;
+use crate::{coalesce, ChangelogUpdate, Counters, Processed, RepartitionRecord, WindowStore};
+
+/// How often the input topic's partition count is read again.
+pub const PARTITIONS_REFRESH: Duration = Duration::from_secs(30);
+
+/// The window task, while this instance holds it.
+pub struct WindowTask {
+    /// Its producer (transactional id `<application id>-windows-0`).
+    pub producer: StageProducer,
+    store: WindowStore,
+    guarantee: ProcessingGuarantee,
+    /// The open cycle's changelog updates.
+    changelog: Vec<ChangelogUpdate>,
+    /// The windows the open cycle closed.
+    closed: Vec<Window>,
+    /// About how large the open cycle's journal would be.
+    journal_bytes: usize,
+    /// A journal record is in the changelog and must be retired by the
+    /// first exactly-once transaction.
+    retire_journal: bool,
+    /// The repartition offset after the last record read in the open cycle.
+    next_offset: Option<i64>,
+    /// The committed repartition offset (`None`: the log's start).
+    committed: Option<i64>,
+    /// The store's counters when they were last added to the metrics.
+    reported: Counters,
+    partitions_read_at: Option<Instant>,
+    skipped: Throttled,
+    capped: Throttled,
+}
+
+impl WindowTask {
+    /// Takes the task: a producer with the task's transactional id (which
+    /// fences the previous owner), the store restored from the changelog,
+    /// and the committed offset.
+    pub fn open(
+        settings: &Settings,
+        names: &Names,
+        metrics: &Metrics,
+        consumer: &BaseConsumer<RebalanceCounter>,
+    ) -> Result<Self, Interrupted> {
+        let producer = StageProducer::new(settings, &names.windows_transactional_id)?;
+        let (store, summary) = match restore(settings, &names.changelog, &metrics.skipped_changelog)
+        {
+            Ok(restored) => restored,
+            Err(RestoreFailure::Kafka { source, .. }) => return Err(Interrupted::Kafka(source)),
+            Err(stalled @ RestoreFailure::Stalled { .. }) => {
+                tracing::warn!("{stalled}; trying again");
+                return Err(Interrupted::Kafka(rdkafka::error::KafkaError::Canceled));
+            }
+        };
+        let mut wanted = TopicPartitionList::new();
+        wanted.add_partition(&names.repartition, 0);
+        let committed = consumer
+            .committed_offsets(wanted, settings.kafka_timeout)?
+            .elements()
+            .first()
+            .and_then(|e| match e.offset() {
+                Offset::Offset(n) => Some(n),
+                _ => None,
+            });
+        tracing::info!(
+            records = summary.records,
+            skipped = summary.skipped,
+            millis = summary.took.as_millis() as u64,
+            watermark = store.watermark(),
+            "window task assigned; store restored from the changelog"
+        );
+        metrics.restores.inc();
+        metrics.window_task.set(1);
+        metrics.last_restore_records.set(summary.records as i64);
+        metrics
+            .last_restore_millis
+            .set(summary.took.as_millis() as i64);
+        Ok(Self {
+            producer,
+            reported: *store.counters(),
+            store,
+            guarantee: settings.guarantee,
+            changelog: Vec::new(),
+            closed: Vec::new(),
+            journal_bytes: 0,
+            retire_journal: summary.journal_seen
+                && settings.guarantee == ProcessingGuarantee::ExactlyOnce,
+            next_offset: None,
+            committed,
+            partitions_read_at: None,
+            skipped: Throttled::default(),
+            capped: Throttled::default(),
+        })
+    }
+
+    /// Reads the input topic's partition count when it is due; windows the
+    /// watermark then passes are closed in the open cycle.
+    pub fn read_input_partitions(
+        &mut self,
+        consumer: &BaseConsumer<RebalanceCounter>,
+        names: &Names,
+        metrics: &Metrics,
+        timeout: Duration,
+    ) -> Result<(), Interrupted> {
+        if self
+            .partitions_read_at
+            .is_some_and(|at| at.elapsed() < PARTITIONS_REFRESH)
+        {
+            return Ok(());
+        }
+        let metadata = consumer.fetch_metadata(Some(&names.input), timeout)?;
+        let Some(count) = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == names.input && t.error().is_none())
+            .map(|t| t.partitions().len())
+            .filter(|&n| n > 0)
+        else {
+            tracing::warn!(
+                topic = names.input,
+                "the input topic's metadata has no partitions; windows wait"
+            );
+            return Ok(());
+        };
+        self.partitions_read_at = Some(Instant::now());
+        let processed = self
+            .store
+            .set_input_partitions(i32::try_from(count).unwrap_or(i32::MAX));
+        self.write(processed, names, metrics)
+    }
+
+    /// A record of the repartition topic, through the store. Records that
+    /// do not decode, or that the store refuses, are skipped (counted, and
+    /// logged at most every few seconds); the offset moves on.
+    pub fn on_record(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        names: &Names,
+        metrics: &Metrics,
+        clock: Clock,
+    ) -> Result<(), Interrupted> {
+        self.next_offset = Some(message.offset() + 1);
+        let offset = message.offset();
+        let mut record = match RepartitionRecord::decode(message.key(), message.payload()) {
+            Ok(record) => record,
+            Err(e) => {
+                metrics.skipped_repartition.inc();
+                if let Some(held_back) = self.skipped.allow() {
+                    tracing::warn!(offset, held_back, "skipping a repartition record: {e}");
+                }
+                return Ok(());
+            }
+        };
+        let (time, is_click) = match &mut record {
+            RepartitionRecord::Click(click) => (&mut click.event_time, true),
+            RepartitionRecord::Progress(progress) => (&mut progress.watermark, false),
+        };
+        let (capped, was_capped) = clock.cap(*time);
+        if was_capped {
+            *time = capped;
+            metrics.note_adjusted_time(Adjustment::AheadOfClock);
+            if let Some(held_back) = self.capped.allow() {
+                tracing::warn!(
+                    offset,
+                    held_back,
+                    capped_at = capped,
+                    "a repartition record is dated after this processor's clock plus \
+                     EDM_TRENDING_MAX_CLOCK_SKEW_SECS (another producer wrote it?); capped there"
+                );
+            }
+        }
+        match self.store.process(&record) {
+            Ok(processed) => {
+                if is_click {
+                    metrics.clicks_counted.inc();
+                }
+                self.write(processed, names, metrics)
+            }
+            Err(refused) => {
+                metrics.skipped_repartition.inc();
+                if let Some(held_back) = self.skipped.allow() {
+                    tracing::warn!(
+                        offset,
+                        held_back,
+                        "the window store refused a record: {refused}"
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Puts what the store returned in the open cycle.
+    fn write(
+        &mut self,
+        processed: Processed,
+        names: &Names,
+        metrics: &Metrics,
+    ) -> Result<(), Interrupted> {
+        if processed.changelog.is_empty() && processed.emitted.is_empty() {
+            return Ok(());
+        }
+        self.producer.begin()?;
+        for result in processed.emitted {
+            let output = result
+                .to_record()
+                .map_err(|e| Interrupted::Fatal(Fatal::Encode(e)))?;
+            self.producer.send(
+                BaseRecord::to(&names.output)
+                    .key(&output.key)
+                    .payload(&output.value),
+            )?;
+            metrics.windows_emitted.inc();
+        }
+        self.journal_bytes += processed
+            .changelog
+            .iter()
+            .map(|u| 10 + u.key.len() + u.value.as_ref().map_or(0, Vec::len))
+            .sum::<usize>();
+        self.changelog.extend(processed.changelog);
+        self.closed.extend(processed.closed);
+        Ok(())
+    }
+
+    /// Whether the open cycle should end now: under at least once, its
+    /// journal has reached [`MAX_JOURNAL_BYTES`].
+    pub fn cycle_full(&self) -> bool {
+        self.guarantee == ProcessingGuarantee::AtLeastOnce
+            && self.journal_bytes >= MAX_JOURNAL_BYTES
+    }
+
+    /// The committed repartition offset (`None`: the log's start).
+    pub fn committed(&self) -> Option<i64> {
+        self.committed
+    }
+
+    /// Whether the open cycle changed the store (so an abort must restore it).
+    pub fn changed(&self) -> bool {
+        self.producer.is_open()
+    }
+
+    /// Commits the open cycle: the changelog updates (one per key) and the
+    /// repartition offset, with the results already sent. Under at least
+    /// once the results are delivered first, then the cycle's
+    /// [`Journal`], then the per-key updates; only then is the offset
+    /// committed.
+    pub fn commit(
+        &mut self,
+        consumer: &BaseConsumer<RebalanceCounter>,
+        group: &ConsumerGroupMetadata,
+        names: &Names,
+        metrics: &Metrics,
+        timeout: Duration,
+    ) -> Result<(), Interrupted> {
+        let deadline = Instant::now() + timeout;
+        let closed = std::mem::take(&mut self.closed);
+        self.journal_bytes = 0;
+        if self.producer.is_open() {
+            let mut updates = coalesce(std::mem::take(&mut self.changelog));
+            match self.guarantee {
+                ProcessingGuarantee::AtLeastOnce if !updates.is_empty() => {
+                    self.producer.delivered(deadline)?;
+                    let journal = Journal::of_cycle(&closed, &updates).update();
+                    self.producer.send(
+                        BaseRecord::<[u8], [u8]>::to(&names.changelog)
+                            .partition(0)
+                            .key(&journal.key[..])
+                            .payload(journal.value.as_deref().unwrap_or_default()),
+                    )?;
+                    self.producer.delivered(deadline)?;
+                }
+                ProcessingGuarantee::ExactlyOnce if self.retire_journal => {
+                    updates.push(Journal::deleted());
+                }
+                _ => {}
+            }
+            for update in updates {
+                let mut record = BaseRecord::<[u8], [u8]>::to(&names.changelog)
+                    .partition(0)
+                    .key(&update.key[..]);
+                if let Some(value) = &update.value {
+                    record = record.payload(&value[..]);
+                }
+                self.producer.send(record)?;
+            }
+        }
+        if !self.producer.is_open() && self.next_offset.is_none() {
+            return Ok(());
+        }
+        let mut offsets = TopicPartitionList::new();
+        if let Some(next) = self.next_offset {
+            offsets.add_partition_offset(&names.repartition, 0, Offset::Offset(next))?;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let had_changes = self.producer.is_open();
+        self.producer.commit(&offsets, consumer, group, left)?;
+        if had_changes {
+            self.retire_journal = false;
+        }
+        if let Some(next) = self.next_offset.take() {
+            self.committed = Some(next);
+        }
+        self.report(metrics);
+        Ok(())
+    }
+
+    /// The open cycle aborted: where the repartition topic must be read
+    /// again from, if the cycle read it (`Some(None)`: the log's start).
+    pub fn aborted(&mut self) -> Option<Option<i64>> {
+        self.changelog.clear();
+        self.closed.clear();
+        self.journal_bytes = 0;
+        self.next_offset.take().map(|_| self.committed)
+    }
+
+    /// Adds the store's counters since the last report to the metrics.
+    pub fn report(&mut self, metrics: &Metrics) {
+        let now = *self.store.counters();
+        metrics.add_store_counts(&self.reported, &now);
+        self.reported = now;
+        if let Some(watermark) = self.store.watermark() {
+            metrics.watermark_ms.set(watermark);
+        }
+    }
+}

@@ -1,0 +1,525 @@
+//! What the broker tests share: topics under a fresh prefix, clicks
+//! written as the relay or another producer would, `read_committed`
+//! readers, edm-trending instances as real processes (killed, frozen,
+//! restarted), their metrics, and the reference counts a window must hold.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use edm_testkit::broker::free_port;
+use edm_testkit::infra;
+use edm_trending::{
+    ClickRecord, RepartitionRecord, TrendingConfig, TrendingRecord, Window, WindowSpec, WindowStore,
+};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+/// The shared broker's `host:port`.
+pub fn shared_broker() -> String {
+    infra::kafka_url().trim_start_matches("kafka://").to_owned()
+}
+
+/// Now, epoch ms.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A test's topics: a prefix of its own on a broker, the input with
+/// `partitions` partitions, and edm-trending's internal and output topics.
+#[derive(Clone)]
+pub struct Topics {
+    pub bootstrap: String,
+    pub prefix: String,
+    pub partitions: i32,
+}
+
+impl Topics {
+    /// Creates the topics under a fresh prefix.
+    pub fn create(bootstrap: &str, partitions: i32) -> Self {
+        let topics = Self {
+            bootstrap: bootstrap.to_owned(),
+            prefix: format!("trending-{}.", uuid::Uuid::new_v4().simple()),
+            partitions,
+        };
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()
+            .unwrap();
+        let specs = [
+            (topics.input(), partitions, false),
+            (topics.repartition(), 1, false),
+            (topics.changelog(), 1, true),
+            (topics.output(), 1, false),
+        ];
+        let new: Vec<NewTopic> = specs
+            .iter()
+            .map(|(name, partitions, compact)| {
+                let topic = NewTopic::new(name, *partitions, TopicReplication::Fixed(1));
+                if *compact {
+                    topic.set("cleanup.policy", "compact")
+                } else {
+                    topic
+                }
+            })
+            .collect();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        for result in runtime
+            .block_on(admin.create_topics(&new, &AdminOptions::new()))
+            .unwrap()
+        {
+            result.expect("topic created");
+        }
+        topics
+    }
+
+    /// The topics already created under `prefix` on `bootstrap` (as
+    /// `./edm topics` or a plan's provisioning makes them).
+    pub fn existing(bootstrap: &str, prefix: &str) -> Self {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()
+            .unwrap();
+        let input = format!("{prefix}edm-ui-click");
+        let metadata = consumer
+            .fetch_metadata(Some(&input), Duration::from_secs(30))
+            .unwrap();
+        let partitions = metadata.topics()[0].partitions().len() as i32;
+        assert!(partitions > 0, "{input} exists");
+        Self {
+            bootstrap: bootstrap.to_owned(),
+            prefix: prefix.to_owned(),
+            partitions,
+        }
+    }
+
+    pub fn input(&self) -> String {
+        format!("{}edm-ui-click", self.prefix)
+    }
+
+    pub fn repartition(&self) -> String {
+        format!("{}edm-trending-clicks-by-product-repartition", self.prefix)
+    }
+
+    pub fn changelog(&self) -> String {
+        format!("{}edm-trending-window-counts-changelog", self.prefix)
+    }
+
+    pub fn output(&self) -> String {
+        format!("{}edm-trending", self.prefix)
+    }
+
+    /// A producer as any app attached to the add-on could run.
+    pub fn producer(&self) -> BaseProducer {
+        ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .create()
+            .unwrap()
+    }
+}
+
+/// A click as the store and relay write it.
+#[derive(Debug, Clone)]
+pub struct Click {
+    pub id: String,
+    pub product: String,
+    pub event_time: i64,
+    pub partition: i32,
+}
+
+impl Click {
+    pub fn json(&self) -> String {
+        serde_json::json!({
+            "topic": "edm-ui-click",
+            "uuid": format!("visitor-{}", self.partition),
+            "event_timestamp": self.event_time,
+            "event_id": self.id,
+            "properties": {"button_id": self.product, "description": "button click"},
+        })
+        .to_string()
+    }
+}
+
+/// Writes `clicks` to the input topic, each to its partition, with the
+/// Kafka timestamp `record_time(click)` (`None`: the producer's clock).
+pub fn produce(
+    topics: &Topics,
+    clicks: &[Click],
+    record_time: impl Fn(&Click) -> Option<i64>,
+    pause: Duration,
+) {
+    let producer = topics.producer();
+    let topic = topics.input();
+    for click in clicks {
+        let value = click.json();
+        let key = format!("visitor-{}", click.partition);
+        let mut record = BaseRecord::to(&topic)
+            .partition(click.partition)
+            .key(&key)
+            .payload(&value);
+        if let Some(t) = record_time(click) {
+            record = record.timestamp(t);
+        }
+        producer.send(record).expect("queued");
+        producer.poll(Duration::ZERO);
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// Writes one click with the Kafka timestamp `record_time` and says
+/// whether the broker took it (a Kafka 4 broker refuses timestamps more
+/// than an hour ahead: `log.message.timestamp.after.max.ms`; Heroku's 3.7
+/// takes any).
+pub fn produce_one(topics: &Topics, click: &Click, record_time: i64) -> bool {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &topics.bootstrap)
+        .create()
+        .unwrap();
+    let topic = topics.input();
+    let value = click.json();
+    let key = format!("visitor-{}", click.partition);
+    let record = FutureRecord::to(&topic)
+        .partition(click.partition)
+        .key(&key)
+        .payload(&value)
+        .timestamp(record_time);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(producer.send(record, Duration::from_secs(30)))
+        .is_ok()
+}
+
+/// Writes raw bytes to `topic` (partition 0), as another producer could.
+pub fn produce_raw(
+    topics: &Topics,
+    topic: &str,
+    key: Option<&[u8]>,
+    value: &[u8],
+    timestamp: Option<i64>,
+) {
+    let producer = topics.producer();
+    let mut record = BaseRecord::<[u8], [u8]>::to(topic)
+        .partition(0)
+        .payload(value);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
+    if let Some(t) = timestamp {
+        record = record.timestamp(t);
+    }
+    producer.send(record).map_err(|(e, _)| e).unwrap();
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// A record as read: its key and value.
+pub type Record = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Every committed record of `topic`, in order within each partition
+/// (partition by partition).
+pub fn read_committed(bootstrap: &str, topic: &str) -> Vec<Record> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "edm-trending-test-reader")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(30))
+        .unwrap();
+    let partitions = metadata.topics()[0].partitions().len();
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment
+            .add_partition_offset(topic, p as i32, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut records: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
+    let mut ended = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && ended.len() < partitions {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => records
+                .entry(m.partition())
+                .or_default()
+                .push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec))),
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                ended.insert(p);
+            }
+            _ => {}
+        }
+    }
+    records.into_values().flatten().collect()
+}
+
+/// The output records, parsed as every reader parses them.
+pub fn results(topics: &Topics) -> Vec<TrendingRecord> {
+    read_committed(&topics.bootstrap, &topics.output())
+        .into_iter()
+        .map(|(_, v)| TrendingRecord::parse(&v.unwrap_or_default()).expect("a valid record"))
+        .collect()
+}
+
+/// An edm-trending process.
+pub struct Instance {
+    child: Child,
+    pub port: u16,
+    pub log: std::path::PathBuf,
+}
+
+impl Instance {
+    /// Starts one on `topics` with the test's settings and `env` over them.
+    pub fn start(topics: &Topics, name: &str, env: &[(&str, &str)]) -> Self {
+        let mut vars: HashMap<String, String> = HashMap::new();
+        vars.insert("KAFKA_URL".into(), format!("kafka://{}", topics.bootstrap));
+        vars.insert("KAFKA_PREFIX".into(), topics.prefix.clone());
+        for (k, v) in env {
+            vars.insert((*k).into(), (*v).into());
+        }
+        Self::start_env(&topics.prefix, name, vars)
+    }
+
+    /// Starts one with exactly these variables (and a free port).
+    pub fn start_env(prefix: &str, name: &str, mut vars: HashMap<String, String>) -> Self {
+        let port = free_port();
+        vars.insert("PORT".into(), port.to_string());
+        vars.entry("RUST_LOG".into())
+            .or_insert_with(|| "info".into());
+        let log = std::env::temp_dir().join(format!(
+            "edm-trending-test-{}-{name}.log",
+            prefix.trim_end_matches('.')
+        ));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_edm-trending"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(vars)
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("edm-trending starts");
+        Self { child, port, log }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for it to exit; its status, if it did within `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        None
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGSTOP or SIGCONT.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET path`: status and body ((0, "") when nothing answers).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return (0, String::new());
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+        if stream.write_all(request.as_bytes()).is_err() {
+            return (0, String::new());
+        }
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// The value of the metric line that starts with `series` (0 if none).
+    pub fn metric(&self, series: &str) -> f64 {
+        let (_, text) = self.get("/metrics");
+        text.lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.signal_quietly("CONT");
+        self.kill();
+    }
+}
+
+impl Instance {
+    fn signal_quietly(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Every click in the repartition log exactly once (by event id), and the
+/// log's records.
+pub fn repartition_log(topics: &Topics, clicks: usize) -> Vec<RepartitionRecord> {
+    let mut records: Vec<RepartitionRecord> = Vec::new();
+    wait_for(
+        "every click repartitioned",
+        Duration::from_secs(120),
+        || {
+            records = read_committed(&topics.bootstrap, &topics.repartition())
+                .into_iter()
+                .map(|(k, v)| {
+                    RepartitionRecord::decode(k.as_deref(), v.as_deref())
+                        .expect("edm-trending's own records decode")
+                })
+                .collect();
+            records
+                .iter()
+                .filter(|r| matches!(r, RepartitionRecord::Click(_)))
+                .count()
+                >= clicks
+        },
+    );
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for record in &records {
+        if let RepartitionRecord::Click(ClickRecord { event_id, .. }) = record {
+            *seen
+                .entry(event_id.clone().unwrap_or_default())
+                .or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, &n)| n != 1).collect();
+    assert_eq!(
+        twice,
+        Vec::<(&String, &usize)>::new(),
+        "clicks repartitioned more than once"
+    );
+    assert_eq!(seen.len(), clicks, "every click repartitioned");
+    records
+}
+
+/// The windows written to `edm-trending` are exactly those one
+/// uninterrupted store computes over the repartition log, in order: none
+/// missing, none wrong, none twice; and the log closes every window it
+/// opened (its progress records reach the processor's clock).
+pub fn assert_output_follows_the_log(topics: &Topics, log: &[RepartitionRecord], grace_secs: i64) {
+    let text = |records: &[Record]| -> Vec<String> {
+        records
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{} {}",
+                    String::from_utf8_lossy(k.as_deref().unwrap_or_default()),
+                    String::from_utf8_lossy(v.as_deref().unwrap_or_default())
+                )
+            })
+            .collect()
+    };
+    let mut log = log.to_vec();
+    let mut expected = Vec::new();
+    let mut written;
+    let mut open;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut store =
+            WindowStore::new(TrendingConfig::new(grace_secs * 1000, 10, 100_000).unwrap());
+        store.set_input_partitions(topics.partitions);
+        expected.clear();
+        for record in &log {
+            if let Ok(processed) = store.process(record) {
+                for result in processed.emitted {
+                    let record = result.to_record().unwrap();
+                    expected.push((Some(record.key), Some(record.value)));
+                }
+            }
+        }
+        open = store.open_windows();
+        written = read_committed(&topics.bootstrap, &topics.output());
+        if open == 0 && text(&written) == text(&expected) {
+            break;
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        log = read_committed(&topics.bootstrap, &topics.repartition())
+            .into_iter()
+            .map(|(k, v)| RepartitionRecord::decode(k.as_deref(), v.as_deref()).unwrap())
+            .collect();
+    }
+    assert_eq!(
+        text(&written),
+        text(&expected),
+        "the windows written to edm-trending"
+    );
+    assert_eq!(open, 0, "the log closes every window it opened");
+}
+
+/// The clicks of each product in each window that `clicks` fall in.
+pub fn counts_by_window(clicks: &[Click]) -> BTreeMap<(WindowSpec, i64), BTreeMap<String, u64>> {
+    let mut counts: BTreeMap<(WindowSpec, i64), BTreeMap<String, u64>> = BTreeMap::new();
+    for click in clicks {
+        for spec in WindowSpec::ALL {
+            let size = spec.size_ms();
+            let mut start = click.event_time - click.event_time.rem_euclid(60_000);
+            while start > click.event_time - size {
+                let window = Window::new(spec, start).unwrap();
+                *counts
+                    .entry((window.spec(), window.start()))
+                    .or_default()
+                    .entry(click.product.clone())
+                    .or_default() += 1;
+                start -= 60_000;
+            }
+        }
+    }
+    counts
+}

@@ -1,0 +1,134 @@
+//! On a Heroku-shaped broker (Kafka 3.7.1, TLS with client certificates,
+//! ACLs by prefix) provisioned without rights on transactional ids, as a
+//! plan may be: exactly once stops at start and names the setting that
+//! avoids it; at least once runs, and after a SIGKILL its output is still
+//! exact, repeats replacing the records they repeat.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use edm_testkit::broker::SpareBroker;
+use edm_trending::{RepartitionRecord, TrendingConfig, WindowStore};
+
+use crate::common::{now_ms, produce, read_committed, Instance, Topics};
+use crate::exactly_once::{clicks, wait_for_first_windows, GRACE_SECS};
+
+/// The prefix the plan gives the app.
+const PREFIX: &str = "wabash-1234.";
+
+#[test]
+fn without_transactional_id_rights_exactly_once_refuses_to_start_and_at_least_once_is_exact() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let broker = runtime.block_on(SpareBroker::start_heroku_shaped());
+    runtime.block_on(broker.provision_without_transactional_ids(PREFIX));
+    // The test reads and writes as the broker's super user, on plaintext.
+    let topics = Topics::existing(&broker.bootstrap(), PREFIX);
+    let env = |extra: &[(&str, &str)]| {
+        let mut env: HashMap<String, String> = broker.heroku_env(PREFIX);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env
+    };
+
+    let mut refused = Instance::start_env(PREFIX, "no-transactions", env(&[]));
+    let status = refused.wait_exit(Duration::from_secs(60));
+    let log = refused.log_text();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "exactly once without transactional ids must stop ({status:?}); log:\n{log}"
+    );
+    assert!(
+        log.contains("EDM_TRENDING_PROCESSING_GUARANTEE=at_least_once"),
+        "the error names the setting; log:\n{log}"
+    );
+
+    produce(
+        &topics,
+        &clicks(0..3000, now_ms() - 3_600_000),
+        |_| None,
+        Duration::ZERO,
+    );
+    let at_least_once = [
+        ("EDM_TRENDING_GRACE_SECS", "30"),
+        ("EDM_TRENDING_MAX_BATCH_RECORDS", "30"),
+        ("EDM_TRENDING_PROCESSING_GUARANTEE", "at_least_once"),
+    ];
+    let mut first = Instance::start_env(PREFIX, "alo", env(&at_least_once));
+    wait_for_first_windows(&topics);
+    first.kill(); // mid-stream: some output and changelog written, offsets not
+    let second = Instance::start_env(PREFIX, "alo-again", env(&at_least_once));
+    assert_repeats_replace(&topics);
+    assert!(
+        second.metric("edm_trending_clicks_counted_total") > 0.0,
+        "the first instance was killed mid-stream"
+    );
+}
+
+/// Over the repartition log (where a crash may have written clicks twice),
+/// a store that counts an input offset once gives the windows; every record
+/// written is one of its results, and the latest written per window is its
+/// final result.
+fn assert_repeats_replace(topics: &Topics) {
+    let mut last_written = BTreeMap::new();
+    let mut last_expected = BTreeMap::new();
+    let mut unexpected = Vec::new();
+    let mut open = usize::MAX;
+    for _ in 0..120 {
+        let log: Vec<RepartitionRecord> = read_committed(&topics.bootstrap, &topics.repartition())
+            .into_iter()
+            .map(|(k, v)| RepartitionRecord::decode(k.as_deref(), v.as_deref()).unwrap())
+            .collect();
+        let config = TrendingConfig::new(GRACE_SECS * 1000, 10, 100_000)
+            .unwrap()
+            .with_repeated_sources_skipped(true);
+        let mut store = WindowStore::new(config);
+        store.set_input_partitions(topics.partitions);
+        let mut emitted = Vec::new();
+        for record in &log {
+            if let Ok(processed) = store.process(record) {
+                emitted.extend(processed.emitted);
+            }
+        }
+        open = store.open_windows();
+        let expected: Vec<(String, String)> = emitted
+            .iter()
+            .map(|r| {
+                let record = r.to_record().unwrap();
+                (
+                    String::from_utf8(record.key).unwrap(),
+                    String::from_utf8(record.value).unwrap(),
+                )
+            })
+            .collect();
+        let written: Vec<(String, String)> = read_committed(&topics.bootstrap, &topics.output())
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    String::from_utf8(k.unwrap_or_default()).unwrap(),
+                    String::from_utf8(v.unwrap_or_default()).unwrap(),
+                )
+            })
+            .collect();
+        unexpected = written
+            .iter()
+            .filter(|w| !expected.contains(w))
+            .cloned()
+            .collect();
+        last_expected = expected.into_iter().collect::<BTreeMap<_, _>>();
+        last_written = written.into_iter().collect::<BTreeMap<_, _>>();
+        if open == 0 && unexpected.is_empty() && last_written == last_expected {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert_eq!(unexpected, Vec::new(), "every record written is a result");
+    assert_eq!(
+        last_written, last_expected,
+        "the latest record of each window is its result"
+    );
+    assert_eq!(open, 0, "every window closed");
+    assert!(
+        last_written.len() > 20,
+        "many windows: {}",
+        last_written.len()
+    );
+}

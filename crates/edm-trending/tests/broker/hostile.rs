@@ -1,0 +1,131 @@
+//! Records another producer writes to edm-trending's internal topics never
+//! stop it, and every click left out is counted where an operator looks.
+
+use std::time::Duration;
+
+use crate::common::{
+    now_ms, produce, produce_raw, results, shared_broker, wait_for, Click, Instance, Topics,
+};
+use crate::exactly_once::wait_for_first_windows;
+
+/// Clicks an hour old, one partition, at these minutes past `base`.
+fn old_clicks(base: i64, at: &[(i64, &str)]) -> Vec<Click> {
+    at.iter()
+        .enumerate()
+        .map(|(n, (offset, product))| Click {
+            id: format!("old-{n}"),
+            product: (*product).to_owned(),
+            event_time: base + offset,
+            partition: 0,
+        })
+        .collect()
+}
+
+#[test]
+fn garbage_on_the_changelog_and_the_repartition_topic_is_counted_and_skipped() {
+    let topics = Topics::create(&shared_broker(), 1);
+    // Written before edm-trending starts: read by its first restore.
+    produce_raw(&topics, &topics.changelog(), Some(b"Zz"), b"\x01", None);
+    produce_raw(
+        &topics,
+        &topics.changelog(),
+        Some(b"C1short"),
+        b"\x00",
+        None,
+    );
+    produce_raw(
+        &topics,
+        &topics.repartition(),
+        Some(b"kit"),
+        b"not json",
+        None,
+    );
+    produce_raw(
+        &topics,
+        &topics.repartition(),
+        None,
+        br#"{"watermark":5,"partition":99,"next_offset":0}"#,
+        None,
+    );
+    let base = now_ms() - 3_600_000;
+    let base = base - base.rem_euclid(60_000) + 10_000;
+    produce(
+        &topics,
+        &old_clicks(base, &[(0, "kit"), (1_000, "kit"), (2_000, "mug")]),
+        |_| None,
+        Duration::ZERO,
+    );
+    let instance = Instance::start(&topics, "garbage", &[("EDM_TRENDING_GRACE_SECS", "0")]);
+    wait_for_first_windows(&topics);
+    let one_minute = results(&topics)
+        .into_iter()
+        .find(|r| r.window.name.name() == "1m" && r.window.start == base - 10_000)
+        .expect("the clicks' window");
+    assert_eq!(one_minute.clicks, 3, "{one_minute:?}");
+    assert!(instance.metric("edm_trending_skipped_changelog_total") >= 2.0);
+    assert!(instance.metric("edm_trending_skipped_repartition_total") >= 2.0);
+    let (status, body) = instance.get("/ready");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        instance.log_text().contains("skipping a changelog record"),
+        "each skip is logged"
+    );
+}
+
+#[test]
+fn late_and_over_limit_clicks_move_their_counters() {
+    let topics = Topics::create(&shared_broker(), 1);
+    let base = now_ms() - 3_600_000;
+    let base = base - base.rem_euclid(60_000);
+    // Room for 6 counts: the first click takes its 1m window and five 5m
+    // windows. The second, a minute later, needs a new 1m and a new 5m
+    // window: both refused (over the limit); its other four 5m windows
+    // count it.
+    produce(
+        &topics,
+        &old_clicks(base, &[(0, "kit"), (60_000, "kit")]),
+        |_| None,
+        Duration::ZERO,
+    );
+    let instance = Instance::start(
+        &topics,
+        "limits",
+        &[
+            ("EDM_TRENDING_GRACE_SECS", "600"),
+            ("EDM_TRENDING_MAX_OPEN_ENTRIES", "6"),
+        ],
+    );
+    // Read to its end, the input's watermark follows the clock: every
+    // window of an hour ago closes.
+    wait_for(
+        "the watermark to reach the clock",
+        Duration::from_secs(60),
+        || instance.metric("edm_trending_watermark_milliseconds") > (now_ms() - 120_000) as f64,
+    );
+    assert_eq!(
+        instance.metric(r#"edm_trending_over_limit_drops_total{window="1m"}"#),
+        1.0
+    );
+    assert_eq!(
+        instance.metric(r#"edm_trending_over_limit_drops_total{window="5m"}"#),
+        1.0
+    );
+    // A click for the first minute now is late for its six windows.
+    produce(
+        &topics,
+        &old_clicks(base, &[(30_000, "kit")]),
+        |_| None,
+        Duration::ZERO,
+    );
+    wait_for("the late click", Duration::from_secs(30), || {
+        instance.metric(r#"edm_trending_late_drops_total{window="5m"}"#) > 0.0
+    });
+    assert_eq!(
+        instance.metric(r#"edm_trending_late_drops_total{window="1m"}"#),
+        1.0
+    );
+    assert_eq!(
+        instance.metric(r#"edm_trending_late_drops_total{window="5m"}"#),
+        5.0
+    );
+}
