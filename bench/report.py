@@ -405,7 +405,19 @@ if rate:
             f"{delay['windows_missing']} missing, {delay['windows_repeated']} repeated): "
             f"p50 **{delay['p50_ms']:.0f} ms**, p99 **{delay['p99_ms']:.0f} ms**, max {delay['max_ms']:.0f} ms.",
             "In real time a click's result therefore appears this long after its window ends plus the grace",
-            "period: by default up to 1 min + 1 min after the click, plus this delay.",
+            "period: by default up to 1 min + 1 min after the click, plus this delay. (edm-trending ran with",
+            "`EDM_TRENDING_MAX_CLOCK_SKEW_SECS=3600`, so that the synthetic hour lies between its clock's",
+            "watermark and its cap on event times.)",
+        ]
+    quiet = load("trending-quiet.json")
+    if quiet:
+        lines += [
+            "",
+            f"Quiet store: {quiet['clicks']} clicks and nothing after them (`edm-bench trending-quiet`); no click",
+            "closes their window, edm-trending's watermark follows its clock once the input is read to its end.",
+            f"The 1-minute window's result was read **{quiet['result_after_end_ms'] / 1000:.1f} s** after the window's end;",
+            f"the documented bound is {quiet['bound_after_end_ms'] / 1000:.0f} s (grace {quiet['grace_seconds']} s + skew "
+            f"{quiet['skew_seconds']} s + 2 s).",
         ]
 else:
     lines += ["not measured"]

@@ -111,7 +111,12 @@ bench_stats() {
 # /metrics). Delay: clicks at 1,000 events/s for 60 s, event time running
 # 60 times faster than the clock (one window boundary a second), and the
 # time from the click that closes each window to its result read
-# read_committed (edm-bench trending-delay).
+# read_committed (edm-bench trending-delay). The synthetic hour runs
+# between edm-trending's clock watermark and its cap, which
+# EDM_TRENDING_MAX_CLOCK_SKEW_SECS=3600 puts an hour either side of now.
+# Quiet: five clicks and nothing after them, and the time from the end of
+# their 1-minute window to its result (edm-bench trending-quiet), with the
+# defaults: grace 60 s, skew 5 s.
 metric_value() { # URL NAME: the value of an unlabelled metric, or 0
   curl -fsS "$1" 2>/dev/null | awk -v name="$2" '$1 == name { print $2; found = 1 } END { if (!found) print 0 }'
 }
@@ -149,9 +154,17 @@ bench_trending() {
 
   prefix=$(bench_prefix)
   log "trending: delay from a window's closing click to its result, at 1,000 events/s"
-  bench_start edm-trending 5905 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix"
-  env KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" \
+  bench_start edm-trending 5905 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" \
+    EDM_TRENDING_MAX_CLOCK_SKEW_SECS=3600
+  env KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" EDM_TRENDING_MAX_CLOCK_SKEW_SECS=3600 \
     "$BENCH_BIN/edm-bench" trending-delay 1000 60 60 60 >"$EDM_BENCH_DIR/trending-delay.json"
+  bench_stop_services
+
+  prefix=$(bench_prefix)
+  log "trending: a quiet store, five clicks and nothing after them (up to 2.5 minutes)"
+  bench_start edm-trending 5906 KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix"
+  env KAFKA_URL="127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" \
+    "$BENCH_BIN/edm-bench" trending-quiet 5 60 5 >"$EDM_BENCH_DIR/trending-quiet.json"
   bench_stop_services
 }
 

@@ -14,6 +14,9 @@
 //! - `edm-bench trending-delay <events-per-second> <seconds> <speedup> <grace-seconds>`:
 //!   how long after the click that closes a window its result is readable
 //!   from `edm-trending` ([`trending_delay`]).
+//! - `edm-bench trending-quiet <clicks> <grace-seconds> <skew-seconds>`: on a
+//!   quiet store, how long after a window's end its result is readable
+//!   ([`trending_quiet`]).
 //! - `edm-bench fanout <stream-url> <clients> <seconds> [--histogram]`:
 //!   Socket.io clients on edm-stream, timing every event they get
 //!   ([`fanout`]).
@@ -24,12 +27,14 @@ mod post;
 mod produce;
 mod stats_lag;
 mod trending_delay;
+mod trending_quiet;
 
 const USAGE: &str = "usage: edm-bench produce <click|pageload> <count> [events-per-second]
        edm-bench post <relay-url> <events-per-second> <seconds> [warm-up-seconds]
        edm-bench stats-lag <relay-url> <stats-url> <probes> <every-ms>
        edm-bench changelog <count>
        edm-bench trending-delay <events-per-second> <seconds> <speedup> <grace-seconds>
+       edm-bench trending-quiet <clicks> <grace-seconds> <skew-seconds>
        edm-bench fanout <stream-url> <clients> <seconds> [--histogram]";
 
 fn main() -> anyhow::Result<()> {
@@ -54,6 +59,7 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
         Some("stats-lag") => stats_lag::run(args).await,
         Some("changelog") => changelog::run(args).await,
         Some("trending-delay") => trending_delay::run(args).await,
+        Some("trending-quiet") => trending_quiet::run(args).await,
         Some("fanout") => fanout::run(args).await,
         _ => anyhow::bail!(USAGE),
     }

@@ -12,10 +12,17 @@
 //!
 //! To get many windows in a short run, event time runs `speedup` times
 //! faster than the wall clock (at 60, a 1-minute window lasts 1 s of wall
-//! time), starting far enough in the past that it never reaches the
-//! present: each click's `event_timestamp` and Kafka record timestamp are
+//! time): each click's `event_timestamp` and Kafka record timestamp are
 //! both that synthetic time. The rate of clicks is real. Every window that
 //! must have closed is checked to have arrived exactly once.
+//!
+//! edm-trending's watermark also follows its clock, `max_skew` behind it
+//! (`EDM_TRENDING_MAX_CLOCK_SKEW_SECS`, which both must be given), and its
+//! clock caps event times `max_skew` ahead of it. The synthetic time runs
+//! between the two: it starts `max_skew` minus grace minus two minutes
+//! before now, so that the clock's watermark never closes a window before
+//! the clicks do, and it must end before now plus `max_skew` (the bench
+//! runs edm-trending with 3,600 s).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -52,6 +59,18 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .await?
 }
 
+/// `EDM_TRENDING_MAX_CLOCK_SKEW_SECS` as the edm-trending measured has it,
+/// in ms.
+fn max_skew_ms() -> anyhow::Result<i64> {
+    let secs: i64 = std::env::var("EDM_TRENDING_MAX_CLOCK_SKEW_SECS")
+        .map_err(|_| {
+            anyhow::anyhow!("set EDM_TRENDING_MAX_CLOCK_SKEW_SECS as edm-trending has it")
+        })?
+        .trim()
+        .parse()?;
+    Ok(secs * 1000)
+}
+
 /// Event time as a function of wall time since `started`.
 struct SyntheticClock {
     started: Instant,
@@ -77,10 +96,19 @@ fn measure(
         .producer_config("edm-bench-trending-delay")
         .create()?;
     let topic = settings.topic_name(Topic::Click);
-    // Far enough back that synthetic time stays in the past, aligned so the
-    // first minute starts with the run.
-    let span_ms = (seconds * 1000.0) as i64 * speedup + 3_600_000;
-    let base_ms = (now_ms() - span_ms) / WINDOW_ENDS_EVERY_MS * WINDOW_ENDS_EVERY_MS;
+    // Ahead of edm-trending's clock watermark (now minus the skew) by more
+    // than grace, behind its cap (now plus the skew) to the end, aligned so
+    // the first minute starts with the run.
+    let max_skew_ms = max_skew_ms()?;
+    let span_ms = (seconds * 1000.0) as i64 * speedup;
+    let start_ms = now_ms() - max_skew_ms + grace_ms + 120_000;
+    anyhow::ensure!(
+        start_ms + span_ms + 60_000 <= now_ms() + max_skew_ms,
+        "{span_ms} ms of synthetic time do not fit between edm-trending's clock watermark and \
+         its cap: give it (and this command) a larger EDM_TRENDING_MAX_CLOCK_SKEW_SECS"
+    );
+    let base_ms =
+        start_ms.div_euclid(WINDOW_ENDS_EVERY_MS) * WINDOW_ENDS_EVERY_MS + WINDOW_ENDS_EVERY_MS;
     let clock = SyntheticClock {
         started: Instant::now(),
         base_ms,
@@ -176,7 +204,7 @@ fn measure(
 
 /// A `read_committed` reader of `edm-trending` from its beginning (the
 /// bench runs under a prefix of its own).
-fn output_reader(settings: &KafkaSettings) -> anyhow::Result<BaseConsumer> {
+pub(crate) fn output_reader(settings: &KafkaSettings) -> anyhow::Result<BaseConsumer> {
     let group = ConsumerGroup::new("edm-bench-trending-delay")?;
     let reader: BaseConsumer = settings
         .consumer_config("edm-bench-trending-delay", &group)
@@ -196,7 +224,7 @@ fn output_reader(settings: &KafkaSettings) -> anyhow::Result<BaseConsumer> {
 
 /// Reads results for up to `wait`, noting when each window's arrived
 /// (keyed by window name and end).
-fn read_results(
+pub(crate) fn read_results(
     reader: &BaseConsumer,
     wait: Duration,
     arrivals: &mut BTreeMap<(String, i64), Vec<Instant>>,

@@ -54,7 +54,7 @@ impl TrendingConfig {
 
     /// A config with these parameters:
     /// - `grace_ms`: how long after a window's end late events are still
-    ///   counted in it (0 or more; a window closes when stream time reaches
+    ///   counted in it (0 or more; a window closes when the watermark reaches
     ///   `end + grace_ms`).
     /// - `top_n`: how many products a window's result lists (1 or more).
     /// - `max_open_entries`: the most (window, product) counts the store

@@ -10,7 +10,7 @@ use crate::window::WindowSpec;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SpecCounters {
     /// (event, window) pairs not counted because the window had closed:
-    /// its `end + grace` was at or before stream time. An event late for
+    /// its `end + grace` was at or before the watermark. An event late for
     /// all five of its `5m` windows adds 5.
     pub late_drops: u64,
     /// (event, window) pairs not counted because the event's product was

@@ -39,6 +39,9 @@ use crate::window::last_closing_at_or_before;
 
 /// How often a partition's end offset is asked for, at most.
 const END_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest an end-offset question holds up a cycle (a hung broker
+/// costs the check, not the cycle's commit).
+const END_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One assigned input partition.
 #[derive(Debug)]
@@ -267,7 +270,11 @@ impl RepartitionStage {
             {
                 input.checked_at = Some(Instant::now());
                 let asked = clock.now_ms;
-                match consumer.fetch_watermarks(&names.input, partition, timeout) {
+                match consumer.fetch_watermarks(
+                    &names.input,
+                    partition,
+                    timeout.min(END_CHECK_TIMEOUT),
+                ) {
                     Ok((low, high)) => {
                         // Nothing committed: reading starts at the log's start.
                         input.position.get_or_insert(low);

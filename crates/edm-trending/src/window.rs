@@ -135,7 +135,7 @@ impl Window {
         self.start + self.spec.size_ms()
     }
 
-    /// The stream time at which the window closes: `end + grace_ms`
+    /// The watermark at which the window closes: `end + grace_ms`
     /// (saturating, so any grace is safe).
     pub(crate) fn closes_at(&self, grace_ms: i64) -> i64 {
         self.end().saturating_add(grace_ms)
