@@ -399,7 +399,7 @@ if rate:
             f"Delay: clicks at {delay['events_per_second']:,.0f} events/s for {delay['events'] / delay['events_per_second']:.0f} s "
             f"(`edm-bench trending-delay`), event time running {delay['speedup']} times faster than the clock so that a",
             "window boundary passes every second (each click's `event_timestamp` and record timestamp are that",
-            "synthetic time, in the past). A window's result cannot exist before a click at or past its end",
+            "synthetic time). A window's result cannot exist before a click at or past its end",
             f"plus the grace period ({delay['grace_seconds']} s) is written; from that click's send to the result read by a",
             f"`read_committed` consumer, over {delay['windows_received']} windows (1m and 5m; "
             f"{delay['windows_missing']} missing, {delay['windows_repeated']} repeated): "

@@ -137,6 +137,10 @@ impl Processor {
             .consumer_config("edm-trending", &settings.application_id)
             .set("enable.auto.commit", "false")
             .set("isolation.level", "read_committed")
+            // The window task reads what the repartition stage committed a
+            // moment before: a short broker-side wait lets a fetch see a
+            // commit promptly (librdkafka's default waits up to 500 ms).
+            .set("fetch.wait.max.ms", "100")
             .create_with_context(RebalanceCounter::default())
             .map_err(Fatal::Client)?;
         consumer
@@ -246,7 +250,13 @@ impl Processor {
                             // Assigned during this cycle: the rebalance check aborts it.
                             return Err(Interrupted::Rebalance);
                         };
-                        task.on_record(&message, &self.names, &self.metrics, clock)?;
+                        task.on_record(
+                            &message,
+                            &self.consumer,
+                            &self.names,
+                            &self.metrics,
+                            clock,
+                        )?;
                         if task.cycle_full() {
                             break;
                         }

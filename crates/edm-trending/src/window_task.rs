@@ -11,6 +11,7 @@
 //! processor's clock plus `EDM_TRENDING_MAX_CLOCK_SKEW_SECS`, whoever wrote
 //! it.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
@@ -32,6 +33,8 @@ use crate::{coalesce, ChangelogUpdate, Counters, Processed, RepartitionRecord, W
 
 /// How often the input topic's partition count is read again.
 pub const PARTITIONS_REFRESH: Duration = Duration::from_secs(30);
+/// The longest a question for an input partition's end offset waits.
+const END_ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The window task, while this instance holds it.
 pub struct WindowTask {
@@ -55,6 +58,10 @@ pub struct WindowTask {
     /// The store's counters when they were last added to the metrics.
     reported: Counters,
     partitions_read_at: Option<Instant>,
+    /// Under at least once: each input partition's end offset as last
+    /// asked, against which the repartition records' input offsets are
+    /// checked.
+    input_ends: BTreeMap<i32, i64>,
     skipped: Throttled,
     capped: Throttled,
 }
@@ -115,6 +122,7 @@ impl WindowTask {
             next_offset: None,
             committed,
             partitions_read_at: None,
+            input_ends: BTreeMap::new(),
             skipped: Throttled::default(),
             capped: Throttled::default(),
         })
@@ -162,6 +170,7 @@ impl WindowTask {
     pub fn on_record(
         &mut self,
         message: &BorrowedMessage<'_>,
+        consumer: &BaseConsumer<RebalanceCounter>,
         names: &Names,
         metrics: &Metrics,
         clock: Clock,
@@ -178,6 +187,20 @@ impl WindowTask {
                 return Ok(());
             }
         };
+        if let Some((partition, next)) = self.beyond_the_input(&record, consumer, names) {
+            metrics.skipped_repartition.inc();
+            if let Some(held_back) = self.skipped.allow() {
+                tracing::warn!(
+                    offset,
+                    partition,
+                    next,
+                    held_back,
+                    "skipping a repartition record that names input offsets past the partition's \
+                     end (another producer wrote it?)"
+                );
+            }
+            return Ok(());
+        }
         let (time, is_click) = match &mut record {
             RepartitionRecord::Click(click) => (&mut click.event_time, true),
             RepartitionRecord::Progress(progress) => (&mut progress.watermark, false),
@@ -214,6 +237,43 @@ impl WindowTask {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Under at least once, where a record claims the input was read up to
+    /// (partition, next offset) past the partition's end: such a record no
+    /// repartition stage wrote, and counting it would make the store skip
+    /// real clicks as repeats. The end is asked again before refusing.
+    fn beyond_the_input(
+        &mut self,
+        record: &RepartitionRecord,
+        consumer: &BaseConsumer<RebalanceCounter>,
+        names: &Names,
+    ) -> Option<(i32, i64)> {
+        if !self.store.config().skips_repeated_sources() {
+            return None;
+        }
+        let (partition, next) = match record {
+            RepartitionRecord::Click(click) => {
+                let source = click.source?;
+                (source.partition, source.offset.saturating_add(1))
+            }
+            RepartitionRecord::Progress(progress) => (progress.partition, progress.next_offset),
+        };
+        if self
+            .input_ends
+            .get(&partition)
+            .is_some_and(|end| next <= *end)
+        {
+            return None;
+        }
+        match consumer.fetch_watermarks(&names.input, partition, END_ASK_TIMEOUT) {
+            Ok((_, end)) => {
+                self.input_ends.insert(partition, end);
+                (next > end).then_some((partition, next))
+            }
+            // Not known now: counted as it claims (the store checks the rest).
+            Err(_) => None,
         }
     }
 

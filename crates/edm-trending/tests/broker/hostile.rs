@@ -129,3 +129,41 @@ fn late_and_over_limit_clicks_move_their_counters() {
         5.0
     );
 }
+
+#[test]
+fn at_least_once_a_forged_input_offset_cannot_make_real_clicks_count_as_repeats() {
+    let topics = Topics::create(&shared_broker(), 1);
+    // Another producer claims a click from input offset 10^12, far past the
+    // partition's end: believed, every real click would look read already.
+    produce_raw(
+        &topics,
+        &topics.repartition(),
+        Some(b"kit"),
+        br#"{"event_time":1700000000000,"partition":0,"offset":1000000000000}"#,
+        None,
+    );
+    let base = now_ms() - 3_600_000;
+    let base = base - base.rem_euclid(60_000) + 10_000;
+    produce(
+        &topics,
+        &old_clicks(base, &[(0, "kit"), (1_000, "kit"), (2_000, "mug")]),
+        |_| None,
+        Duration::ZERO,
+    );
+    let instance = Instance::start(
+        &topics,
+        "forged",
+        &[
+            ("EDM_TRENDING_GRACE_SECS", "0"),
+            ("EDM_TRENDING_PROCESSING_GUARANTEE", "at_least_once"),
+        ],
+    );
+    wait_for_first_windows(&topics);
+    let one_minute = results(&topics)
+        .into_iter()
+        .find(|r| r.window.name.name() == "1m" && r.window.start == base - 10_000)
+        .expect("the clicks' window");
+    assert_eq!(one_minute.clicks, 3, "{one_minute:?}");
+    assert_eq!(instance.metric("edm_trending_repeated_clicks_total"), 0.0);
+    assert!(instance.metric("edm_trending_skipped_repartition_total") >= 1.0);
+}
