@@ -131,7 +131,7 @@ def stack_sections(bench_dir):
     if not e2e:
         return out + ["not measured"]
     out += [
-        "All five services run together (release builds) with the broker and Postgres. `edm-bench post`",
+        "All the services of topology.json run together (release builds) with the broker and Postgres. `edm-bench post`",
         "sends single click events to the relay's `POST /produceClickMessage` at a fixed rate, open",
         "loop, each with `event_timestamp` = the moment it is sent; one official socket.io-client",
         "connected to edm-stream takes receipt time − `event_timestamp` (whole milliseconds). The",

@@ -25,8 +25,6 @@ pub use routes::Dashboard;
 
 /// The dashboard's settings: `PORT`, `EDM_STREAM_URL` and `EDM_STATS_URL`.
 pub type Settings = edm_runtime::SiteSettings<Dashboard>;
-/// The dashboard, bound to its port: what `main` and the tests start.
-pub type Application = edm_runtime::Application<edm_runtime::Pages<Dashboard>>;
 
 /// The service's name, as in `topology.json`.
 pub const NAME: &str = "edm-dashboard";

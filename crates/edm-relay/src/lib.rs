@@ -28,8 +28,5 @@ pub mod startup;
 pub use settings::Settings;
 pub use startup::Relay;
 
-/// The relay, bound to its port: what `main` and the tests start.
-pub type Application = edm_runtime::Application<Relay>;
-
 /// The service's name, as in `topology.json`.
 pub const NAME: &str = "edm-relay";

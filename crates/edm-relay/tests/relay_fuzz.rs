@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edm_config::Topic;
-use edm_relay::{Application, Settings};
-use edm_runtime::ServiceSettings;
+use edm_relay::Relay;
 use edm_testkit::infra::service_env;
 use edm_testkit::kafka::TestTopics;
+use edm_testkit::service::TestService;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
@@ -76,22 +76,19 @@ fn hostile_requests_get_json_errors_and_write_nothing_but_what_was_accepted() {
         .enable_all()
         .build()
         .unwrap();
-    let (topics, url) = runtime.block_on(async {
+    let (topics, relay) = runtime.block_on(async {
         let topics = TestTopics::create().await;
-        let settings = Settings::from_env(&service_env(
+        let relay = TestService::<Relay>::spawn(service_env(
             &topics.prefix,
             &[
-                ("PORT", "0"),
                 ("EDM_RELAY_RATE_LIMIT_PER_SECOND", "0"),
                 ("EDM_RELAY_MAX_BODY_BYTES", "4096"),
             ],
         ))
-        .unwrap();
-        let app = Application::build(settings).await.unwrap();
-        let url = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped(std::future::pending()));
-        (topics, url)
+        .await;
+        (topics, relay)
     });
+    let url = relay.url.clone();
     let http = reqwest::Client::new();
     let accepted = Arc::new(AtomicUsize::new(0));
     let paths = prop_oneof![

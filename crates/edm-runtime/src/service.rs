@@ -66,11 +66,6 @@ impl<S: Service> Application<S> {
         self.server.port()
     }
 
-    /// The prepared service, for tests and embedding.
-    pub fn service(&self) -> &S {
-        &self.service
-    }
-
     /// Starts the service and serves until `shutdown` completes; then stops
     /// it in order, within the shutdown deadline.
     pub async fn run_until_stopped(

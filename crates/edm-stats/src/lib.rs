@@ -12,6 +12,7 @@
 //! - [`settings`]: configuration from the environment.
 //! - [`db`]: the Postgres pool and the migrations.
 //! - [`device`]: device type from a user agent.
+//! - [`tally`]: the counting rule, shared by the consumer and replay.
 //! - [`consumer`]: the Kafka consumer loop, batches and their transactions.
 //! - [`routes`]: the REST API (original endpoints, /api/v1, OpenAPI).
 //! - [`metrics`]: what `/metrics` reports (events, batches, lag).
@@ -29,12 +30,10 @@ pub mod replay;
 pub mod routes;
 pub mod settings;
 pub mod startup;
+pub mod tally;
 
 pub use settings::Settings;
 pub use startup::Stats;
-
-/// edm-stats, bound to its port: what `main` and the tests start.
-pub type Application = edm_runtime::Application<Stats>;
 
 /// The service's name, as in `topology.json`.
 pub const NAME: &str = "edm-stats";

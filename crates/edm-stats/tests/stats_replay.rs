@@ -1,11 +1,12 @@
 //! `edm-stats replay` with real Kafka and Postgres, next to a running stats
 //! service: a rebuild gives exactly the live aggregates, repairs damaged
 //! tables, refuses to silently drop what Kafka no longer retains, and events
-//! produced while it runs are counted exactly once.
+//! produced while it runs are counted exactly once; and the live consumer's
+//! batch and a replay turn the same records into the same rows.
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,8 +15,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use common::*;
 use edm_config::{MapEnv, Topic};
+use edm_events::Event;
 use edm_runtime::ServiceSettings;
+use edm_stats::consumer::record::{Consumed, Record};
+use edm_stats::consumer::store::{self, PartitionKey, StoreSettings};
+use edm_stats::replay::aggregates::Aggregates;
 use edm_stats::replay::{self, ReplayError, ReplayOptions, Totals};
+use edm_stats::tally;
 use edm_stats::Settings;
 use edm_testkit::infra::{kafka_url, service_env};
 use edm_testkit::kafka::{RawProducer, TestTopics};
@@ -481,4 +487,88 @@ async fn a_replay_refuses_to_drop_counted_events_that_kafka_no_longer_holds() {
         )
         .await;
     wait_for_totals(&stats.http, &stats.url, 7, 0, SETTLE).await;
+}
+
+/// The same records, as the live consumer writes a batch and as a replay
+/// counts them: clicks over buttons, minutes and days, page loads from two
+/// kinds of device, a retried id and a malformed message.
+fn consumed_workload() -> Vec<Consumed> {
+    let event = |value: Value| Record::Event {
+        event_id: None,
+        event: Box::new(Event::parse(value.to_string().as_bytes()).unwrap()),
+    };
+    let mut records = Vec::new();
+    for i in 0..45_i64 {
+        let mut record = event(click(
+            "v0",
+            BUTTONS[(i % 3) as usize],
+            T0 + i * 37_000 + (i % 2) * DAY,
+        ));
+        if let Record::Event { event_id, .. } = &mut record {
+            *event_id = Some(format!("click-{}", i - i % 15 / 14));
+        }
+        records.push(record);
+    }
+    for i in 0..12_i64 {
+        records.push(event(pageload(
+            "v1",
+            if i % 3 == 0 { PHONE } else { DESKTOP },
+            T0 + i * 61_000,
+        )));
+    }
+    records.push(Record::Malformed {
+        payload: Some(b"{not json".to_vec()),
+        error: "not JSON".into(),
+    });
+    records
+        .into_iter()
+        .enumerate()
+        .map(|(offset, record)| Consumed {
+            topic: "edm-ui-click".into(),
+            partition: 0,
+            offset: offset as i64,
+            record,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_consumer_and_a_replay_count_the_same_records_into_the_same_rows() {
+    let records = consumed_workload();
+    let live_db = TestDatabase::create().await;
+    let live = live_db.pool().await;
+    edm_stats::db::migrate(&live).await.unwrap();
+    let settings = StoreSettings {
+        group: "g".into(),
+        dedup: true,
+        dead_letter_max: 100,
+        timeout: Duration::from_secs(30),
+    };
+    let positions: HashMap<PartitionKey, Option<i64>> =
+        HashMap::from([(("edm-ui-click".to_owned(), 0), None)]);
+    let written = store::write_batch(&live, &settings, &records, &positions)
+        .await
+        .unwrap();
+
+    let replay_db = TestDatabase::create().await;
+    let rebuilt = replay_db.pool().await;
+    edm_stats::db::migrate(&rebuilt).await.unwrap();
+    let mut aggregates = Aggregates::new(true);
+    for record in &records {
+        aggregates.add(record);
+    }
+    let mut tx = rebuilt.begin().await.unwrap();
+    aggregates
+        .flush_into(&mut tx, tally::Tables::LIVE)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(
+        (aggregates.counted, aggregates.duplicates),
+        (written.counted, written.duplicates)
+    );
+    let rows = tables(&live).await;
+    assert!(rows.clicks.len() > 10 && rows.loads.len() > 2, "{rows:?}");
+    assert_eq!(tables(&rebuilt).await, rows);
 }

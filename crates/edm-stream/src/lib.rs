@@ -35,8 +35,5 @@ pub mod startup;
 pub use settings::Settings;
 pub use startup::Stream;
 
-/// edm-stream, bound to its port: what `main` and the tests start.
-pub type Application = edm_runtime::Application<Stream>;
-
 /// The service's name, as in `topology.json`.
 pub const NAME: &str = "edm-stream";

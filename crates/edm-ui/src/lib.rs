@@ -22,8 +22,6 @@ pub use routes::Store;
 
 /// The store's settings: `PORT` and `EDM_RELAY_URL`.
 pub type Settings = edm_runtime::SiteSettings<Store>;
-/// The store, bound to its port: what `main` and the tests start.
-pub type Application = edm_runtime::Application<edm_runtime::Pages<Store>>;
 
 /// The service's name, as in `topology.json`.
 pub const NAME: &str = "edm-ui";

@@ -4,12 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
-use edm_events::event::Properties;
 use sqlx::PgPool;
 
 use super::record::{Consumed, Record};
-use crate::device::device_type;
+use crate::tally::{Tables, Tally};
 
 /// (wire topic, partition).
 pub type PartitionKey = (String, i32);
@@ -159,12 +157,6 @@ pub async fn move_offset(
     Ok(moved == 1)
 }
 
-/// Start of the minute an epoch-milliseconds timestamp falls in.
-pub fn minute_bucket(epoch_ms: i64) -> DateTime<Utc> {
-    let minute = epoch_ms - epoch_ms.rem_euclid(60_000);
-    DateTime::from_timestamp_millis(minute).unwrap_or_default()
-}
-
 /// Writes `batch` in one transaction. `positions` holds, per partition, the
 /// stored offset this instance expects (`None`: nothing stored yet); every
 /// record's partition must be in it.
@@ -252,11 +244,10 @@ pub async fn write_batch(
     }
 
     let mut written = Written::default();
-    // Rows are upserted in key order (and ids inserted sorted above), so
+    // Ids were inserted sorted above, and the tally upserts in key order:
     // instances writing the same hot rows lock them in the same order and
     // never deadlock each other.
-    let mut clicks: BTreeMap<(String, DateTime<Utc>), i64> = BTreeMap::new();
-    let mut loads: BTreeMap<(DateTime<Utc>, &'static str), i64> = BTreeMap::new();
+    let mut tally = Tally::default();
     let (mut dl_topic, mut dl_partition, mut dl_offset, mut dl_payload, mut dl_error) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for r in batch {
@@ -270,17 +261,7 @@ pub async fn write_batch(
                         continue;
                     }
                 }
-                let bucket = minute_bucket(event.event_timestamp);
-                match &event.properties {
-                    Properties::Click(p) => {
-                        *clicks.entry((p.button_id.clone(), bucket)).or_default() += 1
-                    }
-                    Properties::PageLoad(p) => {
-                        *loads
-                            .entry((bucket, device_type(&p.user_agent)))
-                            .or_default() += 1
-                    }
-                }
+                tally.add(event);
                 written.counted += 1;
                 topic_counts(&mut written.per_topic, &r.topic).counted += 1;
             }
@@ -296,42 +277,7 @@ pub async fn write_batch(
         }
     }
 
-    if !clicks.is_empty() {
-        let (mut buttons, mut buckets, mut counts) = (Vec::new(), Vec::new(), Vec::new());
-        for ((button, bucket), n) in clicks {
-            buttons.push(button);
-            buckets.push(bucket);
-            counts.push(n);
-        }
-        sqlx::query(
-            "INSERT INTO click_counts (button_id, bucket, clicks)
-             SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::bigint[])
-             ON CONFLICT (button_id, bucket) DO UPDATE SET clicks = click_counts.clicks + EXCLUDED.clicks",
-        )
-        .bind(&buttons)
-        .bind(&buckets)
-        .bind(&counts)
-        .execute(&mut *tx)
-        .await?;
-    }
-    if !loads.is_empty() {
-        let (mut buckets, mut devices, mut counts) = (Vec::new(), Vec::new(), Vec::new());
-        for ((bucket, device), n) in loads {
-            buckets.push(bucket);
-            devices.push(device);
-            counts.push(n);
-        }
-        sqlx::query(
-            "INSERT INTO pageload_counts (bucket, device_type, loads)
-             SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::bigint[])
-             ON CONFLICT (bucket, device_type) DO UPDATE SET loads = pageload_counts.loads + EXCLUDED.loads",
-        )
-        .bind(&buckets)
-        .bind(&devices)
-        .bind(&counts)
-        .execute(&mut *tx)
-        .await?;
-    }
+    tally.write(&mut tx, Tables::LIVE).await?;
     if !dl_topic.is_empty() {
         sqlx::query(
             "INSERT INTO dead_letters (topic, partition, \"offset\", payload, error)
@@ -379,19 +325,4 @@ pub async fn prune_seen_events(
             .await?
             .rows_affected(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::minute_bucket;
-
-    #[test]
-    fn buckets_are_minutes() {
-        let t = minute_bucket(1_763_800_012_345);
-        assert_eq!(t.timestamp_millis(), 1_763_799_960_000);
-        assert_eq!(
-            minute_bucket(1_763_799_960_000).timestamp_millis(),
-            1_763_799_960_000
-        );
-    }
 }

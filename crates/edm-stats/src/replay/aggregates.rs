@@ -1,21 +1,15 @@
-//! The aggregates a replay rebuilds, counted in memory the way the live
-//! consumer counts them (see `consumer::store::write_batch`): valid events
-//! add to their button's or device type's minute, an event id counts only
-//! the first time it is seen (when deduplication is on), and malformed
-//! events are skipped (the live consumer already keeps them as dead letters).
+//! The aggregates a replay rebuilds, counted in memory with the live
+//! consumer's rule ([`Tally`]): valid events add to their button's or device
+//! type's minute, an event id counts only the first time it is seen (when
+//! deduplication is on), and malformed events are skipped (the live
+//! consumer already keeps them as dead letters).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
-use edm_events::event::Properties;
 use sqlx::{Postgres, Transaction};
 
 use crate::consumer::record::{Consumed, Record};
-use crate::consumer::store::minute_bucket;
-use crate::device::device_type;
-
-/// Rows written per statement.
-const ROWS_PER_STATEMENT: usize = 10_000;
+use crate::tally::{Tables, Tally};
 
 /// Counts per minute, plus what was read.
 #[derive(Debug, Default)]
@@ -25,10 +19,8 @@ pub struct Aggregates {
     dedup: bool,
     /// Event ids counted so far in this replay.
     seen: HashSet<String>,
-    /// Clicks per (button, minute) not yet written.
-    clicks: HashMap<(String, DateTime<Utc>), i64>,
-    /// Page loads per (minute, device type) not yet written.
-    loads: HashMap<(DateTime<Utc>, &'static str), i64>,
+    /// Counts not yet written.
+    tally: Tally,
     /// Messages read.
     pub read: u64,
     /// Events counted.
@@ -60,73 +52,19 @@ impl Aggregates {
                         return;
                     }
                 }
-                let bucket = minute_bucket(event.event_timestamp);
-                match &event.properties {
-                    Properties::Click(p) => {
-                        *self
-                            .clicks
-                            .entry((p.button_id.clone(), bucket))
-                            .or_default() += 1;
-                    }
-                    Properties::PageLoad(p) => {
-                        *self
-                            .loads
-                            .entry((bucket, device_type(&p.user_agent)))
-                            .or_default() += 1;
-                    }
-                }
+                self.tally.add(event);
                 self.counted += 1;
             }
         }
     }
 
-    /// Adds the counts held so far to the staging tables `click_table` and
-    /// `load_table` (same columns as `click_counts` and `pageload_counts`)
-    /// and forgets them; the ids seen and the tallies are kept.
+    /// Adds the counts held so far to the staging `tables` and forgets
+    /// them; the ids seen and the tallies are kept.
     pub async fn flush_into(
         &mut self,
         tx: &mut Transaction<'_, Postgres>,
-        click_table: &str,
-        load_table: &str,
+        tables: Tables,
     ) -> Result<(), sqlx::Error> {
-        let clicks: Vec<_> = std::mem::take(&mut self.clicks).into_iter().collect();
-        for chunk in clicks.chunks(ROWS_PER_STATEMENT) {
-            let (mut buttons, mut buckets, mut counts) = (Vec::new(), Vec::new(), Vec::new());
-            for ((button, bucket), n) in chunk {
-                buttons.push(button.as_str());
-                buckets.push(*bucket);
-                counts.push(*n);
-            }
-            sqlx::query(&format!(
-                "INSERT INTO {click_table} (button_id, bucket, clicks)
-                 SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::bigint[])
-                 ON CONFLICT (button_id, bucket) DO UPDATE SET clicks = {click_table}.clicks + EXCLUDED.clicks"
-            ))
-            .bind(&buttons)
-            .bind(&buckets)
-            .bind(&counts)
-            .execute(&mut **tx)
-            .await?;
-        }
-        let loads: Vec<_> = std::mem::take(&mut self.loads).into_iter().collect();
-        for chunk in loads.chunks(ROWS_PER_STATEMENT) {
-            let (mut buckets, mut devices, mut counts) = (Vec::new(), Vec::new(), Vec::new());
-            for ((bucket, device), n) in chunk {
-                buckets.push(*bucket);
-                devices.push(*device);
-                counts.push(*n);
-            }
-            sqlx::query(&format!(
-                "INSERT INTO {load_table} (bucket, device_type, loads)
-                 SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::bigint[])
-                 ON CONFLICT (bucket, device_type) DO UPDATE SET loads = {load_table}.loads + EXCLUDED.loads"
-            ))
-            .bind(&buckets)
-            .bind(&devices)
-            .bind(&counts)
-            .execute(&mut **tx)
-            .await?;
-        }
-        Ok(())
+        self.tally.write(tx, tables).await
     }
 }

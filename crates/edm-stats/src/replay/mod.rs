@@ -44,6 +44,7 @@ use sqlx::{Postgres, Transaction};
 use crate::consumer::store::{self, PartitionKey};
 use crate::db;
 use crate::settings::Settings;
+use crate::tally::Tables;
 use aggregates::Aggregates;
 use reader::{PartitionInfo, Range, Reader};
 
@@ -54,6 +55,12 @@ const MAX_CATCH_UP_ROUNDS: u32 = 5;
 const CATCH_UP_THRESHOLD: i64 = 1_000;
 /// Longest the replay waits for the lock on `consumer_offsets`.
 const LOCK_TIMEOUT: &str = "60s";
+
+/// The temporary tables a replay rebuilds the aggregates in.
+const STAGING: Tables = Tables {
+    clicks: "replay_click_counts",
+    loads: "replay_pageload_counts",
+};
 
 /// How to replay.
 #[derive(Debug, Clone, Default)]
@@ -276,8 +283,8 @@ pub async fn run(
         .execute(&mut *tx)
         .await?;
     for (staging, live) in [
-        ("replay_click_counts", "click_counts"),
-        ("replay_pageload_counts", "pageload_counts"),
+        (STAGING.clicks, Tables::LIVE.clicks),
+        (STAGING.loads, Tables::LIVE.loads),
     ] {
         sqlx::query(&format!(
             "CREATE TEMP TABLE {staging} (LIKE {live} INCLUDING ALL) ON COMMIT DROP"
@@ -285,9 +292,7 @@ pub async fn run(
         .execute(&mut *tx)
         .await?;
     }
-    aggregates
-        .flush_into(&mut tx, "replay_click_counts", "replay_pageload_counts")
-        .await?;
+    aggregates.flush_into(&mut tx, STAGING).await?;
     sqlx::query("LOCK TABLE consumer_offsets IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
@@ -295,12 +300,10 @@ pub async fn run(
     let current = stored_offsets(&mut tx, &group).await?;
     let last = ranges(&position, &targets(&partitions, &current))?;
     aggregates = read_ranges(&reader, aggregates, last).await?;
-    aggregates
-        .flush_into(&mut tx, "replay_click_counts", "replay_pageload_counts")
-        .await?;
+    aggregates.flush_into(&mut tx, STAGING).await?;
 
-    let before = totals(&mut tx, "click_counts", "pageload_counts").await?;
-    let rebuilt = totals(&mut tx, "replay_click_counts", "replay_pageload_counts").await?;
+    let before = totals(&mut tx, Tables::LIVE).await?;
+    let rebuilt = totals(&mut tx, STAGING).await?;
     let replaces = |topic| settings.consumer.topics.contains(&topic);
     let after = Totals {
         clicks: if replaces(Topic::Click) {
@@ -320,8 +323,8 @@ pub async fn run(
         if replaces(Topic::Click) {
             swap(
                 &mut tx,
-                "click_counts",
-                "replay_click_counts",
+                Tables::LIVE.clicks,
+                STAGING.clicks,
                 "button_id, bucket, clicks",
             )
             .await?;
@@ -329,8 +332,8 @@ pub async fn run(
         if replaces(Topic::PageLoad) {
             swap(
                 &mut tx,
-                "pageload_counts",
-                "replay_pageload_counts",
+                Tables::LIVE.loads,
+                STAGING.loads,
                 "bucket, device_type, loads",
             )
             .await?;
@@ -486,11 +489,8 @@ async fn stored_offsets(
 }
 
 /// Sums of the click and page-load tables named.
-async fn totals(
-    tx: &mut Transaction<'_, Postgres>,
-    click_table: &str,
-    load_table: &str,
-) -> Result<Totals, sqlx::Error> {
+async fn totals(tx: &mut Transaction<'_, Postgres>, tables: Tables) -> Result<Totals, sqlx::Error> {
+    let (click_table, load_table) = (tables.clicks, tables.loads);
     let (clicks, pageloads): (i64, i64) = sqlx::query_as(&format!(
         "SELECT (SELECT COALESCE(sum(clicks), 0)::bigint FROM {click_table}),
                 (SELECT COALESCE(sum(loads), 0)::bigint FROM {load_table})"
