@@ -12,27 +12,27 @@ run_reliability() {
   # shellcheck source=/dev/null
   source "$EDM_ENV_FILE"
   log "fault injection (full profile)"
-  EDM_RELIABILITY_PROFILE=full cargo test --release --locked -p edm-reliability --test faults -- --nocapture
+  EDM_RELIABILITY_PROFILE=full cargo test --release --locked -p edm-reliability --test reliability -- faults:: --nocapture
   log "attack suite (full profile)"
   local attacks=$EDM_STATE/attacks.md
   EDM_RELIABILITY_PROFILE=full EDM_ATTACK_REPORT=$attacks \
-    cargo test --release --locked -p edm-reliability --test attacks -- --nocapture
+    cargo test --release --locked -p edm-reliability --test reliability -- attacks:: --nocapture
   log "stream instances behind a round-robin proxy (full profile)"
   local scale
-  scale=$(EDM_RELIABILITY_PROFILE=full cargo test --release --locked -p edm-reliability --test stream_scale -- --nocapture 2>&1) \
+  scale=$(EDM_RELIABILITY_PROFILE=full cargo test --release --locked -p edm-reliability --test reliability -- stream_scale:: --nocapture 2>&1) \
     || { echo "$scale" >&2; die "the multi-instance stream run failed"; }
   scale=$(grep 'clients through a round-robin proxy' <<<"$scale")
   log "property tests: $cases cases per property"
-  out=$(PROPTEST_CASES=$cases cargo test --release --locked -p edm-events --test event_fuzz 2>&1) \
+  out=$(PROPTEST_CASES=$cases cargo test --release --locked -p edm-events --test events -- fuzz:: 2>&1) \
     || { echo "$out" >&2; die "event property tests failed"; }
   local relay_cases=20000
-  PROPTEST_CASES=$relay_cases cargo test --release --locked -p edm-relay --test relay_fuzz >/dev/null \
+  PROPTEST_CASES=$relay_cases cargo test --release --locked -p edm-relay --test relay -- fuzz:: >/dev/null \
     || die "relay property tests failed"
   cat >>"$EDM_ROOT/docs/reliability.md" <<MD
 
 ## Hostile clients
 
-The attack suite (\`crates/edm-reliability/tests/attacks.rs\`), release binaries, full profile, on
+The attack suite (\`crates/edm-reliability/tests/reliability/attacks.rs\`), release binaries, full profile, on
 $(date -u '+%Y-%m-%d %H:%M UTC'). Each attack runs for 20 s against a fresh process of the service
 while a well-behaved client at another loopback address (127.0.0.1; attackers use 127.2–8.x.y)
 keeps using it: a click posted to the relay every 50 ms (each must be answered 200), an event
@@ -44,12 +44,12 @@ from the produce call to the client receiving the event (stream).
 
 $(cat "$attacks")
 
-Command: \`EDM_RELIABILITY_PROFILE=full cargo test --release -p edm-reliability --test attacks\`
+Command: \`EDM_RELIABILITY_PROFILE=full cargo test --release -p edm-reliability --test reliability -- attacks::\`
 (part of \`./edm reliability\`).
 
 ## Many stream instances behind a router without affinity
 
-\`crates/edm-reliability/tests/stream_scale.rs\`, full profile: three edm-stream processes behind
+\`crates/edm-reliability/tests/reliability/stream_scale.rs\`, full profile: three edm-stream processes behind
 Debian's nginx in round-robin (no session affinity), official Socket.io clients through it using the
 dashboard's client module; while events flow, one instance is SIGKILLed and restarted 3 s later, then
 all three are replaced one by one with SIGTERM. Result: $scale.
@@ -58,12 +58,12 @@ all three are replaced one by one with SIGTERM. Result: $scale.
 
 Property tests (proptest) in the same run, all passing:
 
-- event parsing and validation (\`crates/edm-events/tests/event_fuzz.rs\`): $cases arbitrary byte
+- event parsing and validation (\`crates/edm-events/tests/events/fuzz.rs\`): $cases arbitrary byte
   strings, $cases arbitrary JSON documents (nested up to 6 levels, unicode edge cases, control
   characters, SQL- and script-shaped text) and $cases valid events with one field replaced by
   arbitrary JSON — $((cases * 3)) inputs; no panic, everything accepted within every documented
   bound and round-tripping, every refusal naming its field; plus 100,000-deep nesting refused.
-- the relay over HTTP (\`crates/edm-relay/tests/relay_fuzz.rs\`): $relay_cases requests with arbitrary
+- the relay over HTTP (\`crates/edm-relay/tests/relay/fuzz.rs\`): $relay_cases requests with arbitrary
   bodies, content types and paths against the real broker; every answer is JSON, every refusal an
   error with a message, and exactly the events answered 200 are in Kafka.
 

@@ -1,4 +1,4 @@
-//! What the attack suite (`tests/attacks.rs`) uses and measures: sockets
+//! What the attack suite (`tests/reliability/attacks.rs`) uses and measures: sockets
 //! from chosen loopback addresses (any 127.x.y.z works, so each attacker
 //! and the well-behaved client are different clients to the service), the
 //! well-behaved client's latencies, and the table of results.

@@ -87,7 +87,7 @@ impl RunReport {
         let _ = writeln!(out, "# Reliability report\n");
         let _ = writeln!(
             out,
-            "Written by the fault-injection run `{}` (`crates/edm-reliability/tests/faults.rs`) on {} UTC: \
+            "Written by the fault-injection run `{}` (`crates/edm-reliability/tests/reliability/faults.rs`) on {} UTC: \
              a three-broker Kafka cluster (replication factor 3, min.insync.replicas 2), a PostgreSQL \
              server, and edm-relay, edm-stats and edm-stream as real processes, under {} click events/s \
              posted to the relay for {:.0} s. A client retries an event with the same id while the relay \

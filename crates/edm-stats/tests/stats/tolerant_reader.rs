@@ -3,11 +3,9 @@
 //! top level and inside `properties`), are all counted; none of them ends up
 //! as a dead letter.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use edm_config::Topic;
 use edm_testkit::infra::service_env;
 use edm_testkit::kafka::{RawProducer, TestTopics};

@@ -4,16 +4,14 @@
 //! produced while it runs are counted exactly once; and the live consumer's
 //! batch and a replay turn the same records into the same rows.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use chrono::{DateTime, Utc};
-use common::*;
 use edm_config::{MapEnv, Topic};
 use edm_events::Event;
 use edm_runtime::ServiceSettings;

@@ -6,7 +6,7 @@
 //!
 //! After changing the event types, regenerate the committed files with
 //!
-//!     cargo test -p edm-events --test event_catalog -- --ignored write_the_committed_schemas
+//!     cargo test -p edm-events --test events -- --ignored write_the_committed_schemas
 
 use std::path::PathBuf;
 
@@ -34,7 +34,7 @@ fn the_committed_schemas_are_what_the_code_generates() {
         assert!(
             committed == catalog::schema_text(topic),
             "{} differs from the schema the event types generate; regenerate it with\n  \
-             cargo test -p edm-events --test event_catalog -- --ignored write_the_committed_schemas",
+             cargo test -p edm-events --test events -- --ignored write_the_committed_schemas",
             path.display()
         );
     }

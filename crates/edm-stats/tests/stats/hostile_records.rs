@@ -2,11 +2,9 @@
 //! topics, and against volumes of data a single client can cause: no record
 //! stops the counting, and the original endpoints answer whatever the data.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use edm_config::Topic;
 use edm_testkit::infra::service_env;
 use edm_testkit::kafka::{RawProducer, TestTopics};

@@ -2,11 +2,9 @@
 //! and the versioned API, retries counted once, malformed events set aside,
 //! and parameters validated.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use edm_config::Topic;
 use edm_testkit::infra::service_env;
 use edm_testkit::kafka::{RawProducer, TestTopics};

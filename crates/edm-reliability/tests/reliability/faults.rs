@@ -130,6 +130,7 @@ async fn counted(http: &reqwest::Client, stats: &str) -> Option<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_events_are_counted_once_and_streamed_through_faults() {
+    let _serial = crate::SERIAL.lock().await;
     let profile = profile();
     tokio::task::spawn_blocking(build_services).await.unwrap();
     let cluster = tokio::task::spawn_blocking(Cluster::start).await.unwrap();

@@ -52,6 +52,7 @@ async fn post_click_at(http: &reqwest::Client, relay: &str, n: usize, at: i64) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_services_work_on_a_heroku_shaped_kafka_and_unprefixed_names_are_refused() {
+    let _serial = crate::SERIAL.lock().await;
     tokio::task::spawn_blocking(build_services).await.unwrap();
     let broker = SpareBroker::start_heroku_shaped().await;
     broker.provision(PREFIX).await;

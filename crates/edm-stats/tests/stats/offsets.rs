@@ -3,11 +3,9 @@
 //! deleted records it had not read yet. Neither is skipped quietly: the
 //! consumer goes on from the log's start and reports the reset.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use edm_config::Topic;
 use edm_testkit::infra::service_env;
 use edm_testkit::kafka::{RawProducer, TestTopics};

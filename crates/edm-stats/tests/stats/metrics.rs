@@ -2,11 +2,9 @@
 //! events: events by topic and outcome, batch sizes and durations, lag per
 //! partition, and the API's requests.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use edm_config::Topic;
 use edm_testkit::infra::service_env;
 use edm_testkit::kafka::{RawProducer, TestTopics};

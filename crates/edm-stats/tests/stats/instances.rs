@@ -2,11 +2,9 @@
 //! the same few rows (the current minute of three buttons): every event is
 //! counted exactly once, and all three keep making progress.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use edm_config::Topic;
 use edm_testkit::infra::service_env;
 use edm_testkit::kafka::{RawProducer, TestTopics};

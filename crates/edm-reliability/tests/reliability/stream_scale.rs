@@ -121,6 +121,7 @@ impl Drop for RoundRobinProxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_client_gets_every_event_once_while_instances_die_and_are_replaced() {
+    let _serial = crate::SERIAL.lock().await;
     let profile = profile();
     tokio::task::spawn_blocking(build_services).await.unwrap();
     let topics = TestTopics::create().await;

@@ -666,6 +666,7 @@ fn record(results: &mut Vec<AttackResult>, result: AttackResult) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_public_service_keeps_serving_within_its_memory_under_attack() {
+    let _serial = crate::SERIAL.lock().await;
     let profile = profile();
     tokio::task::spawn_blocking(build_services).await.unwrap();
     let topics = TestTopics::create().await;

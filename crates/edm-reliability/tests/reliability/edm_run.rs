@@ -84,6 +84,7 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 
 #[test]
 fn ctrl_c_stops_everything_edm_run_started() {
+    let _serial = crate::SERIAL.blocking_lock();
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER only changes who adopts
     // this process's orphaned descendants.
     let set = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };

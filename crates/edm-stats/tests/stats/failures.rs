@@ -2,14 +2,12 @@
 //! SIGKILL again and again, and an instance leaving its group mid-flow.
 //! In every case each produced event is counted exactly once.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use edm_config::{MapEnv, Topic};
 use edm_testkit::broker::free_port;
 use edm_testkit::infra::service_env;
