@@ -295,11 +295,16 @@ declare -A BENCH_TUNING=(
 )
 
 bench_stack_env() {
-  local prefix=$1 db=$2 i name
-  for i in "${!TOPOLOGY_SERVICES[@]}"; do BENCH_PORT[${TOPOLOGY_SERVICES[$i]}]=$((5910 + i)); done
+  local prefix=$1 db=$2 i name ports=()
+  for i in "${!TOPOLOGY_SERVICES[@]}"; do
+    name=${TOPOLOGY_SERVICES[$i]}
+    BENCH_PORT[$name]=$((5910 + i))
+    ports+=("$(run_port_variable "$name")=${BENCH_PORT[$name]}")
+  done
   for name in "${TOPOLOGY_SERVICES[@]}"; do
-    BENCH_ENV[$name]="$(local_service_env "$name" BENCH_PORT "$prefix" \
-      "postgres://$EDM_PG_USER:$EDM_PG_PASSWORD@127.0.0.1:$EDM_PG_PORT/$db") ${BENCH_TUNING[$name]:-}"
+    BENCH_ENV[$name]="$(env "${ports[@]}" KAFKA_URL="kafka://127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="$prefix" \
+      DATABASE_URL="postgres://$EDM_PG_USER:$EDM_PG_PASSWORD@127.0.0.1:$EDM_PG_PORT/$db" \
+      "$BENCH_BIN/edm-tool" env "$name" | tr '\n' ' ') ${BENCH_TUNING[$name]:-}"
   done
 }
 
@@ -431,7 +436,7 @@ run_bench() {
   load_topology
   infra_up
   log "building release binaries"
-  cargo build --release --locked $(printf -- '-p %s ' "${TOPOLOGY_SERVICES[@]}") -p edm-bench
+  cargo build --release --locked $(printf -- '-p %s ' "${TOPOLOGY_SERVICES[@]}") -p edm-bench -p edm-tool
   BENCH_BIN=${CARGO_TARGET_DIR:-$EDM_ROOT/target}/release
   mkdir -p "$EDM_BENCH_DIR"
   echo "{\"loadavg\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"started\": \"$(date -u +%FT%TZ)\"}" >"$EDM_BENCH_DIR/machine.json"

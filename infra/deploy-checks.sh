@@ -1,7 +1,8 @@
-# ./edm deploy-checks (also the first step of ./edm lint): offline checks of
-# the deployment files (docker-compose.yml, Dockerfile, .dockerignore,
+# ./edm deploy-checks (also a step of ./edm lint): offline checks of the
+# hand-written deployment files (the Dockerfile's build, .dockerignore,
 # Procfile, RustConfig, rust-toolchain, terraform/) against topology.json,
-# without Docker and without Terraform providers. The checks are Python
+# without Docker and without Terraform providers. docker-compose.yml and the
+# Dockerfile's binary list are generated instead (cargo xtask generate). The checks are Python
 # (infra/deploy_checks/), run from a virtualenv under .edm/ that is made once
 # from pinned PyPI packages.
 # Sourced, never run.

@@ -58,13 +58,16 @@ stop_run() {
 }
 
 # start_service NAME BIN_DIR: starts the service's binary with the
-# environment topology.json gives it, in its own session: Ctrl-C reaches only
-# ./edm, which then stops the services itself.
+# environment topology.json gives it (edm-tool env, edm-config's wiring), in
+# its own session: Ctrl-C reaches only ./edm, which then stops the services
+# itself.
 start_service() {
-  local name=$1 bin_dir=$2 database_url="postgres://$EDM_PG_USER:$EDM_PG_PASSWORD@127.0.0.1:$EDM_PG_PORT/$EDM_PG_DB"
+  local name=$1 bin_dir=$2
   # Sensitive values never reach the log: the environment goes by file.
   {
-    local_service_env "$name" RUN_PORT "${KAFKA_PREFIX:-}" "$database_url"
+    KAFKA_URL="kafka://127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="${KAFKA_PREFIX:-}" \
+      DATABASE_URL="postgres://$EDM_PG_USER:$EDM_PG_PASSWORD@127.0.0.1:$EDM_PG_PORT/$EDM_PG_DB" \
+      "$bin_dir/edm-tool" env "$name" || die "edm-tool could not give $name its environment"
     echo "RUST_LOG=${RUST_LOG:-info}"
   } >"$EDM_RUN_DIR/$name.env"
   setsid env -i PATH="$PATH" $(cat "$EDM_RUN_DIR/$name.env") "$bin_dir/$name" \
@@ -94,7 +97,7 @@ run_system() {
     *) die "EDM_RUN_PROFILE is '$profile'; use release or dev" ;;
   esac
   log "building the services ($profile; the first build takes a few minutes)"
-  cargo build --profile "$profile" --locked $(printf -- '-p %s ' "${TOPOLOGY_SERVICES[@]}")
+  cargo build --profile "$profile" --locked $(printf -- '-p %s ' "${TOPOLOGY_SERVICES[@]}") -p edm-tool
   mkdir -p "$EDM_RUN_DIR"
   for name in "${TOPOLOGY_SERVICES[@]}"; do
     start_service "$name" "${CARGO_TARGET_DIR:-$EDM_ROOT/target}/$profile_dir"

@@ -1,7 +1,8 @@
 """Dockerfile and .dockerignore: every COPY source exists and reaches the build
 context, the build stage has librdkafka's C dependencies, dependencies build
 in their own cached layer (cargo-chef), everything the compiler reads is
-copied in, and the runtime stage gets every deployed binary."""
+copied in. The runtime stage's binary list is generated (`cargo xtask
+generate`)."""
 
 import glob
 import os
@@ -9,7 +10,6 @@ import re
 
 from . import workspace
 from .report import Report
-from .topology import Topology
 
 AREA = "dockerfile"
 BUILD_PACKAGES = ("cmake", "libssl-dev", "pkg-config", "zlib1g-dev")
@@ -122,7 +122,7 @@ def covered(path: str, sources: list[str]) -> bool:
     return any(s in (".", path) or path.startswith(s.rstrip("/") + "/") for s in map(os.path.normpath, sources))
 
 
-def check(root: str, report: Report, topology: Topology, workspace_binaries: dict, compose: dict | None) -> None:
+def check(root: str, report: Report) -> None:
     path = os.path.join(root, "Dockerfile")
     if not report.check(AREA, os.path.isfile(path), "Dockerfile is missing"):
         return
@@ -142,7 +142,6 @@ def check(root: str, report: Report, topology: Topology, workspace_binaries: dic
         return
     builder = builders[0]
     _check_builder(root, builder, stages, report)
-    _check_runtime(builder, stages, topology, workspace_binaries, compose, report)
 
 
 def _check_toolchain(root: str, stages: list[Stage], report: Report) -> None:
@@ -216,37 +215,3 @@ def _check_builder(root: str, builder: Stage, stages: list[Stage], report: Repor
         envs = " ".join(a for s in builder.chain() for i, a in s.steps if i == "ENV")
         report.check(AREA, re.search(r"SQLX_OFFLINE[= ]+\"?true", envs) is not None,
                      "build stage must set ENV SQLX_OFFLINE=true")
-
-
-def _check_runtime(builder: Stage, stages: list[Stage], topology: Topology, workspace_binaries: dict,
-                   compose: dict | None, report: Report) -> None:
-    targets = set()
-    uses_curl = False
-    for service in ((compose or {}).get("services") or {}).values():
-        build = service.get("build")
-        if isinstance(build, dict) and build.get("target"):
-            targets.add(build["target"])
-        test = (service.get("healthcheck") or {}).get("test") or []
-        if build is not None and "curl" in (test if isinstance(test, str) else " ".join(map(str, test))):
-            uses_curl = True
-    names = {s.name: s for s in stages if s.name}
-    for target in sorted(targets):
-        report.check(AREA, target in names, f"docker-compose.yml builds target '{target}', no such stage")
-    runtime = names.get(next(iter(sorted(targets)), "")) if targets else stages[-1]
-    if runtime is None:
-        return
-    copied = set()
-    for instruction, arguments in runtime.steps:
-        if instruction == "COPY":
-            flags, sources, _ = copy_parts(arguments)
-            if flags.get("from") in (builder.name, str(builder.index)):
-                copied |= {os.path.basename(s) for s in sources if "target/release/" in s}
-    deployed = {b for b, c in workspace_binaries.items() if c.name not in topology.tools}
-    for binary in sorted(deployed | {s.name for s in topology.services}):
-        report.check(AREA, binary in copied,
-                     f"runtime stage '{runtime.name}' does not COPY {binary} from the build stage")
-        if binary not in workspace_binaries and binary in copied:
-            report.warn(AREA, f"{binary} is copied but no workspace crate builds it yet")
-    if uses_curl:
-        report.check(AREA, re.search(r"\bcurl\b", runtime.runs()) is not None,
-                     f"compose health checks use curl, but runtime stage '{runtime.name}' does not install it")

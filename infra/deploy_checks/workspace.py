@@ -57,18 +57,6 @@ def rust_sources(root: str) -> list[str]:
     return sorted(glob.glob(os.path.join(root, "crates", "**", "*.rs"), recursive=True))
 
 
-ENV_NAME_LITERAL = re.compile(r'"((?:KAFKA|EDM|DATABASE|RUST|SQLX)_[A-Z0-9_]+|PORT)"')
-
-
-def variables_read_by_code(root: str) -> set[str]:
-    """Upper-case variable names that appear as string literals in crates/."""
-    names = set()
-    for path in rust_sources(root):
-        with open(path, encoding="utf-8") as f:
-            names.update(ENV_NAME_LITERAL.findall(f.read()))
-    return names
-
-
 INCLUDE_MACRO = re.compile(r'\binclude(?:_str|_bytes)?!\s*\(\s*"([^"]+)"\s*\)')
 MIGRATE_MACRO = re.compile(r'\bmigrate!\s*\(\s*(?:"([^"]*)")?\s*\)')
 SQLX_CHECKED_QUERY = re.compile(r'\bquery(?:_as|_scalar|_file|_file_as|_file_scalar)?(?:_unchecked)?!\s*\(')

@@ -12,6 +12,8 @@
 //!   and bounded numbers.
 //! - [`error`]: [`ConfigError`], which names the variable and never a secret.
 //! - [`topology`]: `topology.json`, the one description of the services.
+//! - [`wiring`]: the environment the topology gives each service where it
+//!   runs (this machine, compose).
 //! - [`kafka`]: brokers, TLS material and prefix; rdkafka client configs;
 //!   what a consumer service reads ([`ConsumerSettings`]).
 //! - [`topics`]: the logical topics and consumer groups.
@@ -27,6 +29,7 @@ pub mod http;
 pub mod kafka;
 pub mod topics;
 pub mod topology;
+pub mod wiring;
 
 pub use env::{Env, MapEnv, ProcessEnv};
 pub use error::ConfigError;
