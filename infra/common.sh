@@ -45,8 +45,14 @@ wait_for_port() {
   die "$what did not open port $port within ${seconds}s (log: $logfile)"
 }
 
+# running PID: whether PID runs (a zombie has exited: a process that is not
+# our child, like a service edm-tool started, is reaped by whoever adopted it).
+running() {
+  kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
 # Whether the process in pid file $1 is alive.
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+pid_alive() { [ -f "$1" ] && running "$(cat "$1")"; }
 
 # stop_pid PIDFILE WHAT: SIGTERM, wait up to 30 s, then SIGKILL.
 stop_pid() {
@@ -62,7 +68,7 @@ stop_pid() {
 await_exit() {
   local pid=$1 what=$2 i
   for ((i = 0; i < 300; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    running "$pid" || return 0
     sleep 0.1
   done
   log "$what did not stop in 30 s; killing it"

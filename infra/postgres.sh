@@ -84,7 +84,7 @@ postgres_kill() {
   [ -f "$dir/data/postmaster.pid" ] || return 0
   pid=$(head -n 1 "$dir/data/postmaster.pid")
   kill -KILL "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  while running "$pid"; do sleep 0.1; done
 }
 
 postgres_wipe() { postgres_down; rm -rf "$(pg_dir)"; }

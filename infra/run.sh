@@ -28,18 +28,6 @@ set_run_ports() {
   done
 }
 
-# wait_ready NAME PID: polls /ready until 200 (60 s at most).
-wait_ready() {
-  local name=$1 pid=$2 i
-  for ((i = 0; i < 600; i++)); do
-    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$EDM_RUN_DIR/$name.log" >&2; die "$name exited during start-up"; }
-    if curl -fsS -o /dev/null "http://127.0.0.1:${RUN_PORT[$name]}/ready" 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  tail -n 20 "$EDM_RUN_DIR/$name.log" >&2
-  die "$name was not ready within 60 s (log: $EDM_RUN_DIR/$name.log)"
-}
-
 # The EXIT trap, whatever ends the run (Ctrl-C, SIGTERM, a service that
 # exited, an error): stops the services, then Kafka and PostgreSQL if this
 # run started them. Best effort, every step even if one fails; Ctrl-C is
@@ -58,25 +46,26 @@ stop_run() {
 }
 
 # start_service NAME BIN_DIR: starts the service's binary with the
-# environment topology.json gives it (edm-tool env, edm-config's wiring), in
-# its own session: Ctrl-C reaches only ./edm, which then stops the services
-# itself.
+# environment topology.json gives it (edm-config's wiring), in a process
+# group of its own (Ctrl-C reaches only ./edm, which then stops the services
+# itself), and waits until it is ready: edm-tool start, the one launcher.
 start_service() {
-  local name=$1 bin_dir=$2
-  # Sensitive values never reach the log: the environment goes by file.
-  {
-    KAFKA_URL="kafka://127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="${KAFKA_PREFIX:-}" \
-      DATABASE_URL="postgres://$EDM_PG_USER:$EDM_PG_PASSWORD@127.0.0.1:$EDM_PG_PORT/$EDM_PG_DB" \
-      "$bin_dir/edm-tool" env "$name" || die "edm-tool could not give $name its environment"
-    echo "RUST_LOG=${RUST_LOG:-info}"
-  } >"$EDM_RUN_DIR/$name.env"
-  setsid env -i PATH="$PATH" $(cat "$EDM_RUN_DIR/$name.env") "$bin_dir/$name" \
-    >"$EDM_RUN_DIR/$name.log" 2>&1 </dev/null &
-  RUN_PIDS+=($!)
+  local name=$1 bin_dir=$2 started
+  started=$(KAFKA_URL="kafka://127.0.0.1:$EDM_KAFKA_PORT" KAFKA_PREFIX="${KAFKA_PREFIX:-}" \
+    DATABASE_URL="postgres://$EDM_PG_USER:$EDM_PG_PASSWORD@127.0.0.1:$EDM_PG_PORT/$EDM_PG_DB" \
+    "$bin_dir/edm-tool" start "$name" "$bin_dir" "$EDM_RUN_DIR/$name.log" --wired RUST_LOG="${RUST_LOG:-info}") \
+    || die "$name did not start (log: $EDM_RUN_DIR/$name.log)"
+  RUN_PIDS+=("${started%% *}")
+}
+
+# all_alive PID...: whether every process still runs.
+all_alive() {
+  local pid
+  for pid in "$@"; do running "$pid" || return 1; done
 }
 
 run_system() {
-  local name i
+  local name
   command -v curl >/dev/null || apt_install curl
   load_topology
   set_run_ports
@@ -102,7 +91,6 @@ run_system() {
   for name in "${TOPOLOGY_SERVICES[@]}"; do
     start_service "$name" "${CARGO_TARGET_DIR:-$EDM_ROOT/target}/$profile_dir"
   done
-  for i in "${!TOPOLOGY_SERVICES[@]}"; do wait_ready "${TOPOLOGY_SERVICES[$i]}" "${RUN_PIDS[$i]}"; done
   cat >&2 <<MSG
 
   EDM is running.
@@ -114,7 +102,7 @@ run_system() {
 
 MSG
   # Until Ctrl-C (the INT trap exits), or until a service dies.
-  wait -n "${RUN_PIDS[@]}" || true
+  while all_alive "${RUN_PIDS[@]}"; do sleep 1; done
   log "a service exited (logs: $EDM_RUN_DIR)"
   return 1
 }

@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use edm_testkit::infra;
+use edm_tool::launcher::{Launch, Launched};
 
 /// A port below Linux's ephemeral range (32768 and up) that is free on
 /// every address: the attack suite opens tens of thousands of connections,
@@ -144,14 +145,16 @@ pub fn build_services() {
     assert!(status.success(), "building the services failed");
 }
 
-/// A service process with a fixed port and environment.
+/// A service process with a fixed port and environment, restartable with
+/// the same configuration; started by the one launcher
+/// ([`edm_tool::launcher`]).
 pub struct Service {
     /// Binary name, e.g. `edm-relay`.
     pub name: &'static str,
     /// Its HTTP port.
     pub port: u16,
     env: HashMap<String, String>,
-    child: Option<Child>,
+    launched: Option<Launched>,
 }
 
 impl Service {
@@ -161,7 +164,7 @@ impl Service {
             name,
             port: free_port(),
             env,
-            child: None,
+            launched: None,
         }
     }
 
@@ -170,70 +173,43 @@ impl Service {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Where the process's log goes (warnings and errors).
+    /// Where the process's log goes.
     pub fn log_path(&self) -> PathBuf {
         std::env::temp_dir().join(format!("edm-reliability-{}-{}.log", self.name, self.port))
     }
 
-    fn spawn(&mut self) {
-        let log = std::fs::File::create(self.log_path()).expect("a log file in the temp dir");
-        let child = Command::new(binary(self.name))
-            .env_clear()
+    fn launch(&mut self) -> &mut Launched {
+        let launched = Launch::new(binary(self.name), self.log_path())
             .env("RUST_LOG", "warn")
-            .envs(&self.env)
+            .envs(self.env.clone())
             .env("PORT", self.port.to_string())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", self.name));
-        self.child = Some(child);
+            .start()
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.launched.insert(launched)
     }
 
     /// Starts it and waits up to `within` for it to exit on its own (a
     /// service that must refuse to run); its exit status, or `None` if it
     /// is still running then.
     pub async fn run_until_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        self.spawn();
-        let started = Instant::now();
-        while started.elapsed() < within {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                self.child = None;
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let launched = self.launch();
+        let status = tokio::task::block_in_place(|| launched.wait_exit(within));
+        if status.is_some() {
+            self.launched = None;
         }
-        None
+        status
     }
 
     /// Starts it and waits until `/ready` answers 200 (at most `within`).
     pub async fn start(&mut self, within: Duration) -> Duration {
-        let started = Instant::now();
-        self.spawn();
-        let http = reqwest::Client::new();
-        while started.elapsed() < within {
-            if let Ok(r) = http.get(format!("{}/ready", self.url())).send().await {
-                if r.status() == 200 {
-                    return started.elapsed();
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        panic!(
-            "{} was not ready within {within:?}; the last lines of its log:\n{}",
-            self.name,
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        );
+        let launched = self.launch();
+        tokio::task::block_in_place(|| launched.wait_ready(within))
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The running process's id.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.launched.as_ref().and_then(Launched::pid)
     }
 
     /// The most memory the running process has held so far (its peak
@@ -254,25 +230,15 @@ impl Service {
     /// SIGTERM, as Heroku sends before replacing a dyno, and waits until
     /// the process has exited.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
+        if let Some(mut launched) = self.launched.take() {
+            launched.stop();
         }
     }
 
     /// SIGKILL: no chance to clean up.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(mut launched) = self.launched.take() {
+            launched.kill();
         }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        self.kill();
     }
 }

@@ -6,19 +6,25 @@
 //! - `check`: fails when a committed file differs from what `generate`
 //!   would write (`./edm lint` runs it).
 //! - `env <service>`: the environment topology.json gives a service on
-//!   this machine, one `VAR=value` a line ([`local_env`]); `./edm run`
-//!   starts each service with it.
+//!   this machine, one `VAR=value` a line (`local_env`).
+//! - `start <service> <bin-dir> <log> [--wired] [VAR=value …]`: starts the
+//!   binary `<bin-dir>/<service>` with the given variables (and, with
+//!   `--wired`, the environment `env` prints under them), in a process
+//!   group of its own, waits until `/ready` answers 200 (60 s at most) and
+//!   prints its process id and how many ms that took; the service runs on
+//!   (`launcher`). `./edm run` and the bench start services this way.
 
-mod compose;
-mod dockerfile;
-mod local_env;
+use edm_tool::{compose, dockerfile, launcher, local_env};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 
-const USAGE: &str = "usage: cargo xtask generate | check | env <service>";
+const USAGE: &str = "usage: cargo xtask generate | check | env <service> | start <service> <bin-dir> <log> [--wired] [VAR=value ...]";
+
+/// How long `start` waits for `/ready`.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn main() -> ExitCode {
     match run(&std::env::args().skip(1).collect::<Vec<_>>()) {
@@ -66,8 +72,30 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        ["start", service, bin_dir, log, ref rest @ ..] => start(service, bin_dir, log, rest),
         _ => anyhow::bail!(USAGE),
     }
+}
+
+/// `start`: see the crate documentation.
+fn start(service: &str, bin_dir: &str, log: &str, rest: &[&str]) -> anyhow::Result<ExitCode> {
+    let mut launch =
+        launcher::Launch::new(Path::new(bin_dir).join(service), log).own_process_group();
+    let (wired, vars): (Vec<&str>, Vec<&str>) = rest.iter().partition(|a| **a == "--wired");
+    if !wired.is_empty() {
+        launch = launch.envs(local_env::service_env(service, &edm_config::ProcessEnv)?);
+    }
+    for var in vars {
+        let (k, v) = var
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("`{var}` is not VAR=value; {USAGE}"))?;
+        launch = launch.env(k, v);
+    }
+    let mut launched = launch.start()?;
+    let took = launched.wait_ready(READY_WITHIN)?;
+    let pid = launched.detach().unwrap_or_default();
+    println!("{pid} {}", took.as_millis());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A file this tool writes.

@@ -2,7 +2,7 @@
 //! SIGKILL again and again, and an instance leaving its group mid-flow.
 //! In every case each produced event is counted exactly once.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use edm_testkit::infra::service_env;
 use edm_testkit::kafka::{RawProducer, TestTopics};
 use edm_testkit::postgres::TestDatabase;
 use edm_testkit::spare_postgres::SparePostgres;
+use edm_tool::launcher::{Launch, Launched};
 
 const SETTLE: Duration = Duration::from_secs(60);
 
@@ -121,32 +122,16 @@ async fn partitions_that_move_during_an_outage_are_all_counted_after_it() {
     assert_eq!(status, 200, "recovered by itself");
 }
 
-/// The real edm-stats binary as a child process, killed when dropped (so a
-/// failing test leaves no process behind).
-struct StatsProcess(Child);
-
-impl StatsProcess {
-    fn kill(&mut self) {
-        let _ = self.0.kill(); // SIGKILL on Unix
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for StatsProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn spawn_process(env: &MapEnv, port: u16) -> StatsProcess {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edm-stats"));
-    cmd.env_clear()
-        .envs(env.0.iter())
+/// An edm-stats process, started by the one launcher; killed (SIGKILL)
+/// when dropped, so a failing test leaves no process behind.
+fn spawn_process(env: &MapEnv, port: u16) -> Launched {
+    let log = std::env::temp_dir().join(format!("edm-stats-test-{port}.log"));
+    Launch::new(env!("CARGO_BIN_EXE_edm-stats"), log)
+        .envs(env.0.iter().map(|(k, v)| (k.clone(), v.clone())))
         .env("PORT", port.to_string())
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    StatsProcess(cmd.spawn().expect("start edm-stats"))
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,12 +4,11 @@
 //! restarted), their metrics, and the reference counts a window must hold.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use edm_testkit::broker::free_port;
 use edm_testkit::infra;
+use edm_tool::launcher::{Launch, Launched};
 use edm_trending::{
     ClickRecord, RepartitionRecord, TrendingConfig, TrendingRecord, Window, WindowSpec, WindowStore,
 };
@@ -272,12 +271,10 @@ pub fn results(topics: &Topics) -> Vec<TrendingRecord> {
         .collect()
 }
 
-/// An edm-trending process.
-pub struct Instance {
-    child: Child,
-    pub port: u16,
-    pub log: std::path::PathBuf,
-}
+/// An edm-trending process, started by the one launcher
+/// ([`edm_tool::launcher`]); everything a [`Launched`] does, and killed when
+/// dropped.
+pub struct Instance(Launched);
 
 impl Instance {
     /// Starts one on `topics` with the test's settings and `env` over them.
@@ -292,109 +289,40 @@ impl Instance {
     }
 
     /// Starts one with exactly these variables (and a free port).
-    pub fn start_env(prefix: &str, name: &str, mut vars: HashMap<String, String>) -> Self {
-        let port = free_port();
-        vars.insert("PORT".into(), port.to_string());
-        vars.entry("RUST_LOG".into())
-            .or_insert_with(|| "info".into());
+    pub fn start_env(prefix: &str, name: &str, vars: HashMap<String, String>) -> Self {
         let log = std::env::temp_dir().join(format!(
             "edm-trending-test-{}-{name}.log",
             prefix.trim_end_matches('.')
         ));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_edm-trending"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
+        let launched = Launch::new(env!("CARGO_BIN_EXE_edm-trending"), log)
+            .env("RUST_LOG", "info")
             .envs(vars)
-            .stdout(Stdio::from(file.try_clone().unwrap()))
-            .stderr(Stdio::from(file))
-            .spawn()
-            .expect("edm-trending starts");
-        Self { child, port, log }
+            .env("PORT", free_port().to_string())
+            .start()
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self(launched)
     }
 
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// Waits for it to exit; its status, if it did within `timeout`.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        None
-    }
-
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGSTOP or SIGCONT.
-    pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        self.0.exit_status().is_none()
     }
 
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// `GET path`: status and body ((0, "") when nothing answers).
-    pub fn get(&self, path: &str) -> (u16, String) {
-        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
-            return (0, String::new());
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-        if stream.write_all(request.as_bytes()).is_err() {
-            return (0, String::new());
-        }
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
-    }
-
-    /// The value of the metric line that starts with `series` (0 if none).
-    pub fn metric(&self, series: &str) -> f64 {
-        let (_, text) = self.get("/metrics");
-        text.lines()
-            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
+        std::fs::read_to_string(self.0.log_path()).unwrap_or_default()
     }
 }
 
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.signal_quietly("CONT");
-        self.kill();
+impl std::ops::Deref for Instance {
+    type Target = Launched;
+
+    fn deref(&self) -> &Launched {
+        &self.0
     }
 }
 
-impl Instance {
-    fn signal_quietly(&self, signal: &str) {
-        let _ = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .stderr(Stdio::null())
-            .status();
+impl std::ops::DerefMut for Instance {
+    fn deref_mut(&mut self) -> &mut Launched {
+        &mut self.0
     }
 }
 
