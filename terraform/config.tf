@@ -3,11 +3,10 @@
 # edm-trending's processing guarantee (at least once on basic Kafka plans,
 # which may not grant transactional ids);
 # and the wiring from the apps' real web URLs (Heroku app host names carry a
-# random suffix, so they are never built by hand), as topology.json says:
-# each URL variable a service reads points at the service it names (calls),
-# and each service accepts the browser origins of the services whose pages
-# call it (called_by_pages_of). The builds wait for it (builds.tf), so each
-# build already sees its EDM_SERVICE.
+# random suffix, so they are never built by hand), as wiring.json lists it
+# (generated from topology.json by the Rust that wires every other place).
+# The builds wait for it (builds.tf), so each build already sees its
+# EDM_SERVICE.
 
 locals {
   # "https://name-1a2b3c.herokuapp.com/" => "https://name-1a2b3c.herokuapp.com"
@@ -16,18 +15,15 @@ locals {
   # Service (binary) name => its app's origin.
   origin_of = { for service in local.topology.services : service.name => local.origin[service.key] }
 
-  # Service key => the URL variables it reads, each set to its service's origin.
-  called_urls = {
-    for service in local.topology.services : service.key => {
-      for variable, target in try(service.calls, {}) : variable => local.origin_of[target]
+  # Service key => the variables that point at other services (the URL
+  # variables it reads, EDM_ALLOWED_ORIGINS), from wiring.json, which
+  # `cargo xtask generate` writes from topology.json as edm-config wires
+  # every service: each lists services, replaced here by their origins.
+  wiring = jsondecode(file("${path.module}/wiring.json")).services
+  wired = {
+    for key, vars in local.wiring : key => {
+      for variable, names in vars : variable => join(",", [for name in names : local.origin_of[name]])
     }
-  }
-
-  # Service key => EDM_ALLOWED_ORIGINS, for the services that pages call.
-  allowed_origins = {
-    for service in local.topology.services : service.key => {
-      EDM_ALLOWED_ORIGINS = join(",", [for page in service.called_by_pages_of : local.origin_of[page]])
-    } if length(try(service.called_by_pages_of, [])) > 0
   }
 
   # App key => the processing guarantee, for the services that use Kafka
@@ -50,8 +46,7 @@ locals {
         # it) and says X-Forwarded-Proto: https (HSTS is sent then).
         EDM_TRUSTED_PROXY_HOPS = "1"
       },
-      local.called_urls[key],
-      try(local.allowed_origins[key], {}),
+      local.wired[key],
       try(local.trending_guarantee[key], {}),
     )
   }

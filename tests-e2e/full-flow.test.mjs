@@ -35,7 +35,7 @@ test(
     const browser = await openBrowser();
     try {
       const start = async (name, env) => {
-        const service = await startService(name, { ...common, ...env }, { port: ports[name], timeoutMs: 60000 });
+        const service = await startService(name, { ...common, ...env }, { port: ports[name] });
         started.push(service);
         return service;
       };

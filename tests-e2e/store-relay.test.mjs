@@ -25,7 +25,7 @@ test(
       KAFKA_URL,
       KAFKA_PREFIX: prefix,
       EDM_ALLOWED_ORIGINS: `http://127.0.0.1:${storePort}`,
-    }, { timeoutMs: 60000 });
+    });
     const store = await startService('edm-ui', { EDM_RELAY_URL: relay.url }, { port: storePort });
     const browser = await openBrowser();
     try {

@@ -49,7 +49,7 @@ test(
     const common = { KAFKA_URL: infra.KAFKA_URL, KAFKA_PREFIX: prefix, EDM_ALLOWED_ORIGINS: dashboardUrl };
     const started = [];
     const start = async (name, env, options = {}) => {
-      const service = await startService(name, { ...common, ...env }, { timeoutMs: 60000, ...options });
+      const service = await startService(name, { ...common, ...env }, options);
       started.push(service);
       return service;
     };
@@ -58,7 +58,7 @@ test(
     try {
       const relay = await start('edm-relay', {});
       const streams = [];
-      for (let i = 0; i < 3; i++) streams.push(await start('edm-stream', {}, { healthPath: '/ready' }));
+      for (let i = 0; i < 3; i++) streams.push(await start('edm-stream', {}));
       proxy = await startRoundRobinProxy(streams.map((s) => s.port));
       await start('edm-dashboard', { EDM_STREAM_URL: proxy.url }, { port: dashboardPort });
 
@@ -79,7 +79,7 @@ test(
       const dying = streams[1];
       await dying.kill();
       await postClicks(relay.url, 20, 20);
-      streams[1] = await start('edm-stream', {}, { port: dying.port, healthPath: '/ready' });
+      streams[1] = await start('edm-stream', {}, { port: dying.port });
       await postClicks(relay.url, 40, 10);
       await waitFor(() => all(async (p) => (await total(p)) === '50'), 15000, 'every dashboard shows 50 clicks');
       await new Promise((r) => setTimeout(r, 1000));

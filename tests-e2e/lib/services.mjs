@@ -1,11 +1,16 @@
-// Starts the project's own services (the binaries cargo built) on free ports
-// and stops them afterwards. Binaries come from EDM_BIN_DIR, else
-// $CARGO_TARGET_DIR/debug, else ../target/debug.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+// Starts the project's own services (the binaries cargo built) on free
+// ports through edm-tool start, the one launcher, and stops them afterwards.
+// Binaries come from EDM_BIN_DIR, else $CARGO_TARGET_DIR/debug, else
+// ../target/debug.
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -33,56 +38,63 @@ export function freePort() {
   });
 }
 
+/** Whether process `pid` runs (a zombie, waiting for whoever adopted it, has exited). */
+function running(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch (_) {
+    return false;
+  }
+}
+
+async function exitOf(pid, withinMs) {
+  const deadline = Date.now() + withinMs;
+  while (running(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  return !running(pid);
+}
+
 /**
- * Runs `name` with `env` (plus PORT: `port`, or a free one) and waits until
- * GET /health answers.
+ * Runs `name` with `env` (plus PORT: `port`, or a free one, and RUST_LOG)
+ * through `edm-tool start`, the project's one launcher: nothing else of
+ * this process's environment, output to a log file, started once GET
+ * /ready answers 200.
  * Returns { url, port, stop(), kill(), output() }.
  */
-export async function startService(name, env = {}, { healthPath = '/health', timeoutMs = 20000, port: chosenPort } = {}) {
-  const path = binaryPath(name);
-  if (!existsSync(path)) throw new Error(`${path} is missing: run cargo build -p ${name}`);
+export async function startService(name, env = {}, { port: chosenPort } = {}) {
+  if (!hasBinary(name)) throw new Error(`${binaryPath(name)} is missing: run cargo build -p ${name}`);
+  if (!hasBinary('edm-tool')) throw new Error(`${binaryPath('edm-tool')} is missing: run cargo build -p edm-tool`);
   const port = chosenPort || (await freePort());
-  let output = '';
-  const child = spawn(path, [], {
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', ...env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  const exited = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output}`);
-    try {
-      const response = await fetch(url + healthPath);
-      if (response.ok) break;
-    } catch (_) {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`${name} did not answer ${healthPath} within ${timeoutMs} ms:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  const log = join(tmpdir(), `edm-e2e-${process.pid}-${name}-${port}.log`);
+  const vars = { RUST_LOG: process.env.RUST_LOG || 'warn', ...env, PORT: String(port) };
+  const args = ['start', name, BIN_DIR, log, ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)];
+  let started;
+  try {
+    started = await run(binaryPath('edm-tool'), args);
+  } catch (e) {
+    throw new Error(`${name} did not start:\n${e.stderr || e.message}`);
   }
+  const pid = Number(started.stdout.split(' ')[0]);
+  const output = () => (existsSync(log) ? readFileSync(log, 'utf8') : '');
   return {
-    url,
+    url: `http://127.0.0.1:${port}`,
     port,
-    output: () => output,
+    output,
     /** SIGKILL: a dyno that dies without a word. */
     async kill() {
-      if (child.exitCode === null) {
-        child.kill('SIGKILL');
-        await exited;
+      if (running(pid)) {
+        process.kill(pid, 'SIGKILL');
+        await exitOf(pid, 10000);
       }
     },
+    /** SIGTERM, as Heroku sends; SIGKILL after 5 s. */
     async stop() {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
+      if (running(pid)) {
+        process.kill(pid, 'SIGTERM');
+        if (!(await exitOf(pid, 5000))) {
+          process.kill(pid, 'SIGKILL');
+          await exitOf(pid, 10000);
+        }
       }
     },
   };

@@ -20,9 +20,14 @@
 //! - `edm-bench fanout <stream-url> <clients> <seconds> [--histogram]`:
 //!   Socket.io clients on edm-stream, timing every event they get
 //!   ([`fanout`]).
+//! - `edm-bench run <part> <out-dir>`: a part of `./edm bench` (relay,
+//!   stats, stream, trending, stack or all): starts the services, drives
+//!   them with the commands above and writes the figures as JSON
+//!   ([`parts`]).
 
 mod changelog;
 mod fanout;
+mod parts;
 mod post;
 mod produce;
 mod stats_lag;
@@ -35,10 +40,15 @@ const USAGE: &str = "usage: edm-bench produce <click|pageload> <count> [events-p
        edm-bench changelog <count>
        edm-bench trending-delay <events-per-second> <seconds> <speedup> <grace-seconds>
        edm-bench trending-quiet <clicks> <grace-seconds> <skew-seconds>
-       edm-bench fanout <stream-url> <clients> <seconds> [--histogram]";
+       edm-bench fanout <stream-url> <clients> <seconds> [--histogram]
+       edm-bench run <relay|stats|stream|trending|stack|all> <out-dir>";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("run") {
+        // The parts run processes and wait for them: no async runtime.
+        return parts::run(&args);
+    }
     // The fan-out clients run on one thread, as a browser's or node's
     // clients do: a process is one client machine, and a second thread
     // would cost them wake-ups across threads for every message.

@@ -81,7 +81,7 @@ impl ServiceSpec {
 }
 
 static TOPOLOGY: LazyLock<Topology> = LazyLock::new(|| {
-    serde_json::from_str(include_str!("../../../topology.json"))
+    Topology::from_json(include_str!("../../../topology.json"))
         .expect("topology.json is valid (edm-config's tests parse it)")
 });
 
@@ -91,6 +91,15 @@ pub fn topology() -> &'static Topology {
 }
 
 impl Topology {
+    /// Parses the text of a `topology.json`: the one parser, used for the
+    /// compiled-in copy and by checks that read another file (the deploy
+    /// checks, on a copy of the repository). The error's
+    /// [`classify`](serde_json::Error::classify) tells malformed JSON from
+    /// JSON of the wrong shape.
+    pub fn from_json(text: &str) -> Result<Topology, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
     /// The service named `name`.
     ///
     /// # Panics

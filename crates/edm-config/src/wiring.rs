@@ -2,8 +2,9 @@
 //! environment each service gets where it runs (Heroku's variable names).
 //! `./edm run`, the bench and the tests (through `edm-tool env`) and the
 //! generated `docker-compose.yml` (through `edm-tool generate`) all take
-//! it from [`service_env`]; Terraform sets the same variables from the
-//! same topology fields with the apps' real URLs (`terraform/config.tf`).
+//! it from [`service_env`]; Terraform reads the part that points at other
+//! services ([`calls_and_origins`]) from the generated
+//! `terraform/wiring.json` and puts the apps' real URLs in it.
 //!
 //! A service gets:
 //! - `PORT`: the port it listens on;
@@ -51,17 +52,32 @@ pub fn service_env(
     if service.database {
         env.insert("DATABASE_URL".to_owned(), place.database_url());
     }
-    let origins: Vec<String> = service
+    env.extend(calls_and_origins(topology, service, |s| place.origins(s)));
+    env
+}
+
+/// The part of a service's environment that points at other services:
+/// `EDM_ALLOWED_ORIGINS` (the origins of the services whose pages call it,
+/// joined with commas) and each URL variable it reads (the first origin of
+/// the service it names). `origins` gives a service's origins; Terraform
+/// gets this part from `terraform/wiring.json`, which `edm-tool generate`
+/// writes with each origin standing for its service's name.
+pub fn calls_and_origins(
+    topology: &Topology,
+    service: &ServiceSpec,
+    origins: impl Fn(&ServiceSpec) -> Vec<String>,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    let allowed: Vec<String> = service
         .called_by_pages_of
         .iter()
-        .flat_map(|page| place.origins(topology.service(page)))
+        .flat_map(|page| origins(topology.service(page)))
         .collect();
-    if !origins.is_empty() {
-        env.insert("EDM_ALLOWED_ORIGINS".to_owned(), origins.join(","));
+    if !allowed.is_empty() {
+        env.insert("EDM_ALLOWED_ORIGINS".to_owned(), allowed.join(","));
     }
     for (variable, target) in &service.calls {
-        let url = place
-            .origins(topology.service(target))
+        let url = origins(topology.service(target))
             .into_iter()
             .next()
             .unwrap_or_default();

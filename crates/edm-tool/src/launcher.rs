@@ -37,6 +37,15 @@ pub enum NotReady {
     /// The environment names no `PORT`.
     #[error("{0} has no PORT in its environment")]
     NoPort(String),
+    /// Something already listens on the port: its `/ready` would answer
+    /// for the new process.
+    #[error("port {port} (for {name}) is taken: something already listens on it")]
+    PortTaken {
+        /// The service.
+        name: String,
+        /// Its port.
+        port: u16,
+    },
     /// The process exited during start-up.
     #[error("{name} exited during start-up ({status}); the last lines of its log:\n{log}")]
     Exited {
@@ -107,6 +116,9 @@ impl Launch {
             .get("PORT")
             .and_then(|p| p.parse().ok())
             .ok_or_else(|| NotReady::NoPort(name.clone()))?;
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Err(NotReady::PortTaken { name, port });
+        }
         let start_error = |source| NotReady::Start {
             binary: self.binary.display().to_string(),
             source,
@@ -310,6 +322,16 @@ mod tests {
             .unwrap();
         let error = launched.wait_ready(Duration::from_secs(5)).unwrap_err();
         assert!(matches!(error, NotReady::Exited { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_taken_port_is_refused() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port().to_string();
+        assert!(matches!(
+            Launch::new("/bin/true", log()).env("PORT", port).start(),
+            Err(NotReady::PortTaken { .. })
+        ));
     }
 
     #[test]

@@ -5,11 +5,16 @@
 //! # Layout
 //! - [`compose`]: `docker-compose.yml`, generated.
 //! - [`dockerfile`]: the Dockerfile's binary list, generated.
+//! - [`terraform`]: `terraform/wiring.json`, generated.
 //! - [`local_env`]: a service's environment on this machine.
 //! - [`launcher`]: [`Launch`](launcher::Launch), the one way a service
 //!   binary is started and awaited.
+//! - [`deploy_checks`]: offline checks of the hand-written deployment
+//!   files against topology.json (`cargo xtask deploy-checks`).
 
 pub mod compose;
+pub mod deploy_checks;
 pub mod dockerfile;
 pub mod launcher;
 pub mod local_env;
+pub mod terraform;

@@ -1,8 +1,9 @@
 //! `cargo xtask <command>` (an alias for `cargo run -p edm-tool --`): the
 //! project's tooling that reads topology.json, in Rust.
 //!
-//! - `generate`: writes `docker-compose.yml` and the Dockerfile's binary
-//!   list from topology.json ([`compose`], [`dockerfile`]).
+//! - `generate`: writes `docker-compose.yml`, the Dockerfile's binary
+//!   list and `terraform/wiring.json` from topology.json ([`compose`],
+//!   [`dockerfile`], [`terraform`]).
 //! - `check`: fails when a committed file differs from what `generate`
 //!   would write (`./edm lint` runs it).
 //! - `env <service>`: the environment topology.json gives a service on
@@ -13,15 +14,21 @@
 //!   group of its own, waits until `/ready` answers 200 (60 s at most) and
 //!   prints its process id and how many ms that took; the service runs on
 //!   (`launcher`). `./edm run` and the bench start services this way.
+//! - `deploy-checks [<root>]`: offline checks of the hand-written
+//!   deployment files (Dockerfile build, Procfile, RustConfig, terraform/,
+//!   the topic script) against topology.json, of this repository or the
+//!   one at `<root>`; prints `deploy-checks: FAIL <area>: <message>` for
+//!   each problem and fails when there is one (`deploy_checks`; `./edm
+//!   lint` runs it).
 
-use edm_tool::{compose, dockerfile, launcher, local_env};
+use edm_tool::{compose, dockerfile, launcher, local_env, terraform};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 
-const USAGE: &str = "usage: cargo xtask generate | check | env <service> | start <service> <bin-dir> <log> [--wired] [VAR=value ...]";
+const USAGE: &str = "usage: cargo xtask generate | check | env <service> | start <service> <bin-dir> <log> [--wired] [VAR=value ...] | deploy-checks [<root>]";
 
 /// How long `start` waits for `/ready`.
 const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
@@ -73,7 +80,21 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ["start", service, bin_dir, log, ref rest @ ..] => start(service, bin_dir, log, rest),
+        ["deploy-checks"] => Ok(deploy_checks(&root)),
+        ["deploy-checks", other_root] => Ok(deploy_checks(Path::new(other_root))),
         _ => anyhow::bail!(USAGE),
+    }
+}
+
+/// `deploy-checks`: see the crate documentation.
+fn deploy_checks(root: &Path) -> ExitCode {
+    let mut report = edm_tool::deploy_checks::Report::printing();
+    edm_tool::deploy_checks::run(root, &mut report);
+    eprintln!("{}", report.summary());
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -115,6 +136,11 @@ fn generated(root: &Path) -> anyhow::Result<Vec<Generated>> {
             relative: "docker-compose.yml",
             path: root.join("docker-compose.yml"),
             text: compose::render(topology),
+        },
+        Generated {
+            relative: "terraform/wiring.json",
+            path: root.join("terraform/wiring.json"),
+            text: terraform::render(topology),
         },
         Generated {
             relative: "Dockerfile",

@@ -1,0 +1,114 @@
+//! The stats part: how fast edm-stats counts a backlog (one instance, then
+//! 2 and 3 sharing the group on the same few hot rows), and its API under
+//! wrk, idle and while 2,000 events/s are being counted.
+
+use std::time::{Duration, Instant};
+
+use edm_tool::launcher::Launched;
+
+use super::proc_stats::rss_kb;
+use super::{log, until, Bench};
+
+/// How long a backlog may take to be counted.
+const COUNTED_WITHIN: Duration = Duration::from_secs(1800);
+
+/// The clicks edm-stats' API counts (`/api/v1/totals`).
+fn clicks(stats: &Launched) -> u64 {
+    let (_, body) = stats.get("/api/v1/totals");
+    serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["clicks"].as_u64())
+        .unwrap_or(0)
+}
+
+fn seconds(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+pub fn run(bench: &Bench) -> anyhow::Result<()> {
+    let n = 500_000u64;
+    let prefix = bench.prefix()?;
+    let db = bench.database(&format!("bench_{}", std::process::id()))?;
+    let kafka = bench.kafka_env(&prefix);
+    log(format!("stats: producing a backlog of {n} clicks"));
+    let produced = bench.tool(&["produce", "click", &n.to_string()], kafka.clone())?;
+    bench.write_text("stats-produce.json", &produced)?;
+    log("stats: ingesting it");
+    let started = Instant::now();
+    let env = kafka
+        .iter()
+        .cloned()
+        .chain([("DATABASE_URL".into(), db.url())]);
+    let (stats, _) = bench.start("edm-stats", 5902, env)?;
+    until(
+        "counting the backlog",
+        Duration::from_millis(50),
+        COUNTED_WITHIN,
+        || clicks(&stats) == n,
+    )?;
+    bench.write(
+        "stats-ingest.json",
+        &serde_json::json!({ "events": n, "seconds": seconds(started) }),
+    )?;
+    log("stats: API under load");
+    bench.wrk_runs(
+        "stats-api-clickcount",
+        &format!("{}/api/clickCount", stats.url()),
+        "bench/get.lua",
+    )?;
+    let series = format!("{}/api/v1/clicks/series?bucket=minute", stats.url());
+    bench.wrk_runs("stats-api-series", &series, "bench/get.lua")?;
+    log("stats: API under load while 2,000 events/s are being ingested");
+    let mut producer = bench.tool_command(&["produce", "click", "110000", "2000"]);
+    let mut producer = producer
+        .envs(kafka)
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let measured = bench.wrk_runs(
+        "stats-api-clickcount-ingesting",
+        &format!("{}/api/clickCount", stats.url()),
+        "bench/get.lua",
+    );
+    producer.wait()?;
+    measured?;
+    let rss = stats.pid().map_or(0, rss_kb);
+    bench.write("stats-rss.json", &serde_json::json!({ "rss_kb": rss }))?;
+    drop(stats);
+    drop(db);
+    instances(bench, 2)?;
+    instances(bench, 3)
+}
+
+/// A backlog of 200,000 clicks on 20 buttons (the same few hot rows)
+/// counted by `k` instances sharing the group: the time until the total is
+/// exact, and that it stays exact 3 s later.
+fn instances(bench: &Bench, k: u16) -> anyhow::Result<()> {
+    let n = 200_000u64;
+    let prefix = bench.prefix()?;
+    let db = bench.database(&format!("bench_{}_{k}", std::process::id()))?;
+    let kafka = bench.kafka_env(&prefix);
+    log(format!("stats: {n} clicks counted by {k} instances"));
+    bench.tool(&["produce", "click", &n.to_string()], kafka.clone())?;
+    let started = Instant::now();
+    let mut running = Vec::new();
+    for i in 0..k {
+        let env = kafka
+            .iter()
+            .cloned()
+            .chain([("DATABASE_URL".into(), db.url())]);
+        running.push(bench.start("edm-stats", 5910 + i, env)?.0);
+    }
+    until(
+        "counting the backlog",
+        Duration::from_millis(50),
+        COUNTED_WITHIN,
+        || clicks(&running[0]) >= n,
+    )?;
+    let took = seconds(started);
+    std::thread::sleep(Duration::from_secs(3));
+    let counted = clicks(&running[0]);
+    bench.write(
+        &format!("stats-ingest-{k}.json"),
+        &serde_json::json!({ "instances": k, "events": n, "seconds": took, "counted": counted }),
+    )
+}
