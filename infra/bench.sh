@@ -1,7 +1,8 @@
 # ./edm bench [relay|stats|stream|trending|stack|all]: measures the services
 # on this machine against the local broker and Postgres, and records the
-# figures in the part's sections of docs/benchmarks.md (bench/report.py; the
-# other sections stay), the latency plot (stack) and docs/scaling.md (all).
+# figures in the part's sections of docs/benchmarks.md (`edm-bench report`;
+# the other sections stay), the latency plot (stack) and docs/scaling.md
+# (all, `edm-bench capacity`).
 # The parts themselves (what each starts, drives and measures) are Rust:
 # `edm-bench run` (crates/edm-bench/src/parts/), which writes the figures as
 # JSON into .edm/bench. This file installs what they need, builds the
@@ -37,14 +38,14 @@ run_bench() {
     || die "the bench's $what part failed (service logs: $EDM_BENCH_DIR)"
   # Only this run's sections are rewritten: .edm/bench may still hold other
   # parts' figures from older runs.
-  python3 "$EDM_ROOT/bench/report.py" "$EDM_BENCH_DIR" "$EDM_ROOT/docs/benchmarks.md" "$what"
+  "$bin/edm-bench" report "$EDM_BENCH_DIR" "$EDM_ROOT/docs/benchmarks.md" "$what"
   if [ "$what" = stack ] || [ "$what" = all ]; then
     bench_plot_tools
     "$EDM_STATE/bench-venv/bin/python" "$EDM_ROOT/bench/plot.py" "$EDM_BENCH_DIR" "$EDM_ROOT/docs/benchmarks-latency.png"
     log "the latency plot is in docs/benchmarks-latency.png"
   fi
   if [ "$what" = all ]; then
-    python3 "$EDM_ROOT/bench/capacity.py" "$EDM_BENCH_DIR" --write "$EDM_ROOT/docs/scaling.md"
+    "$bin/edm-bench" capacity "$EDM_BENCH_DIR" --write "$EDM_ROOT/docs/scaling.md"
     log "the capacity model is in docs/scaling.md"
   else
     log "docs/scaling.md combines every part's figures: ./edm bench all rewrites it"

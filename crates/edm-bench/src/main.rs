@@ -24,12 +24,19 @@
 //!   stats, stream, trending, stack or all): starts the services, drives
 //!   them with the commands above and writes the figures as JSON
 //!   ([`parts`]).
+//! - `edm-bench report <bench-dir> <benchmarks.md> [part]`: renders those
+//!   figures into docs/benchmarks.md, rewriting only the part's sections
+//!   ([`report`]).
+//! - `edm-bench capacity [bench-dir] [--write <scaling.md>]`: the capacity
+//!   model of docs/scaling.md, from those figures ([`capacity`]).
 
+mod capacity;
 mod changelog;
 mod fanout;
 mod parts;
 mod post;
 mod produce;
+mod report;
 mod stats_lag;
 mod trending_delay;
 mod trending_quiet;
@@ -41,13 +48,19 @@ const USAGE: &str = "usage: edm-bench produce <click|pageload> <count> [events-p
        edm-bench trending-delay <events-per-second> <seconds> <speedup> <grace-seconds>
        edm-bench trending-quiet <clicks> <grace-seconds> <skew-seconds>
        edm-bench fanout <stream-url> <clients> <seconds> [--histogram]
-       edm-bench run <relay|stats|stream|trending|stack|all> <out-dir>";
+       edm-bench run <relay|stats|stream|trending|stack|all> <out-dir>
+       edm-bench report <bench-dir> <benchmarks.md> [relay|stats|stream|trending|stack|all]
+       edm-bench capacity [bench-dir] [--write <scaling.md>]";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("run") {
-        // The parts run processes and wait for them: no async runtime.
-        return parts::run(&args);
+    // The parts run processes and wait for them, the report and the
+    // capacity model read files: no async runtime.
+    match args.get(1).map(String::as_str) {
+        Some("run") => return parts::run(&args),
+        Some("report") => return report::run(&args),
+        Some("capacity") => return capacity::run(&args),
+        _ => {}
     }
     // The fan-out clients run on one thread, as a browser's or node's
     // clients do: a process is one client machine, and a second thread

@@ -6,7 +6,7 @@
 //! binary (run as processes of their own, so that their CPU is not the
 //! services'), `wrk` and the Socket.io client in `bench/fanout.mjs`, and
 //! writes its figures as JSON files in `<out-dir>`, which
-//! `bench/report.py` renders into docs/benchmarks.md.
+//! `edm-bench report` renders into docs/benchmarks.md.
 //!
 //! Reads `EDM_ROOT`, `EDM_KAFKA_PORT`, `EDM_PG_PORT`, `EDM_PG_USER` and
 //! `EDM_PG_PASSWORD`, as `./edm` sets them.

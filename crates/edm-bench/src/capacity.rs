@@ -1,0 +1,408 @@
+//! `edm-bench capacity [bench-dir] [--write <scaling.md>]`: the capacity
+//! model of docs/scaling.md. How many dynos of each service, which Kafka
+//! and Postgres plans and how many partitions EDM needs at 1k, 10k, 100k
+//! and 1M events/s, from the per-instance figures `./edm bench` measured.
+//!
+//! Figures come from the bench folder (default `.edm/bench`) when a run
+//! left them there, else from [`RECORDED`] (the run docs/benchmarks.md
+//! shows). With `--write` the table replaces the block between the
+//! capacity markers in the file; without it the table is printed.
+//!
+//! The model is deliberately simple, and every assumption is a named
+//! constant: CPU per event (or per Socket.io delivery) measured on the
+//! benchmark machine, a dyno worth [`DYNO_CORES`] of its cores, run at most
+//! at [`UTILISATION`]; Kafka sized by bytes per event against Heroku's
+//! published plan limits; Postgres sized by the measured single-database
+//! ingest rate.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::report::numbers::{grouped, median, Num};
+use crate::report::{read_figures, repository, text, BenchDir};
+
+/// The per-instance figures the model starts from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Figures {
+    /// CPU-milliseconds per 1,000 events, end to end at 10,000 events/s.
+    pub relay_cpu_ms_per_1k: f64,
+    pub stream_cpu_ms_per_1k_in: f64,
+    /// CPU-milliseconds per 1,000 Socket.io deliveries (largest fan-out cell).
+    pub stream_cpu_ms_per_1k_deliveries: f64,
+    /// Backlog counted exactly once by one edm-stats and one Postgres.
+    pub stats_ingest_per_s: f64,
+}
+
+/// Figures of the recorded run (docs/benchmarks.md); replaced by a newer
+/// run's JSON when the bench folder has it.
+pub const RECORDED: Figures = Figures {
+    relay_cpu_ms_per_1k: 36.7,
+    stream_cpu_ms_per_1k_in: 9.8,
+    stream_cpu_ms_per_1k_deliveries: 4.3,
+    stats_ingest_per_s: 91_979.0,
+};
+
+// Assumptions (see docs/scaling.md).
+/// 2.5 GB, dedicated (Heroku dyno types).
+const DYNO: &str = "performance-m";
+/// Benchmark-machine cores one such dyno is worth.
+const DYNO_CORES: f64 = 1.0;
+/// Run dynos at most this busy: headroom for bursts.
+const UTILISATION: f64 = 0.6;
+/// Two of everything, for restarts and deploys.
+const MIN_DYNOS: u64 = 2;
+/// ~150 B of JSON + key, event-id header, record overhead.
+const EVENT_BYTES: u64 = 300;
+/// edm-stats' group reads each event once ...
+const READERS_PER_EVENT: u64 = 1;
+/// ... and each edm-stream dyno reads every event.
+const DASHBOARDS: u64 = 50;
+/// Events/s one dashboard tab can sensibly receive.
+const BROWSER_MAX_EVENTS: u64 = 1_000;
+
+/// Apache Kafka on Heroku, as published: the multi-tenant plans' produce
+/// and consume quotas in kB/s and most partitions. Dedicated plans take up
+/// to 256 partitions per topic, 12,000 per standard and 32,000 per extended
+/// cluster.
+const BASIC_PLANS: [(&str, f64, f64, u64); 3] = [
+    ("basic-0", 64.0, 256.0, 240),
+    ("basic-1", 512.0, 2048.0, 480),
+    ("basic-2", 4096.0, 16384.0, 960),
+];
+const PARTITIONS_PER_TOPIC_MAX: u64 = 256;
+/// Throughput one partition comfortably takes (a common rule of thumb).
+const PARTITION_MB_S: f64 = 5.0;
+
+const RATES: [u64; 4] = [1_000, 10_000, 100_000, 1_000_000];
+
+/// The block of docs/scaling.md that holds the table.
+const BEGIN: &str = "<!-- capacity:begin -->";
+const END: &str = "<!-- capacity:end -->";
+
+const USAGE: &str = "usage: edm-bench capacity [bench-dir] [--write <scaling.md>]";
+
+/// `edm-bench capacity`: see the module documentation.
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let mut args: Vec<&str> = args.iter().skip(2).map(String::as_str).collect();
+    let mut write_to = None;
+    if let Some(at) = args.iter().position(|&a| a == "--write") {
+        let target = args.get(at + 1).context(USAGE)?;
+        write_to = Some(PathBuf::from(*target));
+        args = [&args[..at], &args[at + 2..]].concat();
+    }
+    let bench_dir = match args.first() {
+        Some(dir) => PathBuf::from(*dir),
+        None => repository().join(".edm").join("bench"),
+    };
+    let (figures, source) = measured(&BenchDir::new(bench_dir))?;
+    let table = table(&figures, &source);
+    match write_to {
+        Some(target) => {
+            write_into(&target, &table)?;
+            println!("wrote the capacity table into {}", text::shown(&target));
+        }
+        None => println!("{table}"),
+    }
+    Ok(())
+}
+
+/// Replaces the block between the capacity markers of `target` by `table`.
+fn write_into(target: &Path, table: &str) -> anyhow::Result<()> {
+    let doc = text::read(target).with_context(|| format!("reading {}", target.display()))?;
+    let (head, rest) = doc
+        .split_once(BEGIN)
+        .with_context(|| format!("{} has no {BEGIN}", target.display()))?;
+    let (_, tail) = rest
+        .split_once(END)
+        .with_context(|| format!("{} has no {END}", target.display()))?;
+    std::fs::write(target, format!("{head}{BEGIN}\n{table}\n{END}{tail}"))
+        .with_context(|| format!("writing {}", target.display()))
+}
+
+/// `e2e-10000.run<N>.cpu.json`: the CPU seconds of an end-to-end run.
+#[derive(Deserialize)]
+struct ServiceCpu {
+    #[serde(rename = "edm-relay")]
+    relay: f64,
+    #[serde(rename = "edm-stream")]
+    stream: f64,
+    seconds: f64,
+}
+
+/// What the model needs of a fan-out cell (`stream-*x*.json`).
+#[derive(Deserialize)]
+struct FanOutCell {
+    client: Option<String>,
+    clients: f64,
+    rate: f64,
+    seconds: f64,
+    cpu_seconds: Option<f64>,
+}
+
+/// `stats-ingest.json`.
+#[derive(Deserialize)]
+struct Ingest {
+    events: f64,
+    seconds: f64,
+}
+
+/// The per-instance figures, the newest run's where the bench folder has
+/// them, recorded ones otherwise; and where they came from.
+fn measured(bench: &BenchDir) -> anyhow::Result<(Figures, String)> {
+    let mut figures = RECORDED;
+    let mut source = "recorded figures (docs/benchmarks.md)".to_owned();
+    let mut cpus: Vec<ServiceCpu> = Vec::new();
+    for run in 1..=3 {
+        cpus.extend(bench.load(&format!("e2e-10000.run{run}.cpu.json"))?);
+    }
+    if let Some(first) = cpus.first() {
+        let events = 10_000.0 * first.seconds;
+        let relay = median(cpus.iter().map(|c| c.relay)).unwrap_or_default();
+        figures.relay_cpu_ms_per_1k = relay * 1e6 / events;
+        // One client: the stream's CPU is one delivery per event on top of reading it.
+        let stream = median(cpus.iter().map(|c| c.stream)).unwrap_or_default();
+        figures.stream_cpu_ms_per_1k_in = stream * 1e6 / events;
+        source = format!("the run in `{}`", shown_from_repository(bench.path()));
+    }
+    if let Some(cell) = largest_cell(bench)? {
+        let deliveries = cell.clients * cell.rate * cell.seconds;
+        let reading = figures.stream_cpu_ms_per_1k_in * cell.rate * cell.seconds / 1e6;
+        let delivering = (cell.cpu_seconds.unwrap_or_default() - reading).max(0.0);
+        figures.stream_cpu_ms_per_1k_deliveries = delivering * 1e6 / deliveries;
+    }
+    if let Some(ingest) = bench.load::<Ingest>("stats-ingest.json")? {
+        figures.stats_ingest_per_s = ingest.events / ingest.seconds;
+    }
+    Ok((figures, source))
+}
+
+/// The fan-out cell with the most deliveries per second among those with
+/// CPU figures: the light client's cells, where the clients leave the
+/// machine to edm-stream, if there are any.
+fn largest_cell(bench: &BenchDir) -> anyhow::Result<Option<FanOutCell>> {
+    let mut cells = Vec::new();
+    for path in bench.matching("stream-*x*.json") {
+        let cell: FanOutCell = read_figures(&path)?;
+        if cell.cpu_seconds.is_some_and(|cpu| cpu != 0.0) {
+            cells.push(cell);
+        }
+    }
+    let light = |c: &FanOutCell| c.client.as_deref() == Some("light");
+    if cells.iter().any(light) {
+        cells.retain(light);
+    }
+    let size = |c: &FanOutCell| c.clients * c.rate;
+    Ok(cells
+        .into_iter()
+        .reduce(|big, c| if size(&c) > size(&big) { c } else { big }))
+}
+
+/// `path` relative to the repository when it is inside it.
+fn shown_from_repository(path: &Path) -> String {
+    let inside = std::fs::canonicalize(path)
+        .ok()
+        .and_then(|p| p.strip_prefix(repository()).ok().map(Path::to_path_buf));
+    match inside {
+        Some(relative) => text::shown(&relative),
+        None => text::shown(path),
+    }
+}
+
+/// The model at one rate.
+struct Row {
+    rate: u64,
+    relay: u64,
+    /// None when one dyno cannot read the whole stream: the design must change.
+    stream: Option<u64>,
+    stats: u64,
+    plan: &'static str,
+    produce_mb: f64,
+    consume_mb: f64,
+    partitions: u64,
+    postgres_share: f64,
+}
+
+/// Dynos for `cpu_ms_per_1k` at `events_per_s`.
+fn dynos(cpu_ms_per_1k: f64, events_per_s: f64) -> u64 {
+    let cores = cpu_ms_per_1k * events_per_s / 1e6;
+    MIN_DYNOS.max((cores / (DYNO_CORES * UTILISATION)).ceil() as u64)
+}
+
+/// The Kafka plan for `rate`, with the produce and consume kB/s.
+fn kafka_plan(rate: f64, stream_dynos: u64) -> (&'static str, f64, f64) {
+    let produce_kb = rate * EVENT_BYTES as f64 / 1000.0;
+    let consume_kb = produce_kb * (READERS_PER_EVENT + stream_dynos) as f64;
+    for (name, produce_quota, consume_quota, _) in BASIC_PLANS {
+        if produce_kb <= produce_quota * UTILISATION && consume_kb <= consume_quota * UTILISATION {
+            return (name, produce_kb, consume_kb);
+        }
+    }
+    let plan = if produce_kb * 3.0 / 1000.0 < 150.0 {
+        "standard-*"
+    } else {
+        "extended-*"
+    };
+    (plan, produce_kb, consume_kb)
+}
+
+/// edm-stream dynos at `rate`: every dyno reads every event, clients spread
+/// over the dynos.
+fn stream_dynos(figures: &Figures, rate: f64) -> Option<u64> {
+    let per_tab = rate.min(BROWSER_MAX_EVENTS as f64);
+    let read_cores = figures.stream_cpu_ms_per_1k_in * rate / 1e6;
+    let deliver_cores = figures.stream_cpu_ms_per_1k_deliveries * per_tab * DASHBOARDS as f64 / 1e6;
+    let budget = DYNO_CORES * UTILISATION;
+    if read_cores >= budget {
+        return None;
+    }
+    Some(MIN_DYNOS.max((deliver_cores / (budget - read_cores)).ceil() as u64))
+}
+
+fn model_row(figures: &Figures, rate: u64) -> Row {
+    let events = rate as f64;
+    let stream = stream_dynos(figures, events);
+    let postgres_share = events / (figures.stats_ingest_per_s * UTILISATION);
+    let stats = MIN_DYNOS.max(postgres_share.ceil() as u64);
+    let (plan, produce_kb, consume_kb) = kafka_plan(events, stream.unwrap_or(MIN_DYNOS));
+    let for_throughput = (produce_kb / 1000.0 / PARTITION_MB_S).ceil() as u64;
+    let partitions = (stats * 2).max(for_throughput).max(4);
+    Row {
+        rate,
+        relay: dynos(figures.relay_cpu_ms_per_1k, events),
+        stream,
+        stats,
+        plan,
+        produce_mb: produce_kb / 1000.0,
+        consume_mb: consume_kb / 1000.0,
+        partitions: partitions.next_power_of_two().min(PARTITIONS_PER_TOPIC_MAX),
+        postgres_share,
+    }
+}
+
+/// The model at every rate.
+pub fn model(figures: &Figures) -> Vec<String> {
+    RATES
+        .iter()
+        .map(|&rate| table_row(&model_row(figures, rate)))
+        .collect()
+}
+
+/// The Postgres plan for `share` of one database's ingest.
+fn postgres_plan(share: f64) -> String {
+    match share {
+        s if s <= 0.1 => "essential or standard-0".into(),
+        s if s <= 0.5 => "standard/premium, larger".into(),
+        s if s <= 1.0 => "premium, largest sizes".into(),
+        s => format!("more than one ({s:.0}× one database)"),
+    }
+}
+
+fn first_bottleneck(row: &Row) -> String {
+    let mut found = Vec::new();
+    if row.stream.is_none() {
+        found.push("edm-stream: one dyno cannot read every event");
+    }
+    if row.postgres_share > 1.0 {
+        found.push("Postgres: dedup inserts and hot aggregate rows");
+    }
+    if !found.is_empty() {
+        return found.join("; ");
+    }
+    if row.plan.starts_with("basic") {
+        return format!("Kafka {} quotas", row.plan);
+    }
+    "the relay's CPU (one HTTP request per event)".into()
+}
+
+/// `x` as a whole percentage: `60%`.
+fn percent(x: f64) -> String {
+    format!("{:.0}%", x * 100.0)
+}
+
+/// `x` in its shortest form: `1`, `0.5`.
+fn short(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        x.to_string()
+    }
+}
+
+fn table_row(r: &Row) -> String {
+    let stream = r
+        .stream
+        .map_or_else(|| "— (redesign)".to_owned(), |s| s.to_string());
+    format!(
+        "| {} | {} | {stream} | {} | {} | {} ({:.1} / {:.1}) | {} ({} of one) | {} |",
+        Num::Int(r.rate as i64).grouped(),
+        r.relay,
+        r.stats,
+        r.partitions,
+        r.plan,
+        r.produce_mb,
+        r.consume_mb,
+        postgres_plan(r.postgres_share),
+        percent(r.postgres_share),
+        first_bottleneck(r),
+    )
+}
+
+/// The text between the capacity markers.
+pub fn table(figures: &Figures, source: &str) -> String {
+    let mut lines = vec![
+        format!(
+            "Per-instance figures from {source}: relay {:.0} CPU-ms per 1,000 events; \
+             edm-stream {:.0} CPU-ms per 1,000 events read and {:.1} per 1,000 deliveries; \
+             edm-stats with one Postgres {} events/s. Assumptions: a {DYNO} dyno ≈ {} benchmark core, \
+             run at ≤ {}; at least {MIN_DYNOS} dynos of each; {EVENT_BYTES} B per event in Kafka; \
+             {DASHBOARDS} dashboards open, each sent at most {} events/s.",
+            figures.relay_cpu_ms_per_1k,
+            figures.stream_cpu_ms_per_1k_in,
+            figures.stream_cpu_ms_per_1k_deliveries,
+            grouped(figures.stats_ingest_per_s, 0),
+            short(DYNO_CORES),
+            percent(UTILISATION),
+            Num::Int(BROWSER_MAX_EVENTS as i64).grouped(),
+        ),
+        String::new(),
+        "| events/s | edm-relay dynos | edm-stream dynos | edm-stats dynos | partitions per topic | Kafka plan (produce / consume MB/s) | Postgres | first bottleneck |".into(),
+        "|---|---|---|---|---|---|---|---|".into(),
+    ];
+    lines.extend(model(figures));
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorded_figures_carry_over() {
+        assert_eq!(RECORDED.relay_cpu_ms_per_1k, 36.7);
+        assert_eq!(RECORDED.stream_cpu_ms_per_1k_in, 9.8);
+        assert_eq!(RECORDED.stream_cpu_ms_per_1k_deliveries, 4.3);
+        assert_eq!(RECORDED.stats_ingest_per_s, 91_979.0);
+    }
+
+    #[test]
+    fn the_recorded_figures_give_the_committed_table() {
+        let rows = model(&RECORDED);
+        assert_eq!(
+            rows[0],
+            "| 1,000 | 2 | 2 | 2 | 4 | basic-1 (0.3 / 0.9) | essential or standard-0 (2% of one) | Kafka basic-1 quotas |"
+        );
+        assert_eq!(
+            rows[3],
+            "| 1,000,000 | 62 | — (redesign) | 19 | 64 | extended-* (300.0 / 900.0) | more than one (18× one database) (1812% of one) | edm-stream: one dyno cannot read every event; Postgres: dedup inserts and hot aggregate rows |"
+        );
+    }
+
+    #[test]
+    fn the_table_names_its_assumptions() {
+        let table = table(&RECORDED, "recorded figures (docs/benchmarks.md)");
+        assert!(table.contains("a performance-m dyno ≈ 1 benchmark core, run at ≤ 60%"));
+        assert!(table.contains("300 B per event in Kafka; 50 dashboards open"));
+    }
+}

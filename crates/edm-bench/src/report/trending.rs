@@ -1,0 +1,134 @@
+//! The edm-trending section: the window task's processing rate, its
+//! restore from the changelog, the delay of a window's result, and a quiet
+//! store's windows closing on the clock.
+
+use anyhow::Context;
+
+use super::figures::BenchDir;
+use super::numbers::grouped;
+use super::prose;
+use super::records::{
+    ChangelogFill, Produced, Restore, TrendingDelay, TrendingQuiet, TrendingRate,
+};
+
+/// The section, its blank line first.
+pub fn section(bench: &BenchDir) -> anyhow::Result<Vec<String>> {
+    let mut out = prose(&[
+        "",
+        "## edm-trending: windows with transactions (issue 18)",
+        "",
+    ]);
+    let Some(rate) = bench.load::<TrendingRate>("trending-rate.json")? else {
+        out.push("not measured".into());
+        return Ok(out);
+    };
+    let produced: Produced = bench
+        .load("trending-produce.json")?
+        .context("trending-rate.json without trending-produce.json")?;
+    out.extend(rate_lines(&rate, &produced));
+    if let Some(restore) = bench.load::<Restore>("trending-restore.json")? {
+        let fill: ChangelogFill = bench
+            .load("trending-changelog.json")?
+            .context("trending-restore.json without trending-changelog.json")?;
+        out.push(String::new());
+        out.push(restore_line(&restore, &fill));
+    }
+    if let Some(delay) = bench.load::<TrendingDelay>("trending-delay.json")? {
+        out.extend(delay_lines(&delay));
+    }
+    if let Some(quiet) = bench.load::<TrendingQuiet>("trending-quiet.json")? {
+        out.extend(quiet_lines(&quiet));
+    }
+    Ok(out)
+}
+
+fn rate_lines(rate: &TrendingRate, produced: &Produced) -> Vec<String> {
+    vec![
+        format!(
+            "Processing rate: a backlog of {} clicks on 20 products (produced first at {} events/s) \
+             taken by the window task {:.1} s after the process started: **{} events/s**, \
+             through both stages (repartition, windows), each writing its output, changelog updates and",
+            rate.events.grouped(),
+            grouped(produced.events_per_second, 0),
+            rate.seconds,
+            grouped(rate.events.value() / rate.seconds, 0),
+        ),
+        format!(
+            "input offsets in one Kafka transaction per 100 ms cycle ({:.0} cycles aborted). \
+             Aim: ≥ 50,000 events/s.",
+            rate.aborted_cycles
+        ),
+    ]
+}
+
+fn restore_line(restore: &Restore, fill: &ChangelogFill) -> String {
+    format!(
+        "Restore: {} changelog records (distinct keys, written by `edm-bench changelog` in {:.1} s) \
+         read back into the window store in **{:.1} s** when the task was assigned \
+         (edm-trending's own measure; RSS afterwards {:.0} MiB). Aim: 1,000,000 in ≤ 10 s.",
+        grouped(restore.records, 0),
+        fill.seconds,
+        restore.milliseconds / 1000.0,
+        restore.rss_kb / 1024.0,
+    )
+}
+
+fn delay_lines(delay: &TrendingDelay) -> Vec<String> {
+    let mut out = vec![
+        String::new(),
+        format!(
+            "Delay: clicks at {} events/s for {:.0} s (`edm-bench trending-delay`), \
+             event time running {} times faster than the clock so that a",
+            grouped(delay.events_per_second, 0),
+            delay.events / delay.events_per_second,
+            delay.speedup,
+        ),
+    ];
+    out.extend(prose(&[
+        "window boundary passes every second (each click's `event_timestamp` and record timestamp are that",
+        "synthetic time). A window's result cannot exist before a click at or past its end",
+    ]));
+    out.push(format!(
+        "plus the grace period ({} s) is written; from that click's send to the result read by a",
+        delay.grace_seconds
+    ));
+    out.push(format!(
+        "`read_committed` consumer, over {} windows (1m and 5m; {} missing, {} repeated): \
+         p50 **{:.0} ms**, p99 **{:.0} ms**, max {:.0} ms.",
+        delay.windows_received,
+        delay.windows_missing,
+        delay.windows_repeated,
+        delay.p50_ms,
+        delay.p99_ms,
+        delay.max_ms,
+    ));
+    out.extend(prose(&[
+        "In real time a click's result therefore appears this long after its window ends plus the grace",
+        "period: by default up to 1 min + 1 min after the click, plus this delay. (edm-trending ran with",
+        "`EDM_TRENDING_MAX_CLOCK_SKEW_SECS=3600`, so that the synthetic hour lies between its clock's",
+        "watermark and its cap on event times.)",
+    ]));
+    out
+}
+
+fn quiet_lines(quiet: &TrendingQuiet) -> Vec<String> {
+    vec![
+        String::new(),
+        format!(
+            "Quiet store: {} clicks and nothing after them (`edm-bench trending-quiet`); no click",
+            quiet.clicks
+        ),
+        "closes their window, edm-trending's watermark follows its clock once the input is read to its end."
+            .into(),
+        format!(
+            "The 1-minute window's result was read **{:.1} s** after the window's end;",
+            quiet.result_after_end_ms / 1000.0
+        ),
+        format!(
+            "the documented bound is {:.0} s (grace {} s + skew {} s + 2 s).",
+            quiet.bound_after_end_ms / 1000.0,
+            quiet.grace_seconds,
+            quiet.skew_seconds,
+        ),
+    ]
+}
