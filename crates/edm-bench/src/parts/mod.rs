@@ -38,13 +38,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let (Some(part), Some(out)) = (args.get(2), args.get(3)) else {
         bail!(crate::USAGE);
     };
+    if !["relay", "stats", "stream", "trending", "stack", "all"].contains(&part.as_str()) {
+        bail!("no bench part {part}: {}", crate::USAGE);
+    }
     let bench = Bench::from_env(PathBuf::from(out))?;
     bench.write(
         "machine.json",
         &serde_json::json!({
             "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default()
                 .split_whitespace().take(3).collect::<Vec<_>>().join(" "),
-            "started": utc_now(),
+            "started": crate::report::machine::utc_timestamp(std::time::SystemTime::now()),
         }),
     )?;
     match part.as_str() {
@@ -60,7 +63,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             trending::run(&bench)?;
             stack::run(&bench)
         }
-        other => bail!("no bench part {other}: {}", crate::USAGE),
+        _ => unreachable!("the part was checked above"),
     }
 }
 
@@ -69,12 +72,9 @@ pub fn log(message: impl std::fmt::Display) {
     eprintln!("edm: {message}");
 }
 
-/// UTC now as `2026-12-06T03:54:40Z` (`date -u +%FT%TZ`).
-fn utc_now() -> String {
-    let output = Command::new("date").args(["-u", "+%FT%TZ"]).output();
-    output
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default()
+/// Seconds since `since`, to the millisecond.
+pub fn seconds_since(since: std::time::Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
 }
 
 /// Where the bench runs: its binaries, its output and the infrastructure.

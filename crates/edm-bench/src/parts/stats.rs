@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use edm_tool::launcher::Launched;
 
 use super::proc_stats::rss_kb;
-use super::{log, until, Bench};
+use super::{log, seconds_since, until, Bench};
 
 /// How long a backlog may take to be counted.
 const COUNTED_WITHIN: Duration = Duration::from_secs(1800);
@@ -19,10 +19,6 @@ fn clicks(stats: &Launched) -> u64 {
         .ok()
         .and_then(|v| v["clicks"].as_u64())
         .unwrap_or(0)
-}
-
-fn seconds(since: Instant) -> f64 {
-    (since.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
 }
 
 pub fn run(bench: &Bench) -> anyhow::Result<()> {
@@ -48,7 +44,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<()> {
     )?;
     bench.write(
         "stats-ingest.json",
-        &serde_json::json!({ "events": n, "seconds": seconds(started) }),
+        &serde_json::json!({ "events": n, "seconds": seconds_since(started) }),
     )?;
     log("stats: API under load");
     bench.wrk_runs(
@@ -104,7 +100,7 @@ fn instances(bench: &Bench, k: u16) -> anyhow::Result<()> {
         COUNTED_WITHIN,
         || clicks(&running[0]) >= n,
     )?;
-    let took = seconds(started);
+    let took = seconds_since(started);
     std::thread::sleep(Duration::from_secs(3));
     let counted = clicks(&running[0]);
     bench.write(

@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use super::proc_stats::rss_kb;
-use super::{log, until, Bench};
+use super::{log, seconds_since, until, Bench};
 
 const PROCESSED_WITHIN: Duration = Duration::from_secs(1800);
 
@@ -42,7 +42,7 @@ fn rate(bench: &Bench) -> anyhow::Result<()> {
         PROCESSED_WITHIN,
         || trending.metric("edm_trending_clicks_counted_total") >= f64::from(n),
     )?;
-    let seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    let seconds = seconds_since(started);
     let aborted = trending.metric("edm_trending_aborted_cycles_total") as u64;
     trending.stop();
     bench.write(

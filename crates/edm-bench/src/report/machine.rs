@@ -77,6 +77,21 @@ fn utc_minute(at: std::time::SystemTime) -> String {
     )
 }
 
+/// `at` as `2026-12-06T04:25:09Z` (what `machine.json` records).
+pub fn utc_timestamp(at: std::time::SystemTime) -> String {
+    let seconds = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
+    let (year, month, day) = civil_date(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
 /// The Gregorian date `days` after 1970-01-01 (Howard Hinnant's
 /// `civil_from_days`).
 fn civil_date(days: u64) -> (u64, u64, u64) {
@@ -279,6 +294,12 @@ fn matplotlib_version(bench: &BenchDir) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_timestamps_are_calendar_dates_to_the_second() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_531_109);
+        assert_eq!(utc_timestamp(at), "2026-12-06T04:25:09Z");
+    }
 
     #[test]
     fn utc_minutes_are_calendar_dates() {

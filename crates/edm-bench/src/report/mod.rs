@@ -15,7 +15,7 @@
 //! reported as met or missed.
 
 mod figures;
-mod machine;
+pub mod machine;
 mod memory;
 pub mod numbers;
 mod records;
