@@ -10,8 +10,8 @@
 # names that already exist are left alone.
 #
 # The topics and consumer groups are those of topology.json at the
-# repository root: Terraform passes them as EDM_KAFKA_TOPICS and
-# EDM_KAFKA_CONSUMER_GROUPS; by hand, the script reads the file (python3).
+# repository root, listed in kafka-names.sh next to this script (generated
+# by `cargo xtask generate`, held to topology.json by `cargo xtask check`).
 # Names are logical (no KAFKA_PREFIX): on basic plans Heroku puts the app's
 # KAFKA_PREFIX in front of topics and consumer groups itself, and the services
 # add the same prefix when they connect. Dedicated plans have no prefix and
@@ -20,31 +20,13 @@ set -euo pipefail
 
 say() { printf 'create-kafka-topics: %s\n' "$*" >&2; }
 
-# topology_names topics|groups: the names in topology.json, space-separated.
-topology_names() {
-  local file
-  file="$(dirname "$0")/../../topology.json"
-  command -v python3 >/dev/null \
-    || { say "python3 is needed to read $file (or set EDM_KAFKA_TOPICS and EDM_KAFKA_CONSUMER_GROUPS)"; exit 1; }
-  python3 - "$file" "$1" <<'PY'
-import json, sys
-topology = json.load(open(sys.argv[1], encoding="utf-8"))
-if sys.argv[2] == "topics":
-    names = topology["topics"]
-elif sys.argv[2] == "internal":
-    names = [f"{t['name']}:{t['partitions']}:{'compact' if t.get('compact') else 'delete'}"
-             for t in topology.get("internal_topics", [])]
-else:
-    names = [s["consumer_group"] for s in topology["services"] if s.get("consumer_group")]
-print(" ".join(names))
-PY
-}
-
 app=${1:?usage: create-kafka-topics.sh APP}
-topics=${EDM_KAFKA_TOPICS:-$(topology_names topics)}
+# shellcheck source=kafka-names.sh
+. "$(dirname "$0")/kafka-names.sh"
+topics=$EDM_TOPOLOGY_TOPICS
 # NAME:PARTITIONS:compact|delete, e.g. edm-trending's changelog.
-internal_topics=${EDM_KAFKA_INTERNAL_TOPICS-$(topology_names internal)}
-groups=${EDM_KAFKA_CONSUMER_GROUPS:-$(topology_names groups)}
+internal_topics=$EDM_TOPOLOGY_INTERNAL_TOPICS
+groups=$EDM_TOPOLOGY_CONSUMER_GROUPS
 partitions=${EDM_KAFKA_PARTITIONS:-8}
 
 # The CLI, its Kafka plugin and a login, before anything is asked of them.

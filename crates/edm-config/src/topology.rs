@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use serde::Deserialize;
 
 /// The topology as written in `topology.json`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Topology {
     /// Logical topic names, for the scripts that create them.
     pub topics: Vec<String>,
@@ -38,7 +38,7 @@ pub struct InternalTopic {
 }
 
 /// One deployed service.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ServiceSpec {
     /// Binary and crate name, e.g. `edm-relay`.
     pub name: String,

@@ -5,7 +5,8 @@
 //! # Layout
 //! - [`compose`]: `docker-compose.yml`, generated.
 //! - [`dockerfile`]: the Dockerfile's binary list, generated.
-//! - [`terraform`]: `terraform/wiring.json`, generated.
+//! - [`terraform`]: `terraform/wiring.json` and the topic script's
+//!   `terraform/scripts/kafka-names.sh`, generated.
 //! - [`local_env`]: a service's environment on this machine.
 //! - [`launcher`]: [`Launch`](launcher::Launch), the one way a service
 //!   binary is started and awaited.

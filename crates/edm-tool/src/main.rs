@@ -2,8 +2,8 @@
 //! project's tooling that reads topology.json, in Rust.
 //!
 //! - `generate`: writes `docker-compose.yml`, the Dockerfile's binary
-//!   list and `terraform/wiring.json` from topology.json ([`compose`],
-//!   [`dockerfile`], [`terraform`]).
+//!   list, `terraform/wiring.json` and `terraform/scripts/kafka-names.sh`
+//!   from topology.json ([`compose`], [`dockerfile`], [`terraform`]).
 //! - `check`: fails when a committed file differs from what `generate`
 //!   would write (`./edm lint` runs it).
 //! - `env <service>`: the environment topology.json gives a service on
@@ -140,7 +140,12 @@ fn generated(root: &Path) -> anyhow::Result<Vec<Generated>> {
         Generated {
             relative: "terraform/wiring.json",
             path: root.join("terraform/wiring.json"),
-            text: terraform::render(topology),
+            text: terraform::wiring_json(topology),
+        },
+        Generated {
+            relative: "terraform/scripts/kafka-names.sh",
+            path: root.join("terraform/scripts/kafka-names.sh"),
+            text: terraform::kafka_names_sh(topology)?,
         },
         Generated {
             relative: "Dockerfile",

@@ -276,8 +276,8 @@ caught! {
     )] => "which is not the repository's topology.json";
     terraform_restates_the_consumer_groups: [replace(
         "terraform/kafka-topics.tf",
-        r#"join(" ", local.consumer_groups)"#,
-        r#""edm-consumer-group-1 edm-consumer-group-2""#,
+        "EDM_KAFKA_PARTITIONS = tostring(var.kafka_topic_partitions)",
+        "EDM_KAFKA_PARTITIONS = tostring(var.kafka_topic_partitions)\n      GROUPS = \"edm-consumer-group-1 edm-consumer-group-2\"",
     )] => "restates topology.json instead of reading local.topology: edm-consumer-group-1";
     terraform_postgres_on_a_hand_picked_app: [replace(
         "terraform/addons.tf",
@@ -333,7 +333,7 @@ caught! {
     )] => "no Kafka plugin";
     topic_script_ignores_topology_json: [replace(
         "terraform/scripts/create-kafka-topics.sh",
-        "topics=${EDM_KAFKA_TOPICS:-$(topology_names topics)}",
-        "topics=${EDM_KAFKA_TOPICS:-edm-ui-click}",
+        "topics=$EDM_TOPOLOGY_TOPICS",
+        "topics=edm-ui-click",
     )] => "from topology.json (logical names";
 }
