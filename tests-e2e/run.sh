@@ -10,7 +10,10 @@ if [ ! -x "${EDM_CHROMIUM:-/usr/bin/chromium}" ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
 fi
 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
-# The services the tests start, and edm-tool, which starts them.
-(cd .. && cargo build --locked -p edm-ui -p edm-dashboard -p edm-relay -p edm-stream -p edm-stats -p edm-tool)
+# The services the tests start, and edm-tool, which starts them, built as
+# `cargo test --workspace` builds them (a no-op after it, as in ./edm test;
+# a narrower `cargo build -p ...` unifies features differently and
+# compiles them all again).
+(cd .. && cargo test --workspace --locked --no-run)
 if [ "$#" -eq 0 ]; then set -- *.test.mjs; fi
 exec node --test --test-concurrency=1 "$@"
