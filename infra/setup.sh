@@ -51,7 +51,9 @@ setup_heroku_kafka_jars() { setup_kafka_jars "$EDM_HEROKU_KAFKA_VERSION" "$EDM_H
 # clients share (locked in crates/edm-stream/tests/client).
 setup_socketio_client() {
   local dir=$EDM_ROOT/crates/edm-stream/tests/client
-  [ -d "$dir/node_modules/socket.io-client" ] && return 0
+  # npm writes node_modules/.package-lock.json: newer than the lock file
+  # means installed as locked.
+  [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ] && return 0
   log "installing the Socket.io test client (npm ci)"
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2) || die "npm ci failed in $dir"
 }

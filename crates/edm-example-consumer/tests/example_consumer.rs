@@ -1,8 +1,9 @@
 //! The example consumer as a user runs it: the real binary against the real
 //! broker, in its own prefixed consumer group. It shows every event (the
-//! original store's, extended ones with unknown fields, events produced
-//! while it runs), skips what is not an event, and after a restart carries
-//! on where it stopped instead of starting over.
+//! original store's, written as the original relay wrote them; extended
+//! ones with unknown fields; events produced while it runs), skips what is
+//! not an event, and after a restart carries on where it stopped instead of
+//! starting over.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -110,14 +111,16 @@ async fn shows_every_event_in_its_own_group_and_resumes_after_a_restart() {
     let extended_load = json!({"topic":"edm-ui-pageload","uuid":"v2","event_timestamp":1_763_800_000_001_i64,
         "locale":"de-DE", "properties":{"user_agent":"Mozilla/5.0","url":"http://localhost:3000","viewport":{"w":390}}})
     .to_string();
+    // The original store's events as the original relay wrote them: the
+    // JSON alone, no key, no headers.
     producer
-        .send(&clicks, "v1", reference_click.as_bytes(), None)
+        .send_unkeyed(&clicks, reference_click.as_bytes())
         .await;
     producer
         .send(&clicks, "v2", extended_click.as_bytes(), None)
         .await;
     producer
-        .send(&loads, "v1", reference_load.as_bytes(), None)
+        .send_unkeyed(&loads, reference_load.as_bytes())
         .await;
     producer
         .send(&loads, "v2", extended_load.as_bytes(), None)

@@ -98,6 +98,7 @@ impl Service for Relay {
             .callable_from_pages(CorsPolicy {
                 methods: vec![Method::GET, Method::POST],
                 headers: vec![HeaderName::from_static("idempotency-key")],
+                credentials: false,
             }))
     }
 }

@@ -54,6 +54,11 @@ pub struct CorsPolicy {
     /// Request headers they may send besides `Content-Type` and
     /// `X-Request-Id`.
     pub headers: Vec<HeaderName>,
+    /// Whether their requests may carry cookies
+    /// (`Access-Control-Allow-Credentials`): Socket.io 2 clients send their
+    /// long-polling requests with credentials, which is also how Heroku's
+    /// session-affinity cookie reaches the router.
+    pub credentials: bool,
 }
 
 impl CorsPolicy {
@@ -61,6 +66,8 @@ impl CorsPolicy {
     /// readable by the page.
     fn layer(&self, origins: &AllowedOrigins) -> CorsLayer {
         let allow_origin = match origins {
+            // `*` is not allowed with credentials: name the caller's origin.
+            AllowedOrigins::Any if self.credentials => AllowOrigin::mirror_request(),
             AllowedOrigins::Any => AllowOrigin::any(),
             AllowedOrigins::List(list) => {
                 AllowOrigin::list(list.iter().filter_map(|o| o.parse().ok()))
@@ -83,6 +90,7 @@ impl CorsPolicy {
             .allow_methods(methods)
             .allow_headers(headers)
             .expose_headers([RETRY_AFTER, REQUEST_ID])
+            .allow_credentials(self.credentials)
             .max_age(PREFLIGHT_MAX_AGE)
     }
 }
@@ -355,6 +363,7 @@ mod tests {
         let policy = CorsPolicy {
             methods: vec![Method::POST],
             headers: vec![HeaderName::from_static("idempotency-key")],
+            credentials: false,
         };
         let preflight = |origin: &str| {
             Request::options("/")

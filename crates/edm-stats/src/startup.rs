@@ -108,6 +108,7 @@ impl Service for Stats {
             .callable_from_pages(CorsPolicy {
                 methods: vec![Method::GET],
                 headers: vec![],
+                credentials: false,
             }))
     }
 }

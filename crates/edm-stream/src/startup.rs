@@ -74,10 +74,13 @@ impl Service for Stream {
                 let report = readiness(&health, &hub);
                 async move { report }
             })
-            // Socket.io's long-polling transport uses GET and POST.
+            // Socket.io's long-polling transport uses GET and POST, and
+            // Socket.io 2 clients (the original dashboard's) send it with
+            // credentials.
             .callable_from_pages(CorsPolicy {
                 methods: vec![Method::GET, Method::POST],
                 headers: vec![],
+                credentials: true,
             }))
     }
 }

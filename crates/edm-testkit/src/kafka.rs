@@ -255,6 +255,20 @@ impl RawProducer {
             .expect("test message acknowledged");
     }
 
+    /// Writes one message as the original reference relay wrote it: the
+    /// event's JSON as the value, no key and no headers; waits for the
+    /// acknowledgement.
+    pub async fn send_unkeyed(&self, topic: &str, payload: &[u8]) {
+        self.producer
+            .send(
+                rdkafka::producer::FutureRecord::<(), [u8]>::to(topic).payload(payload),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("test message acknowledged");
+    }
+
     /// Queues one message now, in call order (messages to one partition
     /// are written in that order), without waiting for its acknowledgement:
     /// await the returned future for it. For a steady rate that does not

@@ -9,6 +9,8 @@
 //! - [`html`]: attribute values of server-rendered pages.
 //! - [`broker`]: [`broker::SpareBroker`], a broker a test may stop and kill.
 //! - [`postgres`]: [`postgres::TestDatabase`], a fresh database per test.
+//! - [`proxy`]: [`proxy::Proxy`], Debian's nginx in front of instances,
+//!   request by request or by client address.
 //! - [`secrets`]: known secret values, and scanning output for them.
 //! - [`service`]: [`service::TestService`], any EDM service on a free port.
 //! - [`spare_postgres`]: [`spare_postgres::SparePostgres`], a server a test may stop.
@@ -20,6 +22,7 @@ pub mod html;
 pub mod infra;
 pub mod kafka;
 pub mod postgres;
+pub mod proxy;
 pub mod secrets;
 pub mod service;
 pub mod spare_postgres;

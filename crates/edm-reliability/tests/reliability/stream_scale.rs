@@ -10,7 +10,6 @@
 //! 50 clients, 1,000 events/s.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +18,7 @@ use edm_config::Topic;
 use edm_reliability::processes::{build_services, Service};
 use edm_testkit::infra::service_env;
 use edm_testkit::kafka::{RawProducer, TestTopics};
+use edm_testkit::proxy::{Balance, Proxy};
 use edm_testkit::stream_clients::ResumingClients;
 use serde_json::json;
 
@@ -40,85 +40,6 @@ fn profile() -> Profile {
     }
 }
 
-/// nginx in front of `backends`, round-robin, WebSockets passed through;
-/// one process (`master_process off`), so that killing it leaves nothing.
-struct RoundRobinProxy {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl RoundRobinProxy {
-    fn start(backends: &[u16]) -> Self {
-        let dir = std::env::temp_dir().join(format!("edm-nginx-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let servers: String = backends
-            .iter()
-            .map(|p| format!("    server 127.0.0.1:{p};\n"))
-            .collect();
-        let d = dir.display();
-        let config = format!(
-            "master_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
-             events {{ worker_connections 4096; }}\n\
-             http {{\n  access_log {d}/access.log;\n\
-               client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
-               fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-               map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n\
-               upstream stream {{\n{servers}  }}\n\
-               server {{\n    listen 127.0.0.1:{port};\n\
-                 location / {{\n      proxy_pass http://stream;\n      proxy_http_version 1.1;\n\
-                   proxy_set_header Upgrade $http_upgrade;\n      proxy_set_header Connection $connection_upgrade;\n\
-                   proxy_read_timeout 3600s;\n    }}\n  }}\n}}\n"
-        );
-        std::fs::write(dir.join("nginx.conf"), config).unwrap();
-        let child = Command::new("nginx")
-            .args([
-                "-p",
-                &d.to_string(),
-                "-c",
-                &format!("{d}/nginx.conf"),
-                "-g",
-                "daemon off;",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("nginx runs (./edm setup installs it)");
-        let proxy = Self {
-            child,
-            port,
-            _dir: TempDir(dir),
-        };
-        for _ in 0..50 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return proxy;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("nginx did not listen on {port}");
-    }
-}
-
-impl Drop for RoundRobinProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_client_gets_every_event_once_while_instances_die_and_are_replaced() {
     let _serial = crate::SERIAL.lock().await;
@@ -132,8 +53,8 @@ async fn every_client_gets_every_event_once_while_instances_die_and_are_replaced
         instance.start(Duration::from_secs(60)).await;
     }
     let ports: Vec<u16> = instances.iter().map(|s| s.port).collect();
-    let proxy = RoundRobinProxy::start(&ports);
-    let url = format!("http://127.0.0.1:{}", proxy.port);
+    let proxy = Proxy::start(&ports, Balance::EachRequest);
+    let url = proxy.url();
     let count = profile.clients;
     let clients = tokio::task::spawn_blocking(move || ResumingClients::connect(&url, count))
         .await

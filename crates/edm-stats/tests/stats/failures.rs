@@ -18,8 +18,11 @@ use edm_tool::launcher::{Launch, Launched};
 
 const SETTLE: Duration = Duration::from_secs(60);
 
-/// Produces clicks (every 7th one also retried with the same id) until
-/// told to stop; returns how many distinct clicks it produced.
+/// Produces clicks until told to stop; returns how many distinct clicks it
+/// produced. Every third one is written as the original reference relay
+/// wrote it (the JSON alone: no key, no headers, no id) on a button of its
+/// own, `original-N`; the others carry an id, and every 7th one is also
+/// retried with the same id.
 fn start_flow(
     topics: &TestTopics,
     pause: Duration,
@@ -32,15 +35,20 @@ fn start_flow(
         let mut n: i64 = 0;
         while !flag.load(Ordering::Relaxed) {
             let visitor = format!("v{}", n % 5);
-            let payload = click(&visitor, &format!("button-{}", n % 4), T0 + n).to_string();
-            let id = format!("event-{n}");
-            producer
-                .send(&topic, &visitor, payload.as_bytes(), Some(&id))
-                .await;
-            if n % 7 == 0 {
+            if n % 3 == 0 {
+                let payload = click(&visitor, &format!("original-{n}"), T0 + n).to_string();
+                producer.send_unkeyed(&topic, payload.as_bytes()).await;
+            } else {
+                let payload = click(&visitor, &format!("button-{}", n % 4), T0 + n).to_string();
+                let id = format!("event-{n}");
                 producer
                     .send(&topic, &visitor, payload.as_bytes(), Some(&id))
                     .await;
+                if n % 7 == 0 {
+                    producer
+                        .send(&topic, &visitor, payload.as_bytes(), Some(&id))
+                        .await;
+                }
             }
             n += 1;
             tokio::time::sleep(pause).await;
@@ -48,6 +56,35 @@ fn start_flow(
         n
     });
     (stop, task)
+}
+
+/// Each click the flow wrote as the original relay did (`produced` in all)
+/// counted once on its own button: none lost, none twice, whatever the
+/// totals say.
+async fn assert_original_records_counted_once(http: &reqwest::Client, base: &str, produced: i64) {
+    let (status, body) = get(http, &format!("{base}/api/clickCount")).await;
+    assert_eq!(status, 200, "{body}");
+    let mut counted: Vec<(String, i64)> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|row| {
+            let button = row["button_id"].as_str()?;
+            button
+                .starts_with("original-")
+                .then(|| (button.to_owned(), row["sum"].as_i64().unwrap_or(-1)))
+        })
+        .collect();
+    counted.sort();
+    let mut expected: Vec<(String, i64)> = (0..produced)
+        .filter(|n| n % 3 == 0)
+        .map(|n| (format!("original-{n}"), 1))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        counted, expected,
+        "each original-shaped record counted once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,14 +196,9 @@ async fn sigkill_again_and_again_still_counts_exactly_once() {
 
     let _survivor = spawn_process(&env, port);
     let http = reqwest::Client::new();
-    wait_for_totals(
-        &http,
-        &format!("http://127.0.0.1:{port}"),
-        produced,
-        0,
-        SETTLE,
-    )
-    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for_totals(&http, &base, produced, 0, SETTLE).await;
+    assert_original_records_counted_once(&http, &base, produced).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

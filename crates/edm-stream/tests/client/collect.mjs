@@ -4,14 +4,20 @@
 // Input (env EDM_CLIENT_SPEC, JSON):
 //   { "url": "http://127.0.0.1:PORT", "expect": N, "timeout_ms": T,
 //     "clients": [ { "query": {...}, "stall": false, "expect": N,
-//                    "on": ["event", "trending"] }, ... ] }
+//                    "on": ["event", "trending"], "version": 2,
+//                    "local_address": "127.0.0.2" }, ... ] }
 // (a client's own "expect" overrides the common one; "on" names the
-// Socket.io events it records, default ["event"])
+// Socket.io events it records, default ["event"]; "version": 2 is
+// socket.io-client 2 as the original dashboard calls it, `io(url)` with
+// default options: Engine.IO 3, long-polling first, then an upgrade;
+// "local_address" is the address it connects from)
 // Prints "READY" once every client is connected, then, when every
 // non-stalled client has N messages (or at the timeout), one JSON line:
 //   { "clients": [ { "events": [payload…], "names": [event name…],
 //                    "received_ms": [epoch ms…] } ] }
+import http from "node:http";
 import { io } from "socket.io-client";
+import io2 from "socket.io-client-2";
 
 const spec = JSON.parse(process.env.EDM_CLIENT_SPEC);
 const results = spec.clients.map(() => ({ events: [], names: [], received_ms: [] }));
@@ -29,11 +35,22 @@ function done() {
 
 let connected = 0;
 spec.clients.forEach((client, i) => {
-  const socket = io(spec.url, {
-    query: client.query ?? {},
-    transports: ["websocket"],
-    reconnection: false,
-  });
+  // Socket.io 2's long-polling requests go through an http.Agent, its
+  // WebSocket takes localAddress.
+  const from = client.local_address
+    ? { localAddress: client.local_address, agent: new http.Agent({ localAddress: client.local_address }) }
+    : {};
+  const socket =
+    client.version === 2
+      ? // The original dashboard's options (none); forceNew only gives each
+        // client its own connection instead of sharing one per URL.
+        io2(spec.url, { forceNew: true, ...(client.query ? { query: client.query } : {}), ...from })
+      : io(spec.url, {
+          query: client.query ?? {},
+          transports: ["websocket"],
+          reconnection: false,
+          ...(client.local_address ? { localAddress: client.local_address } : {}),
+        });
   sockets.push(socket);
   socket.on("connect", () => {
     if (client.stall) {

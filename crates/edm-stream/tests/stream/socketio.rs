@@ -18,13 +18,22 @@ use edm_testkit::service::TestService;
 use serde_json::{json, Value};
 
 /// An edm-stream in this test, stopped when dropped.
-type TestStream = TestService<Stream>;
+pub(crate) type TestStream = TestService<Stream>;
 
 fn client_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/client");
-        if !dir.join("node_modules/socket.io-client").exists() {
+        // npm writes node_modules/.package-lock.json when it installs.
+        let modified = |file: &str| std::fs::metadata(dir.join(file)).and_then(|m| m.modified());
+        let installed = match (
+            modified("node_modules/.package-lock.json"),
+            modified("package-lock.json"),
+        ) {
+            (Ok(installed), Ok(locked)) => installed >= locked,
+            _ => false,
+        };
+        if !installed {
             let status = Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
                 .current_dir(&dir)
@@ -41,14 +50,14 @@ fn client_dir() -> PathBuf {
 }
 
 /// Official Socket.io clients in a node process.
-struct Clients {
+pub(crate) struct Clients {
     child: Child,
     stdout: BufReader<std::process::ChildStdout>,
 }
 
 impl Clients {
     /// Connects the clients described by `spec` and waits until all are in.
-    async fn connect(spec: Value) -> Self {
+    pub(crate) async fn connect(spec: Value) -> Self {
         let dir = client_dir();
         tokio::task::spawn_blocking(move || {
             let mut child = Command::new("node")
@@ -69,7 +78,7 @@ impl Clients {
     }
 
     /// Waits for the result: per client, the payloads and receive times.
-    async fn results(self) -> Vec<(Vec<String>, Vec<i64>)> {
+    pub(crate) async fn results(self) -> Vec<(Vec<String>, Vec<i64>)> {
         self.output()
             .await
             .iter()
@@ -129,13 +138,13 @@ impl Drop for Clients {
     }
 }
 
-fn click(visitor: &str, n: usize) -> String {
+pub(crate) fn click(visitor: &str, n: usize) -> String {
     json!({"topic":"edm-ui-click","uuid":visitor,"event_timestamp":1_763_800_000_000_i64 + n as i64,
            "properties":{"button_id":format!("button-{n}"),"description":"button click"}})
     .to_string()
 }
 
-fn spec(url: &str, clients: Value, expect: usize) -> Value {
+pub(crate) fn spec(url: &str, clients: Value, expect: usize) -> Value {
     json!({"url": url, "clients": clients, "expect": expect, "timeout_ms": 20000})
 }
 

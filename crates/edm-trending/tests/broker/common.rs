@@ -128,7 +128,9 @@ impl Topics {
 /// A click as the store and relay write it.
 #[derive(Debug, Clone)]
 pub struct Click {
-    pub id: String,
+    /// Its event id; `None`: written as the original reference relay
+    /// wrote clicks (the JSON alone, no key, no headers, no id).
+    pub id: Option<String>,
     pub product: String,
     pub event_time: i64,
     pub partition: i32,
@@ -136,14 +138,24 @@ pub struct Click {
 
 impl Click {
     pub fn json(&self) -> String {
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "topic": "edm-ui-click",
             "uuid": format!("visitor-{}", self.partition),
             "event_timestamp": self.event_time,
-            "event_id": self.id,
             "properties": {"button_id": self.product, "description": "button click"},
-        })
-        .to_string()
+        });
+        if let Some(id) = &self.id {
+            json["event_id"] = id.as_str().into();
+        }
+        json.to_string()
+    }
+
+    /// The record key: the visitor, as this relay writes it; none for a
+    /// click in the original relay's shape.
+    pub fn key(&self) -> Option<String> {
+        self.id
+            .as_ref()
+            .map(|_| format!("visitor-{}", self.partition))
     }
 }
 
@@ -159,11 +171,13 @@ pub fn produce(
     let topic = topics.input();
     for click in clicks {
         let value = click.json();
-        let key = format!("visitor-{}", click.partition);
-        let mut record = BaseRecord::to(&topic)
+        let key = click.key();
+        let mut record = BaseRecord::<String, String>::to(&topic)
             .partition(click.partition)
-            .key(&key)
             .payload(&value);
+        if let Some(key) = &key {
+            record = record.key(key);
+        }
         if let Some(t) = record_time(click) {
             record = record.timestamp(t);
         }
@@ -187,12 +201,14 @@ pub fn produce_one(topics: &Topics, click: &Click, record_time: i64) -> bool {
         .unwrap();
     let topic = topics.input();
     let value = click.json();
-    let key = format!("visitor-{}", click.partition);
-    let record = FutureRecord::to(&topic)
+    let key = click.key();
+    let mut record = FutureRecord::<String, String>::to(&topic)
         .partition(click.partition)
-        .key(&key)
         .payload(&value)
         .timestamp(record_time);
+    if let Some(key) = &key {
+        record = record.key(key);
+    }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime
         .block_on(producer.send(record, Duration::from_secs(30)))
@@ -334,8 +350,8 @@ pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Every click in the repartition log exactly once (by event id), and the
-/// log's records.
+/// Every click in the repartition log exactly once (by event id, or for a
+/// click without one by where it was read), and the log's records.
 pub fn repartition_log(topics: &Topics, clicks: usize) -> Vec<RepartitionRecord> {
     let mut records: Vec<RepartitionRecord> = Vec::new();
     wait_for(
@@ -358,10 +374,16 @@ pub fn repartition_log(topics: &Topics, clicks: usize) -> Vec<RepartitionRecord>
     );
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for record in &records {
-        if let RepartitionRecord::Click(ClickRecord { event_id, .. }) = record {
-            *seen
-                .entry(event_id.clone().unwrap_or_default())
-                .or_default() += 1;
+        if let RepartitionRecord::Click(ClickRecord {
+            event_id, source, ..
+        }) = record
+        {
+            let identity = event_id.clone().unwrap_or_else(|| {
+                source.map_or_else(String::new, |s| {
+                    format!("input {}/{}", s.partition, s.offset)
+                })
+            });
+            *seen.entry(identity).or_default() += 1;
         }
     }
     let twice: Vec<_> = seen.iter().filter(|(_, &n)| n != 1).collect();

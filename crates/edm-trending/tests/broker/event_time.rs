@@ -35,7 +35,7 @@ const SLACK_MS: i64 = 5_000;
 fn clicks_at(n: usize, product: &str, at: i64, partitions: i32, tag: &str) -> Vec<Click> {
     (0..n)
         .map(|i| Click {
-            id: format!("{tag}-{i}"),
+            id: Some(format!("{tag}-{i}")),
             product: product.to_owned(),
             event_time: at,
             partition: i as i32 % partitions,
@@ -136,7 +136,7 @@ fn records_dated_ahead_or_not_at_all_by_another_producer_are_capped_and_counted(
     let mut taken_ahead = 0.0;
     for (n, (event_time, record_time)) in poison.into_iter().enumerate() {
         let click = Click {
-            id: format!("poison-{n}"),
+            id: Some(format!("poison-{n}")),
             product: "poison".into(),
             event_time,
             partition: 0,
@@ -218,7 +218,7 @@ fn an_uneven_backlog_caught_up_through_a_restart_counts_every_click_on_time_in_i
     for (partition, count) in [(0, 1_500), (1, 150), (2, 150)] {
         for i in 0..count {
             clicks.push(Click {
-                id: format!("p{partition}-{i}"),
+                id: Some(format!("p{partition}-{i}")),
                 product: ["kit", "mug", "stove"][i % 3].to_owned(),
                 event_time: start + (i as i64) * 180_000 / count as i64,
                 partition,

@@ -1,4 +1,5 @@
-//! Exactly once through failures: every click reaches the repartition topic
+//! Exactly once through failures: every click (half of them in the original
+//! relay's shape: no key, no headers, no id) reaches the repartition topic
 //! exactly once, and the windows written to `edm-trending` (read as a
 //! `read_committed` reader reads them) are exactly those the window store
 //! computes over that log: none missing, none wrong, none twice. The
@@ -27,7 +28,8 @@ pub const SLOW: [(&str, &str); 2] = [
 
 /// Clicks `range` of a fixed pseudo-random sequence over three partitions:
 /// event times spread over 12 minutes from `base`, out of order, a few far
-/// behind (late beyond grace).
+/// behind (late beyond grace). Every other one is written as the original
+/// reference relay wrote clicks: no key, no headers, no event id.
 pub fn clicks(range: std::ops::Range<u64>, base: i64) -> Vec<Click> {
     range
         .map(|n| {
@@ -40,7 +42,7 @@ pub fn clicks(range: std::ops::Range<u64>, base: i64) -> Vec<Click> {
             let jitter = (x >> 8) as i64 % 20_000 - 10_000;
             let late = if x % 97 == 0 { -150_000 } else { 0 };
             Click {
-                id: format!("c-{n}"),
+                id: (n % 2 == 0).then(|| format!("c-{n}")),
                 product: product.to_owned(),
                 event_time: base + drift + jitter + late,
                 partition: (n % 3) as i32,

@@ -13,7 +13,7 @@ fn old_clicks(base: i64, at: &[(i64, &str)]) -> Vec<Click> {
     at.iter()
         .enumerate()
         .map(|(n, (offset, product))| Click {
-            id: format!("old-{n}"),
+            id: Some(format!("old-{n}")),
             product: (*product).to_owned(),
             event_time: base + offset,
             partition: 0,
