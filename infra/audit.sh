@@ -37,17 +37,16 @@ npm_advisories() {
   local dir report verdict worst=0
   for dir in "${EDM_NPM_LOCKFILES[@]}"; do
     report=$(cd "$EDM_ROOT/$dir" && npm audit --package-lock-only --json 2>/dev/null || true)
-    verdict=$(python3 -c '
-import json, sys
-try:
-    report = json.loads(sys.stdin.read() or "{}")
-except ValueError:
-    print("unreachable"); sys.exit()
-counts = report.get("metadata", {}).get("vulnerabilities")
-if counts is None:
-    print("unreachable")
-else:
-    print(sum(counts.get(level, 0) for level in ("moderate", "high", "critical")))
+    verdict=$(node -e '
+let report;
+try {
+  report = JSON.parse(require("fs").readFileSync(0, "utf8") || "{}");
+} catch {
+  console.log("unreachable");
+  process.exit();
+}
+const counts = report.metadata && report.metadata.vulnerabilities;
+console.log(counts ? ["moderate", "high", "critical"].reduce((n, level) => n + (counts[level] || 0), 0) : "unreachable");
 ' <<<"$report")
     case "$verdict" in
       unreachable) worst=2 ;;

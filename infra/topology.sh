@@ -2,7 +2,8 @@
 # services) as bash variables, for ./edm run, ./edm topics and ./edm bench.
 # The environment it gives each service is edm-config's (wiring.rs), printed
 # by `edm-tool env NAME`. Sourced, never run; load_topology reads the file
-# (with python3) when a command needs it.
+# (through `cargo xtask topology-bash`, crates/edm-tool) when a command needs
+# it.
 #
 #   TOPOLOGY_TOPICS           the logical topic names
 #   TOPOLOGY_INTERNAL_TOPICS  topics created ahead with settings of their
@@ -14,29 +15,8 @@
 load_topology() {
   local declarations
   [ -n "${TOPOLOGY_SERVICES+loaded}" ] && return 0
-  command -v python3 >/dev/null || apt_install python3
-  declarations=$(python3 - "$EDM_ROOT/topology.json" <<'PY'
-import json, shlex, sys
-
-topology = json.load(open(sys.argv[1], encoding="utf-8"))
-services = topology["services"]
-
-def array(name, values):
-    print(f"declare -ga {name}=({' '.join(shlex.quote(str(v)) for v in values)})")
-
-def table(name, value_of):
-    pairs = " ".join(f"[{shlex.quote(s['name'])}]={shlex.quote(str(value_of(s)))}" for s in services)
-    print(f"declare -gA {name}=({pairs})")
-
-array("TOPOLOGY_TOPICS", topology["topics"])
-array("TOPOLOGY_INTERNAL_TOPICS",
-      [f"{t['name']} {t['partitions']} {'compact' if t.get('compact') else 'delete'}"
-       for t in topology.get("internal_topics", [])])
-array("TOPOLOGY_SERVICES", [s["name"] for s in services])
-table("TOPOLOGY_KEY", lambda s: s["key"])
-table("TOPOLOGY_PORT", lambda s: s["port"])
-PY
-  ) || die "could not read $EDM_ROOT/topology.json"
+  declarations=$(cd "$EDM_ROOT" && cargo xtask topology-bash) \
+    || die "could not read $EDM_ROOT/topology.json (cargo xtask topology-bash)"
   eval "$declarations"
 }
 

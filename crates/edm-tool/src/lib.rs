@@ -8,6 +8,7 @@
 //! - [`terraform`]: `terraform/wiring.json` and the topic script's
 //!   `terraform/scripts/kafka-names.sh`, generated.
 //! - [`local_env`]: a service's environment on this machine.
+//! - [`shell`]: topology.json as bash declarations for `./edm`'s scripts.
 //! - [`launcher`]: [`Launch`](launcher::Launch), the one way a service
 //!   binary is started and awaited.
 //! - [`deploy_checks`]: offline checks of the hand-written deployment
@@ -18,4 +19,5 @@ pub mod deploy_checks;
 pub mod dockerfile;
 pub mod launcher;
 pub mod local_env;
+pub mod shell;
 pub mod terraform;

@@ -8,6 +8,8 @@
 //!   would write (`./edm lint` runs it).
 //! - `env <service>`: the environment topology.json gives a service on
 //!   this machine, one `VAR=value` a line (`local_env`).
+//! - `topology-bash`: topology.json as bash declarations for `./edm`'s
+//!   scripts (`shell`).
 //! - `start <service> <bin-dir> <log> [--wired] [VAR=value …]`: starts the
 //!   binary `<bin-dir>/<service>` with the given variables (and, with
 //!   `--wired`, the environment `env` prints under them), in a process
@@ -21,14 +23,14 @@
 //!   each problem and fails when there is one (`deploy_checks`; `./edm
 //!   lint` runs it).
 
-use edm_tool::{compose, dockerfile, launcher, local_env, terraform};
+use edm_tool::{compose, dockerfile, launcher, local_env, shell, terraform};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 
-const USAGE: &str = "usage: cargo xtask generate | check | env <service> | start <service> <bin-dir> <log> [--wired] [VAR=value ...] | deploy-checks [<root>]";
+const USAGE: &str = "usage: cargo xtask generate | check | env <service> | topology-bash | start <service> <bin-dir> <log> [--wired] [VAR=value ...] | deploy-checks [<root>]";
 
 /// How long `start` waits for `/ready`.
 const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
@@ -77,6 +79,13 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
             for (variable, value) in local_env::service_env(service, &edm_config::ProcessEnv)? {
                 println!("{variable}={value}");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        ["topology-bash"] => {
+            print!(
+                "{}",
+                shell::topology_declarations(edm_config::topology::topology())
+            );
             Ok(ExitCode::SUCCESS)
         }
         ["start", service, bin_dir, log, ref rest @ ..] => start(service, bin_dir, log, rest),
