@@ -11,6 +11,7 @@ use std::fmt;
 use rdkafka::ClientConfig;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::compression::Compression;
 use crate::env::Env;
 use crate::error::ConfigError;
 use crate::topics::{topics_from_env, validate_kafka_name, ConsumerGroup, Topic};
@@ -76,11 +77,13 @@ pub struct KafkaSettings {
     /// Put in front of every topic and group name on the wire (Heroku's
     /// multi-tenant plans refuse unprefixed names). Empty when unset.
     pub prefix: String,
+    /// How producers compress record batches (`EDM_KAFKA_COMPRESSION`).
+    pub compression: Compression,
 }
 
 impl KafkaSettings {
-    /// Reads `KAFKA_URL`, `KAFKA_PREFIX` and, for `kafka+ssl://` brokers, the
-    /// three PEM variables.
+    /// Reads `KAFKA_URL`, `KAFKA_PREFIX`, `EDM_KAFKA_COMPRESSION` and, for
+    /// `kafka+ssl://` brokers, the three PEM variables.
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let url = env
             .get("KAFKA_URL")
@@ -102,6 +105,7 @@ impl KafkaSettings {
             brokers,
             security,
             prefix,
+            compression: Compression::from_env(env)?,
         })
     }
 
@@ -156,13 +160,15 @@ impl KafkaSettings {
     }
 
     /// A producer that only reports success once every in-sync replica has
-    /// the event (acks=all), with idempotence so retries never duplicate.
+    /// the event (acks=all), with idempotence so retries never duplicate,
+    /// compressing its batches with [`Self::compression`].
     pub fn producer_config(&self, client_id: &str) -> ClientConfig {
         let mut config = self.client_config(client_id);
         config
             .set("acks", "all")
             .set("enable.idempotence", "true")
-            .set("linger.ms", "2");
+            .set("linger.ms", "2")
+            .set("compression.type", self.compression.name());
         config
     }
 

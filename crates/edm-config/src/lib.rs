@@ -16,11 +16,13 @@
 //!   runs (this machine, compose).
 //! - [`kafka`]: brokers, TLS material and prefix; rdkafka client configs;
 //!   what a consumer service reads ([`ConsumerSettings`]).
+//! - [`compression`]: how producers compress record batches.
 //! - [`topics`]: the logical topics and consumer groups.
 //! - [`http`]: port, allowed browser origins, shutdown timeout, and the
 //!   URLs of other services.
 //! - [`database`] (feature `postgres`): Postgres connection options.
 
+pub mod compression;
 #[cfg(feature = "postgres")]
 pub mod database;
 pub mod env;
@@ -31,6 +33,7 @@ pub mod topics;
 pub mod topology;
 pub mod wiring;
 
+pub use compression::Compression;
 pub use env::{Env, MapEnv, ProcessEnv};
 pub use error::ConfigError;
 pub use http::{HttpSettings, ServiceUrl};

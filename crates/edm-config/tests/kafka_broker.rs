@@ -111,3 +111,71 @@ async fn a_client_that_trusts_another_ca_refuses_the_broker() {
 fn the_test_client_key_is_pkcs1_as_heroku_hands_it_out() {
     assert!(cert("client.key").starts_with("-----BEGIN RSA PRIVATE KEY-----"));
 }
+
+/// Kafka's own console consumer (the broker's jars from Maven Central):
+/// the first `count` values of `topic`, one a line.
+fn console_consumer(settings: &KafkaSettings, topic: &str, count: usize) -> Vec<String> {
+    let libs = edm_testkit::infra::var("EDM_TEST_KAFKA_LIBS");
+    let output = std::process::Command::new("java")
+        .args(["-cp", &format!("{libs}/*")])
+        .arg("org.apache.kafka.tools.consumer.ConsoleConsumer")
+        .args(["--bootstrap-server", &settings.bootstrap_servers()])
+        .args(["--topic", topic, "--from-beginning"])
+        .args([
+            "--max-messages",
+            &count.to_string(),
+            "--timeout-ms",
+            "30000",
+        ])
+        .output()
+        .expect("java runs (./edm setup installs OpenJDK)");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn every_codec_is_read_back_by_this_client_and_by_kafkas_console_consumer() {
+    use edm_config::Compression;
+    // One partition holding batches of every codec, one after another.
+    let mut topics = TestTopics::create().await;
+    let mut sent = Vec::new();
+    let name = topics.name(Topic::Click);
+    for codec in Compression::ALL {
+        topics.settings.compression = codec;
+        let producer: FutureProducer = topics
+            .settings
+            .producer_config("edm-config-test")
+            .create()
+            .unwrap();
+        for n in 0..20 {
+            let payload = format!(
+                r#"{{"codec":"{codec}","n":{n},"text":"{}"}}"#,
+                "x".repeat(n * 10)
+            );
+            producer
+                .send(
+                    FutureRecord::to(&name).key("visitor").payload(&payload),
+                    Duration::from_secs(8),
+                )
+                .await
+                .map_err(|(e, _)| e)
+                .unwrap();
+            sent.push(payload);
+        }
+    }
+    let read: Vec<String> = read_topic(&topics.settings, &name, sent.len(), WAIT)
+        .await
+        .iter()
+        .map(payload_text)
+        .collect();
+    assert_eq!(read, sent, "this client reads every codec");
+    assert_eq!(
+        console_consumer(&topics.settings, &name, sent.len()),
+        sent,
+        "Kafka's console consumer reads every codec"
+    );
+}
