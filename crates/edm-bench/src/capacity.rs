@@ -15,16 +15,18 @@
 //! published plan limits; Postgres sized by the measured single-database
 //! ingest rate.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::Deserialize;
 
 use crate::report::numbers::{grouped, median, Num};
-use crate::report::{read_figures, repository, text, BenchDir};
+use crate::report::{kafka, read_figures, repository, text, BenchDir};
+use edm_config::Compression;
 
 /// The per-instance figures the model starts from.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Figures {
     /// CPU-milliseconds per 1,000 events, end to end at 10,000 events/s.
     pub relay_cpu_ms_per_1k: f64,
@@ -33,6 +35,9 @@ pub struct Figures {
     pub stream_cpu_ms_per_1k_deliveries: f64,
     /// Backlog counted exactly once by one edm-stats and one Postgres.
     pub stats_ingest_per_s: f64,
+    /// Bytes per click sent to Kafka with the default codec, by events per
+    /// record batch (fewest first).
+    pub kafka_bytes: Cow<'static, [(f64, f64)]>,
 }
 
 /// Figures of the recorded run (docs/benchmarks.md); replaced by a newer
@@ -42,7 +47,13 @@ pub const RECORDED: Figures = Figures {
     stream_cpu_ms_per_1k_in: 9.8,
     stream_cpu_ms_per_1k_deliveries: 4.3,
     stats_ingest_per_s: 91_979.0,
+    kafka_bytes: Cow::Borrowed(&RECORDED_KAFKA_BYTES),
 };
+
+/// Bytes per click with LZ4 at 1, 10, 100 and 1,000 events per batch
+/// (docs/benchmarks.md, "Kafka bytes per event").
+const RECORDED_KAFKA_BYTES: [(f64, f64); 4] =
+    [(1.0, 397.9), (10.0, 134.7), (100.0, 91.7), (1000.0, 85.6)];
 
 // Assumptions (see docs/scaling.md).
 /// 2.5 GB, dedicated (Heroku dyno types).
@@ -53,8 +64,9 @@ const DYNO_CORES: f64 = 1.0;
 const UTILISATION: f64 = 0.6;
 /// Two of everything, for restarts and deploys.
 const MIN_DYNOS: u64 = 2;
-/// ~150 B of JSON + key, event-id header, record overhead.
-const EVENT_BYTES: u64 = 300;
+/// The producers' `linger.ms`: a record batch holds the events of one
+/// partition that arrive within it.
+const LINGER_S: f64 = 0.002;
 /// edm-stats' group reads each event once ...
 const READERS_PER_EVENT: u64 = 1;
 /// ... and each edm-stream dyno reads every event.
@@ -175,6 +187,10 @@ fn measured(bench: &BenchDir) -> anyhow::Result<(Figures, String)> {
     if let Some(ingest) = bench.load::<Ingest>("stats-ingest.json")? {
         figures.stats_ingest_per_s = ingest.events / ingest.seconds;
     }
+    let curve = kafka::click_curve(&kafka::load(bench)?, Compression::DEFAULT.name());
+    if !curve.is_empty() {
+        figures.kafka_bytes = Cow::Owned(curve);
+    }
     Ok((figures, source))
 }
 
@@ -222,6 +238,8 @@ struct Row {
     consume_mb: f64,
     partitions: u64,
     postgres_share: f64,
+    /// Bytes per event in Kafka.
+    bytes: f64,
 }
 
 /// Dynos for `cpu_ms_per_1k` at `events_per_s`.
@@ -230,9 +248,17 @@ fn dynos(cpu_ms_per_1k: f64, events_per_s: f64) -> u64 {
     MIN_DYNOS.max((cores / (DYNO_CORES * UTILISATION)).ceil() as u64)
 }
 
-/// The Kafka plan for `rate`, with the produce and consume kB/s.
-fn kafka_plan(rate: f64, stream_dynos: u64) -> (&'static str, f64, f64) {
-    let produce_kb = rate * EVENT_BYTES as f64 / 1000.0;
+/// Bytes per event in Kafka at `rate` over `partitions`: a batch holds what
+/// one partition gets within [`LINGER_S`].
+fn event_bytes(figures: &Figures, rate: f64, partitions: u64) -> f64 {
+    let per_batch = rate * LINGER_S / partitions as f64;
+    kafka::interpolate(&figures.kafka_bytes, per_batch).unwrap_or_default()
+}
+
+/// The Kafka plan for `rate` at `bytes` per event, with the produce and
+/// consume kB/s.
+fn kafka_plan(rate: f64, bytes: f64, stream_dynos: u64) -> (&'static str, f64, f64) {
+    let produce_kb = rate * bytes / 1000.0;
     let consume_kb = produce_kb * (READERS_PER_EVENT + stream_dynos) as f64;
     for (name, produce_quota, consume_quota, _) in BASIC_PLANS {
         if produce_kb <= produce_quota * UTILISATION && consume_kb <= consume_quota * UTILISATION {
@@ -265,9 +291,13 @@ fn model_row(figures: &Figures, rate: u64) -> Row {
     let stream = stream_dynos(figures, events);
     let postgres_share = events / (figures.stats_ingest_per_s * UTILISATION);
     let stats = MIN_DYNOS.max(postgres_share.ceil() as u64);
-    let (plan, produce_kb, consume_kb) = kafka_plan(events, stream.unwrap_or(MIN_DYNOS));
+    // Partitions for the stats group first; batches (and so bytes per
+    // event) follow from them.
+    let for_consumers = (stats * 2).max(4).next_power_of_two();
+    let bytes = event_bytes(figures, events, for_consumers);
+    let (plan, produce_kb, consume_kb) = kafka_plan(events, bytes, stream.unwrap_or(MIN_DYNOS));
     let for_throughput = (produce_kb / 1000.0 / PARTITION_MB_S).ceil() as u64;
-    let partitions = (stats * 2).max(for_throughput).max(4);
+    let partitions = for_consumers.max(for_throughput);
     Row {
         rate,
         relay: dynos(figures.relay_cpu_ms_per_1k, events),
@@ -278,6 +308,7 @@ fn model_row(figures: &Figures, rate: u64) -> Row {
         consume_mb: consume_kb / 1000.0,
         partitions: partitions.next_power_of_two().min(PARTITIONS_PER_TOPIC_MAX),
         postgres_share,
+        bytes,
     }
 }
 
@@ -335,11 +366,12 @@ fn table_row(r: &Row) -> String {
         .stream
         .map_or_else(|| "— (redesign)".to_owned(), |s| s.to_string());
     format!(
-        "| {} | {} | {stream} | {} | {} | {} ({:.1} / {:.1}) | {} ({} of one) | {} |",
+        "| {} | {} | {stream} | {} | {} | {:.0} | {} ({:.1} / {:.1}) | {} ({} of one) | {} |",
         Num::Int(r.rate as i64).grouped(),
         r.relay,
         r.stats,
         r.partitions,
+        r.bytes,
         r.plan,
         r.produce_mb,
         r.consume_mb,
@@ -356,7 +388,8 @@ pub fn table(figures: &Figures, source: &str) -> String {
             "Per-instance figures from {source}: relay {:.0} CPU-ms per 1,000 events; \
              edm-stream {:.0} CPU-ms per 1,000 events read and {:.1} per 1,000 deliveries; \
              edm-stats with one Postgres {} events/s. Assumptions: a {DYNO} dyno ≈ {} benchmark core, \
-             run at ≤ {}; at least {MIN_DYNOS} dynos of each; {EVENT_BYTES} B per event in Kafka; \
+             run at ≤ {}; at least {MIN_DYNOS} dynos of each; bytes per event in Kafka as measured with \
+             the default codec ({}) for the events one partition gets within the producers' {} ms linger; \
              {DASHBOARDS} dashboards open, each sent at most {} events/s.",
             figures.relay_cpu_ms_per_1k,
             figures.stream_cpu_ms_per_1k_in,
@@ -364,11 +397,13 @@ pub fn table(figures: &Figures, source: &str) -> String {
             grouped(figures.stats_ingest_per_s, 0),
             short(DYNO_CORES),
             percent(UTILISATION),
+            Compression::DEFAULT,
+            short(LINGER_S * 1000.0),
             Num::Int(BROWSER_MAX_EVENTS as i64).grouped(),
         ),
         String::new(),
-        "| events/s | edm-relay dynos | edm-stream dynos | edm-stats dynos | partitions per topic | Kafka plan (produce / consume MB/s) | Postgres | first bottleneck |".into(),
-        "|---|---|---|---|---|---|---|---|".into(),
+        "| events/s | edm-relay dynos | edm-stream dynos | edm-stats dynos | partitions per topic | Kafka bytes per event | Kafka plan (produce / consume MB/s) | Postgres | first bottleneck |".into(),
+        "|---|---|---|---|---|---|---|---|---|".into(),
     ];
     lines.extend(model(figures));
     lines.join("\n")
@@ -391,11 +426,11 @@ mod tests {
         let rows = model(&RECORDED);
         assert_eq!(
             rows[0],
-            "| 1,000 | 2 | 2 | 2 | 4 | basic-1 (0.3 / 0.9) | essential or standard-0 (2% of one) | Kafka basic-1 quotas |"
+            "| 1,000 | 2 | 2 | 2 | 4 | 398 | basic-2 (0.4 / 1.2) | essential or standard-0 (2% of one) | Kafka basic-2 quotas |"
         );
         assert_eq!(
             rows[3],
-            "| 1,000,000 | 62 | — (redesign) | 19 | 64 | extended-* (300.0 / 900.0) | more than one (18× one database) (1812% of one) | edm-stream: one dyno cannot read every event; Postgres: dedup inserts and hot aggregate rows |"
+            "| 1,000,000 | 62 | — (redesign) | 19 | 64 | 113 | extended-* (113.4 / 340.3) | more than one (18× one database) (1812% of one) | edm-stream: one dyno cannot read every event; Postgres: dedup inserts and hot aggregate rows |"
         );
     }
 
@@ -403,6 +438,7 @@ mod tests {
     fn the_table_names_its_assumptions() {
         let table = table(&RECORDED, "recorded figures (docs/benchmarks.md)");
         assert!(table.contains("a performance-m dyno ≈ 1 benchmark core, run at ≤ 60%"));
-        assert!(table.contains("300 B per event in Kafka; 50 dashboards open"));
+        assert!(table.contains("measured with the default codec (lz4)"));
+        assert!(table.contains("2 ms linger; 50 dashboards open"));
     }
 }

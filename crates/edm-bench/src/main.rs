@@ -9,6 +9,9 @@
 //! - `edm-bench stats-lag <relay-url> <stats-url> <probes> <every-ms>`:
 //!   how long until edm-stats' API counts an event the relay accepted
 //!   ([`stats_lag`]).
+//! - `edm-bench kafka-bytes <click|pageload> <codec> <events-per-batch> <events>`:
+//!   bytes per event sent to Kafka with a codec and batch size
+//!   ([`kafka_bytes`]).
 //! - `edm-bench changelog <count>`: fills edm-trending's changelog topic
 //!   with that many records, for timing a restore ([`changelog`]).
 //! - `edm-bench trending-delay <events-per-second> <seconds> <speedup> <grace-seconds>`:
@@ -33,6 +36,7 @@
 mod capacity;
 mod changelog;
 mod fanout;
+mod kafka_bytes;
 mod parts;
 mod post;
 mod produce;
@@ -44,6 +48,7 @@ mod trending_quiet;
 const USAGE: &str = "usage: edm-bench produce <click|pageload> <count> [events-per-second]
        edm-bench post <relay-url> <events-per-second> <seconds> [warm-up-seconds]
        edm-bench stats-lag <relay-url> <stats-url> <probes> <every-ms>
+       edm-bench kafka-bytes <click|pageload> <codec> <events-per-batch> <events>
        edm-bench changelog <count>
        edm-bench trending-delay <events-per-second> <seconds> <speedup> <grace-seconds>
        edm-bench trending-quiet <clicks> <grace-seconds> <skew-seconds>
@@ -60,6 +65,7 @@ fn main() -> anyhow::Result<()> {
         Some("run") => return parts::run(&args),
         Some("report") => return report::run(&args),
         Some("capacity") => return capacity::run(&args),
+        Some("kafka-bytes") => return kafka_bytes::run(&args),
         _ => {}
     }
     // The fan-out clients run on one thread, as a browser's or node's

@@ -124,7 +124,8 @@ fn a_part_rewrites_only_its_sections_and_keeps_their_notes() {
     assert!(relay.ends_with(&format!("{notes}\n\nWhy the relay is fast.\n")));
     assert!(doc.contains("## edm-stats (issue 4)\n\n| stats | kept |\n"));
     assert!(!doc.contains("Old preamble."));
-    assert_eq!(doc.matches("Recorded by").count(), 1);
+    // The relay part's two sections: the relay, and Kafka bytes per event.
+    assert_eq!(doc.matches("Recorded by").count(), 2);
     // Sections the file lacked come after its own.
     assert!(doc.find("## edm-stats").unwrap() < doc.find("## Start-up").unwrap());
 }
@@ -165,7 +166,7 @@ fn the_capacity_model_falls_back_on_the_recorded_figures() {
          edm-stats with one Postgres 91,979 events/s."
     ));
     assert!(table.contains(
-        "| 100,000 | 7 | — (redesign) | 2 | 8 | standard-* (30.0 / 90.0) | \
+        "| 100,000 | 7 | — (redesign) | 2 | 4 | 105 | standard-* (10.5 / 31.4) | \
          more than one (2× one database) (181% of one) |"
     ));
 }
@@ -189,11 +190,11 @@ fn the_capacity_table_replaces_only_its_block() {
     let written = std::fs::read_to_string(&doc).unwrap();
     assert!(written.starts_with("# Scaling\n\n<!-- capacity:begin -->\nPer-instance figures from"));
     assert!(written.ends_with(
-        "| Kafka basic-1 quotas |\n| 10,000 | 2 | 2 | 2 | 4 | standard-* (3.0 / 9.0) | \
-         standard/premium, larger (18% of one) | the relay's CPU (one HTTP request per event) |\n\
-         | 100,000 | 7 | — (redesign) | 2 | 8 | standard-* (30.0 / 90.0) | more than one (2× one database) \
+        "| Kafka basic-2 quotas |\n| 10,000 | 2 | 2 | 2 | 4 | 214 | basic-2 (2.1 / 6.4) | \
+         standard/premium, larger (18% of one) | Kafka basic-2 quotas |\n\
+         | 100,000 | 7 | — (redesign) | 2 | 4 | 105 | standard-* (10.5 / 31.4) | more than one (2× one database) \
          (181% of one) | edm-stream: one dyno cannot read every event; Postgres: dedup inserts and hot aggregate rows |\n\
-         | 1,000,000 | 62 | — (redesign) | 19 | 64 | extended-* (300.0 / 900.0) | more than one (18× one database) \
+         | 1,000,000 | 62 | — (redesign) | 19 | 64 | 113 | extended-* (113.4 / 340.3) | more than one (18× one database) \
          (1812% of one) | edm-stream: one dyno cannot read every event; Postgres: dedup inserts and hot aggregate rows |\n\
          <!-- capacity:end -->\n\nAfter.\n"
     ));

@@ -270,6 +270,28 @@ impl Bench {
         Ok(())
     }
 
+    /// `wrk` against `url` with `script`: a 5 s warm-up, then one 15 s run,
+    /// kept as `<name>.json`; returns it and how much `counter` grew during
+    /// that run.
+    pub fn wrk_timed(
+        &self,
+        name: &str,
+        url: &str,
+        script: &str,
+        counter: impl Fn() -> u64,
+    ) -> anyhow::Result<(crate::report::WrkRun, u64)> {
+        self.wrk(url, script, "5s")?;
+        let before = counter();
+        let output = self.wrk(url, script, "15s")?;
+        let grew = counter().saturating_sub(before);
+        let line = output
+            .lines()
+            .find_map(|l| l.strip_prefix("BENCH "))
+            .with_context(|| format!("wrk printed no BENCH line for {name}"))?;
+        self.write_text(&format!("{name}.json"), line)?;
+        Ok((serde_json::from_str(line)?, grew))
+    }
+
     fn wrk(&self, url: &str, script: &str, duration: &str) -> anyhow::Result<String> {
         let output = Command::new("wrk")
             .args([

@@ -15,6 +15,7 @@
 //! reported as met or missed.
 
 mod figures;
+pub mod kafka;
 pub mod machine;
 mod memory;
 pub mod numbers;
@@ -35,6 +36,7 @@ use anyhow::Context;
 
 pub use figures::{read as read_figures, BenchDir};
 pub use machine::repository;
+pub use records::WrkRun;
 
 /// The usage of `edm-bench report`.
 const USAGE: &str =
@@ -80,6 +82,7 @@ pub fn render(bench: &BenchDir) -> anyhow::Result<String> {
     let mut lines = prose(PREAMBLE);
     lines.extend(machine::section(bench));
     lines.extend(relay::section(bench)?);
+    lines.extend(kafka::section(bench)?);
     lines.extend(stats::section(bench)?);
     lines.extend(stream::section(bench)?);
     lines.extend(trending::section(bench)?);

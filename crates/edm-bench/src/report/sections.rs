@@ -15,8 +15,9 @@ pub const PARTS: [&str; 5] = ["relay", "stats", "stream", "trending", "stack"];
 
 /// The part whose run writes a section, by how its heading starts. Sections
 /// of no part (the title, the machine and tools) are rewritten by every run.
-const OWNERS: [(&str, &str); 7] = [
+const OWNERS: [(&str, &str); 8] = [
     ("## edm-relay", "relay"),
+    ("## Kafka bytes", "relay"),
     ("## edm-stats", "stats"),
     ("## edm-stream", "stream"),
     ("## edm-trending", "trending"),
