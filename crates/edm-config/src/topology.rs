@@ -37,6 +37,17 @@ pub struct InternalTopic {
     pub compact: bool,
 }
 
+impl InternalTopic {
+    /// Its `cleanup.policy`: `compact` or `delete`.
+    pub fn cleanup_policy(&self) -> &'static str {
+        if self.compact {
+            "compact"
+        } else {
+            "delete"
+        }
+    }
+}
+
 /// One deployed service.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServiceSpec {
@@ -110,6 +121,13 @@ impl Topology {
             .iter()
             .find(|s| s.name == name)
             .unwrap_or_else(|| panic!("topology.json has no service named {name}"))
+    }
+
+    /// The consumer groups of the services that have one, in file order.
+    pub fn consumer_groups(&self) -> impl Iterator<Item = &str> {
+        self.services
+            .iter()
+            .filter_map(|s| s.consumer_group.as_deref())
     }
 
     /// The service a URL variable (`EDM_RELAY_URL`, …) points at.

@@ -33,10 +33,10 @@ pub fn topology_declarations(topology: &Topology) -> String {
         array("TOPOLOGY_TOPICS", topology.topics.iter().cloned()),
         array(
             "TOPOLOGY_INTERNAL_TOPICS",
-            topology.internal_topics.iter().map(|t| {
-                let policy = if t.compact { "compact" } else { "delete" };
-                format!("{} {} {policy}", t.name, t.partitions)
-            }),
+            topology
+                .internal_topics
+                .iter()
+                .map(|t| format!("{} {} {}", t.name, t.partitions, t.cleanup_policy())),
         ),
         array("TOPOLOGY_SERVICES", services.iter().map(|s| s.name.clone())),
         table(

@@ -42,11 +42,7 @@ pub fn load(root: &Path, report: &mut Report) -> Option<Topology> {
 
 /// The consumer groups of the services that have one.
 pub fn consumer_groups(topology: &Topology) -> BTreeSet<&str> {
-    topology
-        .services
-        .iter()
-        .filter_map(|s| s.consumer_group.as_deref())
-        .collect()
+    topology.consumer_groups().collect()
 }
 
 /// The one service with `database: true`, if any.
@@ -64,7 +60,7 @@ fn consistent(topology: &Topology, report: &mut Report) -> bool {
     shared(
         report,
         "consumer_group",
-        services.iter().filter_map(|s| s.consumer_group.clone()),
+        topology.consumer_groups().map(str::to_owned),
     );
     for service in services {
         report.check(AREA, service.port != 0, || {
