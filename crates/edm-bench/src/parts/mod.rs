@@ -260,12 +260,7 @@ impl Bench {
     pub fn wrk_runs(&self, name: &str, url: &str, script: &str) -> anyhow::Result<()> {
         self.wrk(url, script, "5s")?;
         for run in 1..=3 {
-            let output = self.wrk(url, script, "15s")?;
-            let line = output
-                .lines()
-                .find_map(|l| l.strip_prefix("BENCH "))
-                .with_context(|| format!("wrk printed no BENCH line for {name}"))?;
-            self.write_text(&format!("{name}.run{run}.json"), line)?;
+            self.wrk_run(&format!("{name}.run{run}.json"), url, script)?;
         }
         Ok(())
     }
@@ -282,14 +277,21 @@ impl Bench {
     ) -> anyhow::Result<(crate::report::WrkRun, u64)> {
         self.wrk(url, script, "5s")?;
         let before = counter();
-        let output = self.wrk(url, script, "15s")?;
+        let line = self.wrk_run(&format!("{name}.json"), url, script)?;
         let grew = counter().saturating_sub(before);
+        Ok((serde_json::from_str(&line)?, grew))
+    }
+
+    /// One 15 s `wrk` run; its `BENCH` line, also written as `<out>/<file>`.
+    fn wrk_run(&self, file: &str, url: &str, script: &str) -> anyhow::Result<String> {
+        let output = self.wrk(url, script, "15s")?;
         let line = output
             .lines()
             .find_map(|l| l.strip_prefix("BENCH "))
-            .with_context(|| format!("wrk printed no BENCH line for {name}"))?;
-        self.write_text(&format!("{name}.json"), line)?;
-        Ok((serde_json::from_str(line)?, grew))
+            .with_context(|| format!("wrk printed no BENCH line for {file}"))?
+            .to_owned();
+        self.write_text(file, &line)?;
+        Ok(line)
     }
 
     fn wrk(&self, url: &str, script: &str, duration: &str) -> anyhow::Result<String> {

@@ -4,6 +4,8 @@
 //! and batch size (`edm-bench kafka-bytes`).
 
 use super::proc_stats::{cpu_ticks, rss_kb, ticks_to_seconds};
+use edm_tool::launcher::Launched;
+
 use super::{log, Bench};
 
 /// The settings that lift the relay's per-client limits for one load
@@ -14,13 +16,24 @@ pub const TUNING: [(&str, &str); 3] = [
     ("EDM_RELAY_MAX_IN_FLIGHT_PER_CLIENT", "1024"),
 ];
 
+/// A relay for one load generator on topics under `prefix`, producing
+/// with `codec` (the default when `None`).
+fn start_relay(
+    bench: &Bench,
+    prefix: &str,
+    codec: Option<edm_config::Compression>,
+) -> anyhow::Result<Launched> {
+    let env = bench
+        .kafka_env(prefix)
+        .into_iter()
+        .chain(TUNING.map(|(k, v)| (k.into(), v.into())))
+        .chain(codec.map(|c| ("EDM_KAFKA_COMPRESSION".into(), c.name().into())));
+    Ok(bench.start("edm-relay", 5900, env)?.0)
+}
+
 pub fn run(bench: &Bench) -> anyhow::Result<()> {
     let prefix = bench.prefix()?;
-    let env = bench
-        .kafka_env(&prefix)
-        .into_iter()
-        .chain(TUNING.map(|(k, v)| (k.into(), v.into())));
-    let (relay, _) = bench.start("edm-relay", 5900, env)?;
+    let relay = start_relay(bench, &prefix, None)?;
     log("relay: single events");
     bench.wrk_runs("relay-single", &relay.url(), "bench/relay-single.lua")?;
     log("relay: batches of 100");
@@ -48,12 +61,7 @@ fn codec_cost(bench: &Bench, prefix: &str) -> anyhow::Result<()> {
     log("relay: its CPU per event by codec (batches of 100)");
     let mut rows = Vec::new();
     for codec in CODECS_COSTED {
-        let env = bench
-            .kafka_env(prefix)
-            .into_iter()
-            .chain(TUNING.map(|(k, v)| (k.into(), v.into())))
-            .chain([("EDM_KAFKA_COMPRESSION".into(), codec.name().into())]);
-        let (relay, _) = bench.start("edm-relay", 5900, env)?;
+        let relay = start_relay(bench, prefix, Some(codec))?;
         let pid = relay.pid().unwrap_or_default();
         let name = format!("relay-codec-{}", codec.name());
         let (run, ticks) = bench.wrk_timed(&name, &relay.url(), "bench/relay-batch.lua", || {

@@ -35,8 +35,8 @@ function done() {
 
 let connected = 0;
 spec.clients.forEach((client, i) => {
-  // Socket.io 2's long-polling requests go through an http.Agent, its
-  // WebSocket takes localAddress.
+  // Long-polling requests go through an http.Agent, WebSockets take
+  // localAddress.
   const from = client.local_address
     ? { localAddress: client.local_address, agent: new http.Agent({ localAddress: client.local_address }) }
     : {};
@@ -49,7 +49,7 @@ spec.clients.forEach((client, i) => {
           query: client.query ?? {},
           transports: ["websocket"],
           reconnection: false,
-          ...(client.local_address ? { localAddress: client.local_address } : {}),
+          ...from,
         });
   sockets.push(socket);
   socket.on("connect", () => {
