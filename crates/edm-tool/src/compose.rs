@@ -313,7 +313,7 @@ mod tests {
             );
         }
         assert!(text.contains(
-            "        create edm-trending-window-counts-changelog 1 \"--config cleanup.policy=compact\"\n"
+            "        create edm-trending-window-counts-changelog 4 \"--config cleanup.policy=compact\"\n"
         ));
         for service in &topology.services {
             assert!(text.contains(&format!("\n  {}:\n", service.key)));

@@ -541,9 +541,9 @@ fn closed_value(window: Window, value: &[u8]) -> Result<ClosedWindow, ChangelogE
     let listed = usize::from(u16::from_be_bytes(
         reader.take(2)?.try_into().unwrap_or_default(),
     ));
-    if listed == 0 || listed > MAX_CLOSED_TOP {
+    if listed > MAX_CLOSED_TOP {
         return Err(ChangelogError::MalformedResult(
-            "it lists no product, or more than 100",
+            "it lists more than 100 products",
         ));
     }
     let mut top = Vec::with_capacity(listed);
@@ -570,9 +570,12 @@ fn closed_value(window: Window, value: &[u8]) -> Result<ClosedWindow, ChangelogE
             "bytes follow its last product",
         ));
     }
-    if clicks == 0 || products < listed as u64 {
+    // A window kept for late clicks alone lists nothing and has no clicks.
+    let late_only = clicks == 0 && products == 0 && listed == 0 && late_clicks > 0;
+    if !late_only && (clicks == 0 || listed == 0 || products < listed as u64) {
         return Err(ChangelogError::MalformedResult(
-            "it has no clicks, or fewer products than it lists",
+            "it has no clicks or lists no product (without being late clicks alone), or has \
+             fewer products than it lists",
         ));
     }
     let ordered = top.windows(2).all(|pair| pair[0].clicks >= pair[1].clicks);

@@ -1,7 +1,8 @@
 //! Restoring the window store from its changelog topic, as Kafka Streams
 //! restores a state store: dyno disks are ephemeral, so the state is read
-//! back from Kafka each time the window task is assigned. The changelog is
-//! read from its beginning to its end with `read_committed` (aborted
+//! back from Kafka each time a window task is assigned. The task's own
+//! partition of the changelog (task `i`'s is partition `i`) is read from
+//! its beginning to its end with `read_committed` (aborted
 //! updates are never seen), from assigned partitions: no group membership,
 //! no committed offsets. A record that does not decode is skipped, counted
 //! and logged with its offset. The restore gives up (and is tried again)
@@ -47,6 +48,20 @@ pub enum RestoreFailure {
         /// What Kafka said.
         source: KafkaError,
     },
+    /// The changelog has no partition for the task: it was created with
+    /// fewer partitions than the repartition topic.
+    #[error(
+        "the changelog {topic} has {partitions} partitions, none for window task {task}: create \
+         it with as many partitions as the repartition topic (topology.json's internal_topics)"
+    )]
+    MissingPartition {
+        /// The changelog topic.
+        topic: String,
+        /// The task.
+        task: i32,
+        /// The changelog's partition count.
+        partitions: usize,
+    },
     /// No record came for the timeout before the end was reached.
     #[error("reading the changelog {topic}: no record for {timeout:?} after {read} records, before its end")]
     Stalled {
@@ -75,11 +90,12 @@ impl ClientContext for EndIsExpected {
 
 impl ConsumerContext for EndIsExpected {}
 
-/// Reads partition 0 of `changelog` to its end into a new store; each
-/// record skipped is counted in `skipped`.
+/// Reads partition `partition` of `changelog` to its end into a new store;
+/// each record skipped is counted in `skipped`.
 pub fn restore(
     settings: &Settings,
     changelog: &str,
+    partition: i32,
     skipped: &Counter,
 ) -> Result<(WindowStore, RestoreSummary), RestoreFailure> {
     let kafka = |source| RestoreFailure::Kafka {
@@ -108,12 +124,26 @@ pub fn restore(
     let mut last_record = started;
     // With the partition's leader known before the assignment, librdkafka
     // looks up the start offset at once instead of retrying 500 ms later.
-    consumer
+    let metadata = consumer
         .fetch_metadata(Some(changelog), settings.kafka_timeout)
         .map_err(kafka)?;
+    if let Some(topic) = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == changelog && t.error().is_none())
+    {
+        let partitions = topic.partitions().len();
+        if !topic.partitions().iter().any(|p| p.id() == partition) {
+            return Err(RestoreFailure::MissingPartition {
+                topic: changelog.to_owned(),
+                task: partition,
+                partitions,
+            });
+        }
+    }
     let mut assignment = TopicPartitionList::new();
     assignment
-        .add_partition_offset(changelog, 0, Offset::Beginning)
+        .add_partition_offset(changelog, partition, Offset::Beginning)
         .map_err(kafka)?;
     consumer.assign(&assignment).map_err(kafka)?;
 

@@ -3,11 +3,13 @@
 //! counts survive a restart, processed the Kafka Streams way. The core
 //! (below) is Kafka-free; the runtime modules drive it.
 //!
-//! The core reads one ordered log (the single-partition repartition topic)
-//! of clicks `(button_id, event_time, where it was read)` and progress
-//! records (an input partition read to its end), and, for every record,
-//! returns the exact changelog updates and output records the runtime must
-//! write in the same Kafka transaction as the record's offset. It does no
+//! A window store reads one ordered log (one partition of the repartition
+//! topic: one window task's products) of clicks `(button_id, event_time,
+//! where it was read)` and progress records (an input partition read to its
+//! end), and, for every record, returns the exact changelog updates and
+//! results the runtime must write in the same Kafka transaction as the
+//! record's offset; the [`merge`](mod@merge) turns every task's results
+//! for a window into its global one. It does no
 //! I/O and has no clock: the same records always give the same updates and
 //! results, which is what makes exactly-once processing and
 //! restore-from-changelog exact. The clock is the runtime's: it caps event
@@ -67,6 +69,9 @@
 //! - [`progress`]: [`InputProgress`], each input partition's watermark.
 //! - [`counts`]: one window's counts, bounded by the Space-Saving rule.
 //! - [`store`]: [`WindowStore`], the processor, and [`Processed`].
+//! - [`merge`](mod@merge): [`Merger`](merge::Merger), the window tasks'
+//!   results into each window's global one, and the partials topic's
+//!   records.
 //! - [`changelog`]: the changelog's key and value encoding, and [`coalesce`].
 //! - [`journal`]: [`Journal`], an at-least-once cycle's change in one record.
 //! - [`restore`]: [`Restorer`], rebuilding a store from the changelog.
@@ -80,7 +85,9 @@
 //! - [`names`]: the prefixed topic, group and transactional-id names.
 //! - [`producer`]: a stage's producer under either processing guarantee.
 //! - [`repartition_stage`]: stage 1, clicks and progress records.
-//! - [`window_task`]: stage 2, the window store on the repartition topic.
+//! - [`window_task`]: stage 2, a window task: a store on one repartition
+//!   partition.
+//! - [`merge_task`]: stage 3, the merge step on the partials topic.
 //! - [`changelog_reader`]: restoring the store from the changelog topic.
 //! - [`processor`]: the two-stage consume-process-produce loop.
 //! - [`throttled_log`]: warnings other producers could repeat, throttled.
@@ -95,6 +102,8 @@ pub mod counters;
 pub mod counts;
 pub mod event_time;
 pub mod journal;
+pub mod merge;
+pub mod merge_task;
 pub mod metrics;
 pub mod names;
 pub mod output;

@@ -9,7 +9,7 @@
 //! | `edm_trending_last_restore_records` | changelog records the last restore read |
 //! | `edm_trending_last_restore_milliseconds` | how long the last restore took |
 //! | `edm_trending_clicks_repartitioned_total` | clicks written to the repartition topic (an aborted cycle's included) |
-//! | `edm_trending_clicks_counted_total` | clicks the window task took (an aborted cycle's included) |
+//! | `edm_trending_clicks_counted_total` | clicks the window tasks took (an aborted cycle's included) |
 //! | `edm_trending_windows_emitted_total` | window results written (an aborted cycle's included) |
 //! | `edm_trending_late_drops_total{window}` | clicks not counted in a window because they came after its grace period (each is in the window's `late_clicks` while it is kept) |
 //! | `edm_trending_late_updates_total{window}` | window results written again with more late clicks |
@@ -20,8 +20,11 @@
 //! | `edm_trending_skipped_repartition_total` | repartition records that did not decode, or that the window store refused (logged) |
 //! | `edm_trending_skipped_changelog_total` | changelog records a restore skipped because they did not decode (logged) |
 //! | `edm_trending_repeated_clicks_total` | clicks read twice (at least once, after a crash) and counted once |
-//! | `edm_trending_watermark_milliseconds` | the window task's watermark (epoch ms): windows closed up to it |
-//! | `edm_trending_window_task` | 1 while this instance holds the window task |
+//! | `edm_trending_partials_written_total` | window results of one task's products written for the merge (an aborted cycle's included) |
+//! | `edm_trending_skipped_partials_total` | partials records the merge could not decode or refused (logged) |
+//! | `edm_trending_watermark_milliseconds` | the smallest watermark of the window tasks this instance holds (epoch ms): windows closed up to it |
+//! | `edm_trending_window_tasks` | window tasks this instance holds |
+//! | `edm_trending_merge_task` | 1 while this instance holds the merge step |
 
 use edm_runtime::metrics::{MetricsBuilder, ServiceMetrics};
 use edm_runtime::register_metrics;
@@ -61,7 +64,7 @@ pub struct Metrics {
     pub last_restore_millis: Gauge,
     /// Clicks written to the repartition topic.
     pub clicks_repartitioned: Counter,
-    /// Clicks the window task took.
+    /// Clicks the window tasks took.
     pub clicks_counted: Counter,
     /// Window results written.
     pub windows_emitted: Counter,
@@ -83,10 +86,16 @@ pub struct Metrics {
     pub skipped_changelog: Counter,
     /// Clicks read twice and counted once.
     pub repeated_clicks: Counter,
-    /// The window task's watermark, epoch ms.
+    /// Partial results written for the merge.
+    pub partials_written: Counter,
+    /// Partials records that could not be decoded or were refused.
+    pub skipped_partials: Counter,
+    /// The smallest watermark of the window tasks held, epoch ms.
     pub watermark_ms: Gauge,
-    /// 1 while this instance holds the window task.
-    pub window_task: Gauge,
+    /// Window tasks this instance holds.
+    pub window_tasks: Gauge,
+    /// 1 while this instance holds the merge step.
+    pub merge_task: Gauge,
     /// When the last cycle ended without an error, epoch milliseconds.
     pub last_good_cycle_ms: Gauge,
     /// 1 once the processor has stopped for good (not ready).
@@ -150,7 +159,7 @@ impl Metrics {
             "last_restore_records": self.last_restore_records.clone() => "Changelog records the last restore read";
             "last_restore_milliseconds": self.last_restore_millis.clone() => "How long the last restore took";
             "clicks_repartitioned": self.clicks_repartitioned.clone() => "Clicks written to the repartition topic (an aborted cycle's included)";
-            "clicks_counted": self.clicks_counted.clone() => "Clicks the window task took (an aborted cycle's included)";
+            "clicks_counted": self.clicks_counted.clone() => "Clicks the window tasks took (an aborted cycle's included)";
             "windows_emitted": self.windows_emitted.clone() => "Window results written";
             "late_drops": self.late_drops.clone() => "Clicks not counted in a window because they came after its grace period, by window";
             "over_limit_drops": self.over_limit_drops.clone() => "Clicks not counted because their window would have been new while the store held EDM_TRENDING_MAX_OPEN_ENTRIES counts, by window";
@@ -161,8 +170,11 @@ impl Metrics {
             "skipped_repartition": self.skipped_repartition.clone() => "Repartition records that did not decode or were refused";
             "skipped_changelog": self.skipped_changelog.clone() => "Changelog records a restore skipped because they did not decode";
             "repeated_clicks": self.repeated_clicks.clone() => "Clicks read twice (at least once, after a crash) and counted once";
-            "watermark_milliseconds": self.watermark_ms.clone() => "The window task's watermark (epoch ms): windows closed up to it";
-            "window_task": self.window_task.clone() => "1 while this instance holds the window task";
+            "partials_written": self.partials_written.clone() => "Window results of one task's products written for the merge (an aborted cycle's included)";
+            "skipped_partials": self.skipped_partials.clone() => "Partials records the merge could not decode or refused";
+            "watermark_milliseconds": self.watermark_ms.clone() => "The smallest watermark of the window tasks this instance holds (epoch ms): windows closed up to it";
+            "window_tasks": self.window_tasks.clone() => "Window tasks this instance holds";
+            "merge_task": self.merge_task.clone() => "1 while this instance holds the merge step";
         });
         builder.build()
     }

@@ -7,13 +7,17 @@
 //!   default the service's consumer group in `topology.json`,
 //!   `edm-trending`; topology.json's `internal_topics` are the names for
 //!   that default);
-//! - `<id>-clicks-by-product-repartition`: clicks keyed by product, one
-//!   partition, so that one task sees every product's clicks in one order;
-//! - `<id>-window-counts-changelog`: the window store's changelog, compacted;
-//! - transactional ids: `<id>-windows-0` for the window task (one stable id:
-//!   whoever takes the task over fences the previous owner) and
-//!   `<id>-repartition-<process uuid>` for the repartition stage (fenced by
-//!   the consumer group's generation).
+//! - `<id>-clicks-by-product-repartition`: clicks keyed by product; each
+//!   partition is one window task's input, so a product's clicks are in
+//!   one task, in one order;
+//! - `<id>-window-counts-changelog`: the window stores' changelog,
+//!   compacted, partition `i` task `i`'s;
+//! - `<id>-window-partials`: each task's results for its products, one
+//!   partition, read by the merge step;
+//! - transactional ids: `<id>-windows-<i>` for window task `i` and
+//!   `<id>-merge` for the merge step (stable ids: whoever takes a task over
+//!   fences the previous owner) and `<id>-repartition-<process uuid>` for
+//!   the repartition stage (fenced by the consumer group's generation).
 
 use edm_config::{ConsumerGroup, KafkaSettings, Topic};
 
@@ -26,12 +30,14 @@ pub struct Names {
     pub input: String,
     /// The internal repartition topic.
     pub repartition: String,
-    /// The window store's changelog topic.
+    /// The window stores' changelog topic.
     pub changelog: String,
+    /// The window tasks' partial results, for the merge step.
+    pub partials: String,
     /// The output topic: `edm-trending`.
     pub output: String,
-    /// The window task's transactional id.
-    pub windows_transactional_id: String,
+    /// The merge step's transactional id.
+    pub merge_transactional_id: String,
     /// This process's repartition-stage transactional id.
     pub repartition_transactional_id: String,
 }
@@ -45,13 +51,25 @@ impl Names {
             input: kafka.topic_name(Topic::Click),
             repartition: format!("{id}-clicks-by-product-repartition"),
             changelog: format!("{id}-window-counts-changelog"),
+            partials: format!("{id}-window-partials"),
             output: format!("{}{}", kafka.prefix, crate::OUTPUT_TOPIC),
-            windows_transactional_id: format!("{id}-windows-0"),
+            merge_transactional_id: format!("{id}-merge"),
             repartition_transactional_id: format!(
                 "{id}-repartition-{}",
                 uuid::Uuid::new_v4().simple()
             ),
         }
+    }
+
+    /// The topics the processor's consumer subscribes to: the input, the
+    /// repartition topic and the partials topic.
+    pub fn consumed(&self) -> [&str; 3] {
+        [&self.input, &self.repartition, &self.partials]
+    }
+
+    /// Window task `task`'s transactional id.
+    pub fn windows_transactional_id(&self, task: i32) -> String {
+        format!("{}-windows-{task}", self.group)
     }
 }
 
@@ -78,9 +96,14 @@ mod tests {
             "wabash-1234.edm-trending-window-counts-changelog"
         );
         assert_eq!(names.output, "wabash-1234.edm-trending");
+        assert_eq!(names.partials, "wabash-1234.edm-trending-window-partials");
         assert_eq!(
-            names.windows_transactional_id,
-            "wabash-1234.edm-trending-windows-0"
+            names.windows_transactional_id(3),
+            "wabash-1234.edm-trending-windows-3"
+        );
+        assert_eq!(
+            names.merge_transactional_id,
+            "wabash-1234.edm-trending-merge"
         );
         assert!(names
             .repartition_transactional_id

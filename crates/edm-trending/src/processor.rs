@@ -5,12 +5,20 @@
 //!
 //! 1. **Repartition** ([`RepartitionStage`], as many tasks as `edm-ui-click`
 //!    has partitions, shared by the instances): each click is given its
-//!    event time and written, keyed by its product, to the single-partition
-//!    repartition topic, with progress records for input partitions read to
-//!    their end. Its producer's transactional id is this process's own; a
-//!    zombie is fenced by the group's generation when it commits offsets.
-//! 2. **Windows** ([`WindowTask`], one task, on the instance that holds the
-//!    repartition partition): each record goes through the window store.
+//!    event time and written, keyed by its product, to the repartition
+//!    topic, with progress records for input partitions read to their end.
+//!    Its producer's transactional id is this process's own; a zombie is
+//!    fenced by the group's generation when it commits offsets.
+//! 2. **Windows** ([`WindowTask`], one task per repartition partition, on
+//!    the instance the group gives that partition): each record goes
+//!    through the task's window store; its results for its products go to
+//!    the partials topic.
+//! 3. **Merge** ([`MergeTask`], on the instance that holds the partials
+//!    topic's one partition): each window's global result, once every
+//!    task's watermark has passed it, to `edm-trending`.
+//!
+//! Each window task and the merge step has a producer of its own, with a
+//! stable transactional id, and commits its own transaction per cycle.
 //!
 //! A cycle gathers records for `EDM_TRENDING_COMMIT_INTERVAL_MS` (or
 //! `EDM_TRENDING_MAX_BATCH_RECORDS`) and then commits both stages. A cycle
@@ -24,7 +32,7 @@
 //! `EDM_TRENDING_KAFKA_TIMEOUT_SECS` make the processor leave the group and
 //! join again, which starts every partition from its committed offset.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -34,6 +42,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use crate::event_time::Clock;
+use crate::merge_task::MergeTask;
 use crate::metrics::Metrics;
 use crate::names::Names;
 use crate::producer::{fenced, transactions_refused, StageProducer};
@@ -80,6 +89,9 @@ pub enum Fatal {
     /// A record could not be encoded.
     #[error("encoding a record: {0}")]
     Encode(serde_json::Error),
+    /// The internal topics do not fit together.
+    #[error("{0}")]
+    Topics(String),
 }
 
 /// What ended a cycle early.
@@ -99,8 +111,8 @@ impl From<KafkaError> for Interrupted {
     }
 }
 
-/// When the window task's producer was fenced: the rebalance count then,
-/// and the moment.
+/// When a task's producer was fenced: the rebalance count then, and the
+/// moment.
 struct Fenced {
     at_rebalance: u64,
     since: Instant,
@@ -113,9 +125,16 @@ pub struct Processor {
     names: Names,
     consumer: BaseConsumer<RebalanceCounter>,
     repartition: RepartitionStage,
-    windows: Option<WindowTask>,
-    /// Set while the window task, fenced, waits for the group to move on.
-    fenced: Option<Fenced>,
+    /// The window tasks held, by repartition partition.
+    windows: BTreeMap<i32, WindowTask>,
+    /// The merge step, when held.
+    merge: Option<MergeTask>,
+    /// Tasks that, fenced, wait for the group to move on, by the (topic,
+    /// partition) they read.
+    fenced: BTreeMap<(String, i32), Fenced>,
+    /// Tasks taken back after a fence: their partition is read again from
+    /// the committed offset once they open.
+    reseek: BTreeSet<(String, i32)>,
     /// The rebalance count the stages' partitions were last matched at.
     synced_at: Option<u64>,
     /// Partitions to seek back before anything is read: (topic,
@@ -137,6 +156,13 @@ impl Processor {
             .consumer_config("edm-trending", &settings.application_id)
             .set("enable.auto.commit", "false")
             .set("isolation.level", "read_committed")
+            // Each topic's partitions spread evenly over the instances (the
+            // range assignor works topic by topic): the window tasks as
+            // much as the input. The shared cooperative-sticky assignor
+            // balances partition counts over every topic together, which
+            // could give one instance all the window tasks. Its rebalances
+            // revoke everything; a task given back restores its store.
+            .set("partition.assignment.strategy", "range")
             // The window task reads what the repartition stage committed a
             // moment before: a short broker-side wait lets a fetch see a
             // commit promptly (librdkafka's default waits up to 500 ms).
@@ -144,7 +170,7 @@ impl Processor {
             .create_with_context(RebalanceCounter::default())
             .map_err(Fatal::Client)?;
         consumer
-            .subscribe(&[&names.input, &names.repartition])
+            .subscribe(&names.consumed())
             .map_err(Fatal::Client)?;
         let producer = StageProducer::new(&settings, &names.repartition_transactional_id)
             .map_err(|e| refused_or_client(e, &names.repartition_transactional_id))?;
@@ -162,8 +188,10 @@ impl Processor {
             settings,
             names,
             consumer,
-            windows: None,
-            fenced: None,
+            windows: BTreeMap::new(),
+            merge: None,
+            fenced: BTreeMap::new(),
+            reseek: BTreeSet::new(),
             synced_at: None,
             rewind: BTreeMap::new(),
             rewind_since: None,
@@ -219,7 +247,7 @@ impl Processor {
         self.match_assignment(rebalances)?;
         self.finish_rewind()?;
         let timeout = self.settings.kafka_timeout;
-        if let Some(task) = self.windows.as_mut() {
+        for task in self.windows.values_mut() {
             task.read_input_partitions(&self.consumer, &self.names, &self.metrics, timeout)?;
         }
         let deadline = Instant::now() + self.settings.commit_interval;
@@ -245,8 +273,10 @@ impl Processor {
                         }
                         self.repartition
                             .on_record(&message, &self.names, &self.metrics, clock)?;
+                    } else if self.is_fenced(message.topic(), message.partition()) {
+                        // Fetched before the pause: read again once taken back.
                     } else if message.topic() == self.names.repartition {
-                        let Some(task) = self.windows.as_mut() else {
+                        let Some(task) = self.windows.get_mut(&message.partition()) else {
                             // Assigned during this cycle: the rebalance check aborts it.
                             return Err(Interrupted::Rebalance);
                         };
@@ -260,6 +290,11 @@ impl Processor {
                         if task.cycle_full() {
                             break;
                         }
+                    } else if message.topic() == self.names.partials {
+                        let Some(task) = self.merge.as_mut() else {
+                            return Err(Interrupted::Rebalance);
+                        };
+                        task.on_record(&message, &self.names, &self.metrics, clock)?;
                     }
                 }
             }
@@ -275,9 +310,10 @@ impl Processor {
         self.commit()
     }
 
-    /// Matches both stages to the current assignment: the repartition
-    /// stage's partitions, and the window task, created (fencing the
-    /// previous owner, restoring the store) or dropped.
+    /// Matches every stage to the current assignment: the repartition
+    /// stage's partitions, and the window tasks and the merge step, each
+    /// created (fencing the previous owner, restoring its state) or
+    /// dropped.
     fn match_assignment(&mut self, rebalances: u64) -> Result<(), Interrupted> {
         let assignment = self.consumer.assignment()?;
         if self.synced_at != Some(rebalances) {
@@ -297,49 +333,98 @@ impl Processor {
             });
             self.synced_at = Some(rebalances);
         }
-        let owned = assignment
-            .elements_for_topic(&self.names.repartition)
-            .iter()
-            .any(|p| p.partition() == 0);
-        // Fenced by a newer owner: the task is not taken back before the
-        // group has moved on, or the two would fence each other in turn.
-        // The partition stays paused meanwhile. A fence that no rebalance
-        // follows (the broker expired a stalled transaction, or another
-        // producer took the id) is waited out for the Kafka timeout, then
-        // the task is taken back.
-        let mut resumed = false;
-        if let Some(fenced) = &self.fenced {
-            let waited = fenced.since.elapsed() >= self.settings.kafka_timeout;
+        let owned = |topic: &str| -> BTreeSet<i32> {
+            assignment
+                .elements_for_topic(topic)
+                .iter()
+                .map(|e| e.partition())
+                .collect()
+        };
+        let owned_windows = owned(&self.names.repartition);
+        let owns_merge = owned(&self.names.partials).contains(&0);
+        self.take_back_fenced(&assignment, rebalances);
+        let revoked: Vec<i32> = self
+            .windows
+            .keys()
+            .filter(|p| !owned_windows.contains(p))
+            .copied()
+            .collect();
+        for partition in revoked {
+            tracing::info!("window task {partition} revoked");
+            self.windows.remove(&partition);
+            self.metrics.window_tasks.dec();
+        }
+        if !owns_merge && self.merge.take().is_some() {
+            tracing::info!("merge step revoked");
+            self.metrics.merge_task.set(0);
+        }
+        for partition in owned_windows {
+            let key = (self.names.repartition.clone(), partition);
+            if self.windows.contains_key(&partition) || self.fenced.contains_key(&key) {
+                continue;
+            }
+            let task = WindowTask::open(
+                &self.settings,
+                &self.names,
+                &self.metrics,
+                &self.consumer,
+                partition,
+            )?;
+            self.reseek_if_taken_back(key, task.committed());
+            self.windows.insert(partition, task);
+        }
+        let key = (self.names.partials.clone(), 0);
+        if owns_merge && self.merge.is_none() && !self.fenced.contains_key(&key) {
+            let task = MergeTask::open(&self.settings, &self.names, &self.metrics, &self.consumer)?;
+            self.reseek_if_taken_back(key, task.committed());
+            self.merge = Some(task);
+        }
+        Ok(())
+    }
+
+    /// Fenced by a newer owner, a task is not taken back before the group
+    /// has moved on, or the two would fence each other in turn; its
+    /// partition stays paused meanwhile. A fence that no rebalance follows
+    /// (the broker expired a stalled transaction, or another producer took
+    /// the id) is waited out for the Kafka timeout, then the task is taken
+    /// back.
+    fn take_back_fenced(&mut self, assignment: &TopicPartitionList, rebalances: u64) {
+        let timeout = self.settings.kafka_timeout;
+        let keys: Vec<(String, i32)> = self.fenced.keys().cloned().collect();
+        for key in keys {
+            let owned = assignment.find_partition(&key.0, key.1).is_some();
+            let fenced = &self.fenced[&key];
+            let waited = fenced.since.elapsed() >= timeout;
             if owned && fenced.at_rebalance == rebalances && !waited {
-                return Ok(());
+                continue;
             }
             if owned && waited {
                 tracing::warn!(
-                    "no rebalance followed the fence within {:?}; the window task is taken back",
-                    self.settings.kafka_timeout
+                    topic = key.0,
+                    partition = key.1,
+                    "no rebalance followed the fence within {timeout:?}; the task is taken back"
                 );
             }
-            self.fenced = None;
-            self.pause_window_partition(false);
-            resumed = owned;
-        }
-        if owned && self.windows.is_none() {
-            let task =
-                WindowTask::open(&self.settings, &self.names, &self.metrics, &self.consumer)?;
-            if resumed {
-                // Records fetched before the pause may have been dropped:
-                // read on from what is committed.
-                self.rewind
-                    .insert((self.names.repartition.clone(), 0), task.committed());
-                self.rewind_since.get_or_insert_with(Instant::now);
+            self.pause(&key.0, key.1, false);
+            self.fenced.remove(&key);
+            if owned {
+                self.reseek.insert(key);
             }
-            self.windows = Some(task);
-        } else if !owned && self.windows.is_some() {
-            tracing::info!("window task revoked");
-            self.windows = None;
-            self.metrics.window_task.set(0);
         }
-        Ok(())
+    }
+
+    /// A task taken back after a fence reads on from what is committed:
+    /// records fetched before the pause may have been dropped.
+    fn reseek_if_taken_back(&mut self, key: (String, i32), committed: Option<i64>) {
+        if self.reseek.remove(&key) {
+            self.rewind.insert(key, committed);
+            self.rewind_since.get_or_insert_with(Instant::now);
+        }
+    }
+
+    /// Whether the task reading `topic`'s `partition` waits after a fence.
+    fn is_fenced(&self, topic: &str, partition: i32) -> bool {
+        !self.fenced.is_empty() && self.fenced.contains_key(&(topic.to_owned(), partition))
     }
 
     /// Seeks the partitions an aborted cycle read back to their committed
@@ -388,13 +473,14 @@ impl Processor {
                 self.settings.kafka_timeout
             );
             self.consumer.unsubscribe();
-            self.consumer
-                .subscribe(&[&self.names.input, &self.names.repartition])?;
+            self.consumer.subscribe(&self.names.consumed())?;
             self.rewind.clear();
             self.rewind_since = None;
             self.synced_at = None;
-            if self.windows.take().is_some() {
-                self.metrics.window_task.set(0);
+            self.windows.clear();
+            self.metrics.window_tasks.set(0);
+            if self.merge.take().is_some() {
+                self.metrics.merge_task.set(0);
             }
             return Err(Interrupted::Rebalance);
         }
@@ -403,14 +489,25 @@ impl Processor {
         )))
     }
 
-    /// Commits both stages with their input offsets.
+    /// Commits every stage and task with its input offsets.
     fn commit(&mut self) -> Result<(), Interrupted> {
         let timeout = self.settings.kafka_timeout;
         let Some(group) = self.consumer.group_metadata() else {
             return Err(Interrupted::Rebalance);
         };
-        if let Some(task) = self.windows.as_mut() {
+        for task in self.windows.values_mut() {
             task.commit(&self.consumer, &group, &self.names, &self.metrics, timeout)?;
+        }
+        if let Some(watermark) = self
+            .windows
+            .values()
+            .filter_map(WindowTask::watermark)
+            .min()
+        {
+            self.metrics.watermark_ms.set(watermark);
+        }
+        if let Some(task) = self.merge.as_mut() {
+            task.commit(&self.consumer, &group, &self.names, timeout)?;
         }
         let offsets = self.repartition.offsets(&self.names)?;
         if self.repartition.producer.is_open() || offsets.count() > 0 {
@@ -451,36 +548,36 @@ impl Processor {
             self.rewind
                 .insert((self.names.input.clone(), partition), offset);
         }
-        if let Some(task) = self.windows.as_mut() {
+        for (&partition, task) in self.windows.iter_mut() {
             if let Some(offset) = task.aborted() {
                 self.rewind
-                    .insert((self.names.repartition.clone(), 0), offset);
+                    .insert((self.names.repartition.clone(), partition), offset);
             }
         }
         // A window task that took no record in this cycle keeps its store:
         // it matches the committed changelog. One that did is dropped and
         // restored from the changelog at the next cycle.
-        if self.windows.as_ref().is_some_and(WindowTask::changed) {
-            if let Some(mut task) = self.windows.take() {
-                self.metrics.window_task.set(0);
-                if let Err(e) = task.producer.abort(timeout) {
-                    if fenced(&e) {
-                        // Another instance owns the task now: it is not
-                        // taken back before the group has moved on.
-                        tracing::warn!(
-                            "the window task was fenced ({e}); it waits for the next rebalance"
-                        );
-                        self.fenced = Some(Fenced {
-                            at_rebalance: self.consumer.context().0.load(Ordering::SeqCst),
-                            since: Instant::now(),
-                        });
-                        self.pause_window_partition(true);
-                    } else {
-                        tracing::warn!(
-                            "aborting the window transaction: {e}; the task starts again"
-                        );
-                    }
-                }
+        let changed: Vec<i32> = self
+            .windows
+            .iter()
+            .filter(|(_, task)| task.changed())
+            .map(|(&partition, _)| partition)
+            .collect();
+        for partition in changed {
+            if let Some(mut task) = self.windows.remove(&partition) {
+                self.metrics.window_tasks.dec();
+                let aborted = task.producer.abort(timeout);
+                self.note_abort(aborted, (self.names.repartition.clone(), partition));
+            }
+        }
+        // The merge step's state holds what the cycle read: it is opened
+        // again, which replays it from the partials topic.
+        if let Some(offset) = self.merge.as_mut().and_then(MergeTask::aborted) {
+            self.rewind.insert((self.names.partials.clone(), 0), offset);
+            if let Some(mut task) = self.merge.take() {
+                self.metrics.merge_task.set(0);
+                let aborted = task.producer.abort(timeout);
+                self.note_abort(aborted, (self.names.partials.clone(), 0));
             }
         }
         if !self.rewind.is_empty() {
@@ -488,18 +585,49 @@ impl Processor {
         }
     }
 
-    /// Pauses or resumes fetching the repartition topic (the window task's
-    /// input); a partition no longer assigned is left as it is.
-    fn pause_window_partition(&self, pause: bool) {
-        let mut partition = TopicPartitionList::new();
-        partition.add_partition(&self.names.repartition, 0);
-        let done = if pause {
-            self.consumer.pause(&partition)
+    /// What a dropped task's abort said: fenced, it waits for the group to
+    /// move on, its input partition (`key`) paused.
+    fn note_abort(&mut self, aborted: Result<(), KafkaError>, key: (String, i32)) {
+        let Err(e) = aborted else {
+            return;
+        };
+        if fenced(&e) {
+            // Another instance owns the task now: it is not taken back
+            // before the group has moved on.
+            tracing::warn!(
+                topic = key.0,
+                partition = key.1,
+                "the task was fenced ({e}); it waits for the next rebalance"
+            );
+            self.pause(&key.0, key.1, true);
+            self.fenced.insert(
+                key,
+                Fenced {
+                    at_rebalance: self.consumer.context().0.load(Ordering::SeqCst),
+                    since: Instant::now(),
+                },
+            );
         } else {
-            self.consumer.resume(&partition)
+            tracing::warn!(
+                topic = key.0,
+                partition = key.1,
+                "aborting the task's transaction: {e}; the task starts again"
+            );
+        }
+    }
+
+    /// Pauses or resumes fetching `topic`'s `partition` (a task's input); a
+    /// partition no longer assigned is left as it is.
+    fn pause(&self, topic: &str, partition: i32, pause: bool) {
+        let mut list = TopicPartitionList::new();
+        list.add_partition(topic, partition);
+        let done = if pause {
+            self.consumer.pause(&list)
+        } else {
+            self.consumer.resume(&list)
         };
         if let Err(e) = done {
-            tracing::debug!("pausing or resuming the repartition topic: {e}");
+            tracing::debug!(topic, partition, "pausing or resuming: {e}");
         }
     }
 }

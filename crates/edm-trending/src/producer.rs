@@ -59,6 +59,9 @@ impl StageProducer {
     /// an error naming the setting that avoids it.
     pub fn new(settings: &Settings, transactional_id: &str) -> Result<Self, KafkaError> {
         let mut config = settings.kafka.producer_config("edm-trending");
+        // Keyed records go where Kafka's Java clients put them (murmur2 of
+        // the key): the repartition topic's products, one task each.
+        config.set("partitioner", "murmur2_random");
         if settings.guarantee == ProcessingGuarantee::ExactlyOnce {
             config.set("transactional.id", transactional_id).set(
                 "transaction.timeout.ms",

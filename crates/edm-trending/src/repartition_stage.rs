@@ -1,9 +1,13 @@
 //! Stage 1, the repartition stage: each click read from `edm-ui-click` is
 //! given its event time (capped by this processor's clock, see
 //! [`event_time`](crate::event_time())) and written, keyed by its product,
-//! to the repartition topic with where it was read. At the end of each
-//! cycle the stage writes progress records for the input partitions it has
-//! read to their end, so that windows close on a quiet store.
+//! to the repartition topic with where it was read: the partition is the
+//! key's murmur2 hash modulo the partition count, as Kafka's Java clients
+//! place keyed records, so each product is one window task's. At the end
+//! of each cycle the stage writes progress records for the input
+//! partitions it has read to their end, to every repartition partition
+//! (each window task's watermark waits for every input partition), so that
+//! windows close on a quiet store.
 //!
 //! # Progress of a quiet partition
 //! Every second at most, for a partition whose rounded clock watermark
@@ -36,6 +40,7 @@ use crate::progress::Source;
 use crate::repartition::{ClickRecord, ProgressRecord, RepartitionRecord};
 use crate::throttled_log::Throttled;
 use crate::window::last_closing_at_or_before;
+use crate::window_task::PARTITIONS_REFRESH;
 
 /// How often a partition's end offset is asked for, at most.
 const END_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -73,6 +78,8 @@ pub struct RepartitionStage {
     inputs: BTreeMap<i32, InputPartition>,
     adjusted: BTreeMap<&'static str, Throttled>,
     skipped: Throttled,
+    /// The repartition topic's partition count, and when it was read.
+    window_tasks: Option<(i32, Instant)>,
 }
 
 impl RepartitionStage {
@@ -83,6 +90,7 @@ impl RepartitionStage {
             inputs: BTreeMap::new(),
             adjusted: BTreeMap::new(),
             skipped: Throttled::default(),
+            window_tasks: None,
         }
     }
 
@@ -185,7 +193,7 @@ impl RepartitionStage {
             event_id: event.event_id.clone(),
             source: Some(Source { partition, offset }),
         });
-        self.write(&record, names)?;
+        self.write(&record, names, None)?;
         metrics.clicks_repartitioned.inc();
         Ok(())
     }
@@ -221,15 +229,23 @@ impl RepartitionStage {
         }
     }
 
-    /// Writes one record to the repartition topic.
-    fn write(&mut self, record: &RepartitionRecord, names: &Names) -> Result<(), Interrupted> {
+    /// Writes one record to the repartition topic: to `partition`, or, if
+    /// `None`, where its key's murmur2 hash puts it (the producer's
+    /// partitioner).
+    fn write(
+        &mut self,
+        record: &RepartitionRecord,
+        names: &Names,
+        partition: Option<i32>,
+    ) -> Result<(), Interrupted> {
         let value = record
             .value()
             .map_err(|e| Interrupted::Fatal(crate::processor::Fatal::Encode(e)))?;
         let key = record.key();
-        let mut out = BaseRecord::<Vec<u8>, Vec<u8>>::to(&names.repartition)
-            .partition(0)
-            .payload(&value);
+        let mut out = BaseRecord::<Vec<u8>, Vec<u8>>::to(&names.repartition).payload(&value);
+        if let Some(partition) = partition {
+            out = out.partition(partition);
+        }
         if let Some(key) = &key {
             out = out.key(key);
         }
@@ -248,6 +264,9 @@ impl RepartitionStage {
         grace_ms: i64,
         timeout: Duration,
     ) -> Result<(), Interrupted> {
+        let Some(tasks) = self.window_tasks(consumer, names, timeout) else {
+            return Ok(());
+        };
         let target = last_closing_at_or_before(clock.now_ms - clock.max_skew_ms, grace_ms);
         // librdkafka's own position also moves past what it never hands
         // over: transaction markers another producer's transactions leave.
@@ -301,9 +320,46 @@ impl RepartitionStage {
             }
         }
         for record in &records {
-            self.write(record, names)?;
+            for partition in 0..tasks {
+                self.write(record, names, Some(partition))?;
+            }
         }
         Ok(())
+    }
+
+    /// The repartition topic's partition count, read again every
+    /// [`PARTITIONS_REFRESH`]; `None` while it cannot be read.
+    fn window_tasks(
+        &mut self,
+        consumer: &BaseConsumer<RebalanceCounter>,
+        names: &Names,
+        timeout: Duration,
+    ) -> Option<i32> {
+        if let Some((count, at)) = self.window_tasks {
+            if at.elapsed() < PARTITIONS_REFRESH {
+                return Some(count);
+            }
+        }
+        let read = consumer
+            .fetch_metadata(Some(&names.repartition), timeout.min(END_CHECK_TIMEOUT))
+            .ok()
+            .and_then(|metadata| {
+                metadata
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == names.repartition && t.error().is_none())
+                    .map(|t| t.partitions().len())
+            })
+            .filter(|&n| n > 0)
+            .map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+        match read {
+            Some(count) => self.window_tasks = Some((count, Instant::now())),
+            None => tracing::warn!(
+                topic = names.repartition,
+                "the repartition topic's partition count could not be read; progress records wait"
+            ),
+        }
+        read.or(self.window_tasks.map(|(count, _)| count))
     }
 
     /// The next offset of each partition read in the open cycle, for the

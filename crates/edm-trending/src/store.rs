@@ -22,7 +22,10 @@
 //! 3. For each window `w` of each spec containing `t`: if
 //!    `w.end + grace <= watermark` the click is late for `w`: not counted,
 //!    added to [`SpecCounters::late_drops`](crate::SpecCounters::late_drops)
-//!    and to the kept result's `late_clicks`. Otherwise it is counted in
+//!    and to the kept result's `late_clicks` (a window this store counted
+//!    nothing in is kept too, with a result of late clicks alone: a window
+//!    task holds some products only, and the merge adds these late clicks
+//!    to the window's result). Otherwise it is counted in
 //!    `w` (see [`counts`](crate::counts) for a window that is full), unless
 //!    `w` holds no product yet while the store is full
 //!    ([`SpecCounters::over_limit_drops`](crate::SpecCounters::over_limit_drops)).
@@ -322,11 +325,32 @@ impl WindowStore {
     /// still kept.
     fn late(&mut self, window: Window, processed: &mut Processed) {
         increment(&mut self.counters.spec_mut(window.spec()).late_drops);
-        if let Some(kept) = self.closed.get_mut(&window) {
-            increment(&mut kept.result.late_clicks);
-            kept.pending = true;
-            processed.changelog.push(closed_update(window, kept));
+        let expired = self.closed_through.is_some_and(|through| {
+            window
+                .closes_at(self.config.grace_ms())
+                .saturating_add(CLOSED_KEPT_MS)
+                <= through
+        });
+        if expired {
+            return;
         }
+        // A window this store counted nothing in is kept for its late
+        // clicks all the same: a window task's products are only some of
+        // the window's, and the merge adds these to the window's result
+        // (a window with no clicks anywhere has none).
+        let kept = self.closed.entry(window).or_insert_with(|| ClosedWindow {
+            result: WindowResult {
+                window,
+                clicks: 0,
+                products: 0,
+                top: Vec::new(),
+                late_clicks: 0,
+            },
+            pending: false,
+        });
+        increment(&mut kept.result.late_clicks);
+        kept.pending = true;
+        processed.changelog.push(closed_update(window, kept));
     }
 
     /// Counts one click of `button_id` in `window`; `false` if it could not
@@ -626,6 +650,27 @@ mod tests {
         // A click from no input partition is counted but moves no time.
         s.click_on(9, "c", T0 + 30 * MIN).unwrap();
         assert_eq!(s.store.watermark(), Some(T0 + 2 * MIN));
+    }
+
+    #[test]
+    fn a_window_that_counted_nothing_keeps_its_late_clicks_for_the_merge() {
+        let mut s = run(0, 100);
+        // The watermark passes [T0, T0+1m) with no click in it.
+        s.click("a", T0 + MIN + 1);
+        let late = s.click("b", T0 + 5);
+        let kept = decoded(&late)
+            .into_iter()
+            .find_map(|r| match r {
+                ChangelogRecord::Closed { window, closed } if window == one(T0) => Some(closed),
+                _ => None,
+            })
+            .expect("the late-only result is in the changelog, and decodes");
+        assert_eq!((kept.result.clicks, kept.result.late_clicks), (0, 1));
+        assert!(kept.result.top.is_empty());
+        let again = s.click("a", T0 + MIN + 1_000).emitted;
+        let one_minute: Vec<&WindowResult> = again.iter().filter(|r| r.window == one(T0)).collect();
+        assert_eq!(one_minute.len(), 1, "written for the merge");
+        assert_eq!((one_minute[0].clicks, one_minute[0].late_clicks), (0, 1));
     }
 
     #[test]

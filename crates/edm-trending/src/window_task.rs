@@ -1,10 +1,15 @@
-//! Stage 2, the window task: each record of the repartition topic goes
-//! through the [`WindowStore`]; the changelog updates and the results it
-//! returns are written in the cycle, with the repartition offset.
+//! Stage 2, a window task: each record of its repartition partition goes
+//! through its [`WindowStore`]; the changelog updates (to the changelog
+//! partition of the same number) and the results it returns are written in
+//! the cycle, with the repartition offset. The results hold the task's
+//! products only: they go to the partials topic, as
+//! [`PartialsRecord`]s, each time followed by the task's watermark once it
+//! passes a closing instant, for the merge step ([`crate::merge`]).
 //!
-//! The task's producer has a stable transactional id, so an instance that
-//! takes the task over fences the previous owner at once (and aborts its
-//! open transaction) before it restores the store from the changelog. The
+//! Task `i`'s producer has the stable transactional id
+//! `<application id>-windows-<i>`, so an instance that takes the task over
+//! fences the previous owner at once (and aborts its open transaction)
+//! before it restores the store from its changelog partition. The
 //! task learns the input topic's partition count from its metadata (again
 //! every [`PARTITIONS_REFRESH`]): the store's watermark waits for every one
 //! of them. No record of the repartition topic moves time past this
@@ -22,13 +27,14 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use crate::changelog_reader::{restore, RestoreFailure};
 use crate::event_time::{Adjustment, Clock};
 use crate::journal::{Journal, MAX_JOURNAL_BYTES};
+use crate::merge::PartialsRecord;
 use crate::metrics::Metrics;
 use crate::names::Names;
 use crate::processor::{Fatal, Interrupted, RebalanceCounter};
 use crate::producer::StageProducer;
 use crate::settings::{ProcessingGuarantee, Settings};
 use crate::throttled_log::Throttled;
-use crate::window::Window;
+use crate::window::{last_closing_at_or_before, Window};
 use crate::{coalesce, ChangelogUpdate, Counters, Processed, RepartitionRecord, WindowStore};
 
 /// How often the input topic's partition count is read again.
@@ -36,10 +42,17 @@ pub const PARTITIONS_REFRESH: Duration = Duration::from_secs(30);
 /// The longest a question for an input partition's end offset waits.
 const END_ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The window task, while this instance holds it.
+/// A window task, while this instance holds it.
 pub struct WindowTask {
-    /// Its producer (transactional id `<application id>-windows-0`).
+    /// Its repartition partition (and changelog partition).
+    partition: i32,
+    /// Its producer (transactional id `<application id>-windows-<i>`).
     pub producer: StageProducer,
+    /// The last watermark written to the partials topic, rounded down to
+    /// a closing instant (see [`last_closing_at_or_before`]).
+    watermark_written: Option<i64>,
+    /// The watermark last committed so.
+    watermark_committed: Option<i64>,
     store: WindowStore,
     guarantee: ProcessingGuarantee,
     /// The open cycle's changelog updates.
@@ -67,27 +80,36 @@ pub struct WindowTask {
 }
 
 impl WindowTask {
-    /// Takes the task: a producer with the task's transactional id (which
-    /// fences the previous owner), the store restored from the changelog,
-    /// and the committed offset.
+    /// Takes task `partition`: a producer with the task's transactional id
+    /// (which fences the previous owner), the store restored from its
+    /// changelog partition, and the committed offset.
     pub fn open(
         settings: &Settings,
         names: &Names,
         metrics: &Metrics,
         consumer: &BaseConsumer<RebalanceCounter>,
+        partition: i32,
     ) -> Result<Self, Interrupted> {
-        let producer = StageProducer::new(settings, &names.windows_transactional_id)?;
-        let (store, summary) = match restore(settings, &names.changelog, &metrics.skipped_changelog)
-        {
+        let producer = StageProducer::new(settings, &names.windows_transactional_id(partition))?;
+        let restored = restore(
+            settings,
+            &names.changelog,
+            partition,
+            &metrics.skipped_changelog,
+        );
+        let (store, summary) = match restored {
             Ok(restored) => restored,
             Err(RestoreFailure::Kafka { source, .. }) => return Err(Interrupted::Kafka(source)),
+            Err(missing @ RestoreFailure::MissingPartition { .. }) => {
+                return Err(Interrupted::Fatal(Fatal::Topics(missing.to_string())));
+            }
             Err(stalled @ RestoreFailure::Stalled { .. }) => {
                 tracing::warn!("{stalled}; trying again");
                 return Err(Interrupted::Kafka(rdkafka::error::KafkaError::Canceled));
             }
         };
         let mut wanted = TopicPartitionList::new();
-        wanted.add_partition(&names.repartition, 0);
+        wanted.add_partition(&names.repartition, partition);
         let committed = consumer
             .committed_offsets(wanted, settings.kafka_timeout)?
             .elements()
@@ -97,20 +119,25 @@ impl WindowTask {
                 _ => None,
             });
         tracing::info!(
+            task = partition,
+            changelog_partition = partition,
             records = summary.records,
             skipped = summary.skipped,
             millis = summary.took.as_millis() as u64,
             watermark = store.watermark(),
-            "window task assigned; store restored from the changelog"
+            "window task {partition} assigned; store restored from changelog partition {partition}"
         );
         metrics.restores.inc();
-        metrics.window_task.set(1);
+        metrics.window_tasks.inc();
         metrics.last_restore_records.set(summary.records as i64);
         metrics
             .last_restore_millis
             .set(summary.took.as_millis() as i64);
         Ok(Self {
+            partition,
             producer,
+            watermark_written: None,
+            watermark_committed: None,
             reported: *store.counters(),
             store,
             guarantee: settings.guarantee,
@@ -277,7 +304,14 @@ impl WindowTask {
         }
     }
 
-    /// Puts what the store returned in the open cycle.
+    /// The task's number: its repartition and changelog partition.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// Puts what the store returned in the open cycle: its partial results,
+    /// then the watermark if it passed a closing instant (so the merge sees
+    /// a window's partial before the watermark that closes it).
     fn write(
         &mut self,
         processed: Processed,
@@ -288,16 +322,36 @@ impl WindowTask {
             return Ok(());
         }
         self.producer.begin()?;
-        for result in processed.emitted {
-            let output = result
-                .to_record()
+        let task = self.partition;
+        let mut partials: Vec<PartialsRecord> = processed
+            .emitted
+            .into_iter()
+            .map(|result| PartialsRecord::Partial { task, result })
+            .collect();
+        let grace = self.store.config().grace_ms();
+        if let Some(watermark) = self.store.watermark() {
+            let closing = last_closing_at_or_before(watermark, grace);
+            if self.watermark_written.is_none_or(|w| closing > w) {
+                self.watermark_written = Some(closing);
+                partials.push(PartialsRecord::Watermark {
+                    task,
+                    watermark: closing,
+                });
+            }
+        }
+        for record in partials {
+            let value = record
+                .value()
                 .map_err(|e| Interrupted::Fatal(Fatal::Encode(e)))?;
             self.producer.send(
-                BaseRecord::to(&names.output)
-                    .key(&output.key)
-                    .payload(&output.value),
+                BaseRecord::to(&names.partials)
+                    .partition(0)
+                    .key(&record.key())
+                    .payload(&value),
             )?;
-            metrics.windows_emitted.inc();
+            if matches!(record, PartialsRecord::Partial { .. }) {
+                metrics.partials_written.inc();
+            }
         }
         self.journal_bytes += processed
             .changelog
@@ -350,7 +404,7 @@ impl WindowTask {
                     let journal = Journal::of_cycle(&closed, &updates).update();
                     self.producer.send(
                         BaseRecord::<[u8], [u8]>::to(&names.changelog)
-                            .partition(0)
+                            .partition(self.partition)
                             .key(&journal.key[..])
                             .payload(journal.value.as_deref().unwrap_or_default()),
                     )?;
@@ -363,7 +417,7 @@ impl WindowTask {
             }
             for update in updates {
                 let mut record = BaseRecord::<[u8], [u8]>::to(&names.changelog)
-                    .partition(0)
+                    .partition(self.partition)
                     .key(&update.key[..]);
                 if let Some(value) = &update.value {
                     record = record.payload(&value[..]);
@@ -376,7 +430,11 @@ impl WindowTask {
         }
         let mut offsets = TopicPartitionList::new();
         if let Some(next) = self.next_offset {
-            offsets.add_partition_offset(&names.repartition, 0, Offset::Offset(next))?;
+            offsets.add_partition_offset(
+                &names.repartition,
+                self.partition,
+                Offset::Offset(next),
+            )?;
         }
         let left = deadline.saturating_duration_since(Instant::now());
         let had_changes = self.producer.is_open();
@@ -384,6 +442,7 @@ impl WindowTask {
         if had_changes {
             self.retire_journal = false;
         }
+        self.watermark_committed = self.watermark_written;
         if let Some(next) = self.next_offset.take() {
             self.committed = Some(next);
         }
@@ -394,6 +453,7 @@ impl WindowTask {
     /// The open cycle aborted: where the repartition topic must be read
     /// again from, if the cycle read it (`Some(None)`: the log's start).
     pub fn aborted(&mut self) -> Option<Option<i64>> {
+        self.watermark_written = self.watermark_committed;
         self.changelog.clear();
         self.closed.clear();
         self.journal_bytes = 0;
@@ -405,8 +465,10 @@ impl WindowTask {
         let now = *self.store.counters();
         metrics.add_store_counts(&self.reported, &now);
         self.reported = now;
-        if let Some(watermark) = self.store.watermark() {
-            metrics.watermark_ms.set(watermark);
-        }
+    }
+
+    /// The store's watermark, once it has one.
+    pub fn watermark(&self) -> Option<i64> {
+        self.store.watermark()
     }
 }

@@ -3,14 +3,16 @@
 //! readers, edm-trending instances as real processes (killed, frozen,
 //! restarted), their metrics, and the reference counts a window must hold.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use edm_testkit::broker::free_port;
 use edm_testkit::infra;
 use edm_tool::launcher::{Launch, Launched};
+use edm_trending::merge::merged;
 use edm_trending::{
-    ClickRecord, RepartitionRecord, TrendingConfig, TrendingRecord, Window, WindowSpec, WindowStore,
+    ClickRecord, RepartitionRecord, TrendingConfig, TrendingRecord, Window, WindowResult,
+    WindowSpec, WindowStore,
 };
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -30,22 +32,34 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// The window tasks of the tests' topics, unless a test says otherwise.
+pub const WINDOW_TASKS: i32 = 3;
+
 /// A test's topics: a prefix of its own on a broker, the input with
-/// `partitions` partitions, and edm-trending's internal and output topics.
+/// `partitions` partitions, and edm-trending's internal topics (the
+/// repartition topic and the changelog with `tasks` partitions) and output
+/// topic.
 #[derive(Clone)]
 pub struct Topics {
     pub bootstrap: String,
     pub prefix: String,
     pub partitions: i32,
+    pub tasks: i32,
 }
 
 impl Topics {
-    /// Creates the topics under a fresh prefix.
+    /// Creates the topics under a fresh prefix, for [`WINDOW_TASKS`] tasks.
     pub fn create(bootstrap: &str, partitions: i32) -> Self {
+        Self::with_tasks(bootstrap, partitions, WINDOW_TASKS)
+    }
+
+    /// Creates the topics under a fresh prefix, for `tasks` window tasks.
+    pub fn with_tasks(bootstrap: &str, partitions: i32, tasks: i32) -> Self {
         let topics = Self {
             bootstrap: bootstrap.to_owned(),
             prefix: format!("trending-{}.", uuid::Uuid::new_v4().simple()),
             partitions,
+            tasks,
         };
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
@@ -53,8 +67,9 @@ impl Topics {
             .unwrap();
         let specs = [
             (topics.input(), partitions, false),
-            (topics.repartition(), 1, false),
-            (topics.changelog(), 1, true),
+            (topics.repartition(), tasks, false),
+            (topics.changelog(), tasks, true),
+            (topics.partials(), 1, false),
             (topics.output(), 1, false),
         ];
         let new: Vec<NewTopic> = specs
@@ -91,10 +106,17 @@ impl Topics {
             .unwrap();
         let partitions = metadata.topics()[0].partitions().len() as i32;
         assert!(partitions > 0, "{input} exists");
+        let repartition = format!("{prefix}edm-trending-clicks-by-product-repartition");
+        let metadata = consumer
+            .fetch_metadata(Some(&repartition), Duration::from_secs(30))
+            .unwrap();
+        let tasks = metadata.topics()[0].partitions().len() as i32;
+        assert!(tasks > 0, "{repartition} exists");
         Self {
             bootstrap: bootstrap.to_owned(),
             prefix: prefix.to_owned(),
             partitions,
+            tasks,
         }
     }
 
@@ -108,6 +130,10 @@ impl Topics {
 
     pub fn changelog(&self) -> String {
         format!("{}edm-trending-window-counts-changelog", self.prefix)
+    }
+
+    pub fn partials(&self) -> String {
+        format!("{}edm-trending-window-partials", self.prefix)
     }
 
     pub fn output(&self) -> String {
@@ -243,6 +269,14 @@ pub type Record = (Option<Vec<u8>>, Option<Vec<u8>>);
 /// Every committed record of `topic`, in order within each partition
 /// (partition by partition).
 pub fn read_committed(bootstrap: &str, topic: &str) -> Vec<Record> {
+    read_committed_by_partition(bootstrap, topic)
+        .into_values()
+        .flatten()
+        .collect()
+}
+
+/// Every committed record of `topic`, by partition, in order.
+pub fn read_committed_by_partition(bootstrap: &str, topic: &str) -> BTreeMap<i32, Vec<Record>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "edm-trending-test-reader")
@@ -276,7 +310,7 @@ pub fn read_committed(bootstrap: &str, topic: &str) -> Vec<Record> {
             _ => {}
         }
     }
-    records.into_values().flatten().collect()
+    records
 }
 
 /// The output records, parsed as every reader parses them.
@@ -350,40 +384,59 @@ pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Every click in the repartition log exactly once (by event id, or for a
-/// click without one by where it was read), and the log's records.
-pub fn repartition_log(topics: &Topics, clicks: usize) -> Vec<RepartitionRecord> {
-    let mut records: Vec<RepartitionRecord> = Vec::new();
-    wait_for(
-        "every click repartitioned",
-        Duration::from_secs(120),
-        || {
-            records = read_committed(&topics.bootstrap, &topics.repartition())
+/// The repartition log, partition by partition.
+pub fn repartition_logs(topics: &Topics) -> BTreeMap<i32, Vec<RepartitionRecord>> {
+    read_committed_by_partition(&topics.bootstrap, &topics.repartition())
+        .into_iter()
+        .map(|(partition, records)| {
+            let records = records
                 .into_iter()
                 .map(|(k, v)| {
                     RepartitionRecord::decode(k.as_deref(), v.as_deref())
                         .expect("edm-trending's own records decode")
                 })
                 .collect();
-            records
-                .iter()
-                .filter(|r| matches!(r, RepartitionRecord::Click(_)))
-                .count()
-                >= clicks
+            (partition, records)
+        })
+        .collect()
+}
+
+/// Every click in the repartition log exactly once (by event id, or for a
+/// click without one by where it was read), and each product's clicks in
+/// one partition (one window task's).
+pub fn assert_every_click_repartitioned_once(topics: &Topics, clicks: usize) {
+    let mut logs = BTreeMap::new();
+    let is_click = |r: &&RepartitionRecord| matches!(r, RepartitionRecord::Click(_));
+    wait_for(
+        "every click repartitioned",
+        Duration::from_secs(120),
+        || {
+            logs = repartition_logs(topics);
+            logs.values().flatten().filter(is_click).count() >= clicks
         },
     );
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for record in &records {
-        if let RepartitionRecord::Click(ClickRecord {
-            event_id, source, ..
-        }) = record
-        {
-            let identity = event_id.clone().unwrap_or_else(|| {
-                source.map_or_else(String::new, |s| {
-                    format!("input {}/{}", s.partition, s.offset)
-                })
-            });
-            *seen.entry(identity).or_default() += 1;
+    let mut task_of: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
+    for (partition, log) in &logs {
+        for record in log {
+            if let RepartitionRecord::Click(ClickRecord {
+                button_id,
+                event_id,
+                source,
+                ..
+            }) = record
+            {
+                let identity = event_id.clone().unwrap_or_else(|| {
+                    source.map_or_else(String::new, |s| {
+                        format!("input {}/{}", s.partition, s.offset)
+                    })
+                });
+                *seen.entry(identity).or_default() += 1;
+                task_of
+                    .entry(button_id.clone())
+                    .or_default()
+                    .insert(*partition);
+            }
         }
     }
     let twice: Vec<_> = seen.iter().filter(|(_, &n)| n != 1).collect();
@@ -393,64 +446,90 @@ pub fn repartition_log(topics: &Topics, clicks: usize) -> Vec<RepartitionRecord>
         "clicks repartitioned more than once"
     );
     assert_eq!(seen.len(), clicks, "every click repartitioned");
-    records
+    let split: Vec<_> = task_of
+        .iter()
+        .filter(|(_, tasks)| tasks.len() > 1)
+        .collect();
+    assert!(split.is_empty(), "products in two window tasks: {split:?}");
 }
 
-/// The windows written to `edm-trending` are exactly those one
-/// uninterrupted store computes over the repartition log, in order: none
-/// missing, none wrong, none twice; and the log closes every window it
-/// opened (its progress records reach the processor's clock).
-pub fn assert_output_follows_the_log(topics: &Topics, log: &[RepartitionRecord], grace_secs: i64) {
-    let text = |records: &[Record]| -> Vec<String> {
-        records
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{} {}",
-                    String::from_utf8_lossy(k.as_deref().unwrap_or_default()),
-                    String::from_utf8_lossy(v.as_deref().unwrap_or_default())
-                )
-            })
-            .collect()
-    };
-    let mut log = log.to_vec();
-    let mut expected = Vec::new();
-    let mut written;
-    let mut open;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let mut store =
-            WindowStore::new(TrendingConfig::new(grace_secs * 1000, 10, 100_000).unwrap());
+/// What the window tasks and the merge compute over the repartition log
+/// as it is now: a store per partition (with `config`), their results
+/// merged, the latest of each window as (key, value) text; and how many
+/// windows the log leaves open.
+pub fn reference_results(
+    topics: &Topics,
+    config: TrendingConfig,
+) -> (BTreeMap<String, String>, usize) {
+    let mut partials: BTreeMap<Window, BTreeMap<i32, WindowResult>> = BTreeMap::new();
+    let mut open = 0;
+    for (partition, log) in repartition_logs(topics) {
+        let mut store = WindowStore::new(config);
         store.set_input_partitions(topics.partitions);
-        expected.clear();
         for record in &log {
             if let Ok(processed) = store.process(record) {
                 for result in processed.emitted {
-                    let record = result.to_record().unwrap();
-                    expected.push((Some(record.key), Some(record.value)));
+                    partials
+                        .entry(result.window)
+                        .or_default()
+                        .insert(partition, result);
                 }
             }
         }
-        open = store.open_windows();
-        written = read_committed(&topics.bootstrap, &topics.output());
-        if open == 0 && text(&written) == text(&expected) {
-            break;
-        }
-        if Instant::now() > deadline {
+        open += store.open_windows();
+    }
+    // A window whose partials hold late clicks alone has no result.
+    let results = partials
+        .iter()
+        .map(|(window, partials)| merged(*window, partials, config.top_n()))
+        .filter(|result| result.clicks > 0)
+        .map(|result| {
+            let record = result.to_record().unwrap();
+            (
+                String::from_utf8(record.key).unwrap(),
+                String::from_utf8(record.value).unwrap(),
+            )
+        })
+        .collect();
+    (results, open)
+}
+
+/// The records of `topics`' output as (key, value) text, in order.
+pub fn written(topics: &Topics) -> Vec<(String, String)> {
+    read_committed(&topics.bootstrap, &topics.output())
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                String::from_utf8(k.unwrap_or_default()).unwrap(),
+                String::from_utf8(v.unwrap_or_default()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The windows written to `edm-trending` are those the window tasks and
+/// the merge compute over the repartition log: the latest record of each
+/// window is its reference result, no window is missing or extra, and no
+/// record is written twice (a window is written again only with more late
+/// clicks); and the log closes every window it opened (its progress
+/// records reach the processor's clock).
+pub fn assert_output_follows_the_log(topics: &Topics, grace_secs: i64) {
+    let config = TrendingConfig::new(grace_secs * 1000, 10, 100_000).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (mut expected, mut open, mut all, mut latest);
+    loop {
+        (expected, open) = reference_results(topics, config);
+        all = written(topics);
+        latest = all.iter().cloned().collect::<BTreeMap<_, _>>();
+        if (open == 0 && latest == expected) || Instant::now() > deadline {
             break;
         }
         std::thread::sleep(Duration::from_secs(1));
-        log = read_committed(&topics.bootstrap, &topics.repartition())
-            .into_iter()
-            .map(|(k, v)| RepartitionRecord::decode(k.as_deref(), v.as_deref()).unwrap())
-            .collect();
     }
-    assert_eq!(
-        text(&written),
-        text(&expected),
-        "the windows written to edm-trending"
-    );
+    assert_eq!(latest, expected, "the latest record of each window");
     assert_eq!(open, 0, "the log closes every window it opened");
+    let distinct: BTreeSet<&(String, String)> = all.iter().collect();
+    assert_eq!(distinct.len(), all.len(), "a record written twice");
 }
 
 /// The clicks of each product in each window that `clicks` fall in.

@@ -14,8 +14,8 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 
 use crate::common::{
-    assert_output_follows_the_log, now_ms, produce, repartition_log, results, shared_broker,
-    wait_for, Click, Instance, Topics,
+    assert_every_click_repartitioned_once, assert_output_follows_the_log, now_ms, produce, results,
+    shared_broker, wait_for, Click, Instance, Topics,
 };
 
 pub const GRACE_SECS: i64 = 30;
@@ -75,11 +75,20 @@ pub fn wait_for_first_windows(topics: &Topics) {
     });
 }
 
+/// Waits until `instance`'s window tasks have written their first
+/// results for the merge: it is mid-stream (the merged results come later,
+/// once every task has passed a window).
+pub fn wait_for_first_partials(instance: &Instance) {
+    wait_for("the first partial results", Duration::from_secs(90), || {
+        instance.metric("edm_trending_partials_written_total") > 0.0
+    });
+}
+
 /// Every click once in the repartition log, and the output what the store
 /// computes over it, every window of the run closed.
 fn assert_exact(topics: &Topics) {
-    let log = repartition_log(topics, 3000);
-    assert_output_follows_the_log(topics, &log, GRACE_SECS);
+    assert_every_click_repartitioned_once(topics, 3000);
+    assert_output_follows_the_log(topics, GRACE_SECS);
     let windows = results(topics).len();
     assert!(windows > 20, "the run closes many windows: {windows}");
 }
@@ -88,7 +97,7 @@ fn assert_exact(topics: &Topics) {
 fn windows_are_exact_through_a_sigkill_and_a_rebalance() {
     let topics = backlog(&shared_broker());
     let mut a = Instance::start(&topics, "a", &SLOW);
-    wait_for_first_windows(&topics);
+    wait_for_first_partials(&a);
     a.kill(); // mid-stream, transactions open or not
     let _b = Instance::start(&topics, "b", &SLOW);
     std::thread::sleep(Duration::from_secs(3));
@@ -103,7 +112,7 @@ fn windows_are_exact_through_a_broker_crash_and_restart() {
     let broker = runtime.block_on(SpareBroker::start());
     let topics = backlog(&broker.bootstrap());
     let mut a = Instance::start(&topics, "outage", &SLOW);
-    wait_for_first_windows(&topics);
+    wait_for_first_partials(&a);
     runtime.block_on(broker.kill()); // mid-stream, transactions open or not
     std::thread::sleep(Duration::from_secs(5));
     runtime.block_on(broker.restart());
@@ -122,7 +131,7 @@ fn nothing_is_skipped_when_the_broker_hangs_longer_than_the_kafka_timeout() {
     let mut env = SLOW.to_vec();
     env.push(("EDM_TRENDING_KAFKA_TIMEOUT_SECS", "3"));
     let mut a = Instance::start(&topics, "hung", &env);
-    wait_for_first_windows(&topics);
+    wait_for_first_partials(&a);
     // Mid-cycle, the coordinator and the partition leader stop answering
     // for longer than every timeout of the cycle.
     broker.freeze();
@@ -138,7 +147,7 @@ fn a_fenced_window_task_takes_its_work_back_when_no_rebalance_comes() {
     let mut env = SLOW.to_vec();
     env.push(("EDM_TRENDING_KAFKA_TIMEOUT_SECS", "5"));
     let mut a = Instance::start(&topics, "fenced", &env);
-    wait_for_first_windows(&topics);
+    wait_for_first_partials(&a);
     // A producer outside the group takes the window task's transactional
     // id, as the broker does when it expires a stalled transaction: the
     // task is fenced and no rebalance follows.
@@ -164,9 +173,9 @@ fn a_zombie_window_task_resumed_after_its_replacement_took_over_changes_nothing(
     wait_for(
         "the first instance holds the window task",
         Duration::from_secs(60),
-        || a.metric("edm_trending_window_task") == 1.0,
+        || a.metric("edm_trending_window_tasks") == 3.0,
     );
-    wait_for_first_windows(&topics);
+    wait_for_first_partials(&a);
     let b = Instance::start(&topics, "replacement", &env);
     wait_for(
         "the second instance in the group",
@@ -179,7 +188,10 @@ fn a_zombie_window_task_resumed_after_its_replacement_took_over_changes_nothing(
     wait_for(
         "the replacement holds the window task",
         Duration::from_secs(90),
-        || b.metric("edm_trending_window_task") == 1.0,
+        || {
+            b.metric("edm_trending_window_tasks") == 3.0
+                && b.metric("edm_trending_merge_task") == 1.0
+        },
     );
     std::thread::sleep(Duration::from_secs(4));
     // The zombie wakes with its transaction open and its fetched records

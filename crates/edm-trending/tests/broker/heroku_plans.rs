@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use edm_testkit::broker::SpareBroker;
-use edm_trending::{RepartitionRecord, TrendingConfig, WindowStore};
+use edm_trending::TrendingConfig;
 
-use crate::common::{now_ms, produce, read_committed, wait_for, Instance, Topics};
-use crate::exactly_once::{clicks, wait_for_first_windows, GRACE_SECS};
+use crate::common::{now_ms, produce, reference_results, wait_for, written, Instance, Topics};
+use crate::exactly_once::{clicks, GRACE_SECS};
 
 /// The prefix the plan gives the app.
 const PREFIX: &str = "wabash-1234.";
@@ -53,7 +53,11 @@ fn without_transactional_id_rights_exactly_once_refuses_to_start_and_at_least_on
         ("EDM_TRENDING_PROCESSING_GUARANTEE", "at_least_once"),
     ];
     let mut first = Instance::start_env(PREFIX, "alo", env(&at_least_once));
-    wait_for_first_windows(&topics);
+    wait_for(
+        "the first window results of a task",
+        Duration::from_secs(90),
+        || first.metric("edm_trending_partials_written_total") > 0.0,
+    );
     first.kill(); // mid-stream: some output and changelog written, offsets not
     let second = Instance::start_env(PREFIX, "alo-again", env(&at_least_once));
     // The first instance was killed mid-stream: the second counts the rest.
@@ -66,71 +70,35 @@ fn without_transactional_id_rights_exactly_once_refuses_to_start_and_at_least_on
 }
 
 /// Over the repartition log (where a crash may have written clicks twice),
-/// a store that counts an input offset once gives the windows; every record
-/// written is one of its results, and the latest written per window is its
+/// stores that count an input offset once give the windows; every window
+/// written is one of theirs, and the latest written per window is its
 /// final result.
 fn assert_repeats_replace(topics: &Topics) {
-    let mut last_written = BTreeMap::new();
-    let mut last_expected = BTreeMap::new();
-    let mut unexpected = Vec::new();
-    let mut open = usize::MAX;
+    let config = TrendingConfig::new(GRACE_SECS * 1000, 10, 100_000)
+        .unwrap()
+        .with_repeated_sources_skipped(true);
+    let (mut latest, mut expected, mut open) = (BTreeMap::new(), BTreeMap::new(), usize::MAX);
     for _ in 0..120 {
-        let log: Vec<RepartitionRecord> = read_committed(&topics.bootstrap, &topics.repartition())
-            .into_iter()
-            .map(|(k, v)| RepartitionRecord::decode(k.as_deref(), v.as_deref()).unwrap())
-            .collect();
-        let config = TrendingConfig::new(GRACE_SECS * 1000, 10, 100_000)
-            .unwrap()
-            .with_repeated_sources_skipped(true);
-        let mut store = WindowStore::new(config);
-        store.set_input_partitions(topics.partitions);
-        let mut emitted = Vec::new();
-        for record in &log {
-            if let Ok(processed) = store.process(record) {
-                emitted.extend(processed.emitted);
-            }
-        }
-        open = store.open_windows();
-        let expected: Vec<(String, String)> = emitted
-            .iter()
-            .map(|r| {
-                let record = r.to_record().unwrap();
-                (
-                    String::from_utf8(record.key).unwrap(),
-                    String::from_utf8(record.value).unwrap(),
-                )
-            })
-            .collect();
-        let written: Vec<(String, String)> = read_committed(&topics.bootstrap, &topics.output())
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    String::from_utf8(k.unwrap_or_default()).unwrap(),
-                    String::from_utf8(v.unwrap_or_default()).unwrap(),
-                )
-            })
-            .collect();
-        unexpected = written
-            .iter()
-            .filter(|w| !expected.contains(w))
-            .cloned()
-            .collect();
-        last_expected = expected.into_iter().collect::<BTreeMap<_, _>>();
-        last_written = written.into_iter().collect::<BTreeMap<_, _>>();
-        if open == 0 && unexpected.is_empty() && last_written == last_expected {
+        (expected, open) = reference_results(topics, config);
+        latest = written(topics).into_iter().collect::<BTreeMap<_, _>>();
+        if open == 0 && latest == expected {
             break;
         }
         std::thread::sleep(Duration::from_secs(1));
     }
-    assert_eq!(unexpected, Vec::new(), "every record written is a result");
+    let unknown: Vec<&String> = latest
+        .keys()
+        .filter(|k| !expected.contains_key(*k))
+        .collect();
     assert_eq!(
-        last_written, last_expected,
+        unknown,
+        Vec::<&String>::new(),
+        "every window written is a result"
+    );
+    assert_eq!(
+        latest, expected,
         "the latest record of each window is its result"
     );
     assert_eq!(open, 0, "every window closed");
-    assert!(
-        last_written.len() > 20,
-        "many windows: {}",
-        last_written.len()
-    );
+    assert!(latest.len() > 20, "many windows: {}", latest.len());
 }

@@ -22,7 +22,7 @@ fn old_clicks(base: i64, at: &[(i64, &str)]) -> Vec<Click> {
 }
 
 #[test]
-fn garbage_on_the_changelog_and_the_repartition_topic_is_counted_and_skipped() {
+fn garbage_on_every_internal_topic_is_counted_and_skipped() {
     let topics = Topics::create(&shared_broker(), 1);
     // Written before edm-trending starts: read by its first restore.
     produce_raw(&topics, &topics.changelog(), Some(b"Zz"), b"\x01", None);
@@ -47,6 +47,20 @@ fn garbage_on_the_changelog_and_the_repartition_topic_is_counted_and_skipped() {
         br#"{"watermark":5,"partition":99,"next_offset":0}"#,
         None,
     );
+    produce_raw(
+        &topics,
+        &topics.partials(),
+        Some(b"watermark"),
+        b"not json",
+        None,
+    );
+    produce_raw(
+        &topics,
+        &topics.partials(),
+        Some(b"watermark"),
+        br#"{"task":99,"watermark":5}"#,
+        None,
+    );
     let base = now_ms() - 3_600_000;
     let base = base - base.rem_euclid(60_000) + 10_000;
     produce(
@@ -64,11 +78,17 @@ fn garbage_on_the_changelog_and_the_repartition_topic_is_counted_and_skipped() {
     assert_eq!(one_minute.clicks, 3, "{one_minute:?}");
     assert!(instance.metric("edm_trending_skipped_changelog_total") >= 2.0);
     assert!(instance.metric("edm_trending_skipped_repartition_total") >= 2.0);
+    assert_eq!(instance.metric("edm_trending_skipped_partials_total"), 2.0);
     let (status, body) = instance.get("/ready");
     assert_eq!(status, 200, "{body}");
+    let log = instance.log_text();
     assert!(
-        instance.log_text().contains("skipping a changelog record"),
+        log.contains("skipping a changelog record"),
         "each skip is logged"
+    );
+    assert!(
+        log.contains("skipping a partials record"),
+        "each skip is logged (the second within seconds of the first: held back)"
     );
 }
 

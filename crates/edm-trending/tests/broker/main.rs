@@ -9,3 +9,4 @@ mod event_time;
 mod exactly_once;
 mod heroku_plans;
 mod hostile;
+mod tasks;

@@ -5,9 +5,11 @@
 //! its windows whose `end + grace` the watermark has not reached, and is
 //! late for the others; a window's result is emitted when the watermark
 //! first reaches `end + grace`; late clicks for a window closed less than
-//! [`CLOSED_KEPT_MS`] ago are added to its `late_clicks`, and the result is
-//! written again when the watermark enters a new second (or the window is
-//! forgotten).
+//! [`CLOSED_KEPT_MS`] ago are added to its `late_clicks` (a window that
+//! counted no click is kept for them too: a window task's result of late
+//! clicks alone, which the merge adds to the other tasks'), and the result
+//! is written again when the watermark enters a new second (or the window
+//! is forgotten).
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -123,7 +125,7 @@ fn reference(
         })
         .collect();
     let result_of = |key: Key, late_clicks: u64| {
-        let indices = &accepted[&key];
+        let indices = accepted.get(&key).map_or(&[][..], Vec::as_slice);
         let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
         for &index in indices {
             if let RepartitionRecord::Click(click) = &records[index] {
@@ -182,11 +184,11 @@ fn reference(
             previous = Some(watermark);
         }
         for (key, indices) in &late {
-            if indices.contains(&index) {
-                if let Some((late_clicks, pending)) = kept.get_mut(key) {
-                    *late_clicks += 1;
-                    *pending = true;
-                }
+            let expired = previous.is_some_and(|w| closes_at(*key) + CLOSED_KEPT_MS <= w);
+            if indices.contains(&index) && !expired {
+                let (late_clicks, pending) = kept.entry(*key).or_insert((0, false));
+                *late_clicks += 1;
+                *pending = true;
             }
         }
     }
