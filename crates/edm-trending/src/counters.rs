@@ -69,7 +69,12 @@ impl Counters {
 
 /// Adds one to `counter`, staying at `u64::MAX` once there.
 pub(crate) fn increment(counter: &mut u64) {
-    *counter = counter.saturating_add(1);
+    add(counter, 1);
+}
+
+/// Adds `n` to `counter`, saturating.
+pub(crate) fn add(counter: &mut u64, n: u64) {
+    *counter = counter.saturating_add(n);
 }
 
 #[cfg(test)]

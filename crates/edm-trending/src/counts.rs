@@ -88,35 +88,37 @@ impl WindowCounts {
         self.counts.iter()
     }
 
-    /// Adds a click of a product the window holds; `None` if it holds none.
-    pub(crate) fn increment(&mut self, button_id: &str) -> Option<Count> {
+    /// Adds `clicks` (at least 1) of a product the window holds; `None` if
+    /// it holds none.
+    pub(crate) fn increment(&mut self, button_id: &str, clicks: u64) -> Option<Count> {
         let count = self.counts.get_mut(button_id)?;
         if let Some(index) = self.by_clicks.as_mut() {
             index.remove(&(count.clicks, button_id.to_owned()));
-            index.insert((count.clicks.saturating_add(1), button_id.to_owned()));
+            index.insert((count.clicks.saturating_add(clicks), button_id.to_owned()));
         }
-        count.clicks = count.clicks.saturating_add(1);
-        self.clicks = self.clicks.saturating_add(1);
+        count.clicks = count.clicks.saturating_add(clicks);
+        self.clicks = self.clicks.saturating_add(clicks);
         Some(*count)
     }
 
-    /// Adds a product new to the window with one click.
-    pub(crate) fn insert(&mut self, button_id: &str) -> Count {
+    /// Adds a product new to the window with `clicks` (at least 1).
+    pub(crate) fn insert(&mut self, button_id: &str, clicks: u64) -> Count {
         let count = Count {
-            clicks: 1,
+            clicks,
             overcount: 0,
         };
         self.counts.insert(button_id.to_owned(), count);
         if let Some(index) = self.by_clicks.as_mut() {
-            index.insert((1, button_id.to_owned()));
+            index.insert((clicks, button_id.to_owned()));
         }
-        self.clicks = self.clicks.saturating_add(1);
+        self.clicks = self.clicks.saturating_add(clicks);
         count
     }
 
-    /// Puts a product new to the window in the place of the least-clicked
-    /// one (the window must hold at least one product).
-    pub(crate) fn replace_least(&mut self, button_id: &str) -> Option<Counted> {
+    /// Puts a product new to the window, with `clicks` (at least 1), in the
+    /// place of the least-clicked one (the window must hold at least one
+    /// product): its count starts from that one's.
+    pub(crate) fn replace_least(&mut self, button_id: &str, clicks: u64) -> Option<Counted> {
         let counts = &self.counts;
         let index = self.by_clicks.get_or_insert_with(|| {
             counts
@@ -127,12 +129,12 @@ impl WindowCounts {
         let (least, evicted) = index.pop_first()?;
         self.counts.remove(&evicted);
         let count = Count {
-            clicks: least.saturating_add(1),
+            clicks: least.saturating_add(clicks),
             overcount: least,
         };
         index.insert((count.clicks, button_id.to_owned()));
         self.counts.insert(button_id.to_owned(), count);
-        self.clicks = self.clicks.saturating_add(1);
+        self.clicks = self.clicks.saturating_add(clicks);
         Some(Counted::Replaced { evicted, count })
     }
 
@@ -151,11 +153,11 @@ mod tests {
     fn count_all(k: usize, clicks: &[&str]) -> WindowCounts {
         let mut window = WindowCounts::default();
         for id in clicks {
-            if window.increment(id).is_none() {
+            if window.increment(id, 1).is_none() {
                 if window.len() < k {
-                    window.insert(id);
+                    window.insert(id, 1);
                 } else {
-                    window.replace_least(id);
+                    window.replace_least(id, 1);
                 }
             }
         }
@@ -178,7 +180,7 @@ mod tests {
         // a:3, b:1, c:1 (full); d replaces b (fewest clicks, smallest id).
         let mut window = count_all(3, &["a", "a", "a", "b", "c"]);
         assert_eq!(
-            window.replace_least("d"),
+            window.replace_least("d", 1),
             Some(Counted::Replaced {
                 evicted: "b".into(),
                 count: Count {
@@ -189,9 +191,9 @@ mod tests {
         );
         assert_eq!(window.clicks(), 6, "the counts still add up to the clicks");
         // The index follows increments: c (1) is now the least.
-        window.increment("d");
+        window.increment("d", 1);
         assert!(matches!(
-            window.replace_least("e"),
+            window.replace_least("e", 1),
             Some(Counted::Replaced { evicted, .. }) if evicted == "c"
         ));
     }

@@ -138,7 +138,9 @@ pub use output::{
     OUTPUT_TOPIC,
 };
 pub use progress::{InputProgress, PartitionProgress, Source};
-pub use repartition::{ClickRecord, ProgressRecord, RepartitionError, RepartitionRecord};
+pub use repartition::{
+    ClickBatch, ClickRecord, ProgressRecord, RepartitionError, RepartitionRecord,
+};
 pub use restore::{RestoreError, Restorer};
 pub use store::{Processed, RejectedRecord, WindowStore, CLOSED_KEPT_MS, MAX_BUTTON_ID_BYTES};
 pub use window::{Window, WindowSpec};

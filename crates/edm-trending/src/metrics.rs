@@ -10,6 +10,8 @@
 //! | `edm_trending_last_restore_milliseconds` | how long the last restore took |
 //! | `edm_trending_clicks_repartitioned_total` | clicks written to the repartition topic (an aborted cycle's included) |
 //! | `edm_trending_clicks_counted_total` | clicks the window tasks took (an aborted cycle's included) |
+//! | `edm_trending_clicks_committed_total` | clicks whose window task's cycle committed: each click once, whichever instance, under exactly once |
+//! | `edm_trending_repartition_records_total` | records written to the repartition topic, clicks and progress (an aborted cycle's included) |
 //! | `edm_trending_windows_emitted_total` | window results written (an aborted cycle's included) |
 //! | `edm_trending_late_drops_total{window}` | clicks not counted in a window because they came after its grace period (each is in the window's `late_clicks` while it is kept) |
 //! | `edm_trending_late_updates_total{window}` | window results written again with more late clicks |
@@ -66,6 +68,10 @@ pub struct Metrics {
     pub clicks_repartitioned: Counter,
     /// Clicks the window tasks took.
     pub clicks_counted: Counter,
+    /// Clicks whose window task's cycle committed.
+    pub clicks_committed: Counter,
+    /// Records written to the repartition topic.
+    pub repartition_records: Counter,
     /// Window results written.
     pub windows_emitted: Counter,
     /// Clicks dropped for a window after its grace period, by window.
@@ -160,6 +166,8 @@ impl Metrics {
             "last_restore_milliseconds": self.last_restore_millis.clone() => "How long the last restore took";
             "clicks_repartitioned": self.clicks_repartitioned.clone() => "Clicks written to the repartition topic (an aborted cycle's included)";
             "clicks_counted": self.clicks_counted.clone() => "Clicks the window tasks took (an aborted cycle's included)";
+            "clicks_committed": self.clicks_committed.clone() => "Clicks whose window task's cycle committed (each click once under exactly once)";
+            "repartition_records": self.repartition_records.clone() => "Records written to the repartition topic, clicks and progress (an aborted cycle's included)";
             "windows_emitted": self.windows_emitted.clone() => "Window results written";
             "late_drops": self.late_drops.clone() => "Clicks not counted in a window because they came after its grace period, by window";
             "over_limit_drops": self.over_limit_drops.clone() => "Clicks not counted because their window would have been new while the store held EDM_TRENDING_MAX_OPEN_ENTRIES counts, by window";

@@ -184,7 +184,10 @@ impl Processor {
             }
         );
         Ok(Self {
-            repartition: RepartitionStage::new(producer),
+            repartition: RepartitionStage::new(
+                producer,
+                settings.guarantee == ProcessingGuarantee::ExactlyOnce,
+            ),
             settings,
             names,
             consumer,
@@ -300,9 +303,11 @@ impl Processor {
             }
         }
         let clock = self.clock();
+        self.repartition.write_batches(&self.names, &self.metrics)?;
         self.repartition.write_progress(
             &self.consumer,
             &self.names,
+            &self.metrics,
             clock,
             self.settings.store.grace_ms(),
             timeout,

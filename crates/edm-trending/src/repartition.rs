@@ -6,6 +6,14 @@
 //!   the event time it decided (carried, so the window task never needs a
 //!   clock to replay it), the event id when the click had one, and where
 //!   the click was read (its input partition and offset);
+//! - a **click batch**, under exactly once, one per product, minute and
+//!   input partition in each of its cycles: key = the button id, value =
+//!   `{"event_time":<ms>,"partition":<p>,"offsets":[<o1>,<o2 - o1>,...]}`:
+//!   the latest event time of the clicks (all in one minute, so all in the
+//!   same windows) and their input offsets, ascending, each but the first
+//!   written as its distance from the one before. The offsets are the
+//!   clicks' identities (how a check tells each click was counted once);
+//!   the count is how many there are.
 //! - a **progress** record: no key, value =
 //!   `{"watermark":<ms>,"partition":<p>,"next_offset":<o>}`: input partition
 //!   `p` was read up to offset `o`, and its watermark is at least `ms`
@@ -24,11 +32,16 @@ use thiserror::Error;
 use crate::progress::Source;
 use crate::store::MAX_BUTTON_ID_BYTES;
 
+/// The most clicks one batch record may hold.
+pub const MAX_BATCH_CLICKS: usize = 1_000_000;
+
 /// A record of the repartition topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RepartitionRecord {
     /// A click on its way to the window store.
     Click(ClickRecord),
+    /// Clicks of one product in one minute from one input partition.
+    Clicks(ClickBatch),
     /// How far an input partition has been read.
     Progress(ProgressRecord),
 }
@@ -46,6 +59,35 @@ pub struct ClickRecord {
     /// Where the click was read; `None` in records written before
     /// watermarks.
     pub source: Option<Source>,
+}
+
+/// Clicks of one product, within one minute of event time, read from one
+/// input partition in one cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClickBatch {
+    /// The product clicked; the record key.
+    pub button_id: String,
+    /// The latest event time of the clicks, epoch ms.
+    pub event_time: i64,
+    /// The input partition they were read from.
+    pub partition: i32,
+    /// Their input offsets, ascending (at least one).
+    pub offsets: Vec<i64>,
+}
+
+impl ClickBatch {
+    /// How many clicks the batch holds.
+    pub fn clicks(&self) -> u64 {
+        self.offsets.len() as u64
+    }
+
+    /// Where its last click was read.
+    pub fn last(&self) -> Source {
+        Source {
+            partition: self.partition,
+            offset: self.offsets.last().copied().unwrap_or_default(),
+        }
+    }
 }
 
 /// How far an input partition has been read, and its watermark.
@@ -76,7 +118,7 @@ pub enum RepartitionError {
     MissingValue,
     /// The value is not the expected JSON.
     #[error(
-        "the value is neither a click {{\"event_time\":<integer ms>,\"event_id\":<optional string>,\"partition\":<optional integer>,\"offset\":<optional integer>}} nor progress {{\"watermark\":<integer ms>,\"partition\":<integer>,\"next_offset\":<integer>}}: {0}"
+        "the value is neither a click {{\"event_time\":<integer ms>,\"event_id\":<optional string>,\"partition\":<optional integer>,\"offset\":<optional integer>}}, a batch {{\"event_time\":<integer ms>,\"partition\":<integer>,\"offsets\":[<first>,<distance to the next>,...]}} nor progress {{\"watermark\":<integer ms>,\"partition\":<integer>,\"next_offset\":<integer>}}: {0}"
     )]
     InvalidValue(String),
     /// A source partition or offset is negative, or only one is given.
@@ -100,6 +142,10 @@ struct RepartitionValue<'a> {
     offset: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     next_offset: Option<i64>,
+    /// A batch's offsets: the first, then each one's distance from the one
+    /// before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offsets: Option<Vec<i64>>,
 }
 
 impl RepartitionRecord {
@@ -107,6 +153,7 @@ impl RepartitionRecord {
     pub fn key(&self) -> Option<Vec<u8>> {
         match self {
             RepartitionRecord::Click(click) => Some(click.button_id.as_bytes().to_vec()),
+            RepartitionRecord::Clicks(batch) => Some(batch.button_id.as_bytes().to_vec()),
             RepartitionRecord::Progress(_) => None,
         }
     }
@@ -123,6 +170,26 @@ impl RepartitionRecord {
                 partition: click.source.map(|s| s.partition),
                 offset: click.source.map(|s| s.offset),
                 next_offset: None,
+                offsets: None,
+            },
+            RepartitionRecord::Clicks(batch) => RepartitionValue {
+                event_time: Some(batch.event_time),
+                event_id: None,
+                watermark: None,
+                partition: Some(batch.partition),
+                offset: None,
+                next_offset: None,
+                offsets: Some(
+                    batch
+                        .offsets
+                        .iter()
+                        .scan(0, |previous, &offset| {
+                            let delta = offset - *previous;
+                            *previous = offset;
+                            Some(delta)
+                        })
+                        .collect(),
+                ),
             },
             RepartitionRecord::Progress(progress) => RepartitionValue {
                 event_time: None,
@@ -131,6 +198,7 @@ impl RepartitionRecord {
                 partition: Some(progress.partition),
                 offset: None,
                 next_offset: Some(progress.next_offset),
+                offsets: None,
             },
         };
         serde_json::to_vec(&value)
@@ -144,6 +212,39 @@ impl RepartitionRecord {
             .map_err(|e| RepartitionError::InvalidValue(e.to_string()))?;
         let invalid = |why: &str| RepartitionError::InvalidValue(why.to_owned());
         match (parsed.event_time, parsed.watermark) {
+            (Some(event_time), None) if parsed.offsets.is_some() => {
+                let button_id = button_id(key)?;
+                let (Some(partition), None, None) =
+                    (parsed.partition, parsed.offset, &parsed.event_id)
+                else {
+                    return Err(invalid(
+                        "a batch gives its partition, and no offset or event id",
+                    ));
+                };
+                let offsets = parsed.offsets.unwrap_or_default();
+                if partition < 0
+                    || offsets.is_empty()
+                    || offsets.len() > MAX_BATCH_CLICKS
+                    || offsets.first().is_some_and(|first| *first < 0)
+                    || offsets.iter().skip(1).any(|delta| *delta < 1)
+                {
+                    return Err(RepartitionError::InvalidSource);
+                }
+                let mut at = 0i64;
+                let mut absolute = Vec::with_capacity(offsets.len());
+                for delta in offsets {
+                    at = at
+                        .checked_add(delta)
+                        .ok_or(RepartitionError::InvalidSource)?;
+                    absolute.push(at);
+                }
+                Ok(RepartitionRecord::Clicks(ClickBatch {
+                    button_id,
+                    event_time,
+                    partition,
+                    offsets: absolute,
+                }))
+            }
             (Some(event_time), None) => {
                 let source = match (parsed.partition, parsed.offset) {
                     (Some(partition), Some(offset)) if partition >= 0 && offset >= 0 => {
@@ -152,13 +253,7 @@ impl RepartitionRecord {
                     (None, None) => None,
                     _ => return Err(RepartitionError::InvalidSource),
                 };
-                let key = key.ok_or(RepartitionError::MissingKey)?;
-                if key.len() > MAX_BUTTON_ID_BYTES {
-                    return Err(RepartitionError::KeyTooLong(key.len()));
-                }
-                let button_id = std::str::from_utf8(key)
-                    .map_err(|_| RepartitionError::KeyNotUtf8)?
-                    .to_owned();
+                let button_id = button_id(key)?;
                 Ok(RepartitionRecord::Click(ClickRecord {
                     button_id,
                     event_time,
@@ -180,6 +275,17 @@ impl RepartitionRecord {
             (None, None) => Err(invalid("missing field `event_time`")),
         }
     }
+}
+
+/// A click's or batch's key: the button id.
+fn button_id(key: Option<&[u8]>) -> Result<String, RepartitionError> {
+    let key = key.ok_or(RepartitionError::MissingKey)?;
+    if key.len() > MAX_BUTTON_ID_BYTES {
+        return Err(RepartitionError::KeyTooLong(key.len()));
+    }
+    Ok(std::str::from_utf8(key)
+        .map_err(|_| RepartitionError::KeyNotUtf8)?
+        .to_owned())
 }
 
 #[cfg(test)]
@@ -212,6 +318,17 @@ mod tests {
             next_offset: 7,
             watermark: 1_700_000_030_000,
         });
+        let batch = RepartitionRecord::Clicks(ClickBatch {
+            button_id: "mug".into(),
+            event_time: 1_700_000_000_000,
+            partition: 3,
+            offsets: vec![100, 104, 105],
+        });
+        assert_eq!(batch.key(), Some(b"mug".to_vec()));
+        assert_eq!(
+            batch.value().unwrap(),
+            br#"{"event_time":1700000000000,"partition":3,"offsets":[100,4,1]}"#.to_vec()
+        );
         assert_eq!(progress.key(), None);
         assert_eq!(
             progress.value().unwrap(),
@@ -262,6 +379,11 @@ mod tests {
             br#"{"event_time":5,"partition":-1,"offset":1}"#,
             br#"{"watermark":5,"partition":1}"#,
             br#"{"watermark":5,"next_offset":-1,"partition":0}"#,
+            br#"{"event_time":5,"partition":1,"offsets":[]}"#,
+            br#"{"event_time":5,"partition":1,"offsets":[-1]}"#,
+            br#"{"event_time":5,"partition":1,"offsets":[3,0]}"#,
+            br#"{"event_time":5,"partition":-1,"offsets":[3]}"#,
+            br#"{"event_time":5,"partition":1,"offsets":[9223372036854775807,1]}"#,
         ] {
             assert_eq!(
                 RepartitionRecord::decode(Some(b"a"), Some(half)),
@@ -280,6 +402,8 @@ mod tests {
             br#"{"event_time":99999999999999999999}"#,
             br#"{"event_time":5,"event_id":7}"#,
             br#"{"event_time":5,"watermark":5}"#,
+            br#"{"event_time":5,"offsets":[1]}"#,
+            br#"{"event_time":5,"partition":1,"offset":1,"offsets":[1]}"#,
             b"\xff\xfe",
         ] {
             let result = RepartitionRecord::decode(Some(b"a"), Some(garbage));
@@ -309,6 +433,27 @@ mod tests {
                         event_time,
                         event_id,
                         source: source.map(|(partition, offset)| Source { partition, offset }),
+                    })
+                }),
+            (
+                "\\PC{0,40}",
+                any::<i64>(),
+                0i32..,
+                0i64..1_000_000_000,
+                prop::collection::vec(1i64..1_000, 0..20),
+            )
+                .prop_map(|(button_id, event_time, partition, first, deltas)| {
+                    let offsets = std::iter::once(first)
+                        .chain(deltas.into_iter().scan(first, |at, d| {
+                            *at += d;
+                            Some(*at)
+                        }))
+                        .collect();
+                    RepartitionRecord::Clicks(ClickBatch {
+                        button_id,
+                        event_time,
+                        partition,
+                        offsets,
                     })
                 }),
             (0i32.., 0i64.., any::<i64>()).prop_map(|(partition, next_offset, watermark)| {

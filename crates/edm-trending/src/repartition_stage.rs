@@ -9,6 +9,17 @@
 //! (each window task's watermark waits for every input partition), so that
 //! windows close on a quiet store.
 //!
+//! # Batches
+//! Under exactly once the stage writes no record per click: it gathers the
+//! cycle's clicks by (minute of event time, input partition, product) and
+//! writes each group as one [`ClickBatch`] at the end of the cycle, minutes
+//! in order, before the cycle's progress records. A transaction commits
+//! or aborts the cycle whole, so a batch is never written twice or in part.
+//! Under at least once a crash makes the stage read clicks again, in
+//! cycles cut elsewhere, and the window store recognises a click read
+//! twice by its input offset in the order it was read: each click keeps
+//! its own record there.
+//!
 //! # Progress of a quiet partition
 //! Every second at most, for a partition whose rounded clock watermark
 //! (the processor's clock minus `EDM_TRENDING_MAX_CLOCK_SKEW_SECS`, rounded
@@ -37,7 +48,7 @@ use crate::names::Names;
 use crate::processor::{Interrupted, RebalanceCounter};
 use crate::producer::StageProducer;
 use crate::progress::Source;
-use crate::repartition::{ClickRecord, ProgressRecord, RepartitionRecord};
+use crate::repartition::{ClickBatch, ClickRecord, ProgressRecord, RepartitionRecord};
 use crate::throttled_log::Throttled;
 use crate::window::last_closing_at_or_before;
 use crate::window_task::PARTITIONS_REFRESH;
@@ -71,10 +82,24 @@ struct InputPartition {
     checked_at: Option<Instant>,
 }
 
+/// Clicks of one product in one minute from one input partition, read in
+/// the open cycle.
+#[derive(Debug, Default)]
+struct Gathered {
+    /// Their latest event time.
+    event_time: i64,
+    /// Their input offsets, in the order read.
+    offsets: Vec<i64>,
+}
+
 /// The repartition stage.
 pub struct RepartitionStage {
     /// Its producer (transactional id: this process's own).
     pub producer: StageProducer,
+    /// Under exactly once, the open cycle's clicks by (minute, input
+    /// partition, product), written as batches when it ends; `None` under
+    /// at least once (a record per click).
+    batches: Option<BTreeMap<(i64, i32, String), Gathered>>,
     inputs: BTreeMap<i32, InputPartition>,
     adjusted: BTreeMap<&'static str, Throttled>,
     skipped: Throttled,
@@ -83,10 +108,12 @@ pub struct RepartitionStage {
 }
 
 impl RepartitionStage {
-    /// The stage with no partition yet.
-    pub fn new(producer: StageProducer) -> Self {
+    /// The stage with no partition yet; `batched`: clicks are written in
+    /// batches (exactly once only, see the module documentation).
+    pub fn new(producer: StageProducer, batched: bool) -> Self {
         Self {
             producer,
+            batches: batched.then(BTreeMap::new),
             inputs: BTreeMap::new(),
             adjusted: BTreeMap::new(),
             skipped: Throttled::default(),
@@ -187,6 +214,20 @@ impl RepartitionStage {
         if let Some(adjustment) = time.adjustment {
             self.note_adjustment(adjustment, metrics, partition, offset, clock);
         }
+        metrics.clicks_repartitioned.inc();
+        if let Some(batches) = self.batches.as_mut() {
+            let minute = time.ms - time.ms.rem_euclid(60_000);
+            let gathered = batches
+                .entry((minute, partition, button_id.to_owned()))
+                .or_default();
+            gathered.event_time = if gathered.offsets.is_empty() {
+                time.ms
+            } else {
+                gathered.event_time.max(time.ms)
+            };
+            gathered.offsets.push(offset);
+            return Ok(());
+        }
         let record = RepartitionRecord::Click(ClickRecord {
             button_id: button_id.to_owned(),
             event_time: time.ms,
@@ -194,7 +235,26 @@ impl RepartitionStage {
             source: Some(Source { partition, offset }),
         });
         self.write(&record, names, None)?;
-        metrics.clicks_repartitioned.inc();
+        metrics.repartition_records.inc();
+        Ok(())
+    }
+
+    /// Writes the open cycle's batches, minutes in order (before its
+    /// progress records: see [`write_progress`](Self::write_progress)).
+    pub fn write_batches(&mut self, names: &Names, metrics: &Metrics) -> Result<(), Interrupted> {
+        let Some(batches) = self.batches.as_mut() else {
+            return Ok(());
+        };
+        for ((_, partition, button_id), gathered) in std::mem::take(batches) {
+            let record = RepartitionRecord::Clicks(ClickBatch {
+                button_id,
+                event_time: gathered.event_time,
+                partition,
+                offsets: gathered.offsets,
+            });
+            self.write(&record, names, None)?;
+            metrics.repartition_records.inc();
+        }
         Ok(())
     }
 
@@ -260,6 +320,7 @@ impl RepartitionStage {
         &mut self,
         consumer: &BaseConsumer<RebalanceCounter>,
         names: &Names,
+        metrics: &Metrics,
         clock: Clock,
         grace_ms: i64,
         timeout: Duration,
@@ -322,6 +383,7 @@ impl RepartitionStage {
         for record in &records {
             for partition in 0..tasks {
                 self.write(record, names, Some(partition))?;
+                metrics.repartition_records.inc();
             }
         }
         Ok(())
@@ -388,6 +450,9 @@ impl RepartitionStage {
     /// The open cycle aborted: the partitions it read, and where each must
     /// be read again from (`None`: the log's start).
     pub fn aborted(&mut self) -> Vec<(i32, Option<i64>)> {
+        if let Some(batches) = self.batches.as_mut() {
+            batches.clear();
+        }
         let mut rewind = Vec::new();
         for (&partition, input) in self.inputs.iter_mut() {
             if input.read {

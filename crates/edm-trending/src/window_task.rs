@@ -66,6 +66,8 @@ pub struct WindowTask {
     retire_journal: bool,
     /// The repartition offset after the last record read in the open cycle.
     next_offset: Option<i64>,
+    /// Clicks read in the open cycle.
+    cycle_clicks: u64,
     /// The committed repartition offset (`None`: the log's start).
     committed: Option<i64>,
     /// The store's counters when they were last added to the metrics.
@@ -147,6 +149,7 @@ impl WindowTask {
             retire_journal: summary.journal_seen
                 && settings.guarantee == ProcessingGuarantee::ExactlyOnce,
             next_offset: None,
+            cycle_clicks: 0,
             committed,
             partitions_read_at: None,
             input_ends: BTreeMap::new(),
@@ -228,10 +231,15 @@ impl WindowTask {
             }
             return Ok(());
         }
-        let (time, is_click) = match &mut record {
-            RepartitionRecord::Click(click) => (&mut click.event_time, true),
-            RepartitionRecord::Progress(progress) => (&mut progress.watermark, false),
+        let (time, clicks) = match &mut record {
+            RepartitionRecord::Click(click) => (&mut click.event_time, 1),
+            RepartitionRecord::Clicks(batch) => {
+                let clicks = batch.clicks();
+                (&mut batch.event_time, clicks)
+            }
+            RepartitionRecord::Progress(progress) => (&mut progress.watermark, 0),
         };
+        self.cycle_clicks += clicks;
         let (capped, was_capped) = clock.cap(*time);
         if was_capped {
             *time = capped;
@@ -248,9 +256,7 @@ impl WindowTask {
         }
         match self.store.process(&record) {
             Ok(processed) => {
-                if is_click {
-                    metrics.clicks_counted.inc();
-                }
+                metrics.clicks_counted.inc_by(clicks);
                 self.write(processed, names, metrics)
             }
             Err(refused) => {
@@ -284,6 +290,10 @@ impl WindowTask {
             RepartitionRecord::Click(click) => {
                 let source = click.source?;
                 (source.partition, source.offset.saturating_add(1))
+            }
+            RepartitionRecord::Clicks(batch) => {
+                let last = batch.last();
+                (last.partition, last.offset.saturating_add(1))
             }
             RepartitionRecord::Progress(progress) => (progress.partition, progress.next_offset),
         };
@@ -446,6 +456,9 @@ impl WindowTask {
         if let Some(next) = self.next_offset.take() {
             self.committed = Some(next);
         }
+        metrics
+            .clicks_committed
+            .inc_by(std::mem::take(&mut self.cycle_clicks));
         self.report(metrics);
         Ok(())
     }
@@ -454,6 +467,7 @@ impl WindowTask {
     /// again from, if the cycle read it (`Some(None)`: the log's start).
     pub fn aborted(&mut self) -> Option<Option<i64>> {
         self.watermark_written = self.watermark_committed;
+        self.cycle_clicks = 0;
         self.changelog.clear();
         self.closed.clear();
         self.journal_bytes = 0;

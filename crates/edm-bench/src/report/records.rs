@@ -97,12 +97,20 @@ pub struct ClientProcess {
     pub max_ms: Num,
 }
 
-/// `trending-rate.json`: the window task taking a backlog.
+/// `trending-rate.json` (one instance), `trending-rate-3.json` (three):
+/// the window tasks taking a backlog. Runs before issue 28 recorded the
+/// first three fields only.
 #[derive(Deserialize)]
 pub struct TrendingRate {
     pub events: Num,
     pub seconds: f64,
     pub aborted_cycles: f64,
+    #[serde(default)]
+    pub steady_events_per_second: Option<f64>,
+    #[serde(default)]
+    pub repartition_records: Option<f64>,
+    #[serde(default)]
+    pub peak_rss_kb: Option<f64>,
 }
 
 /// `trending-changelog.json`: the changelog filled for the restore.

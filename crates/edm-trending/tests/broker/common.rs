@@ -401,41 +401,72 @@ pub fn repartition_logs(topics: &Topics) -> BTreeMap<i32, Vec<RepartitionRecord>
         .collect()
 }
 
-/// Every click in the repartition log exactly once (by event id, or for a
-/// click without one by where it was read), and each product's clicks in
-/// one partition (one window task's).
+/// The clicks a repartition record holds: (product, input partition,
+/// input offset) of each (none for a record written before sources).
+pub fn clicks_in(record: &RepartitionRecord) -> Vec<(&str, i32, i64)> {
+    match record {
+        RepartitionRecord::Click(ClickRecord {
+            button_id, source, ..
+        }) => source
+            .iter()
+            .map(|s| (button_id.as_str(), s.partition, s.offset))
+            .collect(),
+        RepartitionRecord::Clicks(batch) => batch
+            .offsets
+            .iter()
+            .map(|o| (batch.button_id.as_str(), batch.partition, *o))
+            .collect(),
+        RepartitionRecord::Progress(_) => Vec::new(),
+    }
+}
+
+/// Every click of the input in the repartition log exactly once, by event
+/// id (a click's input partition and offset name its input record, whose
+/// event id, or for a click without one its place, is compared), and each
+/// product's clicks in one partition (one window task's).
 pub fn assert_every_click_repartitioned_once(topics: &Topics, clicks: usize) {
     let mut logs = BTreeMap::new();
-    let is_click = |r: &&RepartitionRecord| matches!(r, RepartitionRecord::Click(_));
     wait_for(
         "every click repartitioned",
         Duration::from_secs(120),
         || {
             logs = repartition_logs(topics);
-            logs.values().flatten().filter(is_click).count() >= clicks
+            logs.values()
+                .flatten()
+                .map(|r| clicks_in(r).len())
+                .sum::<usize>()
+                >= clicks
         },
     );
+    // Offsets counted from 0: the tests write the input without transactions.
+    let ids: BTreeMap<(i32, i64), String> =
+        read_committed_by_partition(&topics.bootstrap, &topics.input())
+            .into_iter()
+            .flat_map(|(partition, records)| {
+                records
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(offset, (_, value))| {
+                        let value: serde_json::Value =
+                            serde_json::from_slice(&value.unwrap_or_default()).unwrap_or_default();
+                        let id = value["event_id"]
+                            .as_str()
+                            .map_or_else(|| format!("input {partition}/{offset}"), str::to_owned);
+                        ((partition, offset as i64), id)
+                    })
+            })
+            .collect();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut task_of: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
-    for (partition, log) in &logs {
+    for (task, log) in &logs {
         for record in log {
-            if let RepartitionRecord::Click(ClickRecord {
-                button_id,
-                event_id,
-                source,
-                ..
-            }) = record
-            {
-                let identity = event_id.clone().unwrap_or_else(|| {
-                    source.map_or_else(String::new, |s| {
-                        format!("input {}/{}", s.partition, s.offset)
-                    })
-                });
-                *seen.entry(identity).or_default() += 1;
-                task_of
-                    .entry(button_id.clone())
-                    .or_default()
-                    .insert(*partition);
+            for (product, partition, offset) in clicks_in(record) {
+                let id = ids
+                    .get(&(partition, offset))
+                    .cloned()
+                    .unwrap_or_else(|| format!("not in the input: {partition}/{offset}"));
+                *seen.entry(id).or_default() += 1;
+                task_of.entry(product.to_owned()).or_default().insert(*task);
             }
         }
     }

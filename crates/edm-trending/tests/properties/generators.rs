@@ -137,6 +137,7 @@ pub fn records(partitions: i32, max_len: usize) -> impl Strategy<Value = Vec<Rep
 pub fn time_of(record: &RepartitionRecord) -> i64 {
     match record {
         RepartitionRecord::Click(click) => click.event_time,
+        RepartitionRecord::Clicks(batch) => batch.event_time,
         RepartitionRecord::Progress(progress) => progress.watermark,
     }
 }
