@@ -19,6 +19,25 @@ bench_plot_tools() {
   fi
 }
 
+# setup_kafka_streams: Kafka Streams' jars (bench/kafka-streams/pom.xml,
+# resolved once) and TrendingStreams compiled, in $EDM_STATE/kafka-streams.
+setup_kafka_streams() {
+  local dir=$EDM_STATE/kafka-streams want
+  want=$(sha256sum <"$EDM_ROOT/bench/kafka-streams/pom.xml" | cut -d' ' -f1)
+  if [ "$(cat "$dir/libs/.pom-sha" 2>/dev/null)" != "$want" ]; then
+    log "resolving Kafka Streams from Maven Central"
+    rm -rf "$dir/libs"
+    mvn -q -B -Dstyle.color=never -f "$EDM_ROOT/bench/kafka-streams/pom.xml" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$dir/libs" >&2 \
+      || die "could not resolve Kafka Streams with Maven"
+    echo "$want" >"$dir/libs/.pom-sha"
+  fi
+  rm -rf "$dir/classes"
+  javac -cp "$dir/libs/*" -d "$dir/classes" "$EDM_ROOT/bench/kafka-streams/TrendingStreams.java" \
+    || die "could not compile bench/kafka-streams/TrendingStreams.java"
+  export EDM_KAFKA_STREAMS_DIR=$dir
+}
+
 run_bench() {
   local what=${1:-all} bin
   case "$what" in
@@ -28,6 +47,7 @@ run_bench() {
   command -v wrk >/dev/null || apt_install wrk
   command -v psql >/dev/null || PATH=$(pg_bindir):$PATH
   case "$what" in stream | stack | all) setup_socketio_client ;; esac
+  case "$what" in trending | all) setup_kafka_streams ;; esac
   load_topology
   infra_up
   log "building release binaries"

@@ -22,6 +22,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use crate::report::numbers::{grouped, median, Num};
+use crate::report::records::TrendingRate;
 use crate::report::{kafka, read_figures, repository, text, BenchDir};
 use edm_config::Compression;
 
@@ -35,6 +36,9 @@ pub struct Figures {
     pub stream_cpu_ms_per_1k_deliveries: f64,
     /// Backlog counted exactly once by one edm-stats and one Postgres.
     pub stats_ingest_per_s: f64,
+    /// CPU-milliseconds per 1,000 clicks through every edm-trending stage
+    /// (one instance taking a backlog, with transactions).
+    pub trending_cpu_ms_per_1k_clicks: f64,
     /// Bytes per click sent to Kafka with the default codec, by events per
     /// record batch (fewest first).
     pub kafka_bytes: Cow<'static, [(f64, f64)]>,
@@ -47,8 +51,13 @@ pub const RECORDED: Figures = Figures {
     stream_cpu_ms_per_1k_in: 9.8,
     stream_cpu_ms_per_1k_deliveries: 4.3,
     stats_ingest_per_s: 91_979.0,
+    trending_cpu_ms_per_1k_clicks: TRENDING_CPU_MS_PER_1K,
     kafka_bytes: Cow::Borrowed(&RECORDED_KAFKA_BYTES),
 };
+
+/// edm-trending's CPU per 1,000 clicks (docs/benchmarks.md, edm-trending:
+/// one instance, 2,000,000 clicks on 20 products, 3.72 CPU-seconds).
+const TRENDING_CPU_MS_PER_1K: f64 = 1.9;
 
 /// Bytes per click with LZ4 at 1, 10, 100 and 1,000 events per batch
 /// (docs/benchmarks.md, "Kafka bytes per event").
@@ -67,6 +76,9 @@ const MIN_DYNOS: u64 = 2;
 /// The producers' `linger.ms`: a record batch holds the events of one
 /// partition that arrive within it.
 const LINGER_S: f64 = 0.002;
+/// Window tasks edm-trending starts with (topology.json's repartition
+/// partitions).
+const WINDOW_TASKS_MIN: u64 = 4;
 /// edm-stats' group reads each event once ...
 const READERS_PER_EVENT: u64 = 1;
 /// ... and each edm-stream dyno reads every event.
@@ -187,6 +199,11 @@ fn measured(bench: &BenchDir) -> anyhow::Result<(Figures, String)> {
     if let Some(ingest) = bench.load::<Ingest>("stats-ingest.json")? {
         figures.stats_ingest_per_s = ingest.events / ingest.seconds;
     }
+    if let Some(rate) = bench.load::<TrendingRate>("trending-rate.json")? {
+        if let Some(cpu) = rate.cpu_seconds {
+            figures.trending_cpu_ms_per_1k_clicks = cpu * 1e6 / rate.events.value();
+        }
+    }
     let curve = kafka::click_curve(&kafka::load(bench)?, Compression::DEFAULT.name());
     if !curve.is_empty() {
         figures.kafka_bytes = Cow::Owned(curve);
@@ -233,6 +250,10 @@ struct Row {
     /// None when one dyno cannot read the whole stream: the design must change.
     stream: Option<u64>,
     stats: u64,
+    /// edm-trending dynos, every event taken for a click.
+    trending: u64,
+    /// Its window tasks (repartition partitions): one per dyno at least.
+    window_tasks: u64,
     plan: &'static str,
     produce_mb: f64,
     consume_mb: f64,
@@ -298,7 +319,10 @@ fn model_row(figures: &Figures, rate: u64) -> Row {
     let (plan, produce_kb, consume_kb) = kafka_plan(events, bytes, stream.unwrap_or(MIN_DYNOS));
     let for_throughput = (produce_kb / 1000.0 / PARTITION_MB_S).ceil() as u64;
     let partitions = for_consumers.max(for_throughput);
+    let trending = dynos(figures.trending_cpu_ms_per_1k_clicks, events);
     Row {
+        trending,
+        window_tasks: trending.clamp(WINDOW_TASKS_MIN, PARTITIONS_PER_TOPIC_MAX),
         rate,
         relay: dynos(figures.relay_cpu_ms_per_1k, events),
         stream,
@@ -366,10 +390,12 @@ fn table_row(r: &Row) -> String {
         .stream
         .map_or_else(|| "— (redesign)".to_owned(), |s| s.to_string());
     format!(
-        "| {} | {} | {stream} | {} | {} | {:.0} | {} ({:.1} / {:.1}) | {} ({} of one) | {} |",
+        "| {} | {} | {stream} | {} | {} ({}) | {} | {:.0} | {} ({:.1} / {:.1}) | {} ({} of one) | {} |",
         Num::Int(r.rate as i64).grouped(),
         r.relay,
         r.stats,
+        r.trending,
+        r.window_tasks,
         r.partitions,
         r.bytes,
         r.plan,
@@ -387,7 +413,8 @@ pub fn table(figures: &Figures, source: &str) -> String {
         format!(
             "Per-instance figures from {source}: relay {:.0} CPU-ms per 1,000 events; \
              edm-stream {:.0} CPU-ms per 1,000 events read and {:.1} per 1,000 deliveries; \
-             edm-stats with one Postgres {} events/s. Assumptions: a {DYNO} dyno ≈ {} benchmark core, \
+             edm-stats with one Postgres {} events/s; edm-trending {:.1} CPU-ms per 1,000 clicks, \
+             every event taken for a click. Assumptions: a {DYNO} dyno ≈ {} benchmark core, \
              run at ≤ {}; at least {MIN_DYNOS} dynos of each; bytes per event in Kafka as measured with \
              the default codec ({}) for the events one partition gets within the producers' {} ms linger; \
              {DASHBOARDS} dashboards open, each sent at most {} events/s.",
@@ -395,6 +422,7 @@ pub fn table(figures: &Figures, source: &str) -> String {
             figures.stream_cpu_ms_per_1k_in,
             figures.stream_cpu_ms_per_1k_deliveries,
             grouped(figures.stats_ingest_per_s, 0),
+            figures.trending_cpu_ms_per_1k_clicks,
             short(DYNO_CORES),
             percent(UTILISATION),
             Compression::DEFAULT,
@@ -402,8 +430,8 @@ pub fn table(figures: &Figures, source: &str) -> String {
             Num::Int(BROWSER_MAX_EVENTS as i64).grouped(),
         ),
         String::new(),
-        "| events/s | edm-relay dynos | edm-stream dynos | edm-stats dynos | partitions per topic | Kafka bytes per event | Kafka plan (produce / consume MB/s) | Postgres | first bottleneck |".into(),
-        "|---|---|---|---|---|---|---|---|---|".into(),
+        "| events/s | edm-relay dynos | edm-stream dynos | edm-stats dynos | edm-trending dynos (window tasks) | partitions per topic | Kafka bytes per event | Kafka plan (produce / consume MB/s) | Postgres | first bottleneck |".into(),
+        "|---|---|---|---|---|---|---|---|---|---|".into(),
     ];
     lines.extend(model(figures));
     lines.join("\n")
@@ -419,6 +447,7 @@ mod tests {
         assert_eq!(RECORDED.stream_cpu_ms_per_1k_in, 9.8);
         assert_eq!(RECORDED.stream_cpu_ms_per_1k_deliveries, 4.3);
         assert_eq!(RECORDED.stats_ingest_per_s, 91_979.0);
+        assert_eq!(RECORDED.trending_cpu_ms_per_1k_clicks, 1.9);
     }
 
     #[test]
@@ -426,11 +455,11 @@ mod tests {
         let rows = model(&RECORDED);
         assert_eq!(
             rows[0],
-            "| 1,000 | 2 | 2 | 2 | 4 | 398 | basic-2 (0.4 / 1.2) | essential or standard-0 (2% of one) | Kafka basic-2 quotas |"
+            "| 1,000 | 2 | 2 | 2 | 2 (4) | 4 | 398 | basic-2 (0.4 / 1.2) | essential or standard-0 (2% of one) | Kafka basic-2 quotas |"
         );
         assert_eq!(
             rows[3],
-            "| 1,000,000 | 62 | — (redesign) | 19 | 64 | 113 | extended-* (113.4 / 340.3) | more than one (18× one database) (1812% of one) | edm-stream: one dyno cannot read every event; Postgres: dedup inserts and hot aggregate rows |"
+            "| 1,000,000 | 62 | — (redesign) | 19 | 4 (4) | 64 | 113 | extended-* (113.4 / 340.3) | more than one (18× one database) (1812% of one) | edm-stream: one dyno cannot read every event; Postgres: dedup inserts and hot aggregate rows |"
         );
     }
 

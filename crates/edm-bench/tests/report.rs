@@ -163,10 +163,11 @@ fn the_capacity_model_falls_back_on_the_recorded_figures() {
     assert!(table.starts_with(
         "Per-instance figures from recorded figures (docs/benchmarks.md): relay 37 CPU-ms per 1,000 events; \
          edm-stream 10 CPU-ms per 1,000 events read and 4.3 per 1,000 deliveries; \
-         edm-stats with one Postgres 91,979 events/s."
+         edm-stats with one Postgres 91,979 events/s; edm-trending 1.9 CPU-ms per 1,000 clicks, \
+         every event taken for a click."
     ));
     assert!(table.contains(
-        "| 100,000 | 7 | — (redesign) | 2 | 4 | 105 | standard-* (10.5 / 31.4) | \
+        "| 100,000 | 7 | — (redesign) | 2 | 2 (4) | 4 | 105 | standard-* (10.5 / 31.4) | \
          more than one (2× one database) (181% of one) |"
     ));
 }
@@ -190,11 +191,11 @@ fn the_capacity_table_replaces_only_its_block() {
     let written = std::fs::read_to_string(&doc).unwrap();
     assert!(written.starts_with("# Scaling\n\n<!-- capacity:begin -->\nPer-instance figures from"));
     assert!(written.ends_with(
-        "| Kafka basic-2 quotas |\n| 10,000 | 2 | 2 | 2 | 4 | 214 | basic-2 (2.1 / 6.4) | \
+        "| Kafka basic-2 quotas |\n| 10,000 | 2 | 2 | 2 | 2 (4) | 4 | 214 | basic-2 (2.1 / 6.4) | \
          standard/premium, larger (18% of one) | Kafka basic-2 quotas |\n\
-         | 100,000 | 7 | — (redesign) | 2 | 4 | 105 | standard-* (10.5 / 31.4) | more than one (2× one database) \
+         | 100,000 | 7 | — (redesign) | 2 | 2 (4) | 4 | 105 | standard-* (10.5 / 31.4) | more than one (2× one database) \
          (181% of one) | edm-stream: one dyno cannot read every event; Postgres: dedup inserts and hot aggregate rows |\n\
-         | 1,000,000 | 62 | — (redesign) | 19 | 64 | 113 | extended-* (113.4 / 340.3) | more than one (18× one database) \
+         | 1,000,000 | 62 | — (redesign) | 19 | 4 (4) | 64 | 113 | extended-* (113.4 / 340.3) | more than one (18× one database) \
          (1812% of one) | edm-stream: one dyno cannot read every event; Postgres: dedup inserts and hot aggregate rows |\n\
          <!-- capacity:end -->\n\nAfter.\n"
     ));
@@ -210,6 +211,10 @@ fn the_capacity_model_takes_a_runs_figures_and_the_light_clients_cells() {
             r#"{"edm-relay":4.68,"edm-stats":2.9,"edm-stream":1.3,"seconds":13}"#,
         ),
         ("stats-ingest.json", r#"{"events":500000,"seconds":5.0}"#),
+        (
+            "trending-rate.json",
+            r#"{"events":2000000,"seconds":10.0,"aborted_cycles":0,"cpu_seconds":12.0}"#,
+        ),
         (
             "stream-official-500x200.json",
             r#"{"client":"official","clients":500,"rate":200,"seconds":20,"rss_idle_kb":1,"rss_clients_kb":2,"cpu_seconds":20.0}"#,
@@ -229,7 +234,9 @@ fn the_capacity_model_takes_a_runs_figures_and_the_light_clients_cells() {
     // reading), not the official client's larger one.
     assert!(table.contains(
         "relay 36 CPU-ms per 1,000 events; edm-stream 10 CPU-ms per 1,000 events read and \
-         6.2 per 1,000 deliveries; edm-stats with one Postgres 100,000 events/s."
+         6.2 per 1,000 deliveries; edm-stats with one Postgres 100,000 events/s; \
+         edm-trending 6.0 CPU-ms per 1,000 clicks"
     ));
-    assert!(table.contains("| 1,000,000 | 60 | — (redesign) | 17 | 64 |"));
+    // 6 cores at 1,000,000 clicks/s, each dyno 60 % of one: 10 dynos, a task each.
+    assert!(table.contains("| 1,000,000 | 60 | — (redesign) | 17 | 10 (10) | 64 |"));
 }

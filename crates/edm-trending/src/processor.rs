@@ -167,6 +167,10 @@ impl Processor {
             // moment before: a short broker-side wait lets a fetch see a
             // commit promptly (librdkafka's default waits up to 500 ms).
             .set("fetch.wait.max.ms", "100")
+            .set(
+                "max.partition.fetch.bytes",
+                settings.fetch_partition_bytes.to_string(),
+            )
             .create_with_context(RebalanceCounter::default())
             .map_err(Fatal::Client)?;
         consumer

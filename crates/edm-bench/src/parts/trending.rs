@@ -1,12 +1,14 @@
 //! The trending part, edm-trending with transactions. Rate: a backlog of
-//! 500,000 clicks (20 products), for one instance (every window task) and
-//! then three (same backlog, fresh prefix), timed from the first start
+//! 2,000,000 clicks (20 products), for one instance (every window task),
+//! twice, and then three (the same backlog, a fresh prefix), timed from the first start
 //! until the window tasks have committed every click (both stages, every
 //! transaction committed), and in steady state (10 % to 90 %); with the
 //! repartition records written per click and the peak RSS. Restore:
 //! 1,000,000 changelog records (distinct keys) in window task 0's
 //! partition, and the time edm-trending takes to read them back when the
-//! task is assigned (its own measure, from its log line). Delay: clicks at 1,000
+//! task is assigned (its own measure, from its log line). Kafka Streams:
+//! `bench/kafka-streams/TrendingStreams.java` on each one-instance run's
+//! backlog, right after it, built by `./edm bench` (EDM_KAFKA_STREAMS_DIR). Delay: clicks at 1,000
 //! events/s for 60 s, event time running 60 times faster than the clock
 //! (one window boundary a second), and the time from the click that closes
 //! each window to its result read read_committed (`edm-bench
@@ -18,7 +20,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::proc_stats::rss_kb;
+use anyhow::Context;
+
+use super::proc_stats::{cpu_ticks, rss_kb, ticks_to_seconds};
 use super::{log, seconds_since, until, Bench};
 
 const PROCESSED_WITHIN: Duration = Duration::from_secs(1800);
@@ -31,28 +35,110 @@ pub fn run(bench: &Bench) -> anyhow::Result<()> {
 }
 
 fn rate(bench: &Bench) -> anyhow::Result<()> {
-    let n = 500_000u32;
-    let one = rate_run(bench, 1, n, "trending-produce.json")?;
-    bench.write("trending-rate.json", &one)?;
-    let three = rate_run(bench, 3, n, "trending-produce-3.json")?;
+    let n = 2_000_000u32;
+    // Two rounds, each on a backlog of its own: edm-trending, then Kafka
+    // Streams on the same backlog.
+    for (round, suffix) in [(1, ""), (2, ".round2")] {
+        log(format!(
+            "trending: round {round} of edm-trending against Kafka Streams"
+        ));
+        let prefix = backlog(bench, n, &format!("trending-produce{suffix}.json"))?;
+        let one = rate_run(bench, &prefix, 1, n)?;
+        bench.write(&format!("trending-rate{suffix}.json"), &one)?;
+        let streams = kafka_streams(bench, &prefix, n)?;
+        bench.write(&format!("trending-kafka-streams{suffix}.json"), &streams)?;
+    }
+    let prefix = backlog(bench, n, "trending-produce-3.json")?;
+    let three = rate_run(bench, &prefix, 3, n)?;
     bench.write("trending-rate-3.json", &three)
 }
 
-/// `instances` edm-trending processes on a fresh prefix holding a backlog
-/// of `n` clicks: timed from the first process's start until their window
+/// A fresh prefix whose input holds `n` clicks (20 products), produced
+/// before anything reads them; what the producer measured goes to `file`.
+fn backlog(bench: &Bench, n: u32, file: &str) -> anyhow::Result<String> {
+    let prefix = bench.prefix()?;
+    log(format!("trending: producing a backlog of {n} clicks"));
+    let produced = bench.tool(
+        &["produce", "click", &n.to_string()],
+        bench.kafka_env(&prefix),
+    )?;
+    bench.write_text(file, &produced)?;
+    Ok(prefix)
+}
+
+/// Kafka Streams itself (`bench/kafka-streams/TrendingStreams.java`, the
+/// same windows, exactly_once_v2, in-memory window stores, its own
+/// application id) on the backlog of `prefix`: timed from its start until
+/// its window stage has taken every click, in steady state from 10 % to
+/// 90 %, and its peak RSS.
+fn kafka_streams(bench: &Bench, prefix: &str, n: u32) -> anyhow::Result<serde_json::Value> {
+    let dir = std::env::var("EDM_KAFKA_STREAMS_DIR")
+        .context("EDM_KAFKA_STREAMS_DIR is not set: run ./edm bench trending")?;
+    log("trending: Kafka Streams on the same backlog");
+    let started = Instant::now();
+    let mut child = std::process::Command::new("java")
+        .args([
+            "-cp",
+            &format!("{dir}/classes:{dir}/libs/*"),
+            "TrendingStreams",
+            &bench.kafka_url(),
+            prefix,
+            &n.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting java (Kafka Streams)")?;
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                peak = rss_kb(pid).max(peak);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            peak
+        })
+    };
+    let stdout = child.stdout.take().context("Kafka Streams' output")?;
+    let mut marks = Vec::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        // "counted 9/10 <ms since its start>"
+        if let Some(ms) = line?
+            .strip_prefix("counted ")
+            .and_then(|rest| rest.split(' ').nth(1))
+        {
+            marks.push(ms.parse::<f64>()? / 1000.0);
+        }
+    }
+    let seconds = seconds_since(started);
+    let status = child.wait()?;
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let peak_rss_kb = sampler.join().unwrap_or(0);
+    let [at_10, at_90, _] = marks[..] else {
+        anyhow::bail!("Kafka Streams ended ({status}) before counting every click");
+    };
+    Ok(serde_json::json!({
+        "events": n,
+        "seconds": seconds,
+        "steady_events_per_second": 0.8 * f64::from(n) / (at_90 - at_10),
+        "peak_rss_kb": peak_rss_kb,
+    }))
+}
+
+/// `instances` edm-trending processes on `prefix`'s backlog of `n` clicks:
+/// timed from the first process's start until their window
 /// tasks have committed every click, and in steady state, from 10 % to
 /// 90 % of the clicks committed (start-up and the first rebalances left
 /// out).
 fn rate_run(
     bench: &Bench,
+    prefix: &str,
     instances: u16,
     n: u32,
-    produce_file: &str,
 ) -> anyhow::Result<serde_json::Value> {
-    let kafka = bench.kafka_env(&bench.prefix()?);
-    log(format!("trending: producing a backlog of {n} clicks"));
-    let produced = bench.tool(&["produce", "click", &n.to_string()], kafka.clone())?;
-    bench.write_text(produce_file, &produced)?;
+    let kafka = bench.kafka_env(prefix);
     log(format!(
         "trending: processing it with transactions, {instances} instance(s)"
     ));
@@ -90,6 +176,12 @@ fn rate_run(
     let sum = |series: &str| -> f64 { running.iter().map(|t| t.metric(series)).sum() };
     let aborted = sum("edm_trending_aborted_cycles_total") as u64;
     let repartition_records = sum("edm_trending_repartition_records_total") as u64;
+    // Every instance's CPU from its start (restores and rebalances included).
+    let cpu_seconds: f64 = running
+        .iter()
+        .filter_map(|t| t.pid())
+        .map(|pid| ticks_to_seconds(cpu_ticks(pid)))
+        .sum();
     let steady = match (at_10, at_90) {
         (Some(a), Some(b)) if b > a => 0.8 * total / (b - a).as_secs_f64(),
         _ => total / seconds,
@@ -105,6 +197,7 @@ fn rate_run(
         "aborted_cycles": aborted,
         "repartition_records": repartition_records,
         "peak_rss_kb": peak_rss_kb,
+        "cpu_seconds": cpu_seconds,
     }))
 }
 

@@ -19,7 +19,7 @@ pub mod kafka;
 pub mod machine;
 mod memory;
 pub mod numbers;
-mod records;
+pub mod records;
 mod relay;
 mod sections;
 mod stack;

@@ -111,6 +111,17 @@ pub struct TrendingRate {
     pub repartition_records: Option<f64>,
     #[serde(default)]
     pub peak_rss_kb: Option<f64>,
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
+}
+
+/// `trending-kafka-streams.json`: Kafka Streams on the same backlog.
+#[derive(Deserialize)]
+pub struct KafkaStreamsRate {
+    pub events: Num,
+    pub seconds: f64,
+    pub steady_events_per_second: f64,
+    pub peak_rss_kb: f64,
 }
 
 /// `trending-changelog.json`: the changelog filled for the restore.

@@ -8,7 +8,7 @@ use super::figures::BenchDir;
 use super::numbers::grouped;
 use super::prose;
 use super::records::{
-    ChangelogFill, Produced, Restore, TrendingDelay, TrendingQuiet, TrendingRate,
+    ChangelogFill, KafkaStreamsRate, Produced, Restore, TrendingDelay, TrendingQuiet, TrendingRate,
 };
 
 /// The section, its blank line first.
@@ -26,6 +26,16 @@ pub fn section(bench: &BenchDir) -> anyhow::Result<Vec<String>> {
         .load("trending-produce.json")?
         .context("trending-rate.json without trending-produce.json")?;
     out.extend(rate_lines(&rate, &produced));
+    if let Some(streams) = bench.load::<KafkaStreamsRate>("trending-kafka-streams.json")? {
+        out.extend(kafka_streams_lines(&rate, &streams));
+        let second = (
+            bench.load::<TrendingRate>("trending-rate.round2.json")?,
+            bench.load::<KafkaStreamsRate>("trending-kafka-streams.round2.json")?,
+        );
+        if let (Some(ours), Some(theirs)) = second {
+            out.push(second_round_line(&ours, &theirs));
+        }
+    }
     if let Some(three) = bench.load::<TrendingRate>("trending-rate-3.json")? {
         out.extend(scaled_lines(&rate, &three));
     }
@@ -69,14 +79,61 @@ fn rate_lines(rate: &TrendingRate, produced: &Produced) -> Vec<String> {
     ) {
         out.push(format!(
             "In steady state (10 % to 90 % of the clicks committed): **{} events/s**; \
-             {:.3} repartition records per click; peak RSS {:.0} MiB.",
+             {:.4} repartition records per click; peak RSS {:.0} MiB; {:.1} CPU-ms per 1,000 clicks \
+             (the process's CPU from its start).",
             grouped(steady, 0),
             records / events,
             rss / 1024.0,
+            rate.cpu_seconds.unwrap_or(0.0) * 1e6 / events,
         ));
     }
     out.push("Aim (issue 28): ≥ 150,000 events/s.".into());
     out
+}
+
+/// Kafka Streams on the one-instance run's backlog, against edm-trending.
+fn kafka_streams_lines(one: &TrendingRate, streams: &KafkaStreamsRate) -> Vec<String> {
+    let events = streams.events.value();
+    let ours = one
+        .steady_events_per_second
+        .unwrap_or(one.events.value() / one.seconds);
+    let rss = one.peak_rss_kb.unwrap_or(0.0);
+    vec![
+        String::new(),
+        format!(
+            "Kafka Streams 4.1.0 on the same backlog, right after, on the same broker \
+             (`bench/kafka-streams/TrendingStreams.java`: the same 1m and 5m windows counted per product \
+             in in-memory window stores, exactly_once_v2, 100 ms commits, 4 MiB fetches, LZ4, no top-N step): every click \
+             through its window stage {:.1} s after the JVM started ({} events/s), in steady state \
+             **{} events/s**; peak RSS {:.0} MiB. edm-trending's steady rate is **{:.2}×** Kafka Streams' \
+             at {:.0} % of its memory. Aim (issue 28): ≥ 1.5× at a fraction of its memory.",
+            streams.seconds,
+            grouped(events / streams.seconds, 0),
+            grouped(streams.steady_events_per_second, 0),
+            streams.peak_rss_kb / 1024.0,
+            ours / streams.steady_events_per_second,
+            100.0 * rss / streams.peak_rss_kb.max(1.0),
+        ),
+    ]
+}
+
+/// The second round, on a backlog of its own.
+fn second_round_line(ours: &TrendingRate, theirs: &KafkaStreamsRate) -> String {
+    let steady = ours
+        .steady_events_per_second
+        .unwrap_or(ours.events.value() / ours.seconds);
+    format!(
+        "Second round, on a backlog of its own: edm-trending **{} events/s** in steady state \
+         ({} from its start, peak RSS {:.0} MiB), Kafka Streams **{} events/s** ({} from its start, \
+         peak RSS {:.0} MiB): **{:.2}×**.",
+        grouped(steady, 0),
+        grouped(ours.events.value() / ours.seconds, 0),
+        ours.peak_rss_kb.unwrap_or(0.0) / 1024.0,
+        grouped(theirs.steady_events_per_second, 0),
+        grouped(theirs.events.value() / theirs.seconds, 0),
+        theirs.peak_rss_kb / 1024.0,
+        steady / theirs.steady_events_per_second,
+    )
 }
 
 /// The same backlog taken by three instances, against one.
