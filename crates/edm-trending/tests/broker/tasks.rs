@@ -155,8 +155,14 @@ fn six_tasks_over_three_instances_are_exact_through_a_sigkill_and_an_added_insta
     assert_output_follows_the_log(&topics, GRACE_SECS);
     assert_brute_force(&results(&topics), &input);
 
-    // Tasks moved: each restore read the task's own changelog partition,
-    // and no more records than that partition holds.
+    // Tasks moved: the added instance holds some (its rebalance may come
+    // after the output is complete), each restore read the task's own
+    // changelog partition, and no more records than that partition holds.
+    wait_for(
+        "the added instance to hold window tasks",
+        Duration::from_secs(60),
+        || d.metric("edm_trending_window_tasks") > 0.0,
+    );
     let changelog = read_committed_by_partition(&topics.bootstrap, &topics.changelog());
     let moved: Vec<(i32, i32, u64)> = [&a, &c, &d].iter().flat_map(|i| restores(i)).collect();
     assert!(
