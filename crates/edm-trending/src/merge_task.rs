@@ -20,14 +20,14 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::BaseRecord;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::event_time::{Adjustment, Clock};
+use crate::event_time::Clock;
 use crate::merge::{Merger, PartialsRecord};
 use crate::metrics::Metrics;
 use crate::names::Names;
 use crate::processor::{Fatal, Interrupted, RebalanceCounter};
 use crate::producer::StageProducer;
 use crate::settings::Settings;
-use crate::throttled_log::Throttled;
+use crate::throttled_log::{cap_to_clock, Throttled};
 
 /// The merge step, while this instance holds it.
 pub struct MergeTask {
@@ -115,20 +115,14 @@ impl MergeTask {
             Err(e) => return self.skip(metrics, offset, &e),
         };
         if let PartialsRecord::Watermark { watermark, .. } = &mut record {
-            let (capped, was_capped) = clock.cap(*watermark);
-            if was_capped {
-                *watermark = capped;
-                metrics.note_adjusted_time(Adjustment::AheadOfClock);
-                if let Some(held_back) = self.capped.allow() {
-                    tracing::warn!(
-                        offset,
-                        held_back,
-                        capped_at = capped,
-                        "a partials watermark is dated after this processor's clock plus \
-                         EDM_TRENDING_MAX_CLOCK_SKEW_SECS (another producer wrote it?); capped there"
-                    );
-                }
-            }
+            cap_to_clock(
+                watermark,
+                clock,
+                &mut self.capped,
+                metrics,
+                offset,
+                "partials",
+            );
         }
         let results = match self.merger.process(offset, record) {
             Ok(results) => results,

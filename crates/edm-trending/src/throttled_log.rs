@@ -1,8 +1,12 @@
 //! [`Throttled`]: a warning that another producer's records could repeat
 //! thousands of times a second is logged at most once per interval, with
-//! how many were not logged in between (the metrics count every one).
+//! how many were not logged in between (the metrics count every one); and
+//! [`cap_to_clock`], the one such warning two stages share.
 
 use std::time::{Duration, Instant};
+
+use crate::event_time::{Adjustment, Clock};
+use crate::metrics::Metrics;
 
 /// How often a throttled warning is logged at most.
 pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -25,6 +29,35 @@ impl Throttled {
         }
         self.last = Some(now);
         Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+/// Caps `time`, read at `offset` from an internal topic (`topic`, as the
+/// warning names it), at the clock plus the allowed skew: no record moves
+/// time past it, whoever wrote it. A capped time is counted and logged
+/// (through `capped`).
+pub fn cap_to_clock(
+    time: &mut i64,
+    clock: Clock,
+    capped: &mut Throttled,
+    metrics: &Metrics,
+    offset: i64,
+    topic: &str,
+) {
+    let (at, was_capped) = clock.cap(*time);
+    if !was_capped {
+        return;
+    }
+    *time = at;
+    metrics.note_adjusted_time(Adjustment::AheadOfClock);
+    if let Some(held_back) = capped.allow() {
+        tracing::warn!(
+            offset,
+            held_back,
+            capped_at = at,
+            "a {topic} record is dated after this processor's clock plus \
+             EDM_TRENDING_MAX_CLOCK_SKEW_SECS (another producer wrote it?); capped there"
+        );
     }
 }
 

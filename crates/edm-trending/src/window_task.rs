@@ -25,7 +25,7 @@ use rdkafka::producer::BaseRecord;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::changelog_reader::{restore, RestoreFailure};
-use crate::event_time::{Adjustment, Clock};
+use crate::event_time::Clock;
 use crate::journal::{Journal, MAX_JOURNAL_BYTES};
 use crate::merge::PartialsRecord;
 use crate::metrics::Metrics;
@@ -33,7 +33,7 @@ use crate::names::Names;
 use crate::processor::{Fatal, Interrupted, RebalanceCounter};
 use crate::producer::StageProducer;
 use crate::settings::{ProcessingGuarantee, Settings};
-use crate::throttled_log::Throttled;
+use crate::throttled_log::{cap_to_clock, Throttled};
 use crate::window::{last_closing_at_or_before, Window};
 use crate::{coalesce, ChangelogUpdate, Counters, Processed, RepartitionRecord, WindowStore};
 
@@ -240,20 +240,14 @@ impl WindowTask {
             RepartitionRecord::Progress(progress) => (&mut progress.watermark, 0),
         };
         self.cycle_clicks += clicks;
-        let (capped, was_capped) = clock.cap(*time);
-        if was_capped {
-            *time = capped;
-            metrics.note_adjusted_time(Adjustment::AheadOfClock);
-            if let Some(held_back) = self.capped.allow() {
-                tracing::warn!(
-                    offset,
-                    held_back,
-                    capped_at = capped,
-                    "a repartition record is dated after this processor's clock plus \
-                     EDM_TRENDING_MAX_CLOCK_SKEW_SECS (another producer wrote it?); capped there"
-                );
-            }
-        }
+        cap_to_clock(
+            time,
+            clock,
+            &mut self.capped,
+            metrics,
+            offset,
+            "repartition",
+        );
         match self.store.process(&record) {
             Ok(processed) => {
                 metrics.clicks_counted.inc_by(clicks);
