@@ -6,6 +6,7 @@
 # it.
 #
 #   TOPOLOGY_TOPICS           the logical topic names
+#   TOPOLOGY_COMPACTED_TOPICS those of them compacted
 #   TOPOLOGY_INTERNAL_TOPICS  topics created ahead with settings of their
 #                             own, each "name partitions compact|delete"
 #   TOPOLOGY_SERVICES         the services' (binaries') names, in file order
@@ -21,12 +22,17 @@ load_topology() {
 }
 
 # create_topology_topics BOOTSTRAP RF PREFIX: every topic of topology.json
-# under PREFIX, if missing: the event topics with EDM_KAFKA_PARTITIONS
-# partitions, the internal ones with their own count and cleanup policy.
+# under PREFIX, if missing: the public topics with EDM_KAFKA_PARTITIONS
+# partitions (compacted where topology.json says), the internal ones with their own count and cleanup policy.
 create_topology_topics() {
   local bootstrap=$1 rf=$2 prefix=$3 entry name partitions policy
   load_topology
-  create_topics "$bootstrap" "$rf" "${TOPOLOGY_TOPICS[@]/#/$prefix}"
+  for name in "${TOPOLOGY_TOPICS[@]}"; do
+    policy=delete
+    [[ " ${TOPOLOGY_COMPACTED_TOPICS[*]} " == *" $name "* ]] && policy=compact
+    create_topic "$bootstrap" "$rf" "$prefix$name" "${EDM_KAFKA_PARTITIONS:-4}" \
+      "cleanup.policy=$policy"
+  done
   for entry in "${TOPOLOGY_INTERNAL_TOPICS[@]}"; do
     read -r name partitions policy <<<"$entry"
     create_topic "$bootstrap" "$rf" "$prefix$name" "$partitions" "cleanup.policy=$policy"

@@ -24,6 +24,8 @@ app=${1:?usage: create-kafka-topics.sh APP}
 # shellcheck source=kafka-names.sh
 . "$(dirname "$0")/kafka-names.sh"
 topics=$EDM_TOPOLOGY_TOPICS
+# Those of them compacted (edm-trending-counts).
+compacted_topics=$EDM_TOPOLOGY_COMPACTED_TOPICS
 # NAME:PARTITIONS:compact|delete, e.g. edm-trending's changelog.
 internal_topics=$EDM_TOPOLOGY_INTERNAL_TOPICS
 groups=$EDM_TOPOLOGY_CONSUMER_GROUPS
@@ -57,10 +59,20 @@ else
   say "dedicated plan: no KAFKA_PREFIX"
 fi
 
+# Turns compaction on for a topic (the latest record per key holds).
+enable_compaction() {
+  heroku kafka:topics:compaction "$1" enable --app "$app" >/dev/null \
+    || { say "could not enable compaction on ${prefix}$1"; exit 1; }
+  say "compaction enabled on ${prefix}$1"
+}
+
 for topic in $topics; do
   topic=${topic#"$prefix"} # accept names given with the prefix too
   create_once "topic ${prefix}${topic}" \
     heroku kafka:topics:create "$topic" --partitions "$partitions" --app "$app"
+  if [[ " $compacted_topics " == *" $topic "* ]]; then
+    enable_compaction "$topic"
+  fi
 done
 
 for entry in $internal_topics; do
@@ -69,9 +81,7 @@ for entry in $internal_topics; do
   create_once "topic ${prefix}${topic}" \
     heroku kafka:topics:create "$topic" --partitions "$count" --app "$app"
   if [ "$policy" = compact ]; then
-    heroku kafka:topics:compaction "$topic" enable --app "$app" >/dev/null \
-      || { say "could not enable compaction on ${prefix}${topic}"; exit 1; }
-    say "compaction enabled on ${prefix}${topic}"
+    enable_compaction "$topic"
   fi
 done
 

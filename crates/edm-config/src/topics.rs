@@ -18,12 +18,24 @@ pub enum Topic {
     /// The top products of each closed click window: `edm-trending`,
     /// written by edm-trending alone (never through the relay).
     Trending,
+    /// Clicks per product per minute, final and provisional:
+    /// `edm-trending-counts`, compacted, written by edm-trending alone.
+    Counts,
 }
 
 impl Topic {
     /// Every logical topic, in a stable order (the order of `topics` in
-    /// `topology.json`, which creates them): what edm-stream streams.
-    pub const ALL: [Topic; 3] = [Topic::Click, Topic::PageLoad, Topic::Trending];
+    /// `topology.json`, which creates them): the event catalog's.
+    pub const ALL: [Topic; 4] = [
+        Topic::Click,
+        Topic::PageLoad,
+        Topic::Trending,
+        Topic::Counts,
+    ];
+
+    /// What edm-stream streams unless `KAFKA_TOPIC` says otherwise: the
+    /// store's events and edm-trending's window results.
+    pub const STREAMED: [Topic; 3] = [Topic::Click, Topic::PageLoad, Topic::Trending];
 
     /// The topics of the store's events (`edm_events::Event`): what
     /// edm-relay accepts from browsers and writes, and what edm-stats and
@@ -36,6 +48,7 @@ impl Topic {
             Topic::Click => "edm-ui-click",
             Topic::PageLoad => "edm-ui-pageload",
             Topic::Trending => "edm-trending",
+            Topic::Counts => "edm-trending-counts",
         }
     }
 
@@ -53,7 +66,9 @@ impl fmt::Display for Topic {
 
 /// The name is not one of EDM's logical topics.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown topic (expected edm-ui-click, edm-ui-pageload or edm-trending)")]
+#[error(
+    "unknown topic (expected edm-ui-click, edm-ui-pageload, edm-trending or edm-trending-counts)"
+)]
 pub struct UnknownTopic;
 
 impl FromStr for Topic {

@@ -14,6 +14,10 @@ use serde::Deserialize;
 pub struct Topology {
     /// Logical topic names, for the scripts that create them.
     pub topics: Vec<String>,
+    /// Which of `topics` are compacted (`cleanup.policy=compact`): the
+    /// latest record per key is what they hold (`edm-trending-counts`).
+    #[serde(default)]
+    pub compacted_topics: Vec<String>,
     /// Topics a service needs created ahead with settings of their own
     /// (edm-trending's repartition and changelog topics).
     #[serde(default)]
@@ -123,6 +127,15 @@ impl Topology {
             .unwrap_or_else(|| panic!("topology.json has no service named {name}"))
     }
 
+    /// The `cleanup.policy` of the public topic `name`: `compact` or `delete`.
+    pub fn cleanup_policy(&self, name: &str) -> &'static str {
+        if self.compacted_topics.iter().any(|t| t == name) {
+            "compact"
+        } else {
+            "delete"
+        }
+    }
+
     /// The consumer groups of the services that have one, in file order.
     pub fn consumer_groups(&self) -> impl Iterator<Item = &str> {
         self.services
@@ -168,6 +181,11 @@ mod tests {
         let names: Vec<&str> = Topic::ALL.iter().map(|t| t.name()).collect();
         assert_eq!(topology.topics, names);
         assert_eq!(topology.service("edm-relay").port, 5000);
+        for compacted in &topology.compacted_topics {
+            assert!(topology.topics.contains(compacted), "{compacted}");
+        }
+        assert_eq!(topology.cleanup_policy("edm-trending-counts"), "compact");
+        assert_eq!(topology.cleanup_policy("edm-ui-click"), "delete");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The event catalog: one JSON Schema (draft 2020-12) per topic, generated
-//! with `schemars` from the event types in [`crate::event`] and the
-//! trending record in [`crate::trending`]. The schemas are committed under
+//! with `schemars` from the event types in [`crate::event`], the
+//! trending record in [`crate::trending`] and the counts record in
+//! [`crate::counts`]. The schemas are committed under
 //! `docs/events/` (a test keeps the files equal to what this module
 //! generates) and edm-relay serves them at `/api/v1/schemas`.
 //!
@@ -22,6 +23,7 @@ use schemars::generate::SchemaSettings;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value};
 
+use crate::counts::CountsRecord;
 use crate::event::{
     ClickProperties, PageLoadProperties, MAX_ID_CHARS, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS,
     NO_CONTROL_CHARACTERS_PATTERN,
@@ -119,6 +121,11 @@ pub fn schema(topic: Topic) -> Value {
             "The top products of one closed click window, counted by edm-trending (never sent through edm-relay).",
             "keyed by \"<window name>:<window start>\"",
         ),
+        Topic::Counts => (
+            generator.into_root_schema_for::<CountsRecord>(),
+            "The clicks of one product in one minute of event time, counted by edm-trending (never sent through edm-relay): provisional while the minute is open, final once it closed.",
+            "keyed by \"<kind>:<minute>:<name>\" and compacted (the latest record per key holds: the final count)",
+        ),
     };
     let kind = if topic.is_store_event() {
         "event"
@@ -197,6 +204,20 @@ mod tests {
             load["properties"]["properties"]["required"],
             serde_json::json!(["user_agent", "url"])
         );
+    }
+
+    #[test]
+    fn the_counts_schema_pins_its_topic_and_requires_the_count_and_its_status() {
+        let s = schema(Topic::Counts);
+        assert_eq!(s["title"], "edm-trending-counts record");
+        assert_eq!(s["properties"]["topic"]["const"], "edm-trending-counts");
+        assert_eq!(
+            s["required"],
+            serde_json::json!(["topic", "kind", "name", "minute", "count", "final"])
+        );
+        assert_eq!(s["properties"]["minute"]["multipleOf"], 60_000);
+        assert_eq!(s["properties"]["count"]["minimum"], 1);
+        assert_eq!(s["additionalProperties"], true);
     }
 
     #[test]

@@ -9,14 +9,18 @@
 //! - [`trending`]: [`TrendingRecord`], a record of the `edm-trending`
 //!   topic (the top products of a closed click window), its parsing and
 //!   validation.
+//! - [`counts`]: [`CountsRecord`], a record of the `edm-trending-counts`
+//!   topic (one product's clicks in one minute, provisional or final).
 //! - [`catalog`]: the JSON Schema of each topic's records (`docs/events/`).
 //!
 //! The logical topics themselves ([`edm_config::Topic`]) are configuration
 //! and live in `edm-config`.
 
 pub mod catalog;
+pub mod counts;
 pub mod event;
 pub mod trending;
 
+pub use counts::{CountKind, CountsRecord};
 pub use event::{Event, EventError, EVENT_ID_HEADER};
 pub use trending::TrendingRecord;

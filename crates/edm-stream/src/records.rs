@@ -5,13 +5,14 @@
 //! |---|---|---|
 //! | `edm-ui-click`, `edm-ui-pageload` | `edm_events::Event::parse` accepts it, on its own topic | `event` |
 //! | `edm-trending` | `edm_events::TrendingRecord::parse` accepts it | `trending` |
+//! | `edm-trending-counts` (not among the topics edm-stream reads yet: [`Topic::STREAMED`]) | `edm_events::CountsRecord::parse` accepts it | `counts` |
 //!
-//! Both carry the same two arguments: the record's JSON text exactly as it
+//! Each carries the same two arguments: the record's JSON text exactly as it
 //! was in Kafka, and its position. A message that is not valid for its
 //! topic is skipped and counted in `edm_stream_invalid_events_total`.
 
 use edm_config::Topic;
-use edm_events::{Event, TrendingRecord};
+use edm_events::{CountsRecord, Event, TrendingRecord};
 
 /// The kinds of record streamed, each under its own Socket.io event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,11 +21,13 @@ pub enum Kind {
     StoreEvent,
     /// edm-trending's window results: `trending`.
     Trending,
+    /// edm-trending's per-minute counts: `counts`.
+    Counts,
 }
 
 impl Kind {
     /// Every kind, in the order of [`Kind::index`].
-    pub const ALL: [Kind; 2] = [Kind::StoreEvent, Kind::Trending];
+    pub const ALL: [Kind; 3] = [Kind::StoreEvent, Kind::Trending, Kind::Counts];
     /// How many kinds there are (for per-kind arrays).
     pub const COUNT: usize = Kind::ALL.len();
 
@@ -33,6 +36,7 @@ impl Kind {
         match topic {
             Topic::Click | Topic::PageLoad => Kind::StoreEvent,
             Topic::Trending => Kind::Trending,
+            Topic::Counts => Kind::Counts,
         }
     }
 
@@ -41,6 +45,7 @@ impl Kind {
         match self {
             Kind::StoreEvent => "event",
             Kind::Trending => "trending",
+            Kind::Counts => "counts",
         }
     }
 
@@ -49,6 +54,7 @@ impl Kind {
         match self {
             Kind::StoreEvent => 0,
             Kind::Trending => 1,
+            Kind::Counts => 2,
         }
     }
 }
@@ -67,6 +73,9 @@ pub fn streamable(topic: Topic, payload: Option<&[u8]>) -> Result<&str, String> 
         Kind::Trending => TrendingRecord::parse(payload)
             .map(|_| text)
             .map_err(|e| format!("not a valid trending record: {e}")),
+        Kind::Counts => CountsRecord::parse(payload)
+            .map(|_| text)
+            .map_err(|e| format!("not a valid counts record: {e}")),
     }
 }
 

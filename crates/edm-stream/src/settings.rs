@@ -11,8 +11,9 @@ use crate::hub::{RingBounds, WakePacing};
 /// Everything edm-stream needs to run.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The cluster, the topics to stream (`KAFKA_TOPIC`, default all of
-    /// them, [`Topic::ALL`]: clicks, page loads and edm-trending's results)
+    /// The cluster, the topics to stream (`KAFKA_TOPIC`, default all it
+    /// handles, [`Topic::STREAMED`]: clicks, page loads and edm-trending's
+    /// results)
     /// and the consumer group (`KAFKA_CONSUMER_GROUP`, default
     /// `edm-consumer-group-1`). The group identifies the service's clients;
     /// offsets are never committed, since every instance reads every
@@ -59,7 +60,7 @@ impl ServiceSettings for Settings {
     fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let recent_events = number(env, "EDM_STREAM_RECENT_EVENTS", 50, 0, 1000)? as usize;
         Ok(Self {
-            consumer: ConsumerSettings::for_service(env, crate::NAME, &Topic::ALL)?,
+            consumer: ConsumerSettings::for_service(env, crate::NAME, &Topic::STREAMED)?,
             recent_events,
             ring: RingBounds {
                 events: (number(env, "EDM_STREAM_RESUME_EVENTS", 10_000, 100, 1_000_000)? as usize)

@@ -184,7 +184,11 @@ fn infrastructure(out: &mut String, topology: &Topology) {
 "
     );
     for topic in &topology.topics {
-        let _ = writeln!(out, "        create {topic} {PARTITIONS}");
+        let config = match topology.cleanup_policy(topic) {
+            "compact" => " \"--config cleanup.policy=compact\"",
+            _ => "",
+        };
+        let _ = writeln!(out, "        create {topic} {PARTITIONS}{config}");
     }
     for topic in &topology.internal_topics {
         let config = if topic.compact {
@@ -307,11 +311,18 @@ mod tests {
         let topology = edm_config::topology::topology();
         let text = render(topology);
         for topic in &topology.topics {
+            let config = match topology.cleanup_policy(topic) {
+                "compact" => " \"--config cleanup.policy=compact\"",
+                _ => "",
+            };
             assert!(
-                text.contains(&format!("        create {topic} 4\n")),
+                text.contains(&format!("        create {topic} 4{config}\n")),
                 "{topic}"
             );
         }
+        assert!(text.contains(
+            "        create edm-trending-counts 4 \"--config cleanup.policy=compact\"\n"
+        ));
         assert!(text.contains(
             "        create edm-trending-window-counts-changelog 4 \"--config cleanup.policy=compact\"\n"
         ));

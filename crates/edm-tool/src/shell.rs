@@ -32,6 +32,10 @@ pub fn topology_declarations(topology: &Topology) -> String {
     [
         array("TOPOLOGY_TOPICS", topology.topics.iter().cloned()),
         array(
+            "TOPOLOGY_COMPACTED_TOPICS",
+            topology.compacted_topics.iter().cloned(),
+        ),
+        array(
             "TOPOLOGY_INTERNAL_TOPICS",
             topology
                 .internal_topics

@@ -38,6 +38,7 @@ pub fn wiring_json(topology: &Topology) -> String {
 }
 
 /// `terraform/scripts/kafka-names.sh`'s text: `EDM_TOPOLOGY_TOPICS`,
+/// `EDM_TOPOLOGY_COMPACTED_TOPICS` (those of them compacted),
 /// `EDM_TOPOLOGY_INTERNAL_TOPICS` (each `NAME:PARTITIONS:compact|delete`)
 /// and `EDM_TOPOLOGY_CONSUMER_GROUPS`, space-separated. Fails on a name
 /// that would need shell quoting (Kafka names are `[A-Za-z0-9._-]`).
@@ -54,6 +55,7 @@ pub fn kafka_names_sh(topology: &Topology) -> anyhow::Result<String> {
     );
     for (variable, names) in [
         ("EDM_TOPOLOGY_TOPICS", &topology.topics),
+        ("EDM_TOPOLOGY_COMPACTED_TOPICS", &topology.compacted_topics),
         ("EDM_TOPOLOGY_INTERNAL_TOPICS", &internal),
         ("EDM_TOPOLOGY_CONSUMER_GROUPS", &groups),
     ] {

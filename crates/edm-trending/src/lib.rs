@@ -31,6 +31,9 @@
 //!   again.
 //! - A window holds at most `max_products_per_window` products; past it, a
 //!   new product takes the least-clicked one's place ([`counts`]).
+//! - The `1m` windows are also the per-minute counts of every product
+//!   ([`minute_counts`]): each count as it moves (provisional) and every
+//!   product's final count when its minute closes.
 //!
 //! # Use
 //! ```
@@ -77,6 +80,9 @@
 //! - [`restore`]: [`Restorer`], rebuilding a store from the changelog.
 //! - [`output`]: [`WindowResult`] and the `edm-trending` record it becomes
 //!   (the record's type and schema live in `edm-events`).
+//! - [`minute_counts`]: [`MinuteCount`](minute_counts::MinuteCount), one
+//!   product's clicks in one minute, the `edm-trending-counts` record it
+//!   becomes, and the per-second schedule of provisional counts.
 //! - [`repartition`]: the records of the repartition topic.
 //! - [`counters`]: [`Counters`], what the runtime exports as metrics.
 //!
@@ -105,6 +111,7 @@ pub mod journal;
 pub mod merge;
 pub mod merge_task;
 pub mod metrics;
+pub mod minute_counts;
 pub mod names;
 pub mod output;
 pub mod processor;

@@ -23,6 +23,7 @@
 //! | `edm_trending_skipped_changelog_total` | changelog records a restore skipped because they did not decode (logged) |
 //! | `edm_trending_repeated_clicks_total` | clicks read twice (at least once, after a crash) and counted once |
 //! | `edm_trending_partials_written_total` | window results of one task's products written for the merge (an aborted cycle's included) |
+//! | `edm_trending_minute_counts_written_total{status}` | `edm-trending-counts` records written (an aborted cycle's included): `final` (a closed minute's count), `provisional` (an open minute's count so far), `withdrawn` (a tombstone for a product that lost its place in a full minute) |
 //! | `edm_trending_skipped_partials_total` | partials records the merge could not decode or refused (logged) |
 //! | `edm_trending_watermark_milliseconds` | the smallest watermark of the window tasks this instance holds (epoch ms): windows closed up to it |
 //! | `edm_trending_window_tasks` | window tasks this instance holds |
@@ -42,6 +43,13 @@ use crate::{Adjustment, Counters, WindowSpec};
 pub struct ReasonLabel {
     /// `ahead_of_clock` or `no_record_time`.
     pub reason: &'static str,
+}
+
+/// The `status` label of per-minute counts written.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    /// `final`, `provisional` or `withdrawn`.
+    pub status: &'static str,
 }
 
 /// The `window` label: `1m` or `5m`.
@@ -96,6 +104,8 @@ pub struct Metrics {
     pub partials_written: Counter,
     /// Partials records that could not be decoded or were refused.
     pub skipped_partials: Counter,
+    /// `edm-trending-counts` records written, by status.
+    pub minute_counts_written: Family<StatusLabel, Counter>,
     /// The smallest watermark of the window tasks held, epoch ms.
     pub watermark_ms: Gauge,
     /// Window tasks this instance holds.
@@ -180,6 +190,7 @@ impl Metrics {
             "repeated_clicks": self.repeated_clicks.clone() => "Clicks read twice (at least once, after a crash) and counted once";
             "partials_written": self.partials_written.clone() => "Window results of one task's products written for the merge (an aborted cycle's included)";
             "skipped_partials": self.skipped_partials.clone() => "Partials records the merge could not decode or refused";
+            "minute_counts_written": self.minute_counts_written.clone() => "edm-trending-counts records written (an aborted cycle's included): final, provisional, withdrawn";
             "watermark_milliseconds": self.watermark_ms.clone() => "The smallest watermark of the window tasks this instance holds (epoch ms): windows closed up to it";
             "window_tasks": self.window_tasks.clone() => "Window tasks this instance holds";
             "merge_task": self.merge_task.clone() => "1 while this instance holds the merge step";

@@ -36,6 +36,8 @@ pub struct Names {
     pub partials: String,
     /// The output topic: `edm-trending`.
     pub output: String,
+    /// The per-minute counts topic: `edm-trending-counts`.
+    pub counts: String,
     /// The merge step's transactional id.
     pub merge_transactional_id: String,
     /// This process's repartition-stage transactional id.
@@ -53,6 +55,7 @@ impl Names {
             changelog: format!("{id}-window-counts-changelog"),
             partials: format!("{id}-window-partials"),
             output: format!("{}{}", kafka.prefix, crate::OUTPUT_TOPIC),
+            counts: kafka.topic_name(Topic::Counts),
             merge_transactional_id: format!("{id}-merge"),
             repartition_transactional_id: format!(
                 "{id}-repartition-{}",
@@ -96,6 +99,7 @@ mod tests {
             "wabash-1234.edm-trending-window-counts-changelog"
         );
         assert_eq!(names.output, "wabash-1234.edm-trending");
+        assert_eq!(names.counts, "wabash-1234.edm-trending-counts");
         assert_eq!(names.partials, "wabash-1234.edm-trending-window-partials");
         assert_eq!(
             names.windows_transactional_id(3),

@@ -47,6 +47,7 @@ use crate::config::TrendingConfig;
 use crate::counters::{add, increment, Counters};
 use crate::counts::{Count, Counted, WindowCounts};
 use crate::event_time::{is_valid_event_time, MAX_EVENT_TIME_MS};
+use crate::minute_counts::MinuteCount;
 use crate::output::{ProductClicks, WindowResult};
 use crate::progress::InputProgress;
 use crate::repartition::{ProgressRecord, RepartitionRecord};
@@ -92,6 +93,10 @@ pub struct Processed {
     /// The windows this record closed (their counts are among the
     /// tombstones in `changelog`).
     pub closed: Vec<Window>,
+    /// Per-minute counts (the `1m` windows'), in order: each product's new
+    /// count in an open minute, a product that lost its place in one, and
+    /// every product's final count in a minute this record closed.
+    pub minute_counts: Vec<MinuteCount>,
 }
 
 /// A record the store refuses. Nothing changed in the store, except the
@@ -301,6 +306,16 @@ impl WindowStore {
                     .iter()
                     .map(|(button_id, _)| count_deleted(window, button_id)),
             );
+            if window.spec() == WindowSpec::OneMinute {
+                processed
+                    .minute_counts
+                    .extend(counts.iter().map(|(button_id, count)| MinuteCount {
+                        minute: window.start(),
+                        button_id: button_id.clone(),
+                        count: Some(*count),
+                        is_final: true,
+                    }));
+            }
             let result = self.result(window, counts);
             processed.emitted.push(result.clone());
             processed.closed.push(window);
@@ -405,20 +420,30 @@ impl WindowStore {
                 Counted::Updated(count)
             }
         };
-        match counted {
-            Counted::Updated(count) => {
-                processed
-                    .changelog
-                    .push(count_update(window, button_id, count));
+        let per_minute = window.spec() == WindowSpec::OneMinute;
+        let mut minute_count = |button_id: &str, count| {
+            if per_minute {
+                processed.minute_counts.push(MinuteCount {
+                    minute: window.start(),
+                    button_id: button_id.to_owned(),
+                    count,
+                    is_final: false,
+                });
             }
+        };
+        let count = match counted {
+            Counted::Updated(count) => count,
             Counted::Replaced { evicted, count } => {
                 increment(&mut self.counters.spec_mut(window.spec()).products_replaced);
+                minute_count(&evicted, None);
                 processed.changelog.push(count_deleted(window, &evicted));
-                processed
-                    .changelog
-                    .push(count_update(window, button_id, count));
+                count
             }
-        }
+        };
+        minute_count(button_id, Some(count));
+        processed
+            .changelog
+            .push(count_update(window, button_id, count));
         true
     }
 
@@ -709,6 +734,57 @@ mod tests {
         // A full window took "c" in "b"'s place: the bound holds in batches too.
         assert_eq!(got[0].top[0].button_id, "c");
         assert_eq!(got[0].top[0].overcount, 2);
+    }
+
+    #[test]
+    fn each_minute_reports_every_count_as_it_moves_and_every_final_count_once() {
+        let config = TrendingConfig::new(0, 2, 100_000)
+            .unwrap()
+            .with_max_products_per_window(2)
+            .unwrap();
+        let mut s = Run::new(config, 1);
+        let minute = |p: &Processed| -> Vec<(String, Option<u64>, bool)> {
+            p.minute_counts
+                .iter()
+                .map(|m| {
+                    assert_eq!(m.minute, T0);
+                    (m.button_id.clone(), m.count.map(|c| c.clicks), m.is_final)
+                })
+                .collect()
+        };
+        let update = |id: &str, n: Option<u64>, f: bool| (id.to_owned(), n, f);
+        assert_eq!(minute(&s.click("a", T0)), [update("a", Some(1), false)]);
+        s.click("a", T0 + 1);
+        s.click("b", T0 + 2);
+        // The minute is full: "c" takes "b"'s place, and "b" is withdrawn.
+        assert_eq!(
+            minute(&s.click("c", T0 + 3)),
+            [update("b", None, false), update("c", Some(2), false)]
+        );
+        // Closing the minute reports every product's final count; the 5m
+        // windows report none.
+        let closing = s.click("z", T0 + MIN);
+        assert_eq!(
+            minute(&Processed {
+                minute_counts: closing
+                    .minute_counts
+                    .iter()
+                    .filter(|m| m.minute == T0)
+                    .cloned()
+                    .collect(),
+                ..Processed::default()
+            }),
+            [update("a", Some(2), true), update("c", Some(2), true)]
+        );
+        let c = closing.minute_counts.iter().find(|m| m.button_id == "c");
+        assert_eq!(c.unwrap().count.unwrap().overcount, 1);
+        // The click that closed it counts in the next minute.
+        assert!(closing
+            .minute_counts
+            .iter()
+            .any(|m| m.minute == T0 + MIN && m.button_id == "z" && !m.is_final));
+        // A late click changes no minute's count.
+        assert!(s.click("a", T0 + 5).minute_counts.is_empty());
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! the cycle, with the repartition offset. The results hold the task's
 //! products only: they go to the partials topic, as
 //! [`PartialsRecord`]s, each time followed by the task's watermark once it
-//! passes a closing instant, for the merge step ([`crate::merge`]).
+//! passes a closing instant, for the merge step ([`crate::merge`]). Its
+//! products' per-minute counts go to `edm-trending-counts`: final ones in
+//! the cycle that closed their minute, provisional ones at most once a
+//! second ([`crate::minute_counts`]).
 //!
 //! Task `i`'s producer has the stable transactional id
 //! `<application id>-windows-<i>`, so an instance that takes the task over
@@ -28,7 +31,8 @@ use crate::changelog_reader::{restore, RestoreFailure};
 use crate::event_time::Clock;
 use crate::journal::{Journal, MAX_JOURNAL_BYTES};
 use crate::merge::PartialsRecord;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, StatusLabel};
+use crate::minute_counts::{LiveCounts, MinuteCount};
 use crate::names::Names;
 use crate::processor::{Fatal, Interrupted, RebalanceCounter};
 use crate::producer::StageProducer;
@@ -68,6 +72,8 @@ pub struct WindowTask {
     next_offset: Option<i64>,
     /// Clicks read in the open cycle.
     cycle_clicks: u64,
+    /// Provisional per-minute counts not written yet.
+    live: LiveCounts,
     /// The committed repartition offset (`None`: the log's start).
     committed: Option<i64>,
     /// The store's counters when they were last added to the metrics.
@@ -150,6 +156,7 @@ impl WindowTask {
                 && settings.guarantee == ProcessingGuarantee::ExactlyOnce,
             next_offset: None,
             cycle_clicks: 0,
+            live: LiveCounts::default(),
             committed,
             partitions_read_at: None,
             input_ends: BTreeMap::new(),
@@ -322,7 +329,10 @@ impl WindowTask {
         names: &Names,
         metrics: &Metrics,
     ) -> Result<(), Interrupted> {
-        if processed.changelog.is_empty() && processed.emitted.is_empty() {
+        if processed.changelog.is_empty()
+            && processed.emitted.is_empty()
+            && processed.minute_counts.is_empty()
+        {
             return Ok(());
         }
         self.producer.begin()?;
@@ -357,6 +367,11 @@ impl WindowTask {
                 metrics.partials_written.inc();
             }
         }
+        for update in processed.minute_counts {
+            if let Some(now) = self.live.note(update) {
+                self.send_minute_count(&now, names, metrics)?;
+            }
+        }
         self.journal_bytes += processed
             .changelog
             .iter()
@@ -364,6 +379,34 @@ impl WindowTask {
             .sum::<usize>();
         self.changelog.extend(processed.changelog);
         self.closed.extend(processed.closed);
+        Ok(())
+    }
+
+    /// Sends one `edm-trending-counts` record in the open cycle.
+    fn send_minute_count(
+        &mut self,
+        update: &MinuteCount,
+        names: &Names,
+        metrics: &Metrics,
+    ) -> Result<(), Interrupted> {
+        let key = update.key();
+        let value = update
+            .value()
+            .map_err(|e| Interrupted::Fatal(Fatal::Encode(e)))?;
+        let mut record = BaseRecord::<str, [u8]>::to(&names.counts).key(&key);
+        if let Some(value) = &value {
+            record = record.payload(&value[..]);
+        }
+        self.producer.send(record)?;
+        let status = match (&update.count, update.is_final) {
+            (None, _) => "withdrawn",
+            (Some(_), true) => "final",
+            (Some(_), false) => "provisional",
+        };
+        metrics
+            .minute_counts_written
+            .get_or_create(&StatusLabel { status })
+            .inc();
         Ok(())
     }
 
@@ -397,7 +440,15 @@ impl WindowTask {
         metrics: &Metrics,
         timeout: Duration,
     ) -> Result<(), Interrupted> {
-        let deadline = Instant::now() + timeout;
+        let now = Instant::now();
+        let deadline = now + timeout;
+        let due = self.live.take_due(now);
+        if !due.is_empty() {
+            self.producer.begin()?;
+            for update in &due {
+                self.send_minute_count(update, names, metrics)?;
+            }
+        }
         let closed = std::mem::take(&mut self.closed);
         self.journal_bytes = 0;
         if self.producer.is_open() {
@@ -462,6 +513,7 @@ impl WindowTask {
     pub fn aborted(&mut self) -> Option<Option<i64>> {
         self.watermark_written = self.watermark_committed;
         self.cycle_clicks = 0;
+        self.live.clear();
         self.changelog.clear();
         self.closed.clear();
         self.journal_bytes = 0;

@@ -410,3 +410,64 @@ fn reading_a_trending_record_also_checks_what_a_schema_cannot_state() {
         assert_eq!(err.field_name(), Some(field), "{what}: {err}");
     }
 }
+
+/// A final count as edm-trending writes it.
+fn reference_counts() -> Value {
+    json!({"topic":"edm-trending-counts","kind":"click","name":"the-camper's-kit",
+           "minute":1_763_800_020_000_i64,"count":5,"final":true})
+}
+
+#[test]
+fn the_counts_schema_accepts_exactly_what_readers_accept() {
+    let validator = jsonschema::validator_for(&catalog::schema(Topic::Counts)).unwrap();
+    type Change = fn(&mut Value);
+    let changes: [(&str, Change); 16] = [
+        ("nothing changed", |_| {}),
+        ("provisional", |v| v["final"] = json!(false)),
+        ("an overcount below the count", |v| {
+            v["overcount"] = json!(4)
+        }),
+        ("extra fields", |v| v["as_of"] = json!(1)),
+        ("the longest name", |v| {
+            v["name"] = json!("é".repeat(MAX_ID_CHARS))
+        }),
+        ("a name one character too long", |v| {
+            v["name"] = json!("é".repeat(MAX_ID_CHARS + 1))
+        }),
+        ("an empty name", |v| v["name"] = json!("")),
+        ("a control character in the name", |v| {
+            v["name"] = json!("kit\u{1b}")
+        }),
+        ("another topic", |v| v["topic"] = json!("edm-trending")),
+        ("an unknown kind", |v| v["kind"] = json!("scroll")),
+        ("a minute that is not a minute's start", |v| {
+            v["minute"] = json!(1_763_800_020_500_i64)
+        }),
+        ("a negative minute", |v| v["minute"] = json!(-60_000)),
+        ("a zero count", |v| v["count"] = json!(0)),
+        ("a fractional count", |v| v["count"] = json!(1.5)),
+        ("no final flag", |v| {
+            v.as_object_mut().unwrap().remove("final");
+        }),
+        ("no name", |v| {
+            v.as_object_mut().unwrap().remove("name");
+        }),
+    ];
+    let mut accepted = 0;
+    for (name, change) in changes {
+        let mut record = reference_counts();
+        change(&mut record);
+        let by_parser = edm_events::CountsRecord::parse(record.to_string().as_bytes()).is_ok();
+        let by_schema = validator.is_valid(&record);
+        assert_eq!(
+            by_schema, by_parser,
+            "edm-trending-counts with {name}: the schema says {by_schema}, CountsRecord::parse says {by_parser}"
+        );
+        accepted += usize::from(by_parser);
+    }
+    assert_eq!(accepted, 5, "the corpus has valid records too");
+    // Trending records are not counts records, and the other way round.
+    assert!(!validator.is_valid(&reference_trending()));
+    let trending = jsonschema::validator_for(&catalog::schema(Topic::Trending)).unwrap();
+    assert!(!trending.is_valid(&reference_counts()));
+}

@@ -54,7 +54,7 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Json<Catalog> {
             endpoint: match topic {
                 Topic::Click => Some("/produceClickMessage"),
                 Topic::PageLoad => Some("/producePageLoad"),
-                Topic::Trending => None,
+                Topic::Trending | Topic::Counts => None,
             },
         })
         .collect();

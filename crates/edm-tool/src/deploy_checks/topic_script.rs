@@ -74,6 +74,7 @@ pub fn check(root: &Path, topology: &Topology, report: &mut Report) {
         .iter()
         .filter(|t| t.compact)
         .map(|t| t.name.clone())
+        .chain(topology.compacted_topics.iter().cloned())
         .collect();
 
     let done = run(BASIC_PREFIX, &[]);

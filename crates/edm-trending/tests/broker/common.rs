@@ -71,6 +71,7 @@ impl Topics {
             (topics.changelog(), tasks, true),
             (topics.partials(), 1, false),
             (topics.output(), 1, false),
+            (topics.counts(), partitions, true),
         ];
         let new: Vec<NewTopic> = specs
             .iter()
@@ -138,6 +139,10 @@ impl Topics {
 
     pub fn output(&self) -> String {
         format!("{}edm-trending", self.prefix)
+    }
+
+    pub fn counts(&self) -> String {
+        format!("{}edm-trending-counts", self.prefix)
     }
 
     /// A producer as any app attached to the add-on could run.

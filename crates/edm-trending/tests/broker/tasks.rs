@@ -3,17 +3,19 @@
 //! and transactional id, and the merge step; through a SIGKILL and an
 //! added instance, every window's result is exact, against a brute-force
 //! count of the input, and a task that moves restores its own changelog
-//! partition only.
+//! partition only; the per-minute counts are every product's exact count
+//! in every minute, final once, against the same brute-force count.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use edm_events::CountsRecord;
 use edm_trending::{TrendingRecord, WindowSpec};
 
 use crate::common::{
     assert_every_click_repartitioned_once, assert_output_follows_the_log, clicks_in,
-    counts_by_window, now_ms, produce, read_committed_by_partition, repartition_logs, results,
-    shared_broker, wait_for, Click, Instance, Topics,
+    counts_by_window, now_ms, produce, read_committed, read_committed_by_partition,
+    repartition_logs, results, shared_broker, wait_for, Click, Instance, Topics,
 };
 use crate::exactly_once::{wait_for_first_partials, GRACE_SECS, SLOW};
 
@@ -97,6 +99,83 @@ fn assert_brute_force(windows: &[TrendingRecord], clicks: &[Click]) {
     assert!(complete < counts.len(), "some windows had late clicks");
 }
 
+/// The per-minute counts against a brute-force count of `clicks`: each
+/// (product, minute) with clicks has one final count, written once and
+/// the latest of its key; in a minute without late clicks it is the
+/// product's brute-force count, in one with late clicks at most that, and
+/// the minute's final counts add up to its `1m` result's clicks.
+fn assert_minute_counts(topics: &Topics, windows: &[TrendingRecord], clicks: &[Click]) {
+    let one_minute: BTreeMap<i64, &TrendingRecord> = windows
+        .iter()
+        .filter(|r| r.window.name.name() == "1m")
+        .map(|r| (r.window.start, r))
+        .collect();
+    let mut latest: BTreeMap<String, CountsRecord> = BTreeMap::new();
+    let mut finals: BTreeMap<(i64, String), u64> = BTreeMap::new();
+    let mut provisional = 0;
+    for (key, value) in read_committed(&topics.bootstrap, &topics.counts()) {
+        let key = String::from_utf8(key.expect("a key")).unwrap();
+        let record = CountsRecord::parse(&value.expect("no tombstone: no product lost its place"))
+            .expect("a valid counts record");
+        assert_eq!(record.key(), key, "the key names the record");
+        if record.is_final {
+            let previous = finals.insert((record.minute, record.name.clone()), record.count);
+            assert_eq!(previous, None, "{key}: a final count written twice");
+        } else {
+            provisional += 1;
+        }
+        latest.insert(key, record);
+    }
+    assert!(provisional > 0, "provisional counts were written");
+    for (key, record) in &latest {
+        assert!(
+            record.is_final,
+            "{key}: the latest record is the final count"
+        );
+    }
+    let counts = counts_by_window(clicks);
+    let mut exact_minutes = 0;
+    for ((spec, minute), products) in &counts {
+        if *spec != WindowSpec::OneMinute {
+            continue;
+        }
+        let result = one_minute[minute];
+        let written: BTreeMap<&String, u64> = finals
+            .iter()
+            .filter(|((m, _), _)| m == minute)
+            .map(|((_, name), count)| (name, *count))
+            .collect();
+        assert_eq!(
+            written.values().sum::<u64>(),
+            result.clicks,
+            "minute {minute}: the final counts add up to the 1m result"
+        );
+        if result.late_clicks == 0 {
+            exact_minutes += 1;
+            let expected: BTreeMap<&String, u64> = products.iter().map(|(n, c)| (n, *c)).collect();
+            assert_eq!(written, expected, "minute {minute}: every product's count");
+        } else {
+            for (name, count) in &written {
+                assert!(*count <= products[*name], "minute {minute}, {name}");
+            }
+        }
+    }
+    assert!(
+        exact_minutes > 5,
+        "minutes without late clicks: {exact_minutes}"
+    );
+    let minutes_with_clicks = counts
+        .keys()
+        .filter(|(spec, _)| *spec == WindowSpec::OneMinute)
+        .count();
+    let minutes_written: std::collections::BTreeSet<i64> = finals.keys().map(|(m, _)| *m).collect();
+    assert_eq!(
+        minutes_written.len(),
+        minutes_with_clicks,
+        "no minute missing or extra"
+    );
+}
+
 /// The (task, changelog partition, records) of each restore `instance`
 /// logged.
 fn restores(instance: &Instance) -> Vec<(i32, i32, u64)> {
@@ -153,7 +232,9 @@ fn six_tasks_over_three_instances_are_exact_through_a_sigkill_and_an_added_insta
         "every task counts products"
     );
     assert_output_follows_the_log(&topics, GRACE_SECS);
-    assert_brute_force(&results(&topics), &input);
+    let windows = results(&topics);
+    assert_brute_force(&windows, &input);
+    assert_minute_counts(&topics, &windows, &input);
 
     // Tasks moved: the added instance holds some (its rebalance may come
     // after the output is complete), each restore read the task's own
