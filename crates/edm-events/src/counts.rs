@@ -1,14 +1,19 @@
 //! The records of the `edm-trending-counts` topic: how many clicks one
-//! product got in one minute of event time, counted by edm-trending's
-//! window tasks (never through the relay). Every reader parses and
+//! product got, or how many page loads one device type had, in one minute
+//! of event time, counted by edm-trending's window tasks (never through
+//! the relay). Every reader parses and
 //! validates them the same way, with [`CountsRecord::parse`].
 //!
 //! ```json
 //! {"topic":"edm-trending-counts","kind":"click","name":"kit","minute":1700000040000,"count":5,"final":true}
 //! ```
 //!
+//! ```json
+//! {"topic":"edm-trending-counts","kind":"pageload","name":"mobile","minute":1700000040000,"count":12,"final":true}
+//! ```
+//!
 //! While the minute is open (its end plus edm-trending's grace period has
-//! not passed every input partition's watermark), the product's record is
+//! not passed every input partition's watermark), the name's record is
 //! provisional (`"final": false`): the minute's count so far, written again
 //! at most once a second while it grows. When the minute closes, the final
 //! record is written once under the same key, in the same Kafka transaction
@@ -16,7 +21,8 @@
 //! final count per (kind, name, minute) and replaces the provisional ones.
 //! Clicks arriving for a minute after it closed are not in its count; the
 //! `1m` record of `edm-trending` for that minute says how many
-//! (`late_clicks`).
+//! (`late_clicks`). Page loads arriving late are counted in edm-trending's
+//! metrics only.
 //!
 //! The key is `<kind>:<minute>:<name>` ([`CountsRecord::key_of`]), e.g.
 //! `click:1700000040000:kit`, so the name, which may hold `:`, comes last.
@@ -48,6 +54,11 @@ pub enum CountKind {
     /// Clicks on a product: `name` is the clicks' `properties.button_id`.
     #[serde(rename = "click")]
     Click,
+    /// Page loads from a device type: `name` is the type its user agent
+    /// gives ([`crate::device::device_type`]: `desktop`, `mobile`,
+    /// `tablet`, `bot` or `other`).
+    #[serde(rename = "pageload")]
+    PageLoad,
 }
 
 impl CountKind {
@@ -55,6 +66,7 @@ impl CountKind {
     pub const fn name(self) -> &'static str {
         match self {
             CountKind::Click => "click",
+            CountKind::PageLoad => "pageload",
         }
     }
 }
@@ -73,17 +85,19 @@ pub struct CountsRecord {
     /// The logical topic, always `edm-trending-counts`.
     #[schemars(extend("const" = TOPIC_NAME))]
     pub topic: String,
-    /// What is counted: `click` (clicks per product).
+    /// What is counted: `click` (clicks per product) or `pageload` (page
+    /// loads per device type).
     pub kind: CountKind,
-    /// What the count is of: for `click`, the product (`button_id`).
+    /// What the count is of: for `click`, the product (`button_id`); for
+    /// `pageload`, the device type.
     #[schemars(length(min = 1, max = MAX_ID_CHARS), pattern(NO_CONTROL_CHARACTERS_PATTERN))]
     pub name: String,
     /// The minute counted: its first millisecond of event time (epoch ms,
     /// a multiple of 60,000); it lasts until `minute + 60000`, exclusive.
     #[schemars(range(min = 0), extend("multipleOf" = MINUTE_MS))]
     pub minute: i64,
-    /// Clicks counted in the minute: all of them once `final`, so far
-    /// before. An upper bound when `overcount` is not 0.
+    /// Clicks or page loads counted in the minute: all of them once
+    /// `final`, so far before. An upper bound when `overcount` is not 0.
     #[schemars(range(min = 1))]
     pub count: u64,
     /// How many of `count` may belong to other names (0, and left out, when
@@ -190,7 +204,7 @@ mod tests {
     fn records_that_break_a_rule_name_the_field() {
         let cases: [(&str, Value); 8] = [
             ("topic", json!("edm-trending")),
-            ("kind", json!("pageload")),
+            ("kind", json!("scroll")),
             ("name", json!("")),
             ("name", json!("a\u{7}b")),
             ("minute", json!(1_700_000_040_001_i64)),

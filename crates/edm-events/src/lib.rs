@@ -11,6 +11,7 @@
 //!   validation.
 //! - [`counts`]: [`CountsRecord`], a record of the `edm-trending-counts`
 //!   topic (one product's clicks in one minute, provisional or final).
+//! - [`device`]: a page load's device type, from its user agent.
 //! - [`catalog`]: the JSON Schema of each topic's records (`docs/events/`).
 //!
 //! The logical topics themselves ([`edm_config::Topic`]) are configuration
@@ -18,6 +19,7 @@
 
 pub mod catalog;
 pub mod counts;
+pub mod device;
 pub mod event;
 pub mod trending;
 

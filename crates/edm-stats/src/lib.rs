@@ -11,7 +11,6 @@
 //! # Layout
 //! - [`settings`]: configuration from the environment.
 //! - [`db`]: the Postgres pool and the migrations.
-//! - [`device`]: device type from a user agent.
 //! - [`tally`]: the counting rule, shared by the consumer and replay.
 //! - [`consumer`]: the Kafka consumer loop, batches and their transactions.
 //! - [`routes`]: the REST API (original endpoints, /api/v1, OpenAPI).
@@ -24,7 +23,6 @@
 
 pub mod consumer;
 pub mod db;
-pub mod device;
 pub mod metrics;
 pub mod replay;
 pub mod routes;

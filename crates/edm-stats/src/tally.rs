@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use edm_events::event::{Event, Properties};
 use sqlx::{Postgres, Transaction};
 
-use crate::device::device_type;
+use edm_events::device::device_type;
 
 /// Rows written per statement.
 const ROWS_PER_STATEMENT: usize = 10_000;

@@ -12,10 +12,11 @@
 //! | closed through | `b"G"` (exactly one byte) | the watermark windows were closed at, `i64` |
 //! | count | `b"C"`, spec byte (`b'1'`/`b'5'`), start `i64`, button id's UTF-8 bytes | clicks `u64` (>= 1), then overcount `u64` (>= 1) only when there is one |
 //! | closed window | `b"R"`, spec byte, start `i64` | its result, see [`ClosedWindow`] |
+//! | page loads | `b"L"`, `b'1'`, the minute's start `i64`, device type's UTF-8 bytes | page loads `u64` (>= 1) |
 //! | journal | `b"J"` (exactly one byte) | one at-least-once cycle's change, see [`Journal`] |
 //! | legacy stream time | `b"T"` (exactly one byte) | `i64`: written before watermarks, read and ignored |
 //!
-//! Counts and closed windows are deleted with tombstones
+//! Counts, page loads and closed windows are deleted with tombstones
 //! (no value), so compaction keeps the changelog to what is open. A count
 //! key's prefix is fixed-width (10 bytes), so the button id is the rest of
 //! the key whatever bytes it holds, and two different (spec, start,
@@ -35,6 +36,7 @@ use crate::output::{ProductClicks, WindowResult};
 use crate::progress::PartitionProgress;
 use crate::store::MAX_BUTTON_ID_BYTES;
 use crate::window::{Window, WindowSpec};
+use edm_events::device::DEVICE_TYPES;
 
 /// Tag byte of the legacy stream-time key.
 const STREAM_TIME_TAG: u8 = b'T';
@@ -46,6 +48,8 @@ const CLOSED_THROUGH_TAG: u8 = b'G';
 const COUNT_TAG: u8 = b'C';
 /// Tag byte of closed-window keys.
 const CLOSED_TAG: u8 = b'R';
+/// Tag byte of page-load count keys.
+const PAGE_LOADS_TAG: u8 = b'L';
 /// Tag byte of the journal key.
 const JOURNAL_TAG: u8 = b'J';
 /// Length of a window key (and of a count key before the button id): tag,
@@ -108,6 +112,22 @@ pub enum ChangelogRecord {
         /// The product.
         button_id: String,
     },
+    /// `device`'s page loads in the minute (a `1m` window) are now `count`.
+    PageLoads {
+        /// The minute.
+        minute: Window,
+        /// The device type.
+        device: String,
+        /// Page loads counted (at least 1).
+        count: u64,
+    },
+    /// `device`'s page loads in the minute are gone (the minute closed).
+    PageLoadsDeleted {
+        /// The minute.
+        minute: Window,
+        /// The device type.
+        device: String,
+    },
     /// A closed window kept for late clicks.
     Closed {
         /// The window.
@@ -135,7 +155,7 @@ pub enum ChangelogError {
     EmptyKey,
     /// The key's first byte is no known tag.
     #[error(
-        "the key starts with the unknown tag byte 0x{0:02x} (expected one of 'W', 'G', 'C', 'R', 'J', 'T')"
+        "the key starts with the unknown tag byte 0x{0:02x} (expected one of 'W', 'G', 'C', 'L', 'R', 'J', 'T')"
     )]
     UnknownTag(u8),
     /// A fixed-length key has another length.
@@ -162,6 +182,9 @@ pub enum ChangelogError {
         /// The key's start.
         start: i64,
     },
+    /// A page-load key names no device type.
+    #[error("a page-load key names no device type (expected one of desktop, mobile, tablet, bot, other)")]
+    UnknownDevice,
     /// A button id is not UTF-8.
     #[error("a button id is not valid UTF-8")]
     ButtonIdNotUtf8,
@@ -235,6 +258,14 @@ impl ChangelogRecord {
                 key: count_key(*window, button_id),
                 value: None,
             },
+            ChangelogRecord::PageLoads {
+                minute,
+                device,
+                count,
+            } => page_loads_update(*minute, device, *count),
+            ChangelogRecord::PageLoadsDeleted { minute, device } => {
+                page_loads_deleted(*minute, device)
+            }
             ChangelogRecord::Closed { window, closed } => closed_update(*window, closed),
             ChangelogRecord::ClosedDeleted { window } => ChangelogUpdate {
                 key: window_key(CLOSED_TAG, *window),
@@ -296,6 +327,28 @@ impl ChangelogRecord {
                         button_id,
                         count: count_value(value)?,
                     }),
+                }
+            }
+            PAGE_LOADS_TAG => {
+                let (minute, device) = decode_count_key(key)?;
+                if minute.spec() != WindowSpec::OneMinute
+                    || !DEVICE_TYPES.contains(&device.as_str())
+                {
+                    return Err(ChangelogError::UnknownDevice);
+                }
+                match value {
+                    None => Ok(ChangelogRecord::PageLoadsDeleted { minute, device }),
+                    Some(value) => {
+                        let count = integers::<1>("page-load", "8", value)?[0];
+                        if count == 0 {
+                            return Err(ChangelogError::ZeroCount);
+                        }
+                        Ok(ChangelogRecord::PageLoads {
+                            minute,
+                            device,
+                            count,
+                        })
+                    }
                 }
             }
             CLOSED_TAG => {
@@ -365,6 +418,23 @@ pub(crate) fn count_deleted(window: Window, button_id: &str) -> ChangelogUpdate 
         key: count_key(window, button_id),
         value: None,
     }
+}
+
+/// The update recording `device`'s page loads in `minute` (a `1m` window).
+pub(crate) fn page_loads_update(minute: Window, device: &str, count: u64) -> ChangelogUpdate {
+    let mut key = window_key(PAGE_LOADS_TAG, minute);
+    key.extend_from_slice(device.as_bytes());
+    ChangelogUpdate {
+        key,
+        value: Some(count.to_be_bytes().to_vec()),
+    }
+}
+
+/// The tombstone of `device`'s page loads in `minute`.
+pub(crate) fn page_loads_deleted(minute: Window, device: &str) -> ChangelogUpdate {
+    let mut key = window_key(PAGE_LOADS_TAG, minute);
+    key.extend_from_slice(device.as_bytes());
+    ChangelogUpdate { key, value: None }
 }
 
 /// The update keeping a closed window for late clicks.

@@ -48,6 +48,11 @@ pub struct Counters {
     /// Progress records refused because they name a partition the input
     /// topic does not have.
     pub unknown_partitions: u64,
+    /// Page loads not counted because their minute had closed.
+    pub late_page_loads: u64,
+    /// Page loads not counted because their minute would have been new
+    /// while the store held `max_open_entries` counts.
+    pub over_limit_page_loads: u64,
 }
 
 impl Counters {

@@ -40,7 +40,7 @@
 //! use edm_trending::{event_time, Clock, ClickRecord, RepartitionRecord, Source, TrendingConfig, WindowStore};
 //!
 //! let mut store = WindowStore::new(TrendingConfig::new(30_000, 3, 100_000)?);
-//! store.set_input_partitions(1);
+//! store.set_input_partitions(1, 0); // one click partition, no page-load partition
 //! // A click its browser dated 1_700_000_010_000 ms, written to Kafka 0.5 s
 //! // later, read at once by a processor whose clock allows 5 s of skew.
 //! let clock = Clock { now_ms: 1_700_000_010_600, max_skew_ms: 5_000 };
@@ -144,9 +144,12 @@ pub use output::{
     OutputRecord, OutputWindow, ProductClicks, TrendingOutput, TrendingRecord, WindowResult,
     OUTPUT_TOPIC,
 };
-pub use progress::{InputProgress, PartitionProgress, Source};
+pub use progress::{
+    source_id, source_of, InputPartitions, InputProgress, InputTopic, PartitionProgress, Source,
+    PAGE_LOAD_SOURCES,
+};
 pub use repartition::{
-    ClickBatch, ClickRecord, ProgressRecord, RepartitionError, RepartitionRecord,
+    ClickBatch, ClickRecord, PageLoadBatch, ProgressRecord, RepartitionError, RepartitionRecord,
 };
 pub use restore::{RestoreError, Restorer};
 pub use store::{Processed, RejectedRecord, WindowStore, CLOSED_KEPT_MS, MAX_BUTTON_ID_BYTES};

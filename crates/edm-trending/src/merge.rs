@@ -395,7 +395,7 @@ mod tests {
 
     fn store() -> WindowStore {
         let mut store = WindowStore::new(TrendingConfig::new(GRACE, 3, 100_000).unwrap());
-        store.set_input_partitions(1);
+        store.set_input_partitions(1, 0);
         store
     }
 

@@ -9,6 +9,9 @@
 //! | `edm_trending_last_restore_records` | changelog records the last restore read |
 //! | `edm_trending_last_restore_milliseconds` | how long the last restore took |
 //! | `edm_trending_clicks_repartitioned_total` | clicks written to the repartition topic (an aborted cycle's included) |
+//! | `edm_trending_page_loads_repartitioned_total` | page loads written to the repartition topic (an aborted cycle's included) |
+//! | `edm_trending_late_page_loads_total` | page loads not counted because their minute had closed |
+//! | `edm_trending_over_limit_page_loads_total` | page loads not counted because their minute would have been new while the store held `EDM_TRENDING_MAX_OPEN_ENTRIES` counts |
 //! | `edm_trending_clicks_counted_total` | clicks the window tasks took (an aborted cycle's included) |
 //! | `edm_trending_clicks_committed_total` | clicks whose window task's cycle committed: each click once, whichever instance, under exactly once |
 //! | `edm_trending_repartition_records_total` | records written to the repartition topic, clicks and progress (an aborted cycle's included) |
@@ -74,6 +77,12 @@ pub struct Metrics {
     pub last_restore_millis: Gauge,
     /// Clicks written to the repartition topic.
     pub clicks_repartitioned: Counter,
+    /// Page loads written to the repartition topic.
+    pub page_loads_repartitioned: Counter,
+    /// Page loads not counted: their minute had closed.
+    pub late_page_loads: Counter,
+    /// Page loads not counted: the store was full.
+    pub over_limit_page_loads: Counter,
     /// Clicks the window tasks took.
     pub clicks_counted: Counter,
     /// Clicks whose window task's cycle committed.
@@ -148,6 +157,13 @@ impl Metrics {
                 a.products_replaced,
             );
         }
+        self.late_page_loads
+            .inc_by(after.late_page_loads.saturating_sub(before.late_page_loads));
+        self.over_limit_page_loads.inc_by(
+            after
+                .over_limit_page_loads
+                .saturating_sub(before.over_limit_page_loads),
+        );
         self.repeated_clicks.inc_by(
             after
                 .repeated_sources
@@ -175,6 +191,9 @@ impl Metrics {
             "last_restore_records": self.last_restore_records.clone() => "Changelog records the last restore read";
             "last_restore_milliseconds": self.last_restore_millis.clone() => "How long the last restore took";
             "clicks_repartitioned": self.clicks_repartitioned.clone() => "Clicks written to the repartition topic (an aborted cycle's included)";
+            "page_loads_repartitioned": self.page_loads_repartitioned.clone() => "Page loads written to the repartition topic (an aborted cycle's included)";
+            "late_page_loads": self.late_page_loads.clone() => "Page loads not counted because their minute had closed";
+            "over_limit_page_loads": self.over_limit_page_loads.clone() => "Page loads not counted because their minute would have been new while the store held EDM_TRENDING_MAX_OPEN_ENTRIES counts";
             "clicks_counted": self.clicks_counted.clone() => "Clicks the window tasks took (an aborted cycle's included)";
             "clicks_committed": self.clicks_committed.clone() => "Clicks whose window task's cycle committed (each click once under exactly once)";
             "repartition_records": self.repartition_records.clone() => "Records written to the repartition topic, clicks and progress (an aborted cycle's included)";

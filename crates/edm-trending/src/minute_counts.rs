@@ -1,7 +1,9 @@
-//! Clicks per product per minute for every consumer: the records of the
-//! `edm-trending-counts` topic ([`edm_events::CountsRecord`]).
+//! Clicks per product and page loads per device type, per minute, for
+//! every consumer: the records of the `edm-trending-counts` topic
+//! ([`edm_events::CountsRecord`]).
 //!
-//! A window task's `1m` windows are these counts: while a minute is open
+//! A window task's `1m` windows are the click counts, and its page-load
+//! counts per minute the others: while a minute is open
 //! the store reports each product's new count ([`MinuteCount`], not final),
 //! and when the minute closes it reports every product's final count. The
 //! task writes the final counts in the cycle that closed the minute (the
@@ -22,23 +24,26 @@ use crate::counts::Count;
 /// How often provisional counts are written, at most.
 pub const LIVE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// One product's count in one minute, as the store reports it.
+/// One product's clicks, or one device type's page loads, in one minute,
+/// as the store reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MinuteCount {
+    /// Clicks or page loads.
+    pub kind: CountKind,
     /// The minute's start (epoch ms).
     pub minute: i64,
-    /// The product.
-    pub button_id: String,
-    /// Its count; `None` when it lost its place in the minute.
+    /// The product, or the device type.
+    pub name: String,
+    /// Its count; `None` when a product lost its place in the minute.
     pub count: Option<Count>,
     /// Whether the minute has closed.
     pub is_final: bool,
 }
 
 impl MinuteCount {
-    /// The record's key: `click:<minute>:<button id>`.
+    /// The record's key: `<kind>:<minute>:<name>`.
     pub fn key(&self) -> String {
-        CountsRecord::key_of(CountKind::Click, self.minute, &self.button_id)
+        CountsRecord::key_of(self.kind, self.minute, &self.name)
     }
 
     /// The record's value; `None` (a tombstone) for a product that lost
@@ -49,8 +54,8 @@ impl MinuteCount {
         };
         serde_json::to_vec(&CountsRecord {
             topic: edm_events::counts::TOPIC_NAME.to_owned(),
-            kind: CountKind::Click,
-            name: self.button_id.clone(),
+            kind: self.kind,
+            name: self.name.clone(),
             minute: self.minute,
             count: count.clicks,
             overcount: count.overcount,
@@ -63,8 +68,8 @@ impl MinuteCount {
 /// The provisional counts a window task has not written yet.
 #[derive(Debug, Default)]
 pub struct LiveCounts {
-    /// The latest count of each (minute, product) that moved.
-    pending: BTreeMap<(i64, String), Count>,
+    /// The latest count of each (kind, minute, name) that moved.
+    pending: BTreeMap<(CountKind, i64, String), Count>,
     /// When provisional counts were last taken for writing.
     written_at: Option<Instant>,
 }
@@ -74,7 +79,7 @@ impl LiveCounts {
     /// next write; a final count or a withdrawal replaces what waited for
     /// its key and is returned, to be written now.
     pub fn note(&mut self, update: MinuteCount) -> Option<MinuteCount> {
-        let key = (update.minute, update.button_id);
+        let key = (update.kind, update.minute, update.name);
         match update.count {
             Some(count) if !update.is_final => {
                 self.pending.insert(key, count);
@@ -82,9 +87,11 @@ impl LiveCounts {
             }
             count => {
                 self.pending.remove(&key);
+                let (kind, minute, name) = key;
                 Some(MinuteCount {
-                    minute: key.0,
-                    button_id: key.1,
+                    kind,
+                    minute,
+                    name,
                     count,
                     is_final: update.is_final,
                 })
@@ -105,9 +112,10 @@ impl LiveCounts {
         self.written_at = Some(now);
         std::mem::take(&mut self.pending)
             .into_iter()
-            .map(|((minute, button_id), count)| MinuteCount {
+            .map(|((kind, minute, name), count)| MinuteCount {
+                kind,
                 minute,
-                button_id,
+                name,
                 count: Some(count),
                 is_final: false,
             })
@@ -127,8 +135,9 @@ mod tests {
 
     fn update(button_id: &str, clicks: Option<u64>, is_final: bool) -> MinuteCount {
         MinuteCount {
+            kind: CountKind::Click,
             minute: 1_700_000_040_000,
-            button_id: button_id.into(),
+            name: button_id.into(),
             count: clicks.map(|clicks| Count {
                 clicks,
                 overcount: 0,

@@ -21,6 +21,8 @@
 
 use edm_config::{ConsumerGroup, KafkaSettings, Topic};
 
+use crate::progress::InputTopic;
+
 /// Every name, prefixed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Names {
@@ -28,6 +30,8 @@ pub struct Names {
     pub group: String,
     /// The input topic: `edm-ui-click`.
     pub input: String,
+    /// The page-load input topic: `edm-ui-pageload`.
+    pub page_loads: String,
     /// The internal repartition topic.
     pub repartition: String,
     /// The window stores' changelog topic.
@@ -51,6 +55,7 @@ impl Names {
         Self {
             group: id.clone(),
             input: kafka.topic_name(Topic::Click),
+            page_loads: kafka.topic_name(Topic::PageLoad),
             repartition: format!("{id}-clicks-by-product-repartition"),
             changelog: format!("{id}-window-counts-changelog"),
             partials: format!("{id}-window-partials"),
@@ -64,10 +69,23 @@ impl Names {
         }
     }
 
-    /// The topics the processor's consumer subscribes to: the input, the
-    /// repartition topic and the partials topic.
-    pub fn consumed(&self) -> [&str; 3] {
-        [&self.input, &self.repartition, &self.partials]
+    /// The topics the processor's consumer subscribes to: the inputs
+    /// (clicks, page loads), the repartition topic and the partials topic.
+    pub fn consumed(&self) -> [&str; 4] {
+        [
+            &self.input,
+            &self.page_loads,
+            &self.repartition,
+            &self.partials,
+        ]
+    }
+
+    /// The name of input topic `topic`.
+    pub fn input_topic(&self, topic: InputTopic) -> &str {
+        match topic {
+            InputTopic::Clicks => &self.input,
+            InputTopic::PageLoads => &self.page_loads,
+        }
     }
 
     /// Window task `task`'s transactional id.
@@ -90,6 +108,7 @@ mod tests {
         let names = Names::new(&kafka, &ConsumerGroup::new("edm-trending").unwrap());
         assert_eq!(names.group, "wabash-1234.edm-trending");
         assert_eq!(names.input, "wabash-1234.edm-ui-click");
+        assert_eq!(names.page_loads, "wabash-1234.edm-ui-pageload");
         assert_eq!(
             names.repartition,
             "wabash-1234.edm-trending-clicks-by-product-repartition"

@@ -46,6 +46,7 @@ use crate::merge_task::MergeTask;
 use crate::metrics::Metrics;
 use crate::names::Names;
 use crate::producer::{fenced, transactions_refused, StageProducer};
+use crate::progress::{source_id, source_of, InputTopic};
 use crate::repartition_stage::RepartitionStage;
 use crate::settings::{ProcessingGuarantee, Settings};
 use crate::window_task::WindowTask;
@@ -274,12 +275,18 @@ impl Processor {
                 Some(Ok(message)) => {
                     records += 1;
                     let clock = self.clock();
-                    if message.topic() == self.names.input {
-                        if !self.repartition.has(message.partition()) {
+                    if let Some(topic) = self.input_topic(message.topic()) {
+                        let source = source_id(topic, message.partition());
+                        if !self.repartition.has(source) {
                             return Err(Interrupted::Rebalance);
                         }
-                        self.repartition
-                            .on_record(&message, &self.names, &self.metrics, clock)?;
+                        self.repartition.on_record(
+                            &message,
+                            source,
+                            &self.names,
+                            &self.metrics,
+                            clock,
+                        )?;
                     } else if self.is_fenced(message.topic(), message.partition()) {
                         // Fetched before the pause: read again once taken back.
                     } else if message.topic() == self.names.repartition {
@@ -326,10 +333,14 @@ impl Processor {
     fn match_assignment(&mut self, rebalances: u64) -> Result<(), Interrupted> {
         let assignment = self.consumer.assignment()?;
         if self.synced_at != Some(rebalances) {
-            let inputs: Vec<i32> = assignment
-                .elements_for_topic(&self.names.input)
-                .iter()
-                .map(|e| e.partition())
+            let inputs: Vec<i32> = [InputTopic::Clicks, InputTopic::PageLoads]
+                .into_iter()
+                .flat_map(|topic| {
+                    assignment
+                        .elements_for_topic(self.names.input_topic(topic))
+                        .into_iter()
+                        .map(move |e| source_id(topic, e.partition()))
+                })
                 .collect();
             self.repartition.sync_assignment(
                 &self.consumer,
@@ -389,6 +400,17 @@ impl Processor {
             self.merge = Some(task);
         }
         Ok(())
+    }
+
+    /// The input topic named `topic`, if it is one.
+    fn input_topic(&self, topic: &str) -> Option<InputTopic> {
+        if topic == self.names.input {
+            Some(InputTopic::Clicks)
+        } else if topic == self.names.page_loads {
+            Some(InputTopic::PageLoads)
+        } else {
+            None
+        }
     }
 
     /// Fenced by a newer owner, a task is not taken back before the group
@@ -553,9 +575,12 @@ impl Processor {
                 }
             }
         }
-        for (partition, offset) in self.repartition.aborted() {
-            self.rewind
-                .insert((self.names.input.clone(), partition), offset);
+        for (source, offset) in self.repartition.aborted() {
+            let (topic, partition) = source_of(source);
+            self.rewind.insert(
+                (self.names.input_topic(topic).to_owned(), partition),
+                offset,
+            );
         }
         for (&partition, task) in self.windows.iter_mut() {
             if let Some(offset) = task.aborted() {

@@ -14,6 +14,12 @@
 //!   written as its distance from the one before. The offsets are the
 //!   clicks' identities (how a check tells each click was counted once);
 //!   the count is how many there are.
+//! - a **page-load batch**, one per device type, minute and page-load
+//!   partition in each cycle (under at least once, one per page load): key
+//!   = the device type (`desktop`, `mobile`, `tablet`, `bot`, `other`),
+//!   value = `{"kind":"pageload","event_time":<ms>,"partition":<source id>,"offsets":[...]}`,
+//!   as a click batch, the partition being the page-load partition's
+//!   source id ([`crate::progress::source_id`]);
 //! - a **progress** record: no key, value =
 //!   `{"watermark":<ms>,"partition":<p>,"next_offset":<o>}`: input partition
 //!   `p` was read up to offset `o`, and its watermark is at least `ms`
@@ -31,6 +37,7 @@ use thiserror::Error;
 
 use crate::progress::Source;
 use crate::store::MAX_BUTTON_ID_BYTES;
+use edm_events::device::DEVICE_TYPES;
 
 /// The most clicks one batch record may hold.
 pub const MAX_BATCH_CLICKS: usize = 1_000_000;
@@ -42,6 +49,9 @@ pub enum RepartitionRecord {
     Click(ClickRecord),
     /// Clicks of one product in one minute from one input partition.
     Clicks(ClickBatch),
+    /// Page loads of one device type in one minute from one page-load
+    /// partition.
+    PageLoads(PageLoadBatch),
     /// How far an input partition has been read.
     Progress(ProgressRecord),
 }
@@ -90,6 +100,30 @@ impl ClickBatch {
     }
 }
 
+/// Page loads of one device type, within one minute of event time, read
+/// from one page-load partition in one cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageLoadBatch {
+    /// The device type (one of [`DEVICE_TYPES`]); the record key.
+    pub device: String,
+    /// The latest event time of the page loads, epoch ms.
+    pub event_time: i64,
+    /// The page-load partition's source id.
+    pub partition: i32,
+    /// Their input offsets, ascending (at least one).
+    pub offsets: Vec<i64>,
+}
+
+impl PageLoadBatch {
+    /// How many page loads the batch holds.
+    pub fn page_loads(&self) -> u64 {
+        self.offsets.len() as u64
+    }
+}
+
+/// The value's `kind` for page-load batches.
+const PAGE_LOAD_KIND: &str = "pageload";
+
 /// How far an input partition has been read, and its watermark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProgressRecord {
@@ -121,6 +155,9 @@ pub enum RepartitionError {
         "the value is neither a click {{\"event_time\":<integer ms>,\"event_id\":<optional string>,\"partition\":<optional integer>,\"offset\":<optional integer>}}, a batch {{\"event_time\":<integer ms>,\"partition\":<integer>,\"offsets\":[<first>,<distance to the next>,...]}} nor progress {{\"watermark\":<integer ms>,\"partition\":<integer>,\"next_offset\":<integer>}}: {0}"
     )]
     InvalidValue(String),
+    /// A page-load batch's key is no device type.
+    #[error("a page-load batch's key is not a device type (expected one of desktop, mobile, tablet, bot, other)")]
+    UnknownDevice,
     /// A source partition or offset is negative, or only one is given.
     #[error("the record's partition and offset must both be given, and not be negative")]
     InvalidSource,
@@ -130,6 +167,9 @@ pub enum RepartitionError {
 /// record's.
 #[derive(Serialize, Deserialize)]
 struct RepartitionValue<'a> {
+    /// `pageload` for a page-load batch; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     event_time: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
@@ -154,6 +194,7 @@ impl RepartitionRecord {
         match self {
             RepartitionRecord::Click(click) => Some(click.button_id.as_bytes().to_vec()),
             RepartitionRecord::Clicks(batch) => Some(batch.button_id.as_bytes().to_vec()),
+            RepartitionRecord::PageLoads(batch) => Some(batch.device.as_bytes().to_vec()),
             RepartitionRecord::Progress(_) => None,
         }
     }
@@ -164,6 +205,7 @@ impl RepartitionRecord {
     pub fn value(&self) -> Result<Vec<u8>, serde_json::Error> {
         let value = match self {
             RepartitionRecord::Click(click) => RepartitionValue {
+                kind: None,
                 event_time: Some(click.event_time),
                 event_id: click.event_id.as_deref().map(Into::into),
                 watermark: None,
@@ -173,25 +215,27 @@ impl RepartitionRecord {
                 offsets: None,
             },
             RepartitionRecord::Clicks(batch) => RepartitionValue {
+                kind: None,
                 event_time: Some(batch.event_time),
                 event_id: None,
                 watermark: None,
                 partition: Some(batch.partition),
                 offset: None,
                 next_offset: None,
-                offsets: Some(
-                    batch
-                        .offsets
-                        .iter()
-                        .scan(0, |previous, &offset| {
-                            let delta = offset - *previous;
-                            *previous = offset;
-                            Some(delta)
-                        })
-                        .collect(),
-                ),
+                offsets: Some(deltas(&batch.offsets)),
+            },
+            RepartitionRecord::PageLoads(batch) => RepartitionValue {
+                kind: Some(PAGE_LOAD_KIND.into()),
+                event_time: Some(batch.event_time),
+                event_id: None,
+                watermark: None,
+                partition: Some(batch.partition),
+                offset: None,
+                next_offset: None,
+                offsets: Some(deltas(&batch.offsets)),
             },
             RepartitionRecord::Progress(progress) => RepartitionValue {
+                kind: None,
                 event_time: None,
                 event_id: None,
                 watermark: Some(progress.watermark),
@@ -211,41 +255,34 @@ impl RepartitionRecord {
         let parsed: RepartitionValue<'_> = serde_json::from_slice(value)
             .map_err(|e| RepartitionError::InvalidValue(e.to_string()))?;
         let invalid = |why: &str| RepartitionError::InvalidValue(why.to_owned());
-        match (parsed.event_time, parsed.watermark) {
-            (Some(event_time), None) if parsed.offsets.is_some() => {
+        match (parsed.kind.as_deref(), parsed.event_time, parsed.watermark) {
+            (Some(PAGE_LOAD_KIND), Some(event_time), None) => {
+                let device = button_id(key)?;
+                if !DEVICE_TYPES.contains(&device.as_str()) {
+                    return Err(RepartitionError::UnknownDevice);
+                }
+                let (partition, offsets) = batch_source(&parsed)?;
+                Ok(RepartitionRecord::PageLoads(PageLoadBatch {
+                    device,
+                    event_time,
+                    partition,
+                    offsets,
+                }))
+            }
+            (Some(kind), _, _) => Err(invalid(&format!(
+                "the kind {kind:?} is unknown (only page-load batches give one: \"{PAGE_LOAD_KIND}\")"
+            ))),
+            (None, Some(event_time), None) if parsed.offsets.is_some() => {
                 let button_id = button_id(key)?;
-                let (Some(partition), None, None) =
-                    (parsed.partition, parsed.offset, &parsed.event_id)
-                else {
-                    return Err(invalid(
-                        "a batch gives its partition, and no offset or event id",
-                    ));
-                };
-                let offsets = parsed.offsets.unwrap_or_default();
-                if partition < 0
-                    || offsets.is_empty()
-                    || offsets.len() > MAX_BATCH_CLICKS
-                    || offsets.first().is_some_and(|first| *first < 0)
-                    || offsets.iter().skip(1).any(|delta| *delta < 1)
-                {
-                    return Err(RepartitionError::InvalidSource);
-                }
-                let mut at = 0i64;
-                let mut absolute = Vec::with_capacity(offsets.len());
-                for delta in offsets {
-                    at = at
-                        .checked_add(delta)
-                        .ok_or(RepartitionError::InvalidSource)?;
-                    absolute.push(at);
-                }
+                let (partition, offsets) = batch_source(&parsed)?;
                 Ok(RepartitionRecord::Clicks(ClickBatch {
                     button_id,
                     event_time,
                     partition,
-                    offsets: absolute,
+                    offsets,
                 }))
             }
-            (Some(event_time), None) => {
+            (None, Some(event_time), None) => {
                 let source = match (parsed.partition, parsed.offset) {
                     (Some(partition), Some(offset)) if partition >= 0 && offset >= 0 => {
                         Some(Source { partition, offset })
@@ -261,7 +298,7 @@ impl RepartitionRecord {
                     source,
                 }))
             }
-            (None, Some(watermark)) => match (parsed.partition, parsed.next_offset) {
+            (None, None, Some(watermark)) => match (parsed.partition, parsed.next_offset) {
                 (Some(partition), Some(next_offset)) if partition >= 0 && next_offset >= 0 => {
                     Ok(RepartitionRecord::Progress(ProgressRecord {
                         partition,
@@ -271,10 +308,56 @@ impl RepartitionRecord {
                 }
                 _ => Err(RepartitionError::InvalidSource),
             },
-            (Some(_), Some(_)) => Err(invalid("it has both event_time and watermark")),
-            (None, None) => Err(invalid("missing field `event_time`")),
+            (None, Some(_), Some(_)) => Err(invalid("it has both event_time and watermark")),
+            (None, None, None) => Err(invalid("missing field `event_time`")),
         }
     }
+}
+
+/// A batch's offsets as written: the first, then each one's distance from
+/// the one before.
+fn deltas(offsets: &[i64]) -> Vec<i64> {
+    offsets
+        .iter()
+        .scan(0, |previous, &offset| {
+            let delta = offset - *previous;
+            *previous = offset;
+            Some(delta)
+        })
+        .collect()
+}
+
+/// A batch's partition and absolute offsets, checked: a partition and no
+/// offset or event id, 1 to [`MAX_BATCH_CLICKS`] offsets, ascending, none
+/// negative.
+fn batch_source(parsed: &RepartitionValue<'_>) -> Result<(i32, Vec<i64>), RepartitionError> {
+    let (Some(partition), None, None, Some(offsets)) = (
+        parsed.partition,
+        parsed.offset,
+        &parsed.event_id,
+        &parsed.offsets,
+    ) else {
+        return Err(RepartitionError::InvalidValue(
+            "a batch gives its partition, and no offset or event id".to_owned(),
+        ));
+    };
+    if partition < 0
+        || offsets.is_empty()
+        || offsets.len() > MAX_BATCH_CLICKS
+        || offsets.first().is_some_and(|first| *first < 0)
+        || offsets.iter().skip(1).any(|delta| *delta < 1)
+    {
+        return Err(RepartitionError::InvalidSource);
+    }
+    let mut at = 0i64;
+    let mut absolute = Vec::with_capacity(offsets.len());
+    for delta in offsets {
+        at = at
+            .checked_add(*delta)
+            .ok_or(RepartitionError::InvalidSource)?;
+        absolute.push(at);
+    }
+    Ok((partition, absolute))
 }
 
 /// A click's or batch's key: the button id.
@@ -300,6 +383,37 @@ mod tests {
             event_id: Some("e-1".into()),
             source,
         })
+    }
+
+    #[test]
+    fn a_page_load_batch_is_keyed_by_device_and_reads_back() {
+        let batch = RepartitionRecord::PageLoads(PageLoadBatch {
+            device: "mobile".into(),
+            event_time: 1_700_000_000_000,
+            partition: crate::progress::PAGE_LOAD_SOURCES + 1,
+            offsets: vec![7, 9],
+        });
+        assert_eq!(batch.key(), Some(b"mobile".to_vec()));
+        let value = batch.value().unwrap();
+        assert_eq!(
+            value,
+            br#"{"kind":"pageload","event_time":1700000000000,"partition":1048577,"offsets":[7,2]}"#
+                .to_vec()
+        );
+        assert_eq!(
+            RepartitionRecord::decode(Some(b"mobile"), Some(&value)),
+            Ok(batch)
+        );
+        // Another producer's keys and kinds are refused, not counted.
+        assert_eq!(
+            RepartitionRecord::decode(Some(b"toaster"), Some(&value)),
+            Err(RepartitionError::UnknownDevice)
+        );
+        let other_kind = br#"{"kind":"scroll","event_time":1,"partition":0,"offsets":[1]}"#;
+        assert!(matches!(
+            RepartitionRecord::decode(Some(b"mobile"), Some(other_kind)),
+            Err(RepartitionError::InvalidValue(_))
+        ));
     }
 
     #[test]

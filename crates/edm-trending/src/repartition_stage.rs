@@ -3,7 +3,11 @@
 //! [`event_time`](crate::event_time())) and written, keyed by its product,
 //! to the repartition topic with where it was read: the partition is the
 //! key's murmur2 hash modulo the partition count, as Kafka's Java clients
-//! place keyed records, so each product is one window task's. At the end
+//! place keyed records, so each product is one window task's. Page loads
+//! read from `edm-ui-pageload` go the same way, keyed by their device type
+//! ([`edm_events::device::device_type`]), as [`PageLoadBatch`]es. Input
+//! partitions of both topics are named by their source id
+//! ([`crate::progress::source_id`]). At the end
 //! of each cycle the stage writes progress records for the input
 //! partitions it has read to their end, to every repartition partition
 //! (each window task's watermark waits for every input partition), so that
@@ -11,14 +15,15 @@
 //!
 //! # Batches
 //! Under exactly once the stage writes no record per click: it gathers the
-//! cycle's clicks by (minute of event time, input partition, product) and
-//! writes each group as one [`ClickBatch`] at the end of the cycle, minutes
-//! in order, before the cycle's progress records. A transaction commits
+//! cycle's clicks by (minute of event time, input partition, product), and
+//! its page loads by (minute, input partition, device type), and writes
+//! each group as one [`ClickBatch`] or [`PageLoadBatch`] at the end of the
+//! cycle, minutes in order, before the cycle's progress records. A transaction commits
 //! or aborts the cycle whole, so a batch is never written twice or in part.
 //! Under at least once a crash makes the stage read clicks again, in
 //! cycles cut elsewhere, and the window store recognises a click read
-//! twice by its input offset in the order it was read: each click keeps
-//! its own record there.
+//! twice by its input offset in the order it was read: each click (and
+//! page load) keeps its own record there.
 //!
 //! # Progress of a quiet partition
 //! Every second at most, for a partition whose rounded clock watermark
@@ -36,6 +41,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use edm_events::device::device_type;
+use edm_events::event::Properties;
 use edm_events::Event;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::BorrowedMessage;
@@ -47,8 +54,10 @@ use crate::metrics::Metrics;
 use crate::names::Names;
 use crate::processor::{Interrupted, RebalanceCounter};
 use crate::producer::StageProducer;
-use crate::progress::Source;
-use crate::repartition::{ClickBatch, ClickRecord, ProgressRecord, RepartitionRecord};
+use crate::progress::{source_id, source_of, InputTopic, Source};
+use crate::repartition::{
+    ClickBatch, ClickRecord, PageLoadBatch, ProgressRecord, RepartitionRecord,
+};
 use crate::throttled_log::Throttled;
 use crate::window::last_closing_at_or_before;
 use crate::window_task::PARTITIONS_REFRESH;
@@ -58,6 +67,15 @@ const END_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest an end-offset question holds up a cycle (a hung broker
 /// costs the check, not the cycle's commit).
 const END_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a gathered batch counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum BatchKind {
+    /// Clicks on a product.
+    Clicks,
+    /// Page loads from a device type.
+    PageLoads,
+}
 
 /// One assigned input partition.
 #[derive(Debug)]
@@ -82,8 +100,8 @@ struct InputPartition {
     checked_at: Option<Instant>,
 }
 
-/// Clicks of one product in one minute from one input partition, read in
-/// the open cycle.
+/// Clicks of one product (or page loads of one device type) in one minute
+/// from one input partition, read in the open cycle.
 #[derive(Debug, Default)]
 struct Gathered {
     /// Their latest event time.
@@ -96,10 +114,12 @@ struct Gathered {
 pub struct RepartitionStage {
     /// Its producer (transactional id: this process's own).
     pub producer: StageProducer,
-    /// Under exactly once, the open cycle's clicks by (minute, input
-    /// partition, product), written as batches when it ends; `None` under
-    /// at least once (a record per click).
-    batches: Option<BTreeMap<(i64, i32, String), Gathered>>,
+    /// Under exactly once, the open cycle's clicks and page loads by
+    /// (minute, input source, kind, product or device type), written as
+    /// batches when it ends; `None` under at least once (a record per
+    /// click or page load).
+    batches: Option<BTreeMap<(i64, i32, BatchKind, String), Gathered>>,
+    /// The assigned input partitions, by source id.
     inputs: BTreeMap<i32, InputPartition>,
     adjusted: BTreeMap<&'static str, Throttled>,
     skipped: Throttled,
@@ -121,8 +141,8 @@ impl RepartitionStage {
         }
     }
 
-    /// Matches the stage's partitions to `assigned`; the committed offsets
-    /// of partitions new to it are asked for.
+    /// Matches the stage's partitions to `assigned` (source ids); the
+    /// committed offsets of partitions new to it are asked for.
     pub fn sync_assignment(
         &mut self,
         consumer: &BaseConsumer<RebalanceCounter>,
@@ -141,7 +161,8 @@ impl RepartitionStage {
         }
         let mut wanted = TopicPartitionList::new();
         for p in &new {
-            wanted.add_partition(&names.input, *p);
+            let (topic, partition) = source_of(*p);
+            wanted.add_partition(names.input_topic(topic), partition);
         }
         let committed = consumer.committed_offsets(wanted, timeout)?;
         for element in committed.elements() {
@@ -149,8 +170,13 @@ impl RepartitionStage {
                 Offset::Offset(n) => Some(n),
                 _ => None,
             };
+            let topic = if element.topic() == names.page_loads {
+                InputTopic::PageLoads
+            } else {
+                InputTopic::Clicks
+            };
             self.inputs.insert(
-                element.partition(),
+                source_id(topic, element.partition()),
                 InputPartition {
                     committed: offset,
                     position: offset,
@@ -165,22 +191,23 @@ impl RepartitionStage {
         Ok(())
     }
 
-    /// Whether the stage knows `partition` (it is assigned and synced).
+    /// Whether the stage knows source `partition` (it is assigned and synced).
     pub fn has(&self, partition: i32) -> bool {
         self.inputs.contains_key(&partition)
     }
 
-    /// A click from the input topic, written keyed by product. Records that
-    /// are not valid clicks are skipped (counted, and logged at most every
-    /// few seconds); their offsets still move on.
+    /// A click or page load from input source `partition` (see
+    /// [`source_id`]), written keyed by product or device type. Records
+    /// that are not valid events of their topic are skipped (counted, and
+    /// logged at most every few seconds); their offsets still move on.
     pub fn on_record(
         &mut self,
         message: &BorrowedMessage<'_>,
+        partition: i32,
         names: &Names,
         metrics: &Metrics,
         clock: Clock,
     ) -> Result<(), Interrupted> {
-        let partition = message.partition();
         let offset = message.offset();
         if let Some(input) = self.inputs.get_mut(&partition) {
             input.position = Some(offset + 1);
@@ -203,8 +230,19 @@ impl RepartitionStage {
             Some(Err(e)) => return skip(format_args!("not a valid event: {e}"), &mut self.skipped),
             None => return skip(format_args!("it has no value"), &mut self.skipped),
         };
-        let Some(button_id) = event.button_id() else {
-            return skip(format_args!("not a click"), &mut self.skipped);
+        let (kind, name) = match (source_of(partition).0, &event.properties) {
+            (InputTopic::Clicks, Properties::Click(click)) => {
+                (BatchKind::Clicks, click.button_id.as_str())
+            }
+            (InputTopic::PageLoads, Properties::PageLoad(load)) => {
+                (BatchKind::PageLoads, device_type(&load.user_agent))
+            }
+            _ => {
+                return skip(
+                    format_args!("an {} event on another topic", event.topic),
+                    &mut self.skipped,
+                )
+            }
         };
         let time = event_time(
             event.event_timestamp,
@@ -214,11 +252,15 @@ impl RepartitionStage {
         if let Some(adjustment) = time.adjustment {
             self.note_adjustment(adjustment, metrics, partition, offset, clock);
         }
-        metrics.clicks_repartitioned.inc();
+        if kind == BatchKind::Clicks {
+            metrics.clicks_repartitioned.inc();
+        } else {
+            metrics.page_loads_repartitioned.inc();
+        }
         if let Some(batches) = self.batches.as_mut() {
             let minute = time.ms - time.ms.rem_euclid(60_000);
             let gathered = batches
-                .entry((minute, partition, button_id.to_owned()))
+                .entry((minute, partition, kind, name.to_owned()))
                 .or_default();
             gathered.event_time = if gathered.offsets.is_empty() {
                 time.ms
@@ -228,12 +270,20 @@ impl RepartitionStage {
             gathered.offsets.push(offset);
             return Ok(());
         }
-        let record = RepartitionRecord::Click(ClickRecord {
-            button_id: button_id.to_owned(),
-            event_time: time.ms,
-            event_id: event.event_id.clone(),
-            source: Some(Source { partition, offset }),
-        });
+        let record = match kind {
+            BatchKind::Clicks => RepartitionRecord::Click(ClickRecord {
+                button_id: name.to_owned(),
+                event_time: time.ms,
+                event_id: event.event_id.clone(),
+                source: Some(Source { partition, offset }),
+            }),
+            BatchKind::PageLoads => RepartitionRecord::PageLoads(PageLoadBatch {
+                device: name.to_owned(),
+                event_time: time.ms,
+                partition,
+                offsets: vec![offset],
+            }),
+        };
         self.write(&record, names, None)?;
         metrics.repartition_records.inc();
         Ok(())
@@ -245,13 +295,21 @@ impl RepartitionStage {
         let Some(batches) = self.batches.as_mut() else {
             return Ok(());
         };
-        for ((_, partition, button_id), gathered) in std::mem::take(batches) {
-            let record = RepartitionRecord::Clicks(ClickBatch {
-                button_id,
-                event_time: gathered.event_time,
-                partition,
-                offsets: gathered.offsets,
-            });
+        for ((_, partition, kind, name), gathered) in std::mem::take(batches) {
+            let record = match kind {
+                BatchKind::Clicks => RepartitionRecord::Clicks(ClickBatch {
+                    button_id: name,
+                    event_time: gathered.event_time,
+                    partition,
+                    offsets: gathered.offsets,
+                }),
+                BatchKind::PageLoads => RepartitionRecord::PageLoads(PageLoadBatch {
+                    device: name,
+                    event_time: gathered.event_time,
+                    partition,
+                    offsets: gathered.offsets,
+                }),
+            };
             self.write(&record, names, None)?;
             metrics.repartition_records.inc();
         }
@@ -334,8 +392,10 @@ impl RepartitionStage {
         let positions = consumer.position().unwrap_or_default();
         let mut records = Vec::new();
         for (&partition, input) in self.inputs.iter_mut() {
+            let (topic, topic_partition) = source_of(partition);
+            let topic = names.input_topic(topic);
             if let Some(Offset::Offset(n)) = positions
-                .find_partition(&names.input, partition)
+                .find_partition(topic, topic_partition)
                 .map(|e| e.offset())
             {
                 input.position = Some(input.position.map_or(n, |p| p.max(n)));
@@ -351,8 +411,8 @@ impl RepartitionStage {
                 input.checked_at = Some(Instant::now());
                 let asked = clock.now_ms;
                 match consumer.fetch_watermarks(
-                    &names.input,
-                    partition,
+                    topic,
+                    topic_partition,
                     timeout.min(END_CHECK_TIMEOUT),
                 ) {
                     Ok((low, high)) => {
@@ -430,7 +490,12 @@ impl RepartitionStage {
         let mut offsets = TopicPartitionList::new();
         for (&partition, input) in &self.inputs {
             if let (true, Some(next)) = (input.read, input.position) {
-                offsets.add_partition_offset(&names.input, partition, Offset::Offset(next))?;
+                let (topic, partition) = source_of(partition);
+                offsets.add_partition_offset(
+                    names.input_topic(topic),
+                    partition,
+                    Offset::Offset(next),
+                )?;
             }
         }
         Ok(offsets)
@@ -447,8 +512,8 @@ impl RepartitionStage {
         }
     }
 
-    /// The open cycle aborted: the partitions it read, and where each must
-    /// be read again from (`None`: the log's start).
+    /// The open cycle aborted: the partitions it read (source ids), and
+    /// where each must be read again from (`None`: the log's start).
     pub fn aborted(&mut self) -> Vec<(i32, Option<i64>)> {
         if let Some(batches) = self.batches.as_mut() {
             batches.clear();

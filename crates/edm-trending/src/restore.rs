@@ -47,6 +47,7 @@ pub struct Restorer {
     closed_through: Option<i64>,
     counts: BTreeMap<Window, BTreeMap<String, Count>>,
     closed: BTreeMap<Window, ClosedWindow>,
+    page_loads: BTreeMap<(Window, String), u64>,
     /// The latest journal, applied by [`finish`](Self::finish).
     journal: Option<Journal>,
     /// A journal record (or its tombstone) was read.
@@ -64,6 +65,7 @@ impl Restorer {
             closed_through: None,
             counts: BTreeMap::new(),
             closed: BTreeMap::new(),
+            page_loads: BTreeMap::new(),
             journal: None,
             journal_seen: false,
             read: 0,
@@ -126,6 +128,16 @@ impl Restorer {
                     }
                 }
             }
+            ChangelogRecord::PageLoads {
+                minute,
+                device,
+                count,
+            } => {
+                self.page_loads.insert((minute, device), count);
+            }
+            ChangelogRecord::PageLoadsDeleted { minute, device } => {
+                self.page_loads.remove(&(minute, device));
+            }
             ChangelogRecord::Closed { window, closed } => {
                 self.closed.insert(window, closed);
             }
@@ -176,6 +188,7 @@ impl Restorer {
             self.closed_through,
             windows,
             self.closed,
+            self.page_loads,
         )
     }
 }
@@ -252,7 +265,7 @@ mod tests {
         assert_eq!(
             skipped[0].to_string(),
             "changelog record #0 (key 5a7a) cannot be restored: \
-             the key starts with the unknown tag byte 0x5a (expected one of 'W', 'G', 'C', 'R', 'J', 'T')"
+             the key starts with the unknown tag byte 0x5a (expected one of 'W', 'G', 'C', 'L', 'R', 'J', 'T')"
         );
         assert_eq!(store.open_entries(), 1, "the records after it are restored");
     }

@@ -33,6 +33,15 @@
 //! Closing before counting changes no result (a window closed in step 2 is
 //! one the click is late for in step 3), but frees room for the click's new
 //! counts when the store is full.
+//!
+//! # Page loads
+//! A page-load batch moves its input partition's progress as clicks do
+//! (page-load partitions are input partitions of their own, see
+//! [`progress`](crate::progress)), then adds to its minute's count for its
+//! device type, unless the minute has closed (late: counted, not added).
+//! These counts take room among the store's `max_open_entries`; a minute
+//! closes with the `1m` windows, each device type's final count reported
+//! in [`Processed::minute_counts`] and its changelog entry deleted.
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -41,7 +50,7 @@ use thiserror::Error;
 
 use crate::changelog::{
     closed_deleted, closed_through_update, closed_update, count_deleted, count_update,
-    progress_update, ChangelogUpdate, ClosedWindow,
+    page_loads_deleted, page_loads_update, progress_update, ChangelogUpdate, ClosedWindow,
 };
 use crate::config::TrendingConfig;
 use crate::counters::{add, increment, Counters};
@@ -49,9 +58,10 @@ use crate::counts::{Count, Counted, WindowCounts};
 use crate::event_time::{is_valid_event_time, MAX_EVENT_TIME_MS};
 use crate::minute_counts::MinuteCount;
 use crate::output::{ProductClicks, WindowResult};
-use crate::progress::InputProgress;
-use crate::repartition::{ProgressRecord, RepartitionRecord};
+use crate::progress::{InputPartitions, InputProgress};
+use crate::repartition::{PageLoadBatch, ProgressRecord, RepartitionRecord};
 use crate::window::{Window, WindowSpec};
+use edm_events::CountKind;
 
 /// Longest button id the store accepts, in UTF-8 bytes (EDM's events allow
 /// 256 characters, at most 1024 bytes). It bounds the memory of one count.
@@ -77,6 +87,9 @@ pub struct WindowStore {
     open_entries: usize,
     /// Closed windows kept for late clicks, in closing order.
     closed: BTreeMap<Window, ClosedWindow>,
+    /// Page loads per open minute (a `1m` window) and device type, in
+    /// closing order; counted in `open_entries` too.
+    page_loads: BTreeMap<(Window, String), u64>,
     counters: Counters,
 }
 
@@ -134,6 +147,7 @@ impl WindowStore {
             None,
             BTreeMap::new(),
             BTreeMap::new(),
+            BTreeMap::new(),
         )
     }
 
@@ -144,8 +158,10 @@ impl WindowStore {
         closed_through: Option<i64>,
         windows: BTreeMap<Window, WindowCounts>,
         closed: BTreeMap<Window, ClosedWindow>,
+        page_loads: BTreeMap<(Window, String), u64>,
     ) -> Self {
-        let open_entries = windows.values().map(WindowCounts::len).sum();
+        let open_entries =
+            windows.values().map(WindowCounts::len).sum::<usize>() + page_loads.len();
         Self {
             config,
             progress,
@@ -153,17 +169,22 @@ impl WindowStore {
             windows,
             open_entries,
             closed,
+            page_loads,
             counters: Counters::default(),
         }
     }
 
-    /// Sets how many partitions the input topic has (from its metadata):
-    /// the watermark is the smallest of theirs. Windows the watermark now
-    /// passes close.
-    pub fn set_input_partitions(&mut self, count: i32) -> Processed {
+    /// Sets how many partitions the input topics have (from their
+    /// metadata): the watermark is the smallest of theirs. Windows the
+    /// watermark now passes close.
+    pub fn set_input_partitions(&mut self, clicks: i32, page_loads: i32) -> Processed {
+        let partitions = InputPartitions {
+            clicks: clicks.max(0),
+            page_loads: page_loads.max(0),
+        };
         let mut processed = Processed::default();
-        if self.progress.input_partitions() != Some(count) {
-            self.progress.set_input_partitions(count);
+        if self.progress.input_partitions() != Some(partitions) {
+            self.progress.set_input_partitions(partitions);
             self.advance(&mut processed);
         }
         processed
@@ -182,8 +203,97 @@ impl WindowStore {
                 let read = Some((batch.partition, first..=batch.last().offset));
                 self.process_clicks(&batch.button_id, batch.event_time, read, batch.clicks())
             }
+            RepartitionRecord::PageLoads(batch) => self.process_page_loads(batch),
             RepartitionRecord::Progress(progress) => self.process_progress(progress),
         }
+    }
+
+    /// A batch of page loads: counted in their minute's count for their
+    /// device type, unless the minute has closed.
+    fn process_page_loads(&mut self, batch: &PageLoadBatch) -> Result<Processed, RejectedRecord> {
+        let event_time = batch.event_time;
+        if !is_valid_event_time(event_time) {
+            increment(&mut self.counters.invalid_event_times);
+            return Err(RejectedRecord::EventTimeOutOfRange { event_time });
+        }
+        let mut processed = Processed::default();
+        let first = batch.offsets.first().copied().unwrap_or_default();
+        let last = batch.offsets.last().copied().unwrap_or_default();
+        let loads = batch.page_loads();
+        if self.read_from(
+            batch.partition,
+            first..=last,
+            event_time,
+            loads,
+            &mut processed,
+        ) {
+            return Ok(processed);
+        }
+        let Some(minute) = Window::containing(WindowSpec::OneMinute, event_time).next() else {
+            return Ok(processed);
+        };
+        if self.has_closed(minute) {
+            add(&mut self.counters.late_page_loads, loads);
+            return Ok(processed);
+        }
+        let key = (minute, batch.device.clone());
+        if !self.page_loads.contains_key(&key) {
+            if self.open_entries >= self.config.max_open_entries() {
+                add(&mut self.counters.over_limit_page_loads, loads);
+                return Ok(processed);
+            }
+            self.open_entries += 1;
+        }
+        let count = self.page_loads.entry(key).or_default();
+        add(count, loads);
+        let count = *count;
+        processed
+            .changelog
+            .push(page_loads_update(minute, &batch.device, count));
+        processed.minute_counts.push(MinuteCount {
+            kind: CountKind::PageLoad,
+            minute: minute.start(),
+            name: batch.device.clone(),
+            count: Some(Count {
+                clicks: count,
+                overcount: 0,
+            }),
+            is_final: false,
+        });
+        Ok(processed)
+    }
+
+    /// Accounts for records `offsets` of input source `partition` at
+    /// `event_time` (`n` events): its progress moves on (windows the
+    /// watermark passes close); `true` when they were read before (at least
+    /// once: a repeat, counted and not to be counted again).
+    fn read_from(
+        &mut self,
+        partition: i32,
+        offsets: std::ops::RangeInclusive<i64>,
+        event_time: i64,
+        n: u64,
+        processed: &mut Processed,
+    ) -> bool {
+        if self.config.skips_repeated_sources()
+            && self
+                .progress
+                .partition(partition)
+                .is_some_and(|p| *offsets.start() < p.next_offset)
+        {
+            add(&mut self.counters.repeated_sources, n);
+            return true;
+        }
+        if self.progress.is_input_partition(partition) {
+            let next = offsets.end().saturating_add(1);
+            if let Some(progress) = self.progress.advance(partition, next, event_time) {
+                processed
+                    .changelog
+                    .push(progress_update(partition, progress));
+                self.advance(processed);
+            }
+        }
+        false
     }
 
     /// `clicks` clicks of `button_id` at `event_time` (a batch's are all in
@@ -208,23 +318,8 @@ impl WindowStore {
         }
         let mut processed = Processed::default();
         if let Some((partition, offsets)) = read {
-            if self.config.skips_repeated_sources()
-                && self
-                    .progress
-                    .partition(partition)
-                    .is_some_and(|p| *offsets.start() < p.next_offset)
-            {
-                add(&mut self.counters.repeated_sources, clicks);
+            if self.read_from(partition, offsets, event_time, clicks, &mut processed) {
                 return Ok(processed);
-            }
-            if self.progress.is_input_partition(partition) {
-                let next = offsets.end().saturating_add(1);
-                if let Some(progress) = self.progress.advance(partition, next, event_time) {
-                    processed
-                        .changelog
-                        .push(progress_update(partition, progress));
-                    self.advance(&mut processed);
-                }
             }
         }
         let mut counted = false;
@@ -310,8 +405,9 @@ impl WindowStore {
                 processed
                     .minute_counts
                     .extend(counts.iter().map(|(button_id, count)| MinuteCount {
+                        kind: CountKind::Click,
                         minute: window.start(),
-                        button_id: button_id.clone(),
+                        name: button_id.clone(),
                         count: Some(*count),
                         is_final: true,
                     }));
@@ -326,6 +422,26 @@ impl WindowStore {
             };
             processed.changelog.push(closed_update(window, &kept));
             self.closed.insert(window, kept);
+        }
+        while let Some(entry) = self.page_loads.first_entry() {
+            if entry.key().0.closes_at(grace) > watermark {
+                break;
+            }
+            let ((minute, device), count) = entry.remove_entry();
+            self.open_entries -= 1;
+            processed
+                .changelog
+                .push(page_loads_deleted(minute, &device));
+            processed.minute_counts.push(MinuteCount {
+                kind: CountKind::PageLoad,
+                minute: minute.start(),
+                name: device,
+                count: Some(Count {
+                    clicks: count,
+                    overcount: 0,
+                }),
+                is_final: true,
+            });
         }
         let expired =
             |window: &Window| window.closes_at(grace).saturating_add(CLOSED_KEPT_MS) <= watermark;
@@ -424,8 +540,9 @@ impl WindowStore {
         let mut minute_count = |button_id: &str, count| {
             if per_minute {
                 processed.minute_counts.push(MinuteCount {
+                    kind: CountKind::Click,
                     minute: window.start(),
-                    button_id: button_id.to_owned(),
+                    name: button_id.to_owned(),
                     count,
                     is_final: false,
                 });
@@ -517,6 +634,14 @@ impl WindowStore {
         })
     }
 
+    /// The page loads of each open minute (a `1m` window) and device type,
+    /// in closing order: what a restore gives back.
+    pub fn page_loads(&self) -> impl Iterator<Item = (Window, &str, u64)> {
+        self.page_loads
+            .iter()
+            .map(|((minute, device), count)| (*minute, device.as_str(), *count))
+    }
+
     /// The closed windows kept for late clicks, in window order.
     pub fn closed_windows(&self) -> impl Iterator<Item = (Window, &ClosedWindow)> {
         self.closed.iter().map(|(window, kept)| (*window, kept))
@@ -527,7 +652,7 @@ impl WindowStore {
 mod tests {
     use super::*;
     use crate::changelog::ChangelogRecord;
-    use crate::progress::Source;
+    use crate::progress::{source_id, InputTopic, Source};
     use crate::ClickRecord;
 
     const T0: i64 = 1_700_000_040_000; // a minute boundary
@@ -542,7 +667,7 @@ mod tests {
     impl Run {
         fn new(config: TrendingConfig, partitions: i32) -> Self {
             let mut store = WindowStore::new(config);
-            store.set_input_partitions(partitions);
+            store.set_input_partitions(partitions, 0);
             Self { store, offset: 0 }
         }
 
@@ -748,7 +873,7 @@ mod tests {
                 .iter()
                 .map(|m| {
                     assert_eq!(m.minute, T0);
-                    (m.button_id.clone(), m.count.map(|c| c.clicks), m.is_final)
+                    (m.name.clone(), m.count.map(|c| c.clicks), m.is_final)
                 })
                 .collect()
         };
@@ -776,15 +901,97 @@ mod tests {
             }),
             [update("a", Some(2), true), update("c", Some(2), true)]
         );
-        let c = closing.minute_counts.iter().find(|m| m.button_id == "c");
+        let c = closing.minute_counts.iter().find(|m| m.name == "c");
         assert_eq!(c.unwrap().count.unwrap().overcount, 1);
         // The click that closed it counts in the next minute.
         assert!(closing
             .minute_counts
             .iter()
-            .any(|m| m.minute == T0 + MIN && m.button_id == "z" && !m.is_final));
+            .any(|m| m.minute == T0 + MIN && m.name == "z" && !m.is_final));
         // A late click changes no minute's count.
         assert!(s.click("a", T0 + 5).minute_counts.is_empty());
+    }
+
+    #[test]
+    fn page_loads_are_counted_per_device_and_minute_and_wait_for_their_partitions() {
+        let config = TrendingConfig::new(0, 3, 100)
+            .unwrap()
+            .with_repeated_sources_skipped(true);
+        let mut store = WindowStore::new(config);
+        store.set_input_partitions(1, 1);
+        let loads = source_id(InputTopic::PageLoads, 0);
+        let batch = |device: &str, t: i64, offsets: Vec<i64>| {
+            RepartitionRecord::PageLoads(PageLoadBatch {
+                device: device.into(),
+                event_time: t,
+                partition: loads,
+                offsets,
+            })
+        };
+        let p = store.process(&batch("mobile", T0 + 1, vec![0, 1])).unwrap();
+        assert_eq!(p.minute_counts[0].kind, CountKind::PageLoad);
+        assert_eq!(p.minute_counts[0].count.unwrap().clicks, 2);
+        store.process(&batch("desktop", T0 + 2, vec![2])).unwrap();
+        // A click partition far ahead closes nothing: the page-load
+        // partition is behind.
+        let click = RepartitionRecord::Click(ClickRecord {
+            button_id: "kit".into(),
+            event_time: T0 + 3 * MIN,
+            event_id: None,
+            source: Some(Source {
+                partition: 0,
+                offset: 0,
+            }),
+        });
+        assert!(store
+            .process(&click)
+            .unwrap()
+            .minute_counts
+            .iter()
+            .all(|m| !m.is_final));
+        // The page-load partition moves on: the minute closes with each
+        // device's final count, and the changelog forgets them.
+        let closing = store
+            .process(&batch("mobile", T0 + 2 * MIN, vec![3]))
+            .unwrap();
+        let finals: Vec<(&str, u64)> = closing
+            .minute_counts
+            .iter()
+            .filter(|m| m.is_final && m.kind == CountKind::PageLoad)
+            .map(|m| (m.name.as_str(), m.count.unwrap().clicks))
+            .collect();
+        assert_eq!(finals, [("desktop", 1), ("mobile", 2)]);
+        assert!(
+            decoded(&closing).contains(&ChangelogRecord::PageLoadsDeleted {
+                minute: one(T0),
+                device: "mobile".into(),
+            })
+        );
+        // A page load for the closed minute is late; a repeat is skipped.
+        store.process(&batch("tablet", T0 + 5, vec![4])).unwrap();
+        assert_eq!(store.counters().late_page_loads, 1);
+        store
+            .process(&batch("tablet", T0 + 2 * MIN, vec![4]))
+            .unwrap();
+        assert_eq!(store.counters().repeated_sources, 1);
+        // A restore gives the open minutes' page loads back.
+        let mut changelog = Vec::new();
+        let mut fresh = WindowStore::new(TrendingConfig::new(0, 3, 100).unwrap());
+        fresh.set_input_partitions(1, 1);
+        for record in [
+            batch("mobile", T0 + 1, vec![0, 1]),
+            batch("bot", T0 + MIN, vec![2]),
+        ] {
+            changelog.extend(fresh.process(&record).unwrap().changelog);
+        }
+        let (restored, skipped) = WindowStore::restore(
+            TrendingConfig::new(0, 3, 100).unwrap(),
+            changelog.iter().map(|u| (u.key.clone(), u.value.clone())),
+        );
+        assert!(skipped.is_empty());
+        let kept: Vec<(Window, &str, u64)> = restored.page_loads().collect();
+        assert_eq!(kept, fresh.page_loads().collect::<Vec<_>>());
+        assert_eq!(kept.len(), 2);
     }
 
     #[test]

@@ -13,9 +13,9 @@
 //! `<application id>-windows-<i>`, so an instance that takes the task over
 //! fences the previous owner at once (and aborts its open transaction)
 //! before it restores the store from its changelog partition. The
-//! task learns the input topic's partition count from its metadata (again
-//! every [`PARTITIONS_REFRESH`]): the store's watermark waits for every one
-//! of them. No record of the repartition topic moves time past this
+//! task learns the input topics' partition counts from their metadata
+//! (again every [`PARTITIONS_REFRESH`]): the store's watermark waits for
+//! every one of them. No record of the repartition topic moves time past this
 //! processor's clock plus `EDM_TRENDING_MAX_CLOCK_SKEW_SECS`, whoever wrote
 //! it.
 
@@ -36,6 +36,7 @@ use crate::minute_counts::{LiveCounts, MinuteCount};
 use crate::names::Names;
 use crate::processor::{Fatal, Interrupted, RebalanceCounter};
 use crate::producer::StageProducer;
+use crate::progress::source_of;
 use crate::settings::{ProcessingGuarantee, Settings};
 use crate::throttled_log::{cap_to_clock, Throttled};
 use crate::window::{last_closing_at_or_before, Window};
@@ -165,8 +166,8 @@ impl WindowTask {
         })
     }
 
-    /// Reads the input topic's partition count when it is due; windows the
-    /// watermark then passes are closed in the open cycle.
+    /// Reads the input topics' partition counts when it is due; windows
+    /// the watermark then passes are closed in the open cycle.
     pub fn read_input_partitions(
         &mut self,
         consumer: &BaseConsumer<RebalanceCounter>,
@@ -180,24 +181,26 @@ impl WindowTask {
         {
             return Ok(());
         }
-        let metadata = consumer.fetch_metadata(Some(&names.input), timeout)?;
-        let Some(count) = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == names.input && t.error().is_none())
-            .map(|t| t.partitions().len())
-            .filter(|&n| n > 0)
-        else {
-            tracing::warn!(
-                topic = names.input,
-                "the input topic's metadata has no partitions; windows wait"
-            );
-            return Ok(());
-        };
+        let mut counts = [0; 2];
+        for (count, topic) in counts.iter_mut().zip([&names.input, &names.page_loads]) {
+            let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+            let Some(n) = metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic && t.error().is_none())
+                .map(|t| t.partitions().len())
+                .filter(|&n| n > 0)
+            else {
+                tracing::warn!(
+                    topic,
+                    "the input topic's metadata has no partitions; windows wait"
+                );
+                return Ok(());
+            };
+            *count = i32::try_from(n).unwrap_or(i32::MAX);
+        }
         self.partitions_read_at = Some(Instant::now());
-        let processed = self
-            .store
-            .set_input_partitions(i32::try_from(count).unwrap_or(i32::MAX));
+        let processed = self.store.set_input_partitions(counts[0], counts[1]);
         self.write(processed, names, metrics)
     }
 
@@ -244,6 +247,7 @@ impl WindowTask {
                 let clicks = batch.clicks();
                 (&mut batch.event_time, clicks)
             }
+            RepartitionRecord::PageLoads(batch) => (&mut batch.event_time, 0),
             RepartitionRecord::Progress(progress) => (&mut progress.watermark, 0),
         };
         self.cycle_clicks += clicks;
@@ -296,6 +300,10 @@ impl WindowTask {
                 let last = batch.last();
                 (last.partition, last.offset.saturating_add(1))
             }
+            RepartitionRecord::PageLoads(batch) => {
+                let last = batch.offsets.last().copied().unwrap_or_default();
+                (batch.partition, last.saturating_add(1))
+            }
             RepartitionRecord::Progress(progress) => (progress.partition, progress.next_offset),
         };
         if self
@@ -305,7 +313,9 @@ impl WindowTask {
         {
             return None;
         }
-        match consumer.fetch_watermarks(&names.input, partition, END_ASK_TIMEOUT) {
+        let (topic, topic_partition) = source_of(partition);
+        match consumer.fetch_watermarks(names.input_topic(topic), topic_partition, END_ASK_TIMEOUT)
+        {
             Ok((_, end)) => {
                 self.input_ends.insert(partition, end);
                 (next > end).then_some((partition, next))

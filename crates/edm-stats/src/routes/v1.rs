@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::params::{iso, range, Bucket, Query};
 use super::{ApiError, AppState};
 use crate::consumer::status::StatusSnapshot;
-use crate::device::DEVICE_TYPES;
+use edm_events::device::DEVICE_TYPES;
 
 /// All-time totals.
 #[derive(Debug, Serialize, ToSchema)]

@@ -67,6 +67,7 @@ impl Topics {
             .unwrap();
         let specs = [
             (topics.input(), partitions, false),
+            (topics.page_loads(), partitions, false),
             (topics.repartition(), tasks, false),
             (topics.changelog(), tasks, true),
             (topics.partials(), 1, false),
@@ -123,6 +124,10 @@ impl Topics {
 
     pub fn input(&self) -> String {
         format!("{}edm-ui-click", self.prefix)
+    }
+
+    pub fn page_loads(&self) -> String {
+        format!("{}edm-ui-pageload", self.prefix)
     }
 
     pub fn repartition(&self) -> String {
@@ -217,6 +222,35 @@ pub fn produce(
         if !pause.is_zero() {
             std::thread::sleep(pause);
         }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// A page load as the store and relay write it.
+#[derive(Debug, Clone)]
+pub struct PageLoad {
+    pub user_agent: String,
+    pub event_time: i64,
+    pub partition: i32,
+}
+
+/// Writes `loads` to the page-load topic, each to its partition.
+pub fn produce_page_loads(topics: &Topics, loads: &[PageLoad]) {
+    let producer = topics.producer();
+    let topic = topics.page_loads();
+    for load in loads {
+        let value = serde_json::json!({
+            "topic": "edm-ui-pageload",
+            "uuid": format!("visitor-{}", load.partition),
+            "event_timestamp": load.event_time,
+            "properties": {"user_agent": load.user_agent, "url": "https://example.com"},
+        })
+        .to_string();
+        let record = BaseRecord::<str, String>::to(&topic)
+            .partition(load.partition)
+            .payload(&value);
+        producer.send(record).expect("queued");
+        producer.poll(Duration::ZERO);
     }
     producer.flush(Duration::from_secs(60)).unwrap();
 }
@@ -421,7 +455,7 @@ pub fn clicks_in(record: &RepartitionRecord) -> Vec<(&str, i32, i64)> {
             .iter()
             .map(|o| (batch.button_id.as_str(), batch.partition, *o))
             .collect(),
-        RepartitionRecord::Progress(_) => Vec::new(),
+        RepartitionRecord::PageLoads(_) | RepartitionRecord::Progress(_) => Vec::new(),
     }
 }
 
@@ -501,7 +535,7 @@ pub fn reference_results(
     let mut open = 0;
     for (partition, log) in repartition_logs(topics) {
         let mut store = WindowStore::new(config);
-        store.set_input_partitions(topics.partitions);
+        store.set_input_partitions(topics.partitions, topics.partitions);
         for record in &log {
             if let Ok(processed) = store.process(record) {
                 for result in processed.emitted {

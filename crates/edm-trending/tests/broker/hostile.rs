@@ -61,6 +61,24 @@ fn garbage_on_every_internal_topic_is_counted_and_skipped() {
         br#"{"task":99,"watermark":5}"#,
         None,
     );
+    // A page-load batch for a device type no user agent gives, and a
+    // click and garbage on the page-load topic.
+    produce_raw(
+        &topics,
+        &topics.repartition(),
+        Some(b"toaster"),
+        br#"{"kind":"pageload","event_time":5,"partition":1048576,"offsets":[0]}"#,
+        None,
+    );
+    produce_raw(&topics, &topics.page_loads(), None, b"not json", None);
+    let click_on_the_wrong_topic = old_clicks(now_ms(), &[(0, "kit")])[0].json();
+    produce_raw(
+        &topics,
+        &topics.page_loads(),
+        None,
+        click_on_the_wrong_topic.as_bytes(),
+        None,
+    );
     let base = now_ms() - 3_600_000;
     let base = base - base.rem_euclid(60_000) + 10_000;
     produce(
@@ -77,7 +95,12 @@ fn garbage_on_every_internal_topic_is_counted_and_skipped() {
         .expect("the clicks' window");
     assert_eq!(one_minute.clicks, 3, "{one_minute:?}");
     assert!(instance.metric("edm_trending_skipped_changelog_total") >= 2.0);
-    assert!(instance.metric("edm_trending_skipped_repartition_total") >= 2.0);
+    assert!(instance.metric("edm_trending_skipped_repartition_total") >= 3.0);
+    assert_eq!(instance.metric("edm_trending_skipped_inputs_total"), 2.0);
+    assert_eq!(
+        instance.metric("edm_trending_page_loads_repartitioned_total"),
+        0.0
+    );
     assert_eq!(instance.metric("edm_trending_skipped_partials_total"), 2.0);
     let (status, body) = instance.get("/ready");
     assert_eq!(status, 200, "{body}");

@@ -38,7 +38,7 @@ impl Scenario {
     /// A store for this scenario, told how many input partitions there are.
     pub fn store(&self) -> WindowStore {
         let mut store = WindowStore::new(self.config());
-        store.set_input_partitions(self.partitions);
+        store.set_input_partitions(self.partitions, 0);
         store
     }
 }
@@ -138,6 +138,7 @@ pub fn time_of(record: &RepartitionRecord) -> i64 {
     match record {
         RepartitionRecord::Click(click) => click.event_time,
         RepartitionRecord::Clicks(batch) => batch.event_time,
+        RepartitionRecord::PageLoads(batch) => batch.event_time,
         RepartitionRecord::Progress(progress) => progress.watermark,
     }
 }

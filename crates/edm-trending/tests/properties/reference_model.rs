@@ -64,6 +64,7 @@ fn reference(
         let partition = match record {
             RepartitionRecord::Click(click) => click.source.map(|s| s.partition),
             RepartitionRecord::Clicks(batch) => Some(batch.partition),
+            RepartitionRecord::PageLoads(batch) => Some(batch.partition),
             RepartitionRecord::Progress(progress) => Some(progress.partition),
         };
         if let (Some(p), true) = (partition, valid(time_of(record))) {

@@ -117,7 +117,7 @@ fn run_with_restarts(scenario: &Scenario, restarts: &Restarts) -> Vec<Option<Pro
             assert_eq!(skipped, Vec::new(), "the store's own changelog restores");
             store = restored;
             // As the window task does once it is assigned: nothing new closes.
-            let told = store.set_input_partitions(scenario.partitions);
+            let told = store.set_input_partitions(scenario.partitions, 0);
             assert_eq!(told, Processed::default());
         }
         let processed = store.process(record).ok();
@@ -242,7 +242,7 @@ proptest! {
     ) {
         let config = scenario.config().with_repeated_sources_skipped(true);
         let told = |mut store: WindowStore| {
-            store.set_input_partitions(scenario.partitions);
+            store.set_input_partitions(scenario.partitions, 0);
             store
         };
         let records = &scenario.records;

@@ -1,7 +1,10 @@
 //! A page load's device type, derived from its user agent string. Coarse on
-//! purpose: enough to tell desktop from phone in a chart.
+//! purpose: enough to tell desktop from phone in a chart. One rule for
+//! every reader: edm-stats' `pageload_counts` and edm-trending's page loads
+//! per minute classify alike.
 
-/// Device types, as stored in `pageload_counts.device_type`.
+/// Device types, as edm-stats stores them (`pageload_counts.device_type`)
+/// and edm-trending counts them.
 pub const DEVICE_TYPES: [&str; 5] = ["desktop", "mobile", "tablet", "bot", "other"];
 
 /// Classifies a user agent as desktop, mobile, tablet, bot or other.
