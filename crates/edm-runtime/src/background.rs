@@ -5,6 +5,12 @@
 //! that must wait until no request is in flight (flushing a producer the
 //! requests write through) is registered with [`Background::after_requests`].
 //! This is the one way EDM services stop what they started.
+//!
+//! A task returns only when the signal has fired. One that panics, or
+//! returns before, has failed: the failure is logged at error, `/ready`
+//! answers 503 from then on, and the signal fires, so the service stops
+//! and exits with an error ([`Background::failure`]) for the platform to
+//! restart it, rather than serving on without its consumer.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +30,8 @@ pub struct Background {
     stop: StopSignal,
     tasks: TaskTracker,
     after_requests: Arc<Mutex<Vec<FinalStep>>>,
+    /// The first task that failed, and how.
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 /// Work run once the server has finished its last request.
@@ -51,10 +59,14 @@ impl Background {
         W: FnOnce(StopSignal) -> F,
         F: Future<Output = ()> + Send + 'static,
     {
-        let work = work(self.stop.clone());
+        let work = tokio::spawn(work(self.stop.clone()));
+        let this = self.clone();
         self.tasks.spawn(async move {
-            work.await;
-            tracing::debug!(task = name, "background task stopped");
+            let panic = work.await.err().map(|e| match e.try_into_panic() {
+                Ok(payload) => panic_message(payload.as_ref()),
+                Err(e) => e.to_string(),
+            });
+            this.ended(name, panic);
         });
     }
 
@@ -65,10 +77,43 @@ impl Background {
         W: FnOnce(StopSignal) + Send + 'static,
     {
         let stop = self.stop.clone();
+        let this = self.clone();
         self.tasks.spawn_blocking(move || {
-            work(stop);
-            tracing::debug!(task = name, "background task stopped");
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(stop)));
+            this.ended(name, outcome.err().map(|p| panic_message(p.as_ref())));
         });
+    }
+
+    /// A task returned (`panic`: or panicked, with this message): a
+    /// failure unless the stop signal had fired first.
+    fn ended(&self, name: &'static str, panic: Option<String>) {
+        let stopping = self.stop.is_cancelled();
+        let what = match (&panic, stopping) {
+            (None, true) => {
+                tracing::debug!(task = name, "background task stopped");
+                return;
+            }
+            (None, false) => format!("background task {name:?} ended before the service stopped"),
+            (Some(message), _) => format!("background task {name:?} panicked: {message}"),
+        };
+        tracing::error!(
+            task = name,
+            "{what}; the service stops so that the platform restarts it"
+        );
+        self.failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_or_insert(what);
+        self.stop.cancel();
+    }
+
+    /// How the first failed task failed, if one did (see the module
+    /// documentation).
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Runs `step` when the service stops, after the server has answered
@@ -117,6 +162,15 @@ impl Background {
     }
 }
 
+/// The text of a panic's payload, when it has one.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +209,42 @@ mod tests {
         background.requests_finished().await;
         assert_eq!(finished.load(Ordering::SeqCst), 12);
         assert_eq!(background.running(), 0);
+        assert_eq!(
+            background.failure(),
+            None,
+            "tasks that stop when told have not failed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_task_that_panics_or_ends_early_fails_the_service_and_stops_it() {
+        let background = Background::new();
+        background.spawn("consumer", |_stop| async { panic!("lost the partition") });
+        tokio::time::timeout(Duration::from_secs(5), background.stop_signal().cancelled())
+            .await
+            .expect("a panic fires the stop signal");
+        let failure = background.failure().unwrap();
+        assert!(
+            failure.contains("\"consumer\" panicked: lost the partition"),
+            "{failure}"
+        );
+
+        let background = Background::new();
+        background.spawn_blocking("poll loop", |_stop| {});
+        tokio::time::timeout(Duration::from_secs(5), background.stop_signal().cancelled())
+            .await
+            .expect("an early end fires the stop signal");
+        let failure = background.failure().unwrap();
+        assert!(
+            failure.contains("\"poll loop\" ended before the service stopped"),
+            "{failure}"
+        );
+
+        let background = Background::new();
+        background.spawn_blocking("poll loop", |_stop| panic!("boom"));
+        tokio::time::timeout(Duration::from_secs(5), background.stop_signal().cancelled())
+            .await
+            .expect("a panic on a blocking thread fires the stop signal");
+        assert!(background.failure().unwrap().contains("panicked: boom"));
     }
 }

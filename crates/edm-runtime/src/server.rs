@@ -64,8 +64,14 @@ impl Routes {
         self
     }
 
-    /// The complete router of `service`.
-    fn into_router(self, service: &'static str, settings: &HttpSettings) -> Router {
+    /// The complete router of `service`; `/ready` answers 503 once a task
+    /// of `background` has failed.
+    fn into_router(
+        self,
+        service: &'static str,
+        settings: &HttpSettings,
+        background: Background,
+    ) -> Router {
         let ready = self.ready;
         let router = self
             .router
@@ -74,7 +80,17 @@ impl Routes {
                 "/ready",
                 get(move || {
                     let check = ready();
-                    async move { check.await.into_response(service) }
+                    let failure = background.failure();
+                    async move {
+                        let mut report = check.await;
+                        if let Some(failure) = failure {
+                            report.ready = false;
+                            report
+                                .checks
+                                .insert("background_task_failed".to_owned(), failure.into());
+                        }
+                        report.into_response(service)
+                    }
                 }),
             )
             .route("/metrics", self.metrics.endpoint());
@@ -129,7 +145,7 @@ impl Server {
             header_read_timeout: self.settings.header_read_timeout,
         };
         let http_metrics = routes.metrics.http().clone();
-        let app = routes.into_router(service, &self.settings);
+        let app = routes.into_router(service, &self.settings, background.clone());
         let stop = background.stop_signal();
         let server = connections::serve(self.listener, app, limits, http_metrics, stop.clone());
         tokio::pin!(server);
@@ -155,10 +171,13 @@ impl Server {
         })
         .await;
         match finished {
-            Ok(()) => {
-                tracing::info!(service, "stopped");
-                Ok(())
-            }
+            Ok(()) => match background.failure() {
+                None => {
+                    tracing::info!(service, "stopped");
+                    Ok(())
+                }
+                Some(failure) => anyhow::bail!("stopped because {failure}"),
+            },
             Err(_) => anyhow::bail!(
                 "did not stop within {deadline:?} (EDM_SHUTDOWN_TIMEOUT_SECS); \
                  {} background task(s) still running",
@@ -231,6 +250,49 @@ mod tests {
             seen_by_final_step.load(Ordering::SeqCst),
             "the final step ran after the request in flight was handled"
         );
+    }
+
+    #[tokio::test]
+    async fn a_failed_background_task_makes_it_unready_and_stops_it_with_an_error() {
+        use tower::ServiceExt;
+        let background = Background::new();
+        background.spawn("consumer", |_stop| async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            panic!("the consumer lost its way");
+        });
+        let router = slow_routes(Arc::default()).into_router(
+            "edm-test",
+            &settings(Duration::from_secs(5)),
+            background.clone(),
+        );
+        let ready = |router: Router| async move {
+            let request = axum::http::Request::get("/ready")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            router.oneshot(request).await.unwrap().status().as_u16()
+        };
+        assert_eq!(ready(router.clone()).await, 200);
+        let server = Server::bind("edm-test", &settings(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        let error = tokio::time::timeout(
+            Duration::from_secs(10),
+            server.serve(
+                slow_routes(Arc::default()),
+                background,
+                std::future::pending(),
+            ),
+        )
+        .await
+        .expect("the failure stops the server")
+        .expect_err("and is an error: the process exits with status 1");
+        assert!(
+            error
+                .to_string()
+                .contains("\"consumer\" panicked: the consumer lost its way"),
+            "{error}"
+        );
+        assert_eq!(ready(router).await, 503);
     }
 
     #[tokio::test]

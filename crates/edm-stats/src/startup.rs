@@ -87,9 +87,14 @@ impl Service for Stats {
                 return; // stopping before Postgres answered
             }
             if let Err(error) = consumer::start(&settings, pool, status.clone(), metrics, &tasks) {
+                // Ending here fails the service: it stops, and the platform
+                // restarts it.
                 tracing::error!(%error, "the Kafka consumer could not start");
                 status.set_degraded(format!("starting the consumer: {error}"));
+                return;
             }
+            // The consumer runs as a task of its own; this one's work is done.
+            stop.cancelled().await;
         });
         let pool = self.pool.clone();
         let window = self.settings.dedup_window;

@@ -10,7 +10,7 @@ use axum::http::Method;
 use axum::Router;
 use edm_runtime::{Background, CorsPolicy, ReadyReport, Routes, Service};
 use serde_json::json;
-use socketioxide::SocketIo;
+use socketioxide::{ParserConfig, SocketIo};
 
 use crate::consumer::{ConsumerHealth, StreamReader};
 use crate::hub::Hub;
@@ -45,6 +45,14 @@ impl Service for Stream {
         background.spawn("kafka consumer", |stop| reader.run(stop));
 
         let (socket_io, io) = SocketIo::builder()
+            // EDM clients never send binary attachments: a packet that
+            // announces one closes its connection before any is buffered
+            // (socketioxide's defaults hold up to 10 MB per socket).
+            .with_parser(
+                ParserConfig::common()
+                    .max_incoming_binaries(0)
+                    .max_incoming_binary_buf_size(0),
+            )
             .max_buffer_size(settings.socket_buffer_packets)
             .ws_max_message_size(settings.max_inbound_bytes)
             .ws_max_frame_size(settings.max_inbound_bytes)

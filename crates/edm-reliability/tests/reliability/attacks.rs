@@ -41,6 +41,7 @@ struct Profile {
     idle_connections: usize,
     idle_sockets: usize,
     oversized_messages: usize,
+    binary_sockets: usize,
     distinct_urls: usize,
 }
 
@@ -54,6 +55,7 @@ fn profile() -> Profile {
             idle_connections: 10_000,
             idle_sockets: 1_000,
             oversized_messages: 200,
+            binary_sockets: 200,
             distinct_urls: 50_000,
         },
         _ => Profile {
@@ -64,6 +66,7 @@ fn profile() -> Profile {
             idle_connections: 2_000,
             idle_sockets: 300,
             oversized_messages: 40,
+            binary_sockets: 50,
             distinct_urls: 5_000,
         },
     }
@@ -521,6 +524,87 @@ async fn oversized_messages(
     }
 }
 
+/// Stream: sockets that each announce a binary event with 2,499
+/// attachments and send 4,000-byte binary frames for it (each under the
+/// WebSocket message cap; socketioxide's defaults would buffer up to 10 MB
+/// per socket), reconnecting when cut.
+async fn binary_attachments(
+    stream: &Service,
+    well_behaved: impl FnOnce(Arc<AtomicBool>) -> tokio::task::JoinHandle<WellBehavedRecord>,
+    crowd: usize,
+    seconds: u64,
+) -> AttackResult {
+    let to = address(stream);
+    let (record, effect) = under_attack(seconds, well_behaved, move |stop| async move {
+        let header = format!(
+            "452499-[\"event\",{}]",
+            (0..2499)
+                .map(|n| format!("{{\"_placeholder\":true,\"num\":{n}}}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let frame = vec![7u8; 4_000];
+        let (sent, cut) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let addresses = attacker_addresses(9, crowd.div_ceil(PER_ADDRESS));
+        let tasks: Vec<_> = (0..crowd)
+            .map(|i| {
+                let (header, frame, sent, cut, stop) = (
+                    header.clone(),
+                    frame.clone(),
+                    sent.clone(),
+                    cut.clone(),
+                    stop.clone(),
+                );
+                let from = addresses[i / PER_ADDRESS];
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let Some(mut socket) = raw_socket(from, to).await else {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        };
+                        sent.fetch_add(1, Ordering::Relaxed);
+                        let mut open = socket.send(Message::text(header.clone())).await.is_ok();
+                        for _ in 0..2498 {
+                            if !open || stop.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            open = socket.send(Message::binary(frame.clone())).await.is_ok();
+                        }
+                        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+                            loop {
+                                match socket.next().await {
+                                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                                    Some(Ok(_)) => {}
+                                }
+                            }
+                        })
+                        .await;
+                        if closed.is_ok() {
+                            cut.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        futures::future::join_all(tasks).await;
+        format!(
+            "{} sockets announced 2,499 attachments; {} of them were closed by the service within 5 s",
+            Answers::get(&sent),
+            Answers::get(&cut)
+        )
+    })
+    .await;
+    AttackResult {
+        service: "edm-stream",
+        attack: format!(
+            "{crowd} sockets announcing 2,499 binary attachments and sending 4,000-byte frames"
+        ),
+        effect,
+        well_behaved: record,
+        peak_rss_mib: stream.peak_rss_mib().expect("the stream runs"),
+    }
+}
+
 /// Stream: sockets that join and never read while large events flow.
 async fn non_reading_sockets(
     stream: &Service,
@@ -729,6 +813,21 @@ async fn every_public_service_keeps_serving_within_its_memory_under_attack() {
             &stream,
             well_behaved,
             profile.oversized_messages,
+            profile.seconds,
+        )
+        .await,
+    );
+    stream.kill();
+
+    let mut stream = fresh_stream();
+    stream.start(ready).await;
+    let well_behaved = stream_well_behaved(&stream, kafka.clone(), clicks.clone(), 0);
+    record(
+        &mut results,
+        binary_attachments(
+            &stream,
+            well_behaved,
+            profile.binary_sockets,
             profile.seconds,
         )
         .await,
