@@ -32,6 +32,10 @@ pub struct Settings {
     /// Malformed events kept for inspection (`EDM_STATS_DEAD_LETTER_MAX`,
     /// default 10000).
     pub dead_letter_max: i64,
+    /// Most event ids one pruning statement deletes
+    /// (`EDM_STATS_PRUNE_BATCH`, default 10,000): each statement stays well
+    /// within the database timeout however large a backlog of expired ids.
+    pub prune_batch: i64,
     /// Connections the API may hold (`EDM_STATS_API_DB_CONNECTIONS`,
     /// default 6). The consumer has a pool of its own, so no API load can
     /// starve it.
@@ -69,6 +73,7 @@ impl ServiceSettings for Settings {
             )?),
             dead_letter_max: number(env, "EDM_STATS_DEAD_LETTER_MAX", 10_000, 0, 10_000_000)?
                 as i64,
+            prune_batch: number(env, "EDM_STATS_PRUNE_BATCH", 10_000, 100, 1_000_000)? as i64,
             api_db_connections: number(env, "EDM_STATS_API_DB_CONNECTIONS", 6, 1, 100)? as u32,
             db_timeout: Duration::from_secs(number(env, "EDM_STATS_DB_TIMEOUT_SECS", 10, 1, 600)?),
             cache_bytes: number(env, "EDM_STATS_CACHE_BYTES", 16 << 20, 0, 1 << 32)? as usize,

@@ -98,8 +98,10 @@ impl Service for Stats {
         });
         let pool = self.pool.clone();
         let window = self.settings.dedup_window;
+        let batch = self.settings.prune_batch;
+        let prune_metrics = self.metrics.clone();
         background.spawn("event id prune", |stop| {
-            prune_seen_events(pool, window, stop)
+            prune_seen_events(pool, window, batch, prune_metrics, stop)
         });
         let state = AppState {
             pool: self.api_pool,
@@ -141,16 +143,36 @@ async fn readiness(state: AppState) -> ReadyReport {
 }
 
 /// Forgets event ids older than `window` every minute until `stop` fires.
-async fn prune_seen_events(pool: PgPool, window: Duration, stop: StopSignal) {
+async fn prune_seen_events(
+    pool: PgPool,
+    window: Duration,
+    batch: i64,
+    metrics: ConsumerMetrics,
+    stop: StopSignal,
+) {
     let mut tick = tokio::time::interval(PRUNE_INTERVAL);
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                if let Err(e) = store::prune_seen_events(&pool, window).await {
-                    tracing::debug!("pruning seen event ids: {e}");
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        // One bounded statement at a time, until none older is left.
+        while !stop.is_cancelled() {
+            match store::prune_seen_events(&pool, window, batch).await {
+                Ok(pruned) => {
+                    metrics.seen_events_pruned(pruned);
+                    if pruned < batch as u64 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    metrics.prune_failed();
+                    tracing::warn!(
+                        "pruning seen event ids failed ({e}); trying again in {PRUNE_INTERVAL:?}"
+                    );
+                    break;
                 }
             }
-            () = stop.cancelled() => return,
         }
     }
 }

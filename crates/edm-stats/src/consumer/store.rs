@@ -312,17 +312,25 @@ fn topic_counts<'a>(
     per_topic.get_mut(topic).expect("inserted above")
 }
 
-/// Forgets event ids older than the window; run now and then.
+/// Forgets at most `limit` event ids older than the window, the oldest
+/// first (through the `seen_at` index): bounded work, whatever backlog the
+/// table holds. Returns how many it forgot; fewer than `limit` means none
+/// older is left.
 pub async fn prune_seen_events(
     pool: &PgPool,
     window: std::time::Duration,
+    limit: i64,
 ) -> Result<u64, sqlx::Error> {
     let seconds = window.as_secs_f64();
-    Ok(
-        sqlx::query("DELETE FROM seen_events WHERE seen_at < now() - make_interval(secs => $1)")
-            .bind(seconds)
-            .execute(pool)
-            .await?
-            .rows_affected(),
+    Ok(sqlx::query(
+        "DELETE FROM seen_events WHERE event_id IN (
+             SELECT event_id FROM seen_events
+             WHERE seen_at < now() - make_interval(secs => $1)
+             ORDER BY seen_at LIMIT $2)",
     )
+    .bind(seconds)
+    .bind(limit)
+    .execute(pool)
+    .await?
+    .rows_affected())
 }

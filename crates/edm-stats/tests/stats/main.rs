@@ -1,12 +1,13 @@
 //! edm-stats against real Kafka and Postgres: the API, failures (Postgres
 //! and brokers going away), hostile records, several instances, metrics,
-//! offsets outside the log, replay, secrets and the tolerant reader. One
-//! test binary, a module per subject.
+//! offsets outside the log, replay, secrets, the tolerant reader and
+//! housekeeping. One test binary, a module per subject.
 
 mod api;
 mod common;
 mod failures;
 mod hostile_records;
+mod housekeeping;
 mod instances;
 mod metrics;
 mod offsets;
