@@ -1,11 +1,13 @@
 //! `edm-bench trending-delay <events-per-second> <seconds> <speedup> <grace-seconds>`:
-//! how long after the click that closes a window its result reaches a
+//! how long after the event that closes a window its result reaches a
 //! `read_committed` reader of `edm-trending`, with a running edm-trending
-//! and clicks at a steady rate.
+//! and the store's events at a steady rate: clicks, and one page load in
+//! four events (edm-trending's watermark waits for the page-load
+//! partitions too; a store without page loads would hold it at its clock).
 //!
 //! A window's result cannot exist before stream time passes its end plus
-//! the grace period, that is before the first click with an event time at
-//! or past `end + grace` has been written: that click's send time is where
+//! the grace period, that is before the first event with an event time at
+//! or past `end + grace` has been written: that event's send time is where
 //! the delay starts. It ends when the result is read. What lies between is
 //! the pipeline: the repartition stage's transaction, the window stage's,
 //! and the reader.
@@ -95,7 +97,8 @@ fn measure(
     let producer: ThreadedProducer<DefaultProducerContext> = settings
         .producer_config("edm-bench-trending-delay")
         .create()?;
-    let topic = settings.topic_name(Topic::Click);
+    let clicks = settings.topic_name(Topic::Click);
+    let page_loads = settings.topic_name(Topic::PageLoad);
     // Ahead of edm-trending's clock watermark (now minus the skew) by more
     // than grace, behind its cap (now plus the skew) to the end, aligned so
     // the first minute starts with the run.
@@ -130,11 +133,16 @@ fn measure(
         }
         let at = Instant::now();
         let event_time = clock.event_time(at);
-        let (visitor, mut click) = event(StoreEvent::Click, &mut rng);
-        click["event_timestamp"] = event_time.into();
-        let text = click.to_string();
+        let (kind, topic) = if n % 4 == 3 {
+            (StoreEvent::PageLoad, &page_loads)
+        } else {
+            (StoreEvent::Click, &clicks)
+        };
+        let (visitor, mut value) = event(kind, &mut rng);
+        value["event_timestamp"] = event_time.into();
+        let text = value.to_string();
         let id = format!("bench-delay-{n}");
-        let record = BaseRecord::<str, str>::to(&topic)
+        let record = BaseRecord::<str, str>::to(topic)
             .key(&visitor)
             .payload(&text)
             .timestamp(event_time)
@@ -148,7 +156,7 @@ fn measure(
     producer.flush(Duration::from_secs(30))?;
     let last_event_time = sent.last().map_or(base_ms, |s| s.0);
     // Every window ending at a minute boundary e with e + grace at or
-    // before the last click's time must close (two kinds per boundary).
+    // before the last event's time must close (two kinds per boundary).
     let first_end = base_ms + WINDOW_ENDS_EVERY_MS;
     let closed_ends: Vec<i64> = (0..)
         .map(|k| first_end + k * WINDOW_ENDS_EVERY_MS)

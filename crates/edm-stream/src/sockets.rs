@@ -237,7 +237,8 @@ pub fn resume_positions(auth: &Value) -> Option<Positions> {
 
 /// The topics (`topics=a,b`, default all streamed) and recent-event count
 /// (`recent=N`, default the configured one) a client asked for. Unknown
-/// topics are ignored; a count is capped at the configured one.
+/// topics are ignored and repeated ones count once, so a client holds at
+/// most every streamed topic; a count is capped at the configured one.
 pub fn client_options(
     query: &str,
     streamed: &[Topic],
@@ -248,10 +249,14 @@ pub fn client_options(
     for pair in query.split('&') {
         match pair.split_once('=') {
             Some(("topics", list)) => {
-                let chosen: Vec<Topic> = list
-                    .split(',')
-                    .filter_map(|t| t.parse::<Topic>().ok())
-                    .filter(|t| streamed.contains(t))
+                // Each streamed topic at most once, in the instance's order,
+                // however long the list or often a name repeats: the list
+                // is consulted for every event.
+                let named: Vec<&str> = list.split(',').collect();
+                let chosen: Vec<Topic> = streamed
+                    .iter()
+                    .copied()
+                    .filter(|t| named.contains(&t.name()))
                     .collect();
                 if !chosen.is_empty() {
                     topics = chosen;
@@ -288,6 +293,12 @@ mod tests {
         assert_eq!(
             client_options("topics=edm-trending", &all, 50).0,
             [Topic::Trending]
+        );
+        // Repeats count once, in the instance's order.
+        let repeated = format!("topics={}edm-trending", "edm-ui-click,".repeat(1000));
+        assert_eq!(
+            client_options(&repeated, &all, 50).0,
+            [Topic::Click, Topic::Trending]
         );
         // A topic this instance does not stream cannot be chosen.
         let store = Topic::STORE_EVENTS.to_vec();

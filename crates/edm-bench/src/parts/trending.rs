@@ -8,10 +8,10 @@
 //! partition, and the time edm-trending takes to read them back when the
 //! task is assigned (its own measure, from its log line). Kafka Streams:
 //! `bench/kafka-streams/TrendingStreams.java` on each one-instance run's
-//! backlog, right after it, built by `./edm bench` (EDM_KAFKA_STREAMS_DIR). Delay: clicks at 1,000
-//! events/s for 60 s, event time running 60 times faster than the clock
-//! (one window boundary a second), and the time from the click that closes
-//! each window to its result read read_committed (`edm-bench
+//! backlog, right after it, built by `./edm bench` (EDM_KAFKA_STREAMS_DIR). Delay: clicks and page
+//! loads at 1,000 events/s for 60 s, event time running 60 times faster
+//! than the clock (one window boundary a second), and the time from the
+//! event that closes each window to its result read read_committed (`edm-bench
 //! trending-delay`); the synthetic hour runs between edm-trending's clock
 //! watermark and its cap, which `EDM_TRENDING_MAX_CLOCK_SKEW_SECS=3600`
 //! puts an hour either side of now. Quiet: five clicks and nothing after
@@ -254,7 +254,7 @@ fn delay(bench: &Bench) -> anyhow::Result<()> {
         "3600".to_owned(),
     );
     let kafka = bench.kafka_env(&bench.prefix()?);
-    log("trending: delay from a window's closing click to its result, at 1,000 events/s");
+    log("trending: delay from a window's closing event to its result, at 1,000 events/s");
     let env = kafka.iter().cloned().chain([skew.clone()]);
     let (mut trending, _) = bench.start("edm-trending", 5905, env)?;
     let env = kafka.into_iter().chain([skew]);

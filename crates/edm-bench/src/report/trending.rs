@@ -177,19 +177,19 @@ fn delay_lines(delay: &TrendingDelay) -> Vec<String> {
     let mut out = vec![
         String::new(),
         format!(
-            "Delay: clicks at {} events/s for {:.0} s (`edm-bench trending-delay`), \
-             event time running {} times faster than the clock so that a",
+            "Delay: clicks and page loads (one event in four) at {} events/s for {:.0} s \
+             (`edm-bench trending-delay`), event time running {} times faster than the clock so that a",
             grouped(delay.events_per_second, 0),
             delay.events / delay.events_per_second,
             delay.speedup,
         ),
     ];
     out.extend(prose(&[
-        "window boundary passes every second (each click's `event_timestamp` and record timestamp are that",
-        "synthetic time). A window's result cannot exist before a click at or past its end",
+        "window boundary passes every second (each event's `event_timestamp` and record timestamp are that",
+        "synthetic time). A window's result cannot exist before an event at or past its end",
     ]));
     out.push(format!(
-        "plus the grace period ({} s) is written; from that click's send to the result read by a",
+        "plus the grace period ({} s) is written; from that event's send to the result read by a",
         delay.grace_seconds
     ));
     out.push(format!(

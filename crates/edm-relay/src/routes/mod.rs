@@ -8,6 +8,7 @@
 //! | `GET /api/v1/schemas`, `GET /api/v1/schemas/{topic}` | the event catalog: each topic's JSON Schema |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | from the runtime: liveness; 200 while Kafka is reachable, else 503; Prometheus metrics (see [`crate::metrics`]) |
 
+mod batch;
 mod body;
 mod produce;
 mod schemas;

@@ -16,8 +16,8 @@ use edm_config::Topic;
 use edm_events::Event;
 use edm_runtime::client::ClientAddress;
 use serde::Serialize;
-use serde_json::value::RawValue;
 
+use super::batch::batch_items;
 use super::body::read_json_body;
 use super::AppState;
 use crate::error::{ApiError, ErrorBody};
@@ -275,20 +275,7 @@ async fn run_batch(
     body: Body,
 ) -> Result<BatchResponse, ApiError> {
     let bytes: Bytes = read_json_body(headers, body, state.settings.max_batch_bytes).await?;
-    let items: Vec<&RawValue> = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::InvalidBatch(
-            e.to_string()
-                .split(" at line ")
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-        )
-    })?;
-    if items.len() > state.settings.max_batch_events {
-        return Err(ApiError::BatchTooLarge {
-            max: state.settings.max_batch_events,
-        });
-    }
+    let items = batch_items(&bytes, state.settings.max_batch_events)?;
     // One unit was taken before the body was read; a batch larger than the
     // burst could never pass, whatever the client's allowance.
     if let Some(limiter) = &state.limiter {
