@@ -35,6 +35,9 @@ pub struct Stats {
     pool: PgPool,
     /// The API's connections, apart so that no API load starves the consumer.
     api_pool: PgPool,
+    /// `/ready`'s one connection, apart so that no API flood makes the
+    /// service look unready.
+    ready_pool: PgPool,
     /// Whether the migrations were applied before the port was bound.
     migrated: bool,
     status: Arc<ConsumerStatus>,
@@ -57,6 +60,7 @@ impl Service for Stats {
             settings.api_db_connections,
             settings.db_timeout,
         )?;
+        let ready_pool = db::pool(&settings.database, 1, READY_TIMEOUT)?;
         let migrated = tokio::time::timeout(MIGRATIONS_BEFORE_BINDING, db::migrate(&pool))
             .await
             .is_ok_and(|applied| applied.is_ok());
@@ -66,6 +70,7 @@ impl Service for Stats {
         Ok(Self {
             pool,
             api_pool,
+            ready_pool,
             migrated,
             status: Arc::new(ConsumerStatus::default()),
             metrics: ConsumerMetrics::new(settings.consumer.kafka.clone()),
@@ -109,9 +114,9 @@ impl Service for Stats {
             cache_bytes: self.settings.cache_bytes,
         };
         let metrics = metrics::service_metrics(state.status.clone(), &self.metrics);
-        let ready = state.clone();
+        let (ready_pool, ready_status) = (self.ready_pool, state.status.clone());
         Ok(Routes::new(router(state), metrics)
-            .ready_when(move || readiness(ready.clone()))
+            .ready_when(move || readiness(ready_pool.clone(), ready_status.clone()))
             .callable_from_pages(CorsPolicy {
                 methods: vec![Method::GET],
                 headers: vec![],
@@ -123,13 +128,13 @@ impl Service for Stats {
 /// Ready means Postgres answers and the consumer is running; otherwise the
 /// answer says which is wrong (the consumer's state is `degraded` while
 /// Postgres fails). It also says how many stored offsets were found outside
-/// their log (see `/api/v1/consumer` for which).
-async fn readiness(state: AppState) -> ReadyReport {
-    let database =
-        tokio::time::timeout(READY_TIMEOUT, sqlx::query("SELECT 1").execute(&state.pool))
-            .await
-            .is_ok_and(|r| r.is_ok());
-    let snapshot = state.status.snapshot();
+/// their log (see `/api/v1/consumer` for which). Postgres is asked on a
+/// connection of its own, which API requests never hold.
+async fn readiness(pool: PgPool, status: Arc<ConsumerStatus>) -> ReadyReport {
+    let database = tokio::time::timeout(READY_TIMEOUT, sqlx::query("SELECT 1").execute(&pool))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    let snapshot = status.snapshot();
     ReadyReport::new(
         database && snapshot.state == ConsumerState::Running,
         json!({

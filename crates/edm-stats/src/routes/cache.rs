@@ -54,6 +54,9 @@ pub struct ResponseCache {
     fills: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
     max_bytes: usize,
     status: Arc<ConsumerStatus>,
+    /// The routes it serves read no parameter (the original endpoints):
+    /// the query is left out of the key, so `?x=<random>` cannot miss it.
+    ignores_query: bool,
 }
 
 /// Marks a URL as being answered until dropped (answered, failed or
@@ -85,6 +88,25 @@ impl ResponseCache {
             fills: Arc::default(),
             max_bytes,
             status,
+            ignores_query: false,
+        }
+    }
+
+    /// The same cache (the same answers and budget) for routes that read
+    /// no parameter: their key is the path alone.
+    pub fn ignoring_query(&self) -> Self {
+        Self {
+            ignores_query: true,
+            ..self.clone()
+        }
+    }
+
+    /// The cache key of a request (see [`key_of`]).
+    fn key(&self, uri: &Uri) -> String {
+        if self.ignores_query {
+            uri.path().to_owned()
+        } else {
+            key_of(uri)
         }
     }
 
@@ -160,7 +182,7 @@ fn key_of(uri: &Uri) -> String {
 
 /// Middleware: answer from the cache, or run the handler and keep its 200.
 pub async fn cached(State(cache): State<ResponseCache>, request: Request, next: Next) -> Response {
-    let key = key_of(request.uri());
+    let key = cache.key(request.uri());
     let batch = cache.status.batches();
     if let Some(body) = cache.get(&key, batch) {
         return json_response(body);
@@ -224,6 +246,18 @@ mod tests {
         assert_ne!(
             key_of(&a),
             key_of(&"/api/v1/clicks?from=1&to=3".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn routes_that_read_no_parameter_have_one_answer_whatever_the_query() {
+        let legacy = cache(1000).ignoring_query();
+        let random: Uri = "/api/clickCount?x=8f3e3d1".parse().unwrap();
+        assert_eq!(legacy.key(&random), "/api/clickCount");
+        assert_eq!(
+            cache(1000).key(&random),
+            "/api/clickCount?x=8f3e3d1",
+            "the other routes' parameters are part of the key"
         );
     }
 

@@ -46,9 +46,16 @@ pub struct AppState {
 /// request ids, logs and CORS).
 pub fn router(state: AppState) -> Router {
     let cache = cache::ResponseCache::new(state.status.clone(), state.cache_bytes);
-    let aggregates = Router::new()
+    // The original endpoints read no parameter and accept any query string:
+    // their answers are cached by path alone.
+    let original = Router::new()
         .route("/api/clickCount", get(legacy::click_count))
         .route("/api/clickHistory", get(legacy::click_history))
+        .route_layer(axum::middleware::from_fn_with_state(
+            cache.ignoring_query(),
+            cache::cached,
+        ));
+    let aggregates = Router::new()
         .route("/api/v1/totals", get(v1::totals))
         .route("/api/v1/clicks", get(v1::clicks))
         .route("/api/v1/clicks/series", get(v1::click_series))
@@ -56,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/pageloads/series", get(v1::pageload_series))
         .route_layer(axum::middleware::from_fn_with_state(cache, cache::cached));
     Router::new()
+        .merge(original)
         .merge(aggregates)
         .route("/api/v1/consumer", get(v1::consumer))
         .route("/api/v1/dead-letters", get(v1::dead_letters))
