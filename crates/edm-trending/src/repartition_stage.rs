@@ -25,6 +25,13 @@
 //! twice by its input offset in the order it was read: each click (and
 //! page load) keeps its own record there.
 //!
+//! # Progress of what was read
+//! A task hears of an input partition through the records of its own
+//! products (or device types), which may be none: so at the end of a
+//! cycle that read a partition, once the latest event time read from it
+//! passes a closing instant, a progress record carries that instant (and
+//! the offset read to) to every task.
+//!
 //! # Progress of a quiet partition
 //! Every second at most, for a partition whose rounded clock watermark
 //! (the processor's clock minus `EDM_TRENDING_MAX_CLOCK_SKEW_SECS`, rounded
@@ -93,6 +100,9 @@ struct InputPartition {
     /// The watermark of the last progress record written (maybe in the
     /// open cycle).
     progress_written: i64,
+    /// The latest event time read from it (the watermark its records
+    /// give, as a window store counts it).
+    read_watermark: Option<i64>,
     /// An end offset asked for and not reached yet: when it was asked
     /// (epoch ms) and the end then.
     end_check: Option<(i64, i64)>,
@@ -183,6 +193,7 @@ impl RepartitionStage {
                     read: false,
                     progress_committed: i64::MIN,
                     progress_written: i64::MIN,
+                    read_watermark: None,
                     end_check: None,
                     checked_at: None,
                 },
@@ -251,6 +262,9 @@ impl RepartitionStage {
         );
         if let Some(adjustment) = time.adjustment {
             self.note_adjustment(adjustment, metrics, partition, offset, clock);
+        }
+        if let Some(input) = self.inputs.get_mut(&partition) {
+            input.read_watermark = Some(input.read_watermark.map_or(time.ms, |w| w.max(time.ms)));
         }
         if kind == BatchKind::Clicks {
             metrics.clicks_repartitioned.inc();
@@ -399,6 +413,23 @@ impl RepartitionStage {
                 .map(|e| e.offset())
             {
                 input.position = Some(input.position.map_or(n, |p| p.max(n)));
+            }
+            // What was read moves every task's watermark for this
+            // partition, not only the tasks its records went to (a task
+            // may own no product, or no device type, of it): once a
+            // closing instant, to every task.
+            if let (true, Some(read), Some(position)) =
+                (input.read, input.read_watermark, input.position)
+            {
+                let watermark = last_closing_at_or_before(read, grace_ms);
+                if watermark > input.progress_written {
+                    input.progress_written = watermark;
+                    records.push(RepartitionRecord::Progress(ProgressRecord {
+                        partition,
+                        next_offset: position,
+                        watermark,
+                    }));
+                }
             }
             if target <= input.progress_written {
                 continue;
