@@ -59,6 +59,13 @@ pub struct HttpSettings {
     /// Time a client may take to send a request's headers
     /// (`EDM_HTTP_HEADER_TIMEOUT_SECS`, default 10 s).
     pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers) a connection
+    /// buffers (`EDM_HTTP_MAX_HEADER_BYTES`, default 16 KiB, 8 KiB to
+    /// 1 MiB): a larger one is answered 431 and the connection closed. It
+    /// is also the most a connection's read buffer holds, so with
+    /// `max_connections` it bounds what open connections buffer (160 MiB
+    /// at the defaults).
+    pub max_header_bytes: usize,
     /// Time a client may take to send a request's body
     /// (`EDM_HTTP_BODY_TIMEOUT_SECS`, default 10 s); past it the request
     /// fails and whatever it held is released.
@@ -99,6 +106,8 @@ impl HttpSettings {
                 1_000_000,
             )? as usize,
             header_read_timeout: seconds("EDM_HTTP_HEADER_TIMEOUT_SECS", 10, 300)?,
+            max_header_bytes: number(env, "EDM_HTTP_MAX_HEADER_BYTES", 16 << 10, 8 << 10, 1 << 20)?
+                as usize,
             body_read_timeout: seconds("EDM_HTTP_BODY_TIMEOUT_SECS", 10, 3600)?,
         })
     }

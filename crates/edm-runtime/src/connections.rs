@@ -48,6 +48,8 @@ pub(crate) struct ConnectionLimits {
     pub per_address: Option<usize>,
     /// How long a client may take to send a request's headers.
     pub header_read_timeout: Duration,
+    /// The largest request head (and read buffer) of a connection.
+    pub max_header_bytes: usize,
 }
 
 /// Serves `app` on `listener` until `stop` fires, then stops accepting and
@@ -98,7 +100,9 @@ pub(crate) async fn serve(
         let mut http1 = http1::Builder::new();
         http1
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout);
+            .header_read_timeout(limits.header_read_timeout)
+            // At least 8 KiB, as hyper requires (the setting's floor).
+            .max_buf_size(limits.max_header_bytes.max(8192));
         let connection = http1
             .serve_connection(io, TowerToHyperService::new(service))
             .with_upgrades();

@@ -143,6 +143,7 @@ impl Server {
             per_address: (self.settings.trusted_proxy_hops == 0 && per_address > 0)
                 .then_some(per_address),
             header_read_timeout: self.settings.header_read_timeout,
+            max_header_bytes: self.settings.max_header_bytes,
         };
         let http_metrics = routes.metrics.http().clone();
         let app = routes.into_router(service, &self.settings, background.clone());
@@ -293,6 +294,45 @@ mod tests {
             "{error}"
         );
         assert_eq!(ready(router).await, 503);
+    }
+
+    #[tokio::test]
+    async fn a_request_head_over_the_limit_is_answered_431() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let server = Server::bind("edm-test", &settings(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        let port = server.port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving =
+            tokio::spawn(
+                server.serve(slow_routes(Arc::default()), Background::new(), async {
+                    let _ = stopped.await;
+                }),
+            );
+        let status_of = |header_bytes: usize| async move {
+            let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let head = format!(
+                "GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+                "a".repeat(header_bytes)
+            );
+            // The service may answer and close before the whole head is sent.
+            let _ = tcp.write_all(head.as_bytes()).await;
+            let mut answer = Vec::new();
+            let _ = tcp.read_to_end(&mut answer).await;
+            String::from_utf8_lossy(&answer)
+                .split(' ')
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        // The default limit is 16 KiB.
+        assert_eq!(status_of(12 << 10).await, "200");
+        assert_eq!(status_of(100 << 10).await, "431");
+        let _ = stop.send(());
+        serving.await.unwrap().unwrap();
     }
 
     #[tokio::test]
