@@ -110,6 +110,28 @@ struct InputPartition {
     checked_at: Option<Instant>,
 }
 
+impl InputPartition {
+    /// The progress record saying that this partition (source id
+    /// `partition`) was read up to `next_offset` with `watermark`, if that
+    /// is further than the last one written (which it then is).
+    fn progress(
+        &mut self,
+        partition: i32,
+        next_offset: i64,
+        watermark: i64,
+    ) -> Option<RepartitionRecord> {
+        if watermark <= self.progress_written {
+            return None;
+        }
+        self.progress_written = watermark;
+        Some(RepartitionRecord::Progress(ProgressRecord {
+            partition,
+            next_offset,
+            watermark,
+        }))
+    }
+}
+
 /// Clicks of one product (or page loads of one device type) in one minute
 /// from one input partition, read in the open cycle.
 #[derive(Debug, Default)]
@@ -422,14 +444,7 @@ impl RepartitionStage {
                 (input.read, input.read_watermark, input.position)
             {
                 let watermark = last_closing_at_or_before(read, grace_ms);
-                if watermark > input.progress_written {
-                    input.progress_written = watermark;
-                    records.push(RepartitionRecord::Progress(ProgressRecord {
-                        partition,
-                        next_offset: position,
-                        watermark,
-                    }));
-                }
+                records.extend(input.progress(partition, position, watermark));
             }
             if target <= input.progress_written {
                 continue;
@@ -462,14 +477,7 @@ impl RepartitionStage {
             };
             input.end_check = None;
             let watermark = last_closing_at_or_before(asked - clock.max_skew_ms, grace_ms);
-            if watermark > input.progress_written {
-                input.progress_written = watermark;
-                records.push(RepartitionRecord::Progress(ProgressRecord {
-                    partition,
-                    next_offset: position,
-                    watermark,
-                }));
-            }
+            records.extend(input.progress(partition, position, watermark));
         }
         for record in &records {
             for partition in 0..tasks {

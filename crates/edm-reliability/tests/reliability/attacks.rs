@@ -388,6 +388,24 @@ async fn raw_socket(
     }
 }
 
+/// Whether the service closes `socket` within `limit` (whatever it sends
+/// before is read and dropped).
+async fn closed_within(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    limit: Duration,
+) -> bool {
+    tokio::time::timeout(limit, async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
 /// The stream's well-behaved client: the official Socket.io client, and
 /// events produced every 50 ms (`padding` bytes each); each must arrive.
 /// Latency is from the produce call to the client printing its id.
@@ -491,16 +509,7 @@ async fn oversized_messages(
                         };
                         sent.fetch_add(1, Ordering::Relaxed);
                         let _ = socket.send(Message::text(message.clone())).await;
-                        let closed = tokio::time::timeout(Duration::from_secs(5), async {
-                            loop {
-                                match socket.next().await {
-                                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                                    Some(Ok(_)) => {}
-                                }
-                            }
-                        })
-                        .await;
-                        if closed.is_ok() {
+                        if closed_within(&mut socket, Duration::from_secs(5)).await {
                             cut.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -570,16 +579,7 @@ async fn binary_attachments(
                             }
                             open = socket.send(Message::binary(frame.clone())).await.is_ok();
                         }
-                        let closed = tokio::time::timeout(Duration::from_secs(5), async {
-                            loop {
-                                match socket.next().await {
-                                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                                    Some(Ok(_)) => {}
-                                }
-                            }
-                        })
-                        .await;
-                        if closed.is_ok() {
+                        if closed_within(&mut socket, Duration::from_secs(5)).await {
                             cut.fetch_add(1, Ordering::Relaxed);
                         }
                     }
