@@ -70,6 +70,10 @@ pub struct HttpSettings {
     /// (`EDM_HTTP_BODY_TIMEOUT_SECS`, default 10 s); past it the request
     /// fails and whatever it held is released.
     pub body_read_timeout: Duration,
+    /// Time a write to a client (an answer, WebSocket frames) may make no
+    /// progress (`EDM_HTTP_WRITE_TIMEOUT_SECS`, default 30 s); past it the
+    /// connection is closed.
+    pub write_timeout: Duration,
 }
 
 impl HttpSettings {
@@ -109,6 +113,7 @@ impl HttpSettings {
             max_header_bytes: number(env, "EDM_HTTP_MAX_HEADER_BYTES", 16 << 10, 8 << 10, 1 << 20)?
                 as usize,
             body_read_timeout: seconds("EDM_HTTP_BODY_TIMEOUT_SECS", 10, 3600)?,
+            write_timeout: seconds("EDM_HTTP_WRITE_TIMEOUT_SECS", 30, 3600)?,
         })
     }
 }

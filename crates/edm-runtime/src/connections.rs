@@ -12,11 +12,16 @@
 //!   the connection's start (or of the previous answer, on a kept-alive
 //!   connection), or the connection is closed: a client that connects and
 //!   sends nothing, or trickles its headers, holds nothing for long.
+//! - a write (an answer, or WebSocket frames after an upgrade) that makes
+//!   no progress for `EDM_HTTP_WRITE_TIMEOUT_SECS` closes the connection: a
+//!   client that stops reading cannot hold an answer, its buffers and its
+//!   connection place for ever.
 //!
 //! Every connection gets `TCP_NODELAY` (answers and WebSocket frames are
 //! small: send them at once rather than wait for the peer's delayed ACK)
 //! and its peer address as axum's `ConnectInfo`.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -50,6 +55,9 @@ pub(crate) struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// The largest request head (and read buffer) of a connection.
     pub max_header_bytes: usize,
+    /// How long a write may make no progress before the connection is
+    /// closed.
+    pub write_timeout: Duration,
 }
 
 /// Serves `app` on `listener` until `stop` fires, then stops accepting and
@@ -94,6 +102,8 @@ pub(crate) async fn serve(
         let io = TokioIo::new(Counted {
             stream: tcp,
             _admitted: admitted,
+            write_timeout: limits.write_timeout,
+            write_stalled: None,
         });
         // HTTP/1.1 (what Heroku's router speaks to dynos), with the header
         // deadline running from the moment the connection is accepted.
@@ -188,10 +198,44 @@ async fn refuse(mut tcp: TcpStream, reason: Refusal) {
 }
 
 /// A TCP stream that stays counted for as long as it is open, also after
-/// an upgrade to WebSocket hands it over to the socket's handler.
+/// an upgrade to WebSocket hands it over to the socket's handler, and whose
+/// writes fail once they have made no progress for `write_timeout`.
 struct Counted {
     stream: TcpStream,
     _admitted: Held,
+    write_timeout: Duration,
+    /// Running while a write waits for the peer to read.
+    write_stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Counted {
+    /// `poll` of a write: progress resets the deadline; waiting starts it
+    /// (once), and waiting past it is an error.
+    fn deadline<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match poll(Pin::new(&mut self.stream), cx) {
+            Poll::Ready(done) => {
+                self.write_stalled = None;
+                Poll::Ready(done)
+            }
+            Poll::Pending => {
+                let timeout = self.write_timeout;
+                let stalled = self
+                    .write_stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match stalled.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client read nothing for EDM_HTTP_WRITE_TIMEOUT_SECS",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
 }
 
 impl AsyncRead for Counted {
@@ -210,11 +254,11 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        self.deadline(cx, |stream, cx| stream.poll_write(cx, buf))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        self.deadline(cx, |stream, cx| stream.poll_flush(cx))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -226,7 +270,7 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        self.deadline(cx, |stream, cx| stream.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -144,6 +144,7 @@ impl Server {
                 .then_some(per_address),
             header_read_timeout: self.settings.header_read_timeout,
             max_header_bytes: self.settings.max_header_bytes,
+            write_timeout: self.settings.write_timeout,
         };
         let http_metrics = routes.metrics.http().clone();
         let app = routes.into_router(service, &self.settings, background.clone());
@@ -331,6 +332,48 @@ mod tests {
         // The default limit is 16 KiB.
         assert_eq!(status_of(12 << 10).await, "200");
         assert_eq!(status_of(100 << 10).await, "431");
+        let _ = stop.send(());
+        serving.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_an_answer_is_cut_at_the_write_deadline() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        const BODY: usize = 64 << 20;
+        let mut settings = settings(Duration::from_secs(5));
+        settings.write_timeout = Duration::from_secs(1);
+        let server = Server::bind("edm-test", &settings).await.unwrap();
+        let port = server.port();
+        let router = Router::new().route("/large", get(|| async { vec![b'x'; BODY] }));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.serve(
+            Routes::new(router, MetricsBuilder::new("edm_test").build()),
+            Background::new(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let read_after = |pause: Duration| async move {
+            let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            tcp.write_all(b"GET /large HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            tokio::time::sleep(pause).await;
+            let mut answer = Vec::new();
+            let _ = tcp.read_to_end(&mut answer).await;
+            answer.len()
+        };
+        assert!(
+            read_after(Duration::ZERO).await > BODY,
+            "a client that reads gets the whole answer"
+        );
+        let cut = read_after(Duration::from_secs(3)).await;
+        assert!(
+            cut < BODY,
+            "a client that read nothing for 3 s got {cut} bytes: only what the buffers held"
+        );
         let _ = stop.send(());
         serving.await.unwrap().unwrap();
     }
