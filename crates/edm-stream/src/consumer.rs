@@ -18,7 +18,7 @@ use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 
 use crate::hub::{Hub, HubCounters, PartitionKey, StreamEvent, Tracked};
-use crate::records::{streamable, Kind};
+use crate::records::{streamable, Kind, Unstreamable};
 use crate::settings::Settings;
 
 /// What the consumer reports to health checks and metrics.
@@ -137,9 +137,9 @@ impl StreamReader {
         else {
             return;
         };
-        let text = match streamable(topic, message.payload()) {
-            Ok(text) => text,
-            Err(reason) => {
+        let streamed = match streamable(topic, message.payload(), self.settings.max_record_bytes) {
+            Ok(streamed) => streamed,
+            Err(Unstreamable::Invalid(reason)) => {
                 HubCounters::count(&self.hub.counters.invalid, topic, 1);
                 tracing::debug!(
                     topic = message.topic(),
@@ -151,7 +151,23 @@ impl StreamReader {
                 );
                 return;
             }
+            Err(Unstreamable::Oversized(bytes)) => {
+                HubCounters::count(&self.hub.counters.oversized, topic, 1);
+                tracing::warn!(
+                    topic = message.topic(),
+                    partition = message.partition(),
+                    offset = message.offset(),
+                    bytes,
+                    max = self.settings.max_record_bytes,
+                    "not streaming a record longer than EDM_STREAM_MAX_RECORD_BYTES, \
+                     even without the fields its topic does not define"
+                );
+                return;
+            }
         };
+        if streamed.trimmed {
+            HubCounters::count(&self.hub.counters.trimmed, topic, 1);
+        }
         let timestamp_ms = message.timestamp().to_millis().unwrap_or_default();
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -166,8 +182,12 @@ impl StreamReader {
             topic,
             partition: message.partition(),
         };
-        self.hub
-            .publish(StreamEvent::new(key, message.offset(), text, timestamp_ms));
+        self.hub.publish(StreamEvent::new(
+            key,
+            message.offset(),
+            &streamed.text,
+            timestamp_ms,
+        ));
     }
 
     /// Looks up the topics' partitions and assigns the ones not yet read,

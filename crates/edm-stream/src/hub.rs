@@ -155,8 +155,16 @@ pub struct HubCounters {
     pub events: Family<TopicLabels, Counter>,
     /// Messages skipped because they were not valid events, by topic.
     pub invalid: Family<TopicLabels, Counter>,
+    /// Records longer than `EDM_STREAM_MAX_RECORD_BYTES`, streamed as the
+    /// fields their topic defines, by topic.
+    pub trimmed: Family<TopicLabels, Counter>,
+    /// Records longer than the cap even so, not streamed, by topic.
+    pub oversized: Family<TopicLabels, Counter>,
     /// Events handed to a client's socket, by topic.
     pub deliveries: Family<TopicLabels, Counter>,
+    /// Clients disconnected because their full socket would have taken
+    /// the bytes stalled clients hold past `EDM_STREAM_STALLED_CLIENT_BYTES`.
+    pub stalled_disconnects: Counter,
     /// Events slow clients lost because the ring dropped them before they
     /// were read.
     pub drops: Counter,
@@ -179,7 +187,10 @@ impl Default for HubCounters {
         Self {
             events: Family::default(),
             invalid: Family::default(),
+            trimmed: Family::default(),
+            oversized: Family::default(),
             deliveries: Family::default(),
+            stalled_disconnects: Counter::default(),
             drops: Counter::default(),
             resumes: Family::default(),
             event_age: Histogram::new(EVENT_AGE_BUCKETS),

@@ -10,6 +10,14 @@
 //! Each carries the same two arguments: the record's JSON text exactly as it
 //! was in Kafka, and its position. A message that is not valid for its
 //! topic is skipped and counted in `edm_stream_invalid_events_total`.
+//!
+//! A valid record longer than `EDM_STREAM_MAX_RECORD_BYTES` (any producer
+//! may add fields: the relay keeps the ones it does not know) is streamed
+//! as the fields its topic defines, re-encoded
+//! (`edm_stream_trimmed_records_total`), or, when even that is too long,
+//! skipped (`edm_stream_oversized_records_total`, and a warning).
+
+use std::borrow::Cow;
 
 use edm_config::Topic;
 use edm_events::{CountsRecord, Event, TrendingRecord};
@@ -59,23 +67,92 @@ impl Kind {
     }
 }
 
+/// Why a message is not streamed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unstreamable {
+    /// It is not a valid record of its topic (why, for the debug log).
+    Invalid(String),
+    /// It is valid, but longer than the cap even without the fields its
+    /// topic does not define (its length in bytes).
+    Oversized(usize),
+}
+
+/// A record as it is streamed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Streamed<'a> {
+    /// Its JSON text.
+    pub text: Cow<'a, str>,
+    /// Whether the text is the record re-encoded without the fields its
+    /// topic does not define (it was longer than the cap).
+    pub trimmed: bool,
+}
+
+/// A valid record of one of the streamed kinds.
+enum Record {
+    StoreEvent(Event),
+    Trending(TrendingRecord),
+    Counts(CountsRecord),
+}
+
+impl Record {
+    /// `payload` as a record of `topic`, or why it is not one.
+    fn parse(topic: Topic, payload: &[u8]) -> Result<Self, Unstreamable> {
+        use Unstreamable::Invalid;
+        match Kind::of(topic) {
+            Kind::StoreEvent => match Event::parse(payload) {
+                Ok(event) if event.topic == topic => Ok(Self::StoreEvent(event)),
+                Ok(event) => Err(Invalid(format!(
+                    "an {} event on the {topic} topic",
+                    event.topic
+                ))),
+                Err(e) => Err(Invalid(format!("not a valid event: {e}"))),
+            },
+            Kind::Trending => TrendingRecord::parse(payload)
+                .map(Self::Trending)
+                .map_err(|e| Invalid(format!("not a valid trending record: {e}"))),
+            Kind::Counts => CountsRecord::parse(payload)
+                .map(Self::Counts)
+                .map_err(|e| Invalid(format!("not a valid counts record: {e}"))),
+        }
+    }
+
+    /// The fields its topic defines, as JSON text.
+    fn to_json(&self) -> String {
+        match self {
+            Self::StoreEvent(event) => event.to_json(),
+            Self::Trending(record) => serde_json::to_string(record).expect("a record encodes"),
+            Self::Counts(record) => serde_json::to_string(record).expect("a record encodes"),
+        }
+    }
+}
+
 /// The JSON text of `payload`, a message read from `topic`, if it is a
-/// record edm-stream streams; otherwise why not (for the debug log).
-pub fn streamable(topic: Topic, payload: Option<&[u8]>) -> Result<&str, String> {
-    let payload = payload.ok_or("the message has no value")?;
-    let text = std::str::from_utf8(payload).map_err(|_| "the message is not UTF-8".to_owned())?;
-    match Kind::of(topic) {
-        Kind::StoreEvent => match Event::parse(payload) {
-            Ok(event) if event.topic == topic => Ok(text),
-            Ok(event) => Err(format!("an {} event on the {topic} topic", event.topic)),
-            Err(e) => Err(format!("not a valid event: {e}")),
-        },
-        Kind::Trending => TrendingRecord::parse(payload)
-            .map(|_| text)
-            .map_err(|e| format!("not a valid trending record: {e}")),
-        Kind::Counts => CountsRecord::parse(payload)
-            .map(|_| text)
-            .map_err(|e| format!("not a valid counts record: {e}")),
+/// record edm-stream streams: as it is when it has at most `max_bytes`,
+/// else as the fields its topic defines, re-encoded, when those fit.
+pub fn streamable(
+    topic: Topic,
+    payload: Option<&[u8]>,
+    max_bytes: usize,
+) -> Result<Streamed<'_>, Unstreamable> {
+    use Unstreamable::Invalid;
+    let payload = payload.ok_or_else(|| Invalid("the message has no value".to_owned()))?;
+    let text =
+        std::str::from_utf8(payload).map_err(|_| Invalid("the message is not UTF-8".to_owned()))?;
+    let record = Record::parse(topic, payload)?;
+    if text.len() <= max_bytes {
+        return Ok(Streamed {
+            text: Cow::Borrowed(text),
+            trimmed: false,
+        });
+    }
+    let known = record.to_json();
+    if known.len() <= max_bytes {
+        Ok(Streamed {
+            text: Cow::Owned(known),
+            trimmed: true,
+        })
+    } else {
+        Err(Unstreamable::Oversized(text.len()))
     }
 }
 
@@ -83,6 +160,7 @@ pub fn streamable(topic: Topic, payload: Option<&[u8]>) -> Result<&str, String> 
 mod tests {
     use super::*;
 
+    const CAP: usize = 8192;
     const CLICK: &str = r#"{"topic":"edm-ui-click","uuid":"v","event_timestamp":1763800000000,"properties":{"button_id":"kit"}}"#;
     const RECORD: &str = r#"{"topic":"edm-trending","event_id":"trending-1m-1763799960000","window":{"name":"1m","size_seconds":60,"advance_seconds":60,"start":1763799960000,"end":1763800020000},"clicks":2,"products":1,"top":[{"button_id":"kit","clicks":2}]}"#;
 
@@ -98,21 +176,58 @@ mod tests {
 
     #[test]
     fn each_topic_streams_its_own_records_only() {
-        assert_eq!(streamable(Topic::Click, Some(CLICK.as_bytes())), Ok(CLICK));
+        let as_is = |text| {
+            Ok(Streamed {
+                text: Cow::Borrowed(text),
+                trimmed: false,
+            })
+        };
         assert_eq!(
-            streamable(Topic::Trending, Some(RECORD.as_bytes())),
-            Ok(RECORD)
+            streamable(Topic::Click, Some(CLICK.as_bytes()), CAP),
+            as_is(CLICK)
+        );
+        assert_eq!(
+            streamable(Topic::Trending, Some(RECORD.as_bytes()), CAP),
+            as_is(RECORD)
         );
         // A click on the trending topic, a record on the click topic, a
         // click on the page-load topic: all skipped, saying why.
-        let err = streamable(Topic::Trending, Some(CLICK.as_bytes())).unwrap_err();
+        let Err(Unstreamable::Invalid(err)) =
+            streamable(Topic::Trending, Some(CLICK.as_bytes()), CAP)
+        else {
+            panic!("a click is not a trending record")
+        };
         assert!(err.starts_with("not a valid trending record"), "{err}");
-        assert!(streamable(Topic::Click, Some(RECORD.as_bytes())).is_err());
+        assert!(streamable(Topic::Click, Some(RECORD.as_bytes()), CAP).is_err());
         assert_eq!(
-            streamable(Topic::PageLoad, Some(CLICK.as_bytes())),
-            Err("an edm-ui-click event on the edm-ui-pageload topic".to_owned())
+            streamable(Topic::PageLoad, Some(CLICK.as_bytes()), CAP),
+            Err(Unstreamable::Invalid(
+                "an edm-ui-click event on the edm-ui-pageload topic".to_owned()
+            ))
         );
-        assert!(streamable(Topic::Trending, None).is_err());
-        assert!(streamable(Topic::Trending, Some(b"\xff\xfe")).is_err());
+        assert!(streamable(Topic::Trending, None, CAP).is_err());
+        assert!(streamable(Topic::Trending, Some(b"\xff\xfe"), CAP).is_err());
+    }
+
+    #[test]
+    fn a_long_record_goes_out_as_its_known_fields_or_not_at_all() {
+        // 60 KB of a field no topic defines: the click without it.
+        let mut padded: serde_json::Value = serde_json::from_str(CLICK).unwrap();
+        padded["padding"] = "x".repeat(60_000).into();
+        let padded = padded.to_string();
+        let streamed = streamable(Topic::Click, Some(padded.as_bytes()), CAP).unwrap();
+        assert!(streamed.trimmed);
+        assert!(streamed.text.len() <= CAP);
+        let event = Event::parse(streamed.text.as_bytes()).unwrap();
+        assert_eq!(event, Event::parse(CLICK.as_bytes()).unwrap());
+        assert!(!streamed.text.contains("padding"));
+        // Under a cap shorter than its known fields, it is not streamed.
+        assert_eq!(
+            streamable(Topic::Click, Some(padded.as_bytes()), 64),
+            Err(Unstreamable::Oversized(padded.len()))
+        );
+        // Exactly at the cap: as it was.
+        let exact = streamable(Topic::Click, Some(CLICK.as_bytes()), CLICK.len()).unwrap();
+        assert!(!exact.trimmed);
     }
 }

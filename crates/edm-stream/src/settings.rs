@@ -33,8 +33,23 @@ pub struct Settings {
     /// each partition back at start.
     pub ring: RingBounds,
     /// Socket.io packets waiting in one socket's own send buffer
-    /// (`EDM_STREAM_SOCKET_BUFFER_PACKETS`, default 128).
+    /// (`EDM_STREAM_SOCKET_BUFFER_PACKETS`, default 128). With
+    /// `max_record_bytes` it bounds the bytes one client holds: about
+    /// packets × twice the record cap (a record's text is escaped once
+    /// more inside its packet), 2 MiB with the defaults.
     pub socket_buffer_packets: usize,
+    /// Largest record streamed as it was in Kafka
+    /// (`EDM_STREAM_MAX_RECORD_BYTES`, default 8 KiB, 1 KiB to 256 KiB). A
+    /// longer one (the relay keeps fields it does not know, up to its body
+    /// limit) is streamed re-encoded from the fields its topic defines when
+    /// that fits, and otherwise skipped; both are counted.
+    pub max_record_bytes: usize,
+    /// Bytes the sockets of clients that stopped reading may hold in all
+    /// (`EDM_STREAM_STALLED_CLIENT_BYTES`, default 64 MiB, at least 1 MiB):
+    /// a client whose socket buffer is full is disconnected when what it
+    /// holds would take the instance past this (it may reconnect and
+    /// resume).
+    pub stalled_client_bytes: usize,
     /// How often clients may be woken ([`WakePacing`]): the interval grows
     /// by `EDM_STREAM_WAKE_INTERVAL_PER_CLIENT_US` (default 20 µs, up to
     /// 10,000) for each connected client, up to `EDM_STREAM_WAKE_INTERVAL_MS`
@@ -46,9 +61,18 @@ pub struct Settings {
     /// 10,000); more are refused with the Socket.io connect error
     /// `too_many_clients`.
     pub max_clients: usize,
-    /// Largest WebSocket message a client may send
-    /// (`EDM_STREAM_MAX_INBOUND_BYTES`, default 4 KiB): clients only send
-    /// pings and their connect packet.
+    /// Clients connected at once from one address
+    /// (`EDM_STREAM_MAX_CLIENTS_PER_ADDRESS`, default 256, 0 turns the cap
+    /// off); more are refused with `too_many_clients_from_address`. Counted
+    /// per Socket.io client, so long-polling sessions sharing keep-alive
+    /// connections count one by one, and behind trusted proxies
+    /// (`EDM_TRUSTED_PROXY_HOPS`) by the forwarded address.
+    pub max_clients_per_address: usize,
+    /// Largest WebSocket message, and long-polling request body, a client
+    /// may send (`EDM_STREAM_MAX_INBOUND_BYTES`, default 4 KiB): clients
+    /// only send pings and their connect packet. It also bounds the
+    /// batches long-polling clients receive (one record larger than it
+    /// goes alone).
     pub max_inbound_bytes: usize,
 }
 
@@ -85,7 +109,28 @@ impl ServiceSettings for Settings {
                     1000,
                 )?),
             },
+            max_record_bytes: number(
+                env,
+                "EDM_STREAM_MAX_RECORD_BYTES",
+                8 << 10,
+                1 << 10,
+                256 << 10,
+            )? as usize,
+            stalled_client_bytes: number(
+                env,
+                "EDM_STREAM_STALLED_CLIENT_BYTES",
+                64 << 20,
+                1 << 20,
+                1 << 40,
+            )? as usize,
             max_clients: number(env, "EDM_STREAM_MAX_CLIENTS", 10_000, 1, 1_000_000)? as usize,
+            max_clients_per_address: number(
+                env,
+                "EDM_STREAM_MAX_CLIENTS_PER_ADDRESS",
+                256,
+                0,
+                1_000_000,
+            )? as usize,
             max_inbound_bytes: number(env, "EDM_STREAM_MAX_INBOUND_BYTES", 4096, 256, 1 << 20)?
                 as usize,
             http: HttpSettings::from_env(env, crate::NAME)?,

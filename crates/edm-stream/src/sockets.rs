@@ -22,16 +22,32 @@
 //! `stream` `{"gap": N}` (N events lost) before the next event.
 //!
 //! Past `EDM_STREAM_MAX_CLIENTS` a client is refused with the connect error
-//! `too_many_clients`. A writer task per client reads the ring through its
-//! cursor into the socket, waiting (not blocking anyone else) when the
-//! socket's own buffer is full.
+//! `too_many_clients`, and past `EDM_STREAM_MAX_CLIENTS_PER_ADDRESS` from
+//! one address (the forwarded one behind trusted proxies) with
+//! `too_many_clients_from_address`: every Socket.io client counts, whether
+//! it has a WebSocket of its own or long-polls over shared connections.
+//!
+//! A writer task per client reads the ring through its cursor into the
+//! socket, waiting (not blocking anyone else) when the socket's own buffer
+//! is full. socketioxide encodes each event for each socket, so what a
+//! client that stops reading holds is its buffer's packets
+//! (`EDM_STREAM_SOCKET_BUFFER_PACKETS`, each a record of at most
+//! `EDM_STREAM_MAX_RECORD_BYTES`). The writer remembers the sizes of the
+//! last packets it handed over, which is exactly what a full buffer holds;
+//! the instance adds up what full buffers hold ([`StalledBytes`]), and a
+//! client whose full buffer would take that past
+//! `EDM_STREAM_STALLED_CLIENT_BYTES` is disconnected (it may reconnect and
+//! resume where it was).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use edm_config::Topic;
+use edm_runtime::client::ClientAddress;
+use edm_runtime::occupancy::{Full, Held, Occupancy};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
@@ -53,6 +69,14 @@ pub struct ClientPolicy {
     /// Clients connected at once; more get the connect error
     /// `too_many_clients`.
     pub max_clients: usize,
+    /// Clients from one address (`None`: no cap); more get
+    /// `too_many_clients_from_address`.
+    pub max_clients_per_address: Option<usize>,
+    /// Packets one socket's buffer holds (socketioxide's
+    /// `max_buffer_size`).
+    pub socket_buffer_packets: usize,
+    /// Bytes full socket buffers may hold in all.
+    pub stalled_client_bytes: usize,
 }
 
 /// How long a resuming client waits for a starting instance to know its
@@ -62,44 +86,146 @@ const WAIT_FOR_PARTITIONS: Duration = Duration::from_secs(10);
 /// Most partitions a resume may name.
 const MAX_RESUME_PARTITIONS: usize = 1024;
 
-/// One of the `max_clients` places, held in the socket's extensions.
+/// One of the client places, held in the socket's extensions; the last
+/// copy dropped gives it back.
 #[derive(Clone)]
 struct ClientPlace {
-    _taken: Arc<TakenPlace>,
+    _held: Arc<Held>,
 }
 
-/// Gives its place back when the last copy is dropped.
-struct TakenPlace(Arc<AtomicUsize>);
+/// What the sockets of clients that stopped reading hold, in bytes, within
+/// a budget.
+#[derive(Debug)]
+pub struct StalledBytes {
+    held: AtomicUsize,
+    budget: usize,
+}
 
-impl Drop for TakenPlace {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+impl StalledBytes {
+    /// No byte held yet, at most `budget`.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            held: AtomicUsize::new(0),
+            budget,
+        }
+    }
+
+    /// Counts `bytes` more, unless that would pass the budget.
+    fn try_add(&self, bytes: usize) -> bool {
+        self.held
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
+                held.checked_add(bytes)
+                    .filter(|total| *total <= self.budget)
+            })
+            .is_ok()
+    }
+
+    fn remove(&self, bytes: usize) {
+        self.held.fetch_sub(bytes, Ordering::SeqCst);
+    }
+
+    /// Bytes counted now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
     }
 }
 
+/// The sizes of the last packets a writer handed to its socket: when the
+/// socket's buffer is full, it holds exactly these.
+struct HandedPackets {
+    sizes: VecDeque<usize>,
+    capacity: usize,
+    bytes: usize,
+}
+
+impl HandedPackets {
+    fn new(capacity: usize) -> Self {
+        Self {
+            sizes: VecDeque::with_capacity(capacity.min(1024)),
+            capacity,
+            bytes: 0,
+        }
+    }
+
+    fn push(&mut self, size: usize) {
+        if self.sizes.len() == self.capacity {
+            self.bytes -= self.sizes.pop_front().unwrap_or_default();
+        }
+        self.sizes.push_back(size);
+        self.bytes += size;
+    }
+}
+
+/// A writer's share of [`StalledBytes`] while its socket is full; given
+/// back when the socket takes a packet again or the writer ends.
+struct StalledShare<'a> {
+    stalled: &'a StalledBytes,
+    bytes: usize,
+}
+
+impl<'a> StalledShare<'a> {
+    fn new(stalled: &'a StalledBytes) -> Self {
+        Self { stalled, bytes: 0 }
+    }
+
+    /// Counts what the full socket holds (once per stall); false when that
+    /// would pass the instance's budget.
+    fn hold(&mut self, bytes: usize) -> bool {
+        if self.bytes > 0 {
+            return true;
+        }
+        if !self.stalled.try_add(bytes) {
+            return false;
+        }
+        self.bytes = bytes;
+        true
+    }
+
+    fn release(&mut self) {
+        self.stalled.remove(std::mem::take(&mut self.bytes));
+    }
+}
+
+impl Drop for StalledShare<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Bytes of a packet besides its arguments: `42["event",` and the rest.
+const PACKET_FRAMING: usize = 16;
+
 /// Registers the `/` namespace handlers on `io`.
 pub fn register(io: &SocketIo, hub: Arc<Hub>, policy: ClientPolicy) {
-    let max_clients = policy.max_clients;
-    let places = Arc::new(AtomicUsize::new(0));
+    let places = Occupancy::new(policy.max_clients, policy.max_clients_per_address);
+    let stalled = Arc::new(StalledBytes::new(policy.stalled_client_bytes));
     // A place is taken before the socket joins (so clients connecting at
     // once cannot all slip under the cap) and given back when the socket
     // is dropped, however it ended.
     let admit = move |socket: SocketRef| {
         let places = places.clone();
         async move {
-            if places.fetch_add(1, Ordering::SeqCst) >= max_clients {
-                places.fetch_sub(1, Ordering::SeqCst);
-                return Err("too_many_clients");
-            }
+            // Set by the runtime's client layer on every request; the
+            // unspecified address only if it was not there.
+            let address = socket
+                .req_parts()
+                .extensions
+                .get::<ClientAddress>()
+                .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.0);
+            let held = places.try_hold(address).map_err(|full| match full {
+                Full::Total => "too_many_clients",
+                Full::Client => "too_many_clients_from_address",
+            })?;
             socket.extensions.insert(ClientPlace {
-                _taken: Arc::new(TakenPlace(places)),
+                _held: Arc::new(held),
             });
-            Ok(())
+            Ok::<(), &'static str>(())
         }
     };
     let on_connect = move |socket: SocketRef, TryData(auth): TryData<Value>| {
         let hub = hub.clone();
         let policy = policy.clone();
+        let stalled = stalled.clone();
         async move {
             let query = socket.req_parts().uri.query().unwrap_or("").to_owned();
             let (topics, recent) = client_options(&query, &policy.topics, policy.default_recent);
@@ -142,7 +268,17 @@ pub fn register(io: &SocketIo, hub: Arc<Hub>, policy: ClientPolicy) {
                     }
                 });
             }
-            tokio::spawn(write_to_client(socket, hub, subscription.cursor, gone));
+            let handed = HandedPackets::new(policy.socket_buffer_packets);
+            tokio::spawn(write_to_client(
+                Writer {
+                    socket,
+                    hub,
+                    stalled,
+                    handed,
+                },
+                subscription.cursor,
+                gone,
+            ));
         }
     };
     io.ns("/", on_connect.with(admit));
@@ -159,9 +295,40 @@ const FULL_SOCKET_WAIT: Duration = Duration::from_millis(10);
 const STALLED_AFTER: Duration = Duration::from_secs(1);
 const STALLED_SOCKET_WAIT: Duration = Duration::from_millis(250);
 
+/// What a client's writer works with.
+struct Writer {
+    socket: SocketRef,
+    hub: Arc<Hub>,
+    stalled: Arc<StalledBytes>,
+    handed: HandedPackets,
+}
+
+impl Writer {
+    /// Hands `event` with its arguments to the socket, remembering its
+    /// size.
+    fn emit(&mut self, event: &str, args: &(&RawValue, &RawValue)) -> Result<(), SendError> {
+        self.socket.emit(event, args)?;
+        self.handed
+            .push(event.len() + args.0.get().len() + args.1.get().len() + PACKET_FRAMING);
+        Ok(())
+    }
+
+    /// Tells the client how many events it lost.
+    fn emit_gap(&mut self, gap: u64) {
+        if self.socket.emit("stream", &json!({ "gap": gap })).is_ok() {
+            // `"stream",{"gap":N}`: at most 40 bytes.
+            self.handed.push(40 + PACKET_FRAMING);
+        }
+    }
+}
+
 /// Sends what the client's cursor reads until the client goes away
-/// (`gone` is notified).
-async fn write_to_client(socket: SocketRef, hub: Arc<Hub>, mut cursor: Cursor, gone: Arc<Notify>) {
+/// (`gone` is notified), or until its full socket would take the bytes
+/// stalled clients hold past the instance's budget.
+async fn write_to_client(mut writer: Writer, mut cursor: Cursor, gone: Arc<Notify>) {
+    let hub = writer.hub.clone();
+    let stalled = writer.stalled.clone();
+    let mut share = StalledShare::new(&stalled);
     // Events lost while the socket was full, reported before what follows.
     let mut lost = 0;
     // One wait for the whole life of the writer, not one per wake-up.
@@ -171,7 +338,7 @@ async fn write_to_client(socket: SocketRef, hub: Arc<Hub>, mut cursor: Cursor, g
         let delivery = cursor.read(&hub, READ_BATCH);
         let gap = std::mem::take(&mut lost) + delivery.gap;
         if gap > 0 {
-            let _ = socket.emit("stream", &json!({ "gap": gap }));
+            writer.emit_gap(gap);
         }
         if delivery.events.is_empty() {
             tokio::select! {
@@ -185,9 +352,25 @@ async fn write_to_client(socket: SocketRef, hub: Arc<Hub>, mut cursor: Cursor, g
             let mut full_since: Option<Instant> = None;
             loop {
                 let name = Kind::of(event.key.topic).socket_event();
-                match socket.emit(name, &(&*event.text_json, &*event.position_json)) {
-                    Ok(()) => break,
+                match writer.emit(name, &(&*event.text_json, &*event.position_json)) {
+                    Ok(()) => {
+                        share.release();
+                        break;
+                    }
                     Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                        if !share.hold(writer.handed.bytes) {
+                            hub.counters.stalled_disconnects.inc();
+                            tracing::warn!(
+                                client = %writer.socket.id,
+                                bytes = writer.handed.bytes,
+                                stalled = stalled.held(),
+                                "disconnecting a client that stopped reading: its full socket \
+                                 would take what stalled clients hold past \
+                                 EDM_STREAM_STALLED_CLIENT_BYTES"
+                            );
+                            let _ = writer.socket.clone().disconnect();
+                            break 'client;
+                        }
                         // Counted as soon as they are lost, not when the
                         // client reads again (it may never).
                         lost += cursor.skip_lost(&hub);
@@ -306,6 +489,28 @@ mod tests {
             client_options("topics=edm-trending,edm-ui-click", &store, 50).0,
             [Topic::Click]
         );
+    }
+
+    #[test]
+    fn a_full_socket_holds_the_last_packets_handed_and_the_instance_counts_them_once() {
+        let mut handed = HandedPackets::new(3);
+        for size in [100, 200, 300, 400] {
+            handed.push(size);
+        }
+        assert_eq!(handed.bytes, 900, "the last three only");
+
+        let stalled = StalledBytes::new(1000);
+        let mut first = StalledShare::new(&stalled);
+        assert!(first.hold(handed.bytes));
+        assert!(first.hold(handed.bytes), "one stall counts once");
+        assert_eq!(stalled.held(), 900);
+        let mut second = StalledShare::new(&stalled);
+        assert!(!second.hold(200), "past the budget");
+        assert_eq!(stalled.held(), 900);
+        first.release();
+        assert!(second.hold(200), "room again once the first one reads");
+        drop(second);
+        assert_eq!(stalled.held(), 0, "given back when the writer ends");
     }
 
     #[test]

@@ -54,6 +54,10 @@ impl Service for Stream {
                     .max_incoming_binary_buf_size(0),
             )
             .max_buffer_size(settings.socket_buffer_packets)
+            // Long-polling bodies obey the WebSocket message cap (Engine.IO
+            // would take 100 KB); outgoing polling batches are cut at it
+            // too, and one larger packet goes alone.
+            .max_payload(settings.max_inbound_bytes as u64)
             .ws_max_message_size(settings.max_inbound_bytes)
             .ws_max_frame_size(settings.max_inbound_bytes)
             .build_svc();
@@ -64,6 +68,13 @@ impl Service for Stream {
                 default_recent: settings.recent_events,
                 topics: settings.consumer.topics.clone(),
                 max_clients: settings.max_clients,
+                // Behind trusted proxies the runtime's per-connection cap is
+                // off (every connection is a proxy's); this one counts the
+                // forwarded address.
+                max_clients_per_address: (settings.max_clients_per_address > 0)
+                    .then_some(settings.max_clients_per_address),
+                socket_buffer_packets: settings.socket_buffer_packets,
+                stalled_client_bytes: settings.stalled_client_bytes,
             },
         );
         // Long-lived connections would keep the server up: close them.

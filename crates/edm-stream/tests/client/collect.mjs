@@ -5,12 +5,16 @@
 //   { "url": "http://127.0.0.1:PORT", "expect": N, "timeout_ms": T,
 //     "clients": [ { "query": {...}, "stall": false, "expect": N,
 //                    "on": ["event", "trending"], "version": 2,
-//                    "local_address": "127.0.0.2" }, ... ] }
+//                    "local_address": "127.0.0.2", "transport": "polling",
+//                    "headers": {...} }, ... ] }
 // (a client's own "expect" overrides the common one; "on" names the
 // Socket.io events it records, default ["event"]; "version": 2 is
 // socket.io-client 2 as the original dashboard calls it, `io(url)` with
 // default options: Engine.IO 3, long-polling first, then an upgrade;
-// "local_address" is the address it connects from)
+// "local_address" is the address it connects from; "transport": "polling"
+// makes a socket.io-client 4 long-poll instead of opening a WebSocket, over
+// keep-alive connections all such clients share; "headers" are sent with
+// every request, an X-Forwarded-For say)
 // Prints "READY" once every client is connected, then, when every
 // non-stalled client has N messages (or at the timeout), one JSON line:
 //   { "clients": [ { "events": [payload…], "names": [event name…],
@@ -33,6 +37,9 @@ function done() {
   return spec.clients.every((c, i) => c.stall || results[i].events.length >= (c.expect ?? spec.expect));
 }
 
+// Long-polling clients share keep-alive connections, as a browser does.
+const sharedAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+
 let connected = 0;
 spec.clients.forEach((client, i) => {
   // Long-polling requests go through an http.Agent, WebSockets take
@@ -47,8 +54,10 @@ spec.clients.forEach((client, i) => {
         io2(spec.url, { forceNew: true, ...(client.query ? { query: client.query } : {}), ...from })
       : io(spec.url, {
           query: client.query ?? {},
-          transports: ["websocket"],
+          transports: [client.transport ?? "websocket"],
           reconnection: false,
+          ...(client.transport === "polling" ? { agent: sharedAgent } : {}),
+          ...(client.headers ? { extraHeaders: client.headers } : {}),
           ...from,
         });
   sockets.push(socket);

@@ -62,8 +62,17 @@ async fn behind_a_proxy_with_session_affinity_old_and_new_clients_get_every_even
     specs.push(json!({"local_address": "127.0.0.8"}));
     let clients = Clients::connect(spec(&proxy.url(), json!(specs), 20)).await;
     let on = |body: &serde_json::Value| body["clients"].as_u64().unwrap_or(0);
-    let (_, on_first) = first.get_json("/ready").await;
-    let (_, on_second) = second.get_json("/ready").await;
+    // A client hears it is connected as its instance registers it: on a
+    // busy machine the count may take a moment to reach every client.
+    let (mut on_first, mut on_second) = (serde_json::Value::Null, serde_json::Value::Null);
+    for _ in 0..50 {
+        on_first = first.get_json("/ready").await.1;
+        on_second = second.get_json("/ready").await.1;
+        if on(&on_first) + on(&on_second) == 7 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(on(&on_first) + on(&on_second), 7, "{on_first} {on_second}");
     assert!(
         on(&on_first) > 0 && on(&on_second) > 0,

@@ -680,3 +680,199 @@ async fn clients_past_the_cap_are_refused_with_a_clear_error() {
     let again = Clients::connect(spec(&stream.url, json!([{}, {}]), 1)).await;
     drop(again);
 }
+
+/// Runs the clients of `spec` to the end; the exit code and what they
+/// printed on stderr (a refused client exits 2 naming the connect error).
+async fn run_clients(spec: Value) -> (Option<i32>, String) {
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(client_dir().join("collect.mjs"))
+            .env("EDM_CLIENT_SPEC", spec.to_string())
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polling_clients_from_one_address_count_one_by_one() {
+    let topics = TestTopics::create().await;
+    let stream = TestStream::spawn_ready(service_env(
+        &topics.prefix,
+        &[("EDM_STREAM_MAX_CLIENTS_PER_ADDRESS", "3")],
+    ))
+    .await;
+    // Four long-polling clients over keep-alive connections they share:
+    // the fourth is one client too many for the address, however few TCP
+    // connections carry them.
+    let polling = json!({"transport": "polling", "local_address": "127.0.0.2"});
+    let four = spec(
+        &stream.url,
+        json!([polling.clone(), polling.clone(), polling.clone(), polling]),
+        1,
+    );
+    let (code, stderr) = run_clients(four).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(": too_many_clients_from_address"),
+        "{stderr}"
+    );
+    // Another address is not held back by the first one's clients.
+    let others = spec(
+        &stream.url,
+        json!([{"local_address": "127.0.0.3"}, {"local_address": "127.0.0.4", "transport": "polling"}]),
+        1,
+    );
+    let clients = Clients::connect(others).await;
+    drop(clients);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_clients_count_by_their_forwarded_address() {
+    let topics = TestTopics::create().await;
+    let stream = TestStream::spawn_ready(service_env(
+        &topics.prefix,
+        &[
+            ("EDM_STREAM_MAX_CLIENTS_PER_ADDRESS", "2"),
+            ("EDM_TRUSTED_PROXY_HOPS", "1"),
+        ],
+    ))
+    .await;
+    // Every request comes from 127.0.0.1, the "proxy"; the client is what
+    // it forwards.
+    let from = |address: &str, transport: &str| json!({"transport": transport, "headers": {"X-Forwarded-For": address}});
+    let three = spec(
+        &stream.url,
+        json!([
+            from("203.0.113.7", "websocket"),
+            from("203.0.113.7", "polling"),
+            from("203.0.113.7", "polling")
+        ]),
+        1,
+    );
+    let (code, stderr) = run_clients(three).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(": too_many_clients_from_address"),
+        "{stderr}"
+    );
+    let others = spec(
+        &stream.url,
+        json!([
+            from("203.0.113.8", "polling"),
+            from("203.0.113.8", "websocket"),
+            from("198.51.100.1", "polling")
+        ]),
+        1,
+    );
+    drop(Clients::connect(others).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_past_the_size_cap_are_streamed_as_their_known_fields_or_skipped_and_counted() {
+    let topics = TestTopics::create().await;
+    let stream = TestStream::spawn_ready(service_env(
+        &topics.prefix,
+        &[("EDM_STREAM_MAX_RECORD_BYTES", "2048")],
+    ))
+    .await;
+    let clients = Clients::connect(spec(&stream.url, json!([{}]), 2)).await;
+
+    // A click carrying 60 KB of a field no reader knows (the relay keeps
+    // such fields), a page load whose defined fields alone pass the cap,
+    // then an ordinary click.
+    let padded = json!({"topic":"edm-ui-click","uuid":"v","event_timestamp":1_763_800_000_000_i64,
+        "padding": "x".repeat(60_000), "properties":{"button_id":"kit","description":"button click"}})
+    .to_string();
+    let long_load = json!({"topic":"edm-ui-pageload","uuid":"v","event_timestamp":1_763_800_000_000_i64,
+        "properties":{"user_agent":"a".repeat(1000),"description":"d".repeat(1000),"url":"https://example.com/"}})
+    .to_string();
+    let ordinary = click("v", 1);
+    let producer = RawProducer::new(&topics.settings);
+    let (clicks, loads) = (topics.name(Topic::Click), topics.name(Topic::PageLoad));
+    producer.send(&loads, "v", long_load.as_bytes(), None).await;
+    producer.send(&clicks, "v", padded.as_bytes(), None).await;
+    producer.send(&clicks, "v", ordinary.as_bytes(), None).await;
+
+    let got = clients.results().await.remove(0).0;
+    let known = json!({"topic":"edm-ui-click","uuid":"v","event_timestamp":1_763_800_000_000_i64,
+        "properties":{"button_id":"kit","description":"button click"}});
+    assert_eq!(got.len(), 2, "{got:?}");
+    let first: Value = serde_json::from_str(&got[0]).unwrap();
+    assert_eq!(first, known, "the padded click, without its padding");
+    assert_eq!(got[1], ordinary, "an ordinary click, as it was");
+    let metrics = stream.metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "edm_stream_trimmed_records_total{topic=\"edm-ui-click\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "edm_stream_oversized_records_total{topic=\"edm-ui-pageload\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_stop_reading_are_disconnected_past_the_instances_byte_budget() {
+    let topics = TestTopics::create().await;
+    let stream = TestStream::spawn_ready(service_env(
+        &topics.prefix,
+        // A full socket buffer holds 128 of the 5 kB events below, about
+        // 640 kB: one stalled client fits in 1 MiB, a second does not. The
+        // ring holds all 20 MB of them, so that the healthy client loses
+        // none on a busy machine.
+        &[
+            ("EDM_STREAM_RECENT_EVENTS", "0"),
+            ("EDM_STREAM_RESUME_BYTES", "67108864"),
+            ("EDM_STREAM_STALLED_CLIENT_BYTES", "1048576"),
+        ],
+    ))
+    .await;
+    const N: usize = 4_000;
+    let clients = Clients::connect(spec(
+        &stream.url,
+        json!([{"stall": true}, {"stall": true}, {"stall": true}, {}]),
+        N,
+    ))
+    .await;
+    let producer = RawProducer::new(&topics.settings);
+    let (agent, text, url) = (
+        "a".repeat(1000),
+        "d".repeat(1000),
+        format!("http://localhost:3000/{}", "u".repeat(1900)),
+    );
+    for chunk in 0..N / 100 {
+        let items: Vec<(String, String)> = (0..100)
+            .map(|i| {
+                let event = json!({"topic":"edm-ui-pageload","uuid":format!("v{}", chunk * 100 + i),"event_timestamp":now_ms(),
+                                   "properties":{"user_agent":agent,"description":text,"url":url}});
+                ("v".to_owned(), event.to_string())
+            })
+            .collect();
+        producer
+            .send_all(&topics.name(Topic::PageLoad), &items)
+            .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let results = clients.results().await;
+    assert_eq!(results[3].0.len(), N, "the healthy client got every event");
+    let metrics = stream.metrics().await;
+    assert_eq!(
+        sample(&metrics, "edm_stream_stalled_disconnects_total"),
+        Some(2.0),
+        "two of the three stalled clients were cut:\n{metrics}"
+    );
+}
