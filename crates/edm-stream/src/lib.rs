@@ -17,6 +17,7 @@
 //!   which Socket.io event.
 //! - [`hub`]: the recent-events ring and the clients' cursors into it.
 //! - [`consumer`]: reads every partition and feeds the hub.
+//! - [`mode`]: raw events or summaries, by the store's rate.
 //! - [`sockets`]: Socket.io connections and their writer tasks.
 //! - [`metrics`]: what `/metrics` reports (events, deliveries, drops, lag).
 //! - [`startup`]: [`Stream`], the service as an `edm_runtime::Service`:
@@ -27,6 +28,7 @@
 pub mod consumer;
 pub mod hub;
 pub mod metrics;
+pub mod mode;
 pub mod records;
 pub mod settings;
 pub mod sockets;

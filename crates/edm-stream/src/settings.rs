@@ -68,6 +68,11 @@ pub struct Settings {
     /// connections count one by one, and behind trusted proxies
     /// (`EDM_TRUSTED_PROXY_HOPS`) by the forwarded address.
     pub max_clients_per_address: usize,
+    /// The store's rate above which raw events stop
+    /// (`EDM_STREAM_RAW_EVENTS_PER_SECOND`; 0, the default for now, never
+    /// stops them): see [`crate::mode`]. The default becomes a rate once
+    /// the dashboard draws the summaries.
+    pub raw_events_per_second: u64,
     /// Largest WebSocket message, and long-polling request body, a client
     /// may send (`EDM_STREAM_MAX_INBOUND_BYTES`, default 4 KiB): clients
     /// only send pings and their connect packet. It also bounds the
@@ -131,6 +136,13 @@ impl ServiceSettings for Settings {
                 0,
                 1_000_000,
             )? as usize,
+            raw_events_per_second: number(
+                env,
+                "EDM_STREAM_RAW_EVENTS_PER_SECOND",
+                0,
+                0,
+                100_000_000,
+            )?,
             max_inbound_bytes: number(env, "EDM_STREAM_MAX_INBOUND_BYTES", 4096, 256, 1 << 20)?
                 as usize,
             http: HttpSettings::from_env(env, crate::NAME)?,

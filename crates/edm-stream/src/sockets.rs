@@ -9,8 +9,13 @@
 //!
 //! ```json
 //! {"start": "fresh" | "resumed" | "too_far_behind", "replayed": 0,
-//!  "positions": {"edm-ui-click/0": 1234}}
+//!  "positions": {"edm-ui-click/0": 1234},
+//!  "mode": "raw" | "summary", "events_per_second": 0}
 //! ```
+//!
+//! (`mode`: whether the instance streams raw events, see [`crate::mode`];
+//! each change comes as a `stream` message `{"mode": …,
+//! "events_per_second": …}`),
 //!
 //! then `event` messages (clicks and page loads) and `trending` messages
 //! (edm-trending's window results, see [`crate::records`]), each with two
@@ -54,9 +59,10 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide::{SendError, SocketError, SocketIo};
 
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::hub::{Cursor, Hub, HubCounters, PartitionKey, Positions, Request, Start};
+use crate::mode::ModeReport;
 use crate::records::Kind;
 
 /// What clients may ask for, and how many may connect.
@@ -77,6 +83,8 @@ pub struct ClientPolicy {
     pub socket_buffer_packets: usize,
     /// Bytes full socket buffers may hold in all.
     pub stalled_client_bytes: usize,
+    /// The instance's mode ([`crate::mode`]), told to every client.
+    pub mode: watch::Receiver<ModeReport>,
 }
 
 /// How long a resuming client waits for a starting instance to know its
@@ -240,22 +248,26 @@ pub fn register(io: &SocketIo, hub: Arc<Hub>, policy: ClientPolicy) {
                 recent,
                 resume,
             });
-            let _ = socket.emit(
-                "stream",
-                &json!({
-                    "start": match subscription.start {
-                        Start::Fresh => "fresh",
-                        Start::Resumed => "resumed",
-                        Start::TooFarBehind => "too_far_behind",
-                    },
-                    "replayed": subscription.replayed,
-                    "positions": subscription
-                        .positions
-                        .iter()
-                        .map(|(key, at)| (key.to_string(), *at))
-                        .collect::<HashMap<_, _>>(),
-                }),
-            );
+            let mut mode = policy.mode.clone();
+            let mut start = json!({
+                "start": match subscription.start {
+                    Start::Fresh => "fresh",
+                    Start::Resumed => "resumed",
+                    Start::TooFarBehind => "too_far_behind",
+                },
+                "replayed": subscription.replayed,
+                "positions": subscription
+                    .positions
+                    .iter()
+                    .map(|(key, at)| (key.to_string(), *at))
+                    .collect::<HashMap<_, _>>(),
+            });
+            // The mode now; the writer tells later changes.
+            let told = *mode.borrow_and_update();
+            if let (Some(start), Value::Object(report)) = (start.as_object_mut(), told.to_json()) {
+                start.extend(report);
+            }
+            let _ = socket.emit("stream", &start);
             tracing::debug!(client = %socket.id, start = ?subscription.start, "client connected");
             let gone = Arc::new(Notify::new());
             {
@@ -275,6 +287,8 @@ pub fn register(io: &SocketIo, hub: Arc<Hub>, policy: ClientPolicy) {
                     hub,
                     stalled,
                     handed,
+                    mode,
+                    told,
                 },
                 subscription.cursor,
                 gone,
@@ -301,6 +315,10 @@ struct Writer {
     hub: Arc<Hub>,
     stalled: Arc<StalledBytes>,
     handed: HandedPackets,
+    /// The instance's mode; each change is told to the client.
+    mode: watch::Receiver<ModeReport>,
+    /// The mode the client was last told.
+    told: ModeReport,
 }
 
 impl Writer {
@@ -311,6 +329,19 @@ impl Writer {
         self.handed
             .push(event.len() + args.0.get().len() + args.1.get().len() + PACKET_FRAMING);
         Ok(())
+    }
+
+    /// Tells the client the instance's mode when it changed.
+    fn emit_mode_change(&mut self) {
+        let now = *self.mode.borrow();
+        if now.mode == self.told.mode {
+            return;
+        }
+        self.told = now;
+        if self.socket.emit("stream", &now.to_json()).is_ok() {
+            // `"stream",{"mode":"summary","events_per_second":N}`.
+            self.handed.push(80 + PACKET_FRAMING);
+        }
     }
 
     /// Tells the client how many events it lost.
@@ -335,6 +366,7 @@ async fn write_to_client(mut writer: Writer, mut cursor: Cursor, gone: Arc<Notif
     let client_gone = gone.notified();
     tokio::pin!(client_gone);
     'client: loop {
+        writer.emit_mode_change();
         let delivery = cursor.read(&hub, READ_BATCH);
         let gap = std::mem::take(&mut lost) + delivery.gap;
         if gap > 0 {
@@ -343,6 +375,7 @@ async fn write_to_client(mut writer: Writer, mut cursor: Cursor, gone: Arc<Notif
         if delivery.events.is_empty() {
             tokio::select! {
                 published = cursor.published() => if !published { break },
+                changed = writer.mode.changed() => if changed.is_err() { break },
                 () = &mut client_gone => break,
             }
             continue;

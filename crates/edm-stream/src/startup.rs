@@ -14,6 +14,7 @@ use socketioxide::{ParserConfig, SocketIo};
 
 use crate::consumer::{ConsumerHealth, StreamReader};
 use crate::hub::Hub;
+use crate::mode::ModeReport;
 use crate::settings::Settings;
 use crate::{metrics, sockets};
 
@@ -41,7 +42,8 @@ impl Service for Stream {
             }
         });
         let health = Arc::new(ConsumerHealth::default());
-        let reader = StreamReader::new(&settings, hub.clone(), health.clone())?;
+        let (mode, mode_updates) = tokio::sync::watch::channel(ModeReport::START);
+        let reader = StreamReader::new(&settings, hub.clone(), health.clone(), mode)?;
         background.spawn("kafka consumer", |stop| reader.run(stop));
 
         let (socket_io, io) = SocketIo::builder()
@@ -75,6 +77,7 @@ impl Service for Stream {
                     .then_some(settings.max_clients_per_address),
                 socket_buffer_packets: settings.socket_buffer_packets,
                 stalled_client_bytes: settings.stalled_client_bytes,
+                mode: mode_updates.clone(),
             },
         );
         // Long-lived connections would keep the server up: close them.
@@ -85,8 +88,12 @@ impl Service for Stream {
             }
         });
 
-        let metrics =
-            metrics::service_metrics(hub.clone(), health.clone(), settings.consumer.kafka);
+        let metrics = metrics::service_metrics(
+            hub.clone(),
+            health.clone(),
+            settings.consumer.kafka,
+            mode_updates,
+        );
         let router = Router::new().route_service("/socket.io/", socket_io);
         Ok(Routes::new(router, metrics)
             .ready_when(move || {

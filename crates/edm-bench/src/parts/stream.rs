@@ -17,16 +17,19 @@ const CLIENTS: &str = "official light";
 const SECONDS: u32 = 20;
 
 /// edm-stream's settings for load generators that all connect from
-/// 127.0.0.1 (no per-address cap, no recent events), and
+/// 127.0.0.1 (no per-address caps, no recent events), raw events at every
+/// rate (the fan-out of raw events is what these parts measure), and
 /// `EDM_BENCH_STREAM_ENV`'s.
 pub fn tuning() -> Vec<(String, String)> {
-    let mut env = vec![
-        ("EDM_STREAM_RECENT_EVENTS".to_owned(), "0".to_owned()),
-        (
-            "EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS".to_owned(),
-            "0".to_owned(),
-        ),
-    ];
+    let mut env: Vec<(String, String)> = [
+        ("EDM_STREAM_RECENT_EVENTS", "0"),
+        ("EDM_HTTP_MAX_CONNECTIONS_PER_ADDRESS", "0"),
+        ("EDM_STREAM_MAX_CLIENTS_PER_ADDRESS", "0"),
+        ("EDM_STREAM_RAW_EVENTS_PER_SECOND", "0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
     let extra = std::env::var("EDM_BENCH_STREAM_ENV").unwrap_or_default();
     env.extend(
         extra

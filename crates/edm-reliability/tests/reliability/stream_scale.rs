@@ -47,7 +47,12 @@ async fn every_client_gets_every_event_once_while_instances_die_and_are_replaced
     tokio::task::spawn_blocking(build_services).await.unwrap();
     let topics = TestTopics::create().await;
     let mut instances: Vec<Service> = (0..3)
-        .map(|_| Service::new("edm-stream", service_env(&topics.prefix, &[]).0))
+        .map(|_| {
+            // Raw events at every rate: the full profile runs at the
+            // default threshold itself.
+            let raw = [("EDM_STREAM_RAW_EVENTS_PER_SECOND", "0")];
+            Service::new("edm-stream", service_env(&topics.prefix, &raw).0)
+        })
         .collect();
     for instance in &mut instances {
         instance.start(Duration::from_secs(60)).await;

@@ -272,8 +272,12 @@ async fn a_stalled_client_does_not_delay_a_healthy_one() {
         // below, 2 s of them: the healthy client may fall that far behind
         // on a busy machine and lose nothing, while the stalled one, which
         // takes a few MB into its socket's and the kernel's buffers and
-        // then nothing, falls out of it.
-        &[("EDM_STREAM_RECENT_EVENTS", "0")],
+        // then nothing, falls out of it. 2,000 events a second are above
+        // the raw-events threshold: raw events here at every rate.
+        &[
+            ("EDM_STREAM_RECENT_EVENTS", "0"),
+            ("EDM_STREAM_RAW_EVENTS_PER_SECOND", "0"),
+        ],
     ))
     .await;
     const N: usize = 12_000;
@@ -837,6 +841,7 @@ async fn clients_that_stop_reading_are_disconnected_past_the_instances_byte_budg
         &[
             ("EDM_STREAM_RECENT_EVENTS", "0"),
             ("EDM_STREAM_RESUME_BYTES", "67108864"),
+            ("EDM_STREAM_RAW_EVENTS_PER_SECOND", "0"),
             ("EDM_STREAM_STALLED_CLIENT_BYTES", "1048576"),
         ],
     ))
@@ -874,5 +879,105 @@ async fn clients_that_stop_reading_are_disconnected_past_the_instances_byte_budg
         sample(&metrics, "edm_stream_stalled_disconnects_total"),
         Some(2.0),
         "two of the three stalled clients were cut:\n{metrics}"
+    );
+}
+
+/// Produces `count` clicks named `<prefix>-<n>` at `per_second`.
+async fn produce_clicks(
+    producer: &RawProducer,
+    topic: &str,
+    prefix: &str,
+    count: usize,
+    per_second: u64,
+) {
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / per_second));
+    for n in 0..count {
+        tick.tick().await;
+        producer
+            .send(topic, prefix, click(prefix, n).as_bytes(), None)
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn above_the_raw_rate_raw_events_stop_and_clients_are_told_until_it_falls() {
+    let topics = TestTopics::create().await;
+    let stream = TestStream::spawn_ready(service_env(
+        &topics.prefix,
+        &[
+            ("EDM_STREAM_RAW_EVENTS_PER_SECOND", "100"),
+            ("EDM_STREAM_RECENT_EVENTS", "0"),
+        ],
+    ))
+    .await;
+    let mut watching = spec(&stream.url, json!([{"on": ["stream", "event"]}]), 1_000_000);
+    watching["timeout_ms"] = json!(30_000);
+    let clients = Clients::connect(watching).await;
+    let producer = RawProducer::new(&topics.settings);
+    let clicks = topics.name(Topic::Click);
+    let mode = |metrics: String| sample(&metrics, "edm_stream_summary_mode");
+
+    // 400 clicks a second: raw events stop once 5 seconds of it are seen.
+    let busy = async {
+        for round in 0..20 {
+            if mode(stream.metrics().await) == Some(1.0) {
+                return round;
+            }
+            produce_clicks(&producer, &clicks, "busy", 400, 400).await;
+        }
+        panic!("never switched to summaries");
+    };
+    busy.await;
+    // In summary mode clicks are not read.
+    produce_clicks(&producer, &clicks, "during", 20, 20).await;
+    // Quiet: after 10 seconds under 80 of them a second, raw events again.
+    let mut raw = false;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if mode(stream.metrics().await) == Some(0.0) {
+            raw = true;
+            break;
+        }
+    }
+    assert!(raw, "back to raw events once the store is quiet");
+    // Assigned again from their backfill start: wait for the live part.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    produce_clicks(&producer, &clicks, "after", 10, 20).await;
+
+    // `stream` messages are objects, events their JSON text.
+    let output = clients.output().await;
+    let names = strings(&output[0]["names"]);
+    let bodies = output[0]["events"].as_array().unwrap().clone();
+    let messages: Vec<(String, Value)> = names.into_iter().zip(bodies).collect();
+    let modes: Vec<String> = messages
+        .iter()
+        .filter(|(name, _)| name == "stream")
+        .filter_map(|(_, body)| body["mode"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        modes,
+        ["raw", "summary", "raw"],
+        "told at the start and at each change"
+    );
+    let uuids: Vec<String> = messages
+        .iter()
+        .filter(|(name, _)| name == "event")
+        .map(|(_, body)| {
+            let event: Value = serde_json::from_str(body.as_str().unwrap()).unwrap();
+            event["uuid"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert!(
+        uuids.iter().any(|u| u == "busy"),
+        "raw events before the switch"
+    );
+    assert!(
+        !uuids.iter().any(|u| u == "during"),
+        "no raw event read while summaries are on"
+    );
+    assert_eq!(
+        uuids.iter().filter(|u| *u == "after").count(),
+        10,
+        "every raw event once back"
     );
 }
