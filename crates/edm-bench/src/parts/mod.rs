@@ -160,8 +160,13 @@ impl Bench {
     }
 
     fn psql(&self, sql: &str) -> anyhow::Result<()> {
+        self.psql_value(sql).map(drop)
+    }
+
+    /// The first column of `sql`'s answer, as psql prints it unaligned.
+    pub fn psql_value(&self, sql: &str) -> anyhow::Result<String> {
         let (port, user, password) = &self.pg;
-        let status = Command::new("psql")
+        let output = Command::new("psql")
             .args([
                 "-h",
                 "127.0.0.1",
@@ -171,17 +176,17 @@ impl Bench {
                 user,
                 "-d",
                 "postgres",
-                "-qc",
+                "-qtAc",
                 sql,
             ])
             .env("PGPASSWORD", password)
-            .stdout(Stdio::null())
-            .status()
+            .stderr(Stdio::null())
+            .output()
             .context("running psql")?;
-        if !status.success() {
+        if !output.status.success() {
             bail!("psql: {sql} failed");
         }
-        Ok(())
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     }
 
     /// Starts release binary `service` on `port` with `env` (and
@@ -335,6 +340,18 @@ impl Database<'_> {
     /// Its `DATABASE_URL`.
     pub fn url(&self) -> String {
         self.bench.database_url(&self.name)
+    }
+
+    /// Its sessions waiting for a lock now.
+    pub fn sessions_waiting_on_locks(&self) -> u64 {
+        self.bench
+            .psql_value(&format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event_type = 'Lock'",
+                self.name
+            ))
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
     }
 }
 

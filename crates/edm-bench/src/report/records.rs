@@ -61,6 +61,11 @@ pub struct SharedIngest {
     pub events: Num,
     pub seconds: f64,
     pub counted: Num,
+    /// Events per second from 20 % to 80 % of the backlog counted (runs
+    /// before it have none).
+    pub steady_events_per_second: Option<f64>,
+    /// The most sessions seen waiting on a lock.
+    pub lock_waits_max: Option<u64>,
 }
 
 /// `stream-<client>-<clients>x<rate>.json`: one fan-out cell.
