@@ -1,6 +1,7 @@
 //! The official Socket.io client (`listen.mjs`, socket.io-client from npm)
 //! connected to edm-stream in a child process, reconnecting when the
-//! service restarts, with the arrival time of every event id it printed.
+//! service restarts, with the arrival time of every event id it printed and
+//! how often it printed it.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -13,7 +14,14 @@ use edm_testkit::infra::workspace_root;
 /// A connected official client.
 pub struct Listener {
     child: Child,
-    arrivals: Arc<Mutex<HashMap<String, Instant>>>,
+    arrivals: Arc<Mutex<HashMap<String, Arrival>>>,
+}
+
+/// When an event id first arrived, and how many times in all.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    first: Instant,
+    times: u64,
 }
 
 impl Listener {
@@ -39,7 +47,11 @@ impl Listener {
                     seen.lock()
                         .unwrap()
                         .entry(line)
-                        .or_insert_with(Instant::now);
+                        .or_insert_with(|| Arrival {
+                            first: Instant::now(),
+                            times: 0,
+                        })
+                        .times += 1;
                 }
             }
         });
@@ -51,12 +63,27 @@ impl Listener {
 
     /// When the event with `event_id` first arrived, if it did.
     pub fn arrived(&self, event_id: &str) -> Option<Instant> {
-        self.arrivals.lock().unwrap().get(event_id).copied()
+        self.arrivals
+            .lock()
+            .unwrap()
+            .get(event_id)
+            .map(|arrival| arrival.first)
     }
 
     /// Every event id received so far.
     pub fn event_ids(&self) -> Vec<String> {
         self.arrivals.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// Arrivals of an event id after its first one, all ids together: the
+    /// same event received again.
+    pub fn repeats(&self) -> u64 {
+        self.arrivals
+            .lock()
+            .unwrap()
+            .values()
+            .map(|arrival| arrival.times - 1)
+            .sum()
     }
 
     /// Disconnects the client (SIGTERM) and waits for it to exit.

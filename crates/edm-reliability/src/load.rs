@@ -34,6 +34,9 @@ pub struct LoadTotals {
     pub sent: u64,
     /// Ids the relay acknowledged.
     pub acknowledged: HashSet<String>,
+    /// Ids the client gave up on (rejected, failed or outcome unknown):
+    /// with `acknowledged`, every id sent.
+    pub given_up: HashSet<String>,
     /// Seconds since start of each acknowledgement.
     pub ack_times: Vec<f64>,
     /// Refused with a 4xx.
@@ -89,11 +92,13 @@ pub fn start(relay_url: String, rate: u32, run_started: Instant) -> Load {
                 Outcome::Acknowledged { at } => {
                     totals.acknowledged.insert(id);
                     totals.ack_times.push(at);
+                    continue;
                 }
                 Outcome::Rejected => totals.rejected += 1,
                 Outcome::Failed => totals.failed += 1,
                 Outcome::Unknown => totals.unknown += 1,
             }
+            totals.given_up.insert(id);
         }
         totals.ack_times.sort_by(f64::total_cmp);
         totals

@@ -1,7 +1,10 @@
 //! The node-failure exercise and friends, end to end: under steady load,
 //! brokers, Postgres and each service are killed and restarted. Every event
 //! the relay acknowledged must be counted exactly once by edm-stats and
-//! received by a connected Socket.io client.
+//! received by a connected Socket.io client, and nothing else counted or
+//! received: compared event id by event id (edm-stats' `seen_events` table
+//! and the client's output against the acknowledged ids), so that a lost
+//! event and a duplicate cannot cancel out as they would in a total.
 //!
 //! `EDM_RELIABILITY_PROFILE=short` (the default, run by CI) injects each
 //! fault once at 50 events/s; `full` (`./edm reliability`) runs longer at a
@@ -15,7 +18,7 @@ use edm_config::{KafkaSettings, MapEnv, Topic};
 use edm_reliability::listener::Listener;
 use edm_reliability::load;
 use edm_reliability::processes::{build_services, Cluster, Service};
-use edm_reliability::report::{FaultRecord, RunReport};
+use edm_reliability::report::{sample, FaultRecord, IdCheck, RunReport};
 use edm_testkit::infra::workspace_root;
 use edm_testkit::spare_postgres::SparePostgres;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -126,6 +129,33 @@ async fn counted(http: &reqwest::Client, stats: &str) -> Option<i64> {
         .await
         .ok()?;
     r.json::<serde_json::Value>().await.ok()?["clicks"].as_i64()
+}
+
+/// What edm-stats has counted, read from its database in one statement
+/// (one snapshot: it writes the ids and the aggregates in one transaction).
+#[derive(Debug, Default)]
+struct Counted {
+    /// The event ids marked counted (`seen_events`: each at most once, and
+    /// none forgotten within the default 24 h dedup window).
+    ids: HashSet<String>,
+    /// Events added to the aggregates, clicks and page loads: beyond
+    /// `ids.len()` when an event was counted twice.
+    events: i64,
+}
+
+async fn counted_in_db(pool: &sqlx::PgPool) -> Option<Counted> {
+    let (ids, events): (Option<Vec<String>>, i64) = sqlx::query_as(
+        "SELECT (SELECT array_agg(event_id) FROM seen_events),
+                ((SELECT COALESCE(SUM(clicks), 0) FROM click_counts)
+                 + (SELECT COALESCE(SUM(loads), 0) FROM pageload_counts))::bigint",
+    )
+    .fetch_one(pool)
+    .await
+    .ok()?;
+    Some(Counted {
+        ids: ids.unwrap_or_default().into_iter().collect(),
+        events,
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -293,17 +323,27 @@ async fn acknowledged_events_are_counted_once_and_streamed_through_faults() {
     }
 
     let acknowledged = totals.acknowledged.len() as i64;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy(&pg.url())
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    let mut last = None;
+    let (mut last, mut db) = (None, None);
     while Instant::now() < deadline {
         last = counted(&http, &stats_url).await;
-        if last == Some(acknowledged) {
+        db = counted_in_db(&pool).await;
+        if last == Some(acknowledged) && db.as_ref().is_some_and(|db| db.ids == totals.acknowledged)
+        {
+            // Settled; anything counted late (twice) shows in a second read.
             tokio::time::sleep(Duration::from_secs(3)).await;
             last = counted(&http, &stats_url).await;
+            db = counted_in_db(&pool).await;
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let db = db.expect("edm-stats' database answered");
     tokio::time::sleep(Duration::from_secs(2)).await;
     listener.stop();
     let received: HashSet<String> = listener.event_ids().into_iter().collect();
@@ -312,6 +352,18 @@ async fn acknowledged_events_are_counted_once_and_streamed_through_faults() {
         .iter()
         .filter(|id| received.contains(*id))
         .count() as u64;
+    let stats_ids = IdCheck::compare(
+        &totals.acknowledged,
+        &totals.given_up,
+        &db.ids,
+        (db.events - db.ids.len() as i64).max(0) as u64,
+    );
+    let stream_ids = IdCheck::compare(
+        &totals.acknowledged,
+        &totals.given_up,
+        &received,
+        listener.repeats(),
+    );
 
     let report = RunReport {
         profile: profile.name.into(),
@@ -324,7 +376,11 @@ async fn acknowledged_events_are_counted_once_and_streamed_through_faults() {
         unknown: totals.unknown,
         retries: totals.retries,
         counted: last.unwrap_or(-1),
+        counted_in_db: db.events,
+        counted_ids: db.ids.len() as u64,
+        stats_ids: stats_ids.clone(),
         streamed,
+        stream_ids: stream_ids.clone(),
         faults,
     };
     let path = if profile.name == "full" {
@@ -344,13 +400,51 @@ async fn acknowledged_events_are_counted_once_and_streamed_through_faults() {
         totals.unknown, 0,
         "no event was left with an unknown outcome"
     );
+    assert!(
+        stats_ids.missing.is_empty(),
+        "edm-stats counted every acknowledged event: {} missing {}",
+        stats_ids.missing.len(),
+        sample(&stats_ids.missing)
+    );
+    assert!(
+        stats_ids.not_acknowledged.is_empty(),
+        "edm-stats counted only acknowledged events: {} the client gave up on were counted {}",
+        stats_ids.not_acknowledged.len(),
+        sample(&stats_ids.not_acknowledged)
+    );
+    assert!(
+        stats_ids.never_sent.is_empty(),
+        "edm-stats counted only events that were sent: {} others {}",
+        stats_ids.never_sent.len(),
+        sample(&stats_ids.never_sent)
+    );
+    assert_eq!(
+        db.events,
+        db.ids.len() as i64,
+        "edm-stats counted each event once: as many events in its aggregates as distinct ids"
+    );
     assert_eq!(
         last,
         Some(acknowledged),
         "edm-stats counted every acknowledged event exactly once"
     );
     assert_eq!(
-        streamed, acknowledged as u64,
-        "every acknowledged event reached the Socket.io client"
+        streamed,
+        acknowledged as u64,
+        "every acknowledged event reached the Socket.io client: {} missing {}",
+        stream_ids.missing.len(),
+        sample(&stream_ids.missing)
+    );
+    assert!(
+        stream_ids.not_acknowledged.is_empty(),
+        "the Socket.io client received only acknowledged events: {} the client gave up on arrived {}",
+        stream_ids.not_acknowledged.len(),
+        sample(&stream_ids.not_acknowledged)
+    );
+    assert!(
+        stream_ids.never_sent.is_empty(),
+        "the Socket.io client received only events that were sent: {} others {}",
+        stream_ids.never_sent.len(),
+        sample(&stream_ids.never_sent)
     );
 }
