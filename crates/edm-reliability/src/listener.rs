@@ -1,9 +1,9 @@
 //! The official Socket.io client (`listen.mjs`, socket.io-client from npm)
 //! connected to edm-stream in a child process, reconnecting when the
-//! service restarts, with the arrival time of every event id it printed and
-//! how often it printed it.
+//! service restarts, with the arrival time of every event id it printed,
+//! the positions it arrived at, and how often.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -17,11 +17,13 @@ pub struct Listener {
     arrivals: Arc<Mutex<HashMap<String, Arrival>>>,
 }
 
-/// When an event id first arrived, and how many times in all.
-#[derive(Debug, Clone, Copy)]
+/// When an event id first arrived, how many times in all, and at which
+/// positions (`edm-ui-click/0/1234`).
+#[derive(Debug, Clone)]
 struct Arrival {
     first: Instant,
     times: u64,
+    positions: HashSet<String>,
 }
 
 impl Listener {
@@ -44,14 +46,15 @@ impl Listener {
                 if line == "CONNECTED" {
                     let _ = connected.send(());
                 } else {
-                    seen.lock()
-                        .unwrap()
-                        .entry(line)
-                        .or_insert_with(|| Arrival {
-                            first: Instant::now(),
-                            times: 0,
-                        })
-                        .times += 1;
+                    let (id, position) = line.split_once(' ').unwrap_or((&line, ""));
+                    let mut seen = seen.lock().unwrap();
+                    let arrival = seen.entry(id.to_owned()).or_insert_with(|| Arrival {
+                        first: Instant::now(),
+                        times: 0,
+                        positions: HashSet::new(),
+                    });
+                    arrival.times += 1;
+                    arrival.positions.insert(position.to_owned());
                 }
             }
         });
@@ -76,13 +79,25 @@ impl Listener {
     }
 
     /// Arrivals of an event id after its first one, all ids together: the
-    /// same event received again.
+    /// same event received again, from the same record or another one.
     pub fn repeats(&self) -> u64 {
         self.arrivals
             .lock()
             .unwrap()
             .values()
             .map(|arrival| arrival.times - 1)
+            .sum()
+    }
+
+    /// Arrivals of a record (a position) after its first one: what the
+    /// stream sent twice, where an id at two positions is a record Kafka
+    /// holds twice (a retried write).
+    pub fn repeated_records(&self) -> u64 {
+        self.arrivals
+            .lock()
+            .unwrap()
+            .values()
+            .map(|arrival| arrival.times - arrival.positions.len() as u64)
             .sum()
     }
 

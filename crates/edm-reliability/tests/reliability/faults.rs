@@ -347,6 +347,7 @@ async fn acknowledged_events_are_counted_once_and_streamed_through_faults() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     listener.stop();
     let received: HashSet<String> = listener.event_ids().into_iter().collect();
+    let repeated_records = listener.repeated_records();
     let streamed = totals
         .acknowledged
         .iter()
@@ -446,5 +447,12 @@ async fn acknowledged_events_are_counted_once_and_streamed_through_faults() {
         "the Socket.io client received only events that were sent: {} others {}",
         stream_ids.never_sent.len(),
         sample(&stream_ids.never_sent)
+    );
+    // An id may arrive twice when Kafka holds it twice (a write the relay
+    // retried); one record arriving twice breaks the resume's promise.
+    assert_eq!(
+        repeated_records, 0,
+        "the client resumed without receiving a record twice ({} repeated ids in all)",
+        stream_ids.repeats
     );
 }
