@@ -21,16 +21,21 @@ pub enum Topic {
     /// Clicks per product per minute, final and provisional:
     /// `edm-trending-counts`, compacted, written by edm-trending alone.
     Counts,
+    /// A bounded, uniform sample of the store's events, each standing for
+    /// the events read with it: `edm-trending-sample`, written by
+    /// edm-trending alone.
+    Sample,
 }
 
 impl Topic {
     /// Every logical topic, in a stable order (the order of `topics` in
     /// `topology.json`, which creates them): the event catalog's.
-    pub const ALL: [Topic; 4] = [
+    pub const ALL: [Topic; 5] = [
         Topic::Click,
         Topic::PageLoad,
         Topic::Trending,
         Topic::Counts,
+        Topic::Sample,
     ];
 
     /// What edm-stream streams unless `KAFKA_TOPIC` says otherwise: the
@@ -49,6 +54,7 @@ impl Topic {
             Topic::PageLoad => "edm-ui-pageload",
             Topic::Trending => "edm-trending",
             Topic::Counts => "edm-trending-counts",
+            Topic::Sample => "edm-trending-sample",
         }
     }
 
@@ -67,7 +73,8 @@ impl fmt::Display for Topic {
 /// The name is not one of EDM's logical topics.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown topic (expected edm-ui-click, edm-ui-pageload, edm-trending or edm-trending-counts)"
+    "unknown topic (expected edm-ui-click, edm-ui-pageload, edm-trending, edm-trending-counts \
+     or edm-trending-sample)"
 )]
 pub struct UnknownTopic;
 
@@ -198,6 +205,10 @@ mod tests {
             .all(|t| t.is_store_event() == Topic::STORE_EVENTS.contains(t)));
         assert!(!Topic::Trending.is_store_event());
         assert_eq!(Topic::Trending.name(), "edm-trending");
+        // The sample carries store events, but it is not a topic of them.
+        assert!(!Topic::Sample.is_store_event());
+        assert!(!Topic::STREAMED.contains(&Topic::Sample));
+        assert_eq!(Topic::ALL.last(), Some(&Topic::Sample));
     }
 
     #[test]

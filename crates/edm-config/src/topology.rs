@@ -186,6 +186,7 @@ mod tests {
         }
         assert_eq!(topology.cleanup_policy("edm-trending-counts"), "compact");
         assert_eq!(topology.cleanup_policy("edm-ui-click"), "delete");
+        assert_eq!(topology.cleanup_policy("edm-trending-sample"), "delete");
     }
 
     #[test]

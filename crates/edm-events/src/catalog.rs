@@ -1,7 +1,8 @@
 //! The event catalog: one JSON Schema (draft 2020-12) per topic, generated
 //! with `schemars` from the event types in [`crate::event`], the
-//! trending record in [`crate::trending`] and the counts record in
-//! [`crate::counts`]. The schemas are committed under
+//! trending record in [`crate::trending`], the counts record in
+//! [`crate::counts`] and the sample record in [`crate::sample`] (whose
+//! `event` is either store topic's event schema). The schemas are committed under
 //! `docs/events/` (a test keeps the files equal to what this module
 //! generates) and edm-relay serves them at `/api/v1/schemas`.
 //!
@@ -28,6 +29,7 @@ use crate::event::{
     ClickProperties, PageLoadProperties, MAX_ID_CHARS, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS,
     NO_CONTROL_CHARACTERS_PATTERN,
 };
+use crate::sample::SampleRecord;
 use crate::trending::TrendingRecord;
 use edm_config::Topic;
 
@@ -99,6 +101,24 @@ struct TopicEvent<P: TopicProperties> {
     event_id: Option<String>,
 }
 
+/// The schema of a store event of either topic, as [`crate::Event::parse`]
+/// accepts it: the click schema or the page-load schema (each pins its
+/// topic, so exactly one can match). A sample record's `event`.
+pub(crate) fn store_event_schema(generator: &mut SchemaGenerator) -> Schema {
+    let of_topic = |mut schema: Schema, topic: Topic| {
+        schema.insert(
+            "description".into(),
+            format!("An {topic} event, as {} states it.", file_name(topic)).into(),
+        );
+        schema
+    };
+    let click = generator.subschema_for::<TopicEvent<ClickProperties>>();
+    let page_load = generator.subschema_for::<TopicEvent<PageLoadProperties>>();
+    json_schema!({
+        "oneOf": [of_topic(click, Topic::Click), of_topic(page_load, Topic::PageLoad)],
+    })
+}
+
 /// The JSON Schema of `topic`'s records, with its keys sorted so the text
 /// is the same however `serde_json` orders maps.
 pub fn schema(topic: Topic) -> Value {
@@ -125,6 +145,11 @@ pub fn schema(topic: Topic) -> Value {
             generator.into_root_schema_for::<CountsRecord>(),
             "The clicks of one product in one minute of event time, counted by edm-trending (never sent through edm-relay): provisional while the minute is open, final once it closed.",
             "keyed by \"<kind>:<minute>:<name>\" and compacted (the latest record per key holds: the final count)",
+        ),
+        Topic::Sample => (
+            generator.into_root_schema_for::<SampleRecord>(),
+            "One event of a bounded, uniform sample of the store's events, taken by edm-trending (never sent through edm-relay), with how many events read with it it stands for.",
+            "keyed by its source \"<topic>/<partition>\"",
         ),
     };
     let kind = if topic.is_store_event() {
@@ -217,6 +242,30 @@ mod tests {
         );
         assert_eq!(s["properties"]["minute"]["multipleOf"], 60_000);
         assert_eq!(s["properties"]["count"]["minimum"], 1);
+        assert_eq!(s["additionalProperties"], true);
+    }
+
+    #[test]
+    fn the_sample_schema_pins_its_topic_and_holds_either_store_event() {
+        let s = schema(Topic::Sample);
+        assert_eq!(s["title"], "edm-trending-sample record");
+        assert_eq!(s["properties"]["topic"]["const"], "edm-trending-sample");
+        assert_eq!(
+            s["required"],
+            serde_json::json!(["topic", "event", "stands_for", "source", "offset", "second"])
+        );
+        assert_eq!(s["properties"]["stands_for"]["minimum"], 1);
+        assert_eq!(s["properties"]["second"]["multipleOf"], 1000);
+        assert_eq!(
+            s["properties"]["source"]["pattern"],
+            crate::sample::SOURCE_PATTERN
+        );
+        let events = s["properties"]["event"]["oneOf"].as_array().unwrap();
+        let topics: Vec<&Value> = events
+            .iter()
+            .map(|e| &e["properties"]["topic"]["const"])
+            .collect();
+        assert_eq!(topics, ["edm-ui-click", "edm-ui-pageload"]);
         assert_eq!(s["additionalProperties"], true);
     }
 

@@ -171,7 +171,9 @@ impl Event {
                 require_object(properties, "properties")?;
                 Properties::PageLoad(from_json(properties, "properties.")?)
             }
-            Topic::Trending | Topic::Counts => return Err(not_a_store_topic(topic)),
+            Topic::Trending | Topic::Counts | Topic::Sample => {
+                return Err(not_a_store_topic(topic))
+            }
         };
         let event = Event {
             topic,

@@ -11,6 +11,8 @@
 //!   validation.
 //! - [`counts`]: [`CountsRecord`], a record of the `edm-trending-counts`
 //!   topic (one product's clicks in one minute, provisional or final).
+//! - [`sample`]: [`SampleRecord`], a record of the `edm-trending-sample`
+//!   topic (one sampled store event and how many events it stands for).
 //! - [`device`]: a page load's device type, from its user agent.
 //! - [`catalog`]: the JSON Schema of each topic's records (`docs/events/`).
 //!
@@ -21,8 +23,10 @@ pub mod catalog;
 pub mod counts;
 pub mod device;
 pub mod event;
+pub mod sample;
 pub mod trending;
 
 pub use counts::{CountKind, CountsRecord};
 pub use event::{Event, EventError, EVENT_ID_HEADER};
+pub use sample::{SampleRecord, SampleSource};
 pub use trending::TrendingRecord;

@@ -6,6 +6,7 @@
 //! | `edm-ui-click`, `edm-ui-pageload` | `edm_events::Event::parse` accepts it, on its own topic | `event` |
 //! | `edm-trending` | `edm_events::TrendingRecord::parse` accepts it | `trending` |
 //! | `edm-trending-counts` (not among the topics edm-stream reads yet: [`Topic::STREAMED`]) | `edm_events::CountsRecord::parse` accepts it | `counts` |
+//! | `edm-trending-sample` (not among the topics edm-stream reads yet: [`Topic::STREAMED`]) | `edm_events::SampleRecord::parse` accepts it | `sample` |
 //!
 //! Each carries the same two arguments: the record's JSON text exactly as it
 //! was in Kafka, and its position. A message that is not valid for its
@@ -20,7 +21,7 @@
 use std::borrow::Cow;
 
 use edm_config::Topic;
-use edm_events::{CountsRecord, Event, TrendingRecord};
+use edm_events::{CountsRecord, Event, SampleRecord, TrendingRecord};
 
 /// The kinds of record streamed, each under its own Socket.io event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,11 +32,13 @@ pub enum Kind {
     Trending,
     /// edm-trending's per-minute counts: `counts`.
     Counts,
+    /// edm-trending's sample of the store's events: `sample`.
+    Sample,
 }
 
 impl Kind {
     /// Every kind, in the order of [`Kind::index`].
-    pub const ALL: [Kind; 3] = [Kind::StoreEvent, Kind::Trending, Kind::Counts];
+    pub const ALL: [Kind; 4] = [Kind::StoreEvent, Kind::Trending, Kind::Counts, Kind::Sample];
     /// How many kinds there are (for per-kind arrays).
     pub const COUNT: usize = Kind::ALL.len();
 
@@ -45,6 +48,7 @@ impl Kind {
             Topic::Click | Topic::PageLoad => Kind::StoreEvent,
             Topic::Trending => Kind::Trending,
             Topic::Counts => Kind::Counts,
+            Topic::Sample => Kind::Sample,
         }
     }
 
@@ -54,6 +58,7 @@ impl Kind {
             Kind::StoreEvent => "event",
             Kind::Trending => "trending",
             Kind::Counts => "counts",
+            Kind::Sample => "sample",
         }
     }
 
@@ -63,6 +68,7 @@ impl Kind {
             Kind::StoreEvent => 0,
             Kind::Trending => 1,
             Kind::Counts => 2,
+            Kind::Sample => 3,
         }
     }
 }
@@ -92,6 +98,7 @@ enum Record {
     StoreEvent(Event),
     Trending(TrendingRecord),
     Counts(CountsRecord),
+    Sample(SampleRecord),
 }
 
 impl Record {
@@ -113,6 +120,9 @@ impl Record {
             Kind::Counts => CountsRecord::parse(payload)
                 .map(Self::Counts)
                 .map_err(|e| Invalid(format!("not a valid counts record: {e}"))),
+            Kind::Sample => SampleRecord::parse(payload)
+                .map(Self::Sample)
+                .map_err(|e| Invalid(format!("not a valid sample record: {e}"))),
         }
     }
 
@@ -122,6 +132,7 @@ impl Record {
             Self::StoreEvent(event) => event.to_json(),
             Self::Trending(record) => serde_json::to_string(record).expect("a record encodes"),
             Self::Counts(record) => serde_json::to_string(record).expect("a record encodes"),
+            Self::Sample(record) => serde_json::to_string(record).expect("a record encodes"),
         }
     }
 }
@@ -169,6 +180,7 @@ mod tests {
         assert_eq!(Kind::of(Topic::Click).socket_event(), "event");
         assert_eq!(Kind::of(Topic::PageLoad).socket_event(), "event");
         assert_eq!(Kind::of(Topic::Trending).socket_event(), "trending");
+        assert_eq!(Kind::of(Topic::Sample).socket_event(), "sample");
         for (i, kind) in Kind::ALL.into_iter().enumerate() {
             assert_eq!(kind.index(), i);
         }
@@ -207,6 +219,29 @@ mod tests {
         );
         assert!(streamable(Topic::Trending, None, CAP).is_err());
         assert!(streamable(Topic::Trending, Some(b"\xff\xfe"), CAP).is_err());
+    }
+
+    #[test]
+    fn a_sample_record_goes_out_as_sample_and_nothing_else_does() {
+        let sample = format!(
+            r#"{{"topic":"edm-trending-sample","event":{CLICK},"stands_for":3,"source":"edm-ui-click/0","offset":5,"second":1763800001000}}"#
+        );
+        assert_eq!(
+            streamable(Topic::Sample, Some(sample.as_bytes()), CAP),
+            Ok(Streamed {
+                text: Cow::Borrowed(sample.as_str()),
+                trimmed: false,
+            })
+        );
+        // Its event alone is not a sample record, nor is it a click.
+        let Err(Unstreamable::Invalid(err)) =
+            streamable(Topic::Sample, Some(CLICK.as_bytes()), CAP)
+        else {
+            panic!("a click is not a sample record")
+        };
+        assert!(err.starts_with("not a valid sample record"), "{err}");
+        assert!(streamable(Topic::Click, Some(sample.as_bytes()), CAP).is_err());
+        assert!(streamable(Topic::Sample, Some(b"\x00garbage"), CAP).is_err());
     }
 
     #[test]

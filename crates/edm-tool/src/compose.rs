@@ -323,6 +323,8 @@ mod tests {
         assert!(text.contains(
             "        create edm-trending-counts 4 \"--config cleanup.policy=compact\"\n"
         ));
+        // The sample is a public topic of normal retention.
+        assert!(text.contains("        create edm-trending-sample 4\n"));
         assert!(text.contains(
             "        create edm-trending-window-counts-changelog 4 \"--config cleanup.policy=compact\"\n"
         ));

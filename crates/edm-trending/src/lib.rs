@@ -90,7 +90,10 @@
 //! - [`settings`]: the environment variables and their limits.
 //! - [`names`]: the prefixed topic, group and transactional-id names.
 //! - [`producer`]: a stage's producer under either processing guarantee.
-//! - [`repartition_stage`]: stage 1, clicks and progress records.
+//! - [`repartition_stage`]: stage 1, clicks, page loads and progress
+//!   records, and the sample of the store's events.
+//! - [`sampler`]: [`Sampler`](sampler::Sampler), each cycle's uniform
+//!   sample of each input partition's events, for `edm-trending-sample`.
 //! - [`window_task`]: stage 2, a window task: a store on one repartition
 //!   partition.
 //! - [`merge_task`]: stage 3, the merge step on the partials topic.
@@ -120,6 +123,7 @@ pub mod progress;
 pub mod repartition;
 pub mod repartition_stage;
 pub mod restore;
+pub mod sampler;
 pub mod settings;
 pub mod startup;
 pub mod store;

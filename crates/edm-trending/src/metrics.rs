@@ -27,6 +27,7 @@
 //! | `edm_trending_repeated_clicks_total` | clicks read twice (at least once, after a crash) and counted once |
 //! | `edm_trending_partials_written_total` | window results of one task's products written for the merge (an aborted cycle's included) |
 //! | `edm_trending_minute_counts_written_total{status}` | `edm-trending-counts` records written (an aborted cycle's included): `final` (a closed minute's count), `provisional` (an open minute's count so far), `withdrawn` (a tombstone for a product that lost its place in a full minute) |
+//! | `edm_trending_sample_records_total` | `edm-trending-sample` records written (an aborted cycle's included) |
 //! | `edm_trending_skipped_partials_total` | partials records the merge could not decode or refused (logged) |
 //! | `edm_trending_watermark_milliseconds` | the smallest watermark of the window tasks this instance holds (epoch ms): windows closed up to it |
 //! | `edm_trending_window_tasks` | window tasks this instance holds |
@@ -115,6 +116,8 @@ pub struct Metrics {
     pub skipped_partials: Counter,
     /// `edm-trending-counts` records written, by status.
     pub minute_counts_written: Family<StatusLabel, Counter>,
+    /// `edm-trending-sample` records written.
+    pub sample_records: Counter,
     /// The smallest watermark of the window tasks held, epoch ms.
     pub watermark_ms: Gauge,
     /// Window tasks this instance holds.
@@ -210,6 +213,7 @@ impl Metrics {
             "partials_written": self.partials_written.clone() => "Window results of one task's products written for the merge (an aborted cycle's included)";
             "skipped_partials": self.skipped_partials.clone() => "Partials records the merge could not decode or refused";
             "minute_counts_written": self.minute_counts_written.clone() => "edm-trending-counts records written (an aborted cycle's included): final, provisional, withdrawn";
+            "sample_records": self.sample_records.clone() => "edm-trending-sample records written (an aborted cycle's included)";
             "watermark_milliseconds": self.watermark_ms.clone() => "The smallest watermark of the window tasks this instance holds (epoch ms): windows closed up to it";
             "window_tasks": self.window_tasks.clone() => "Window tasks this instance holds";
             "merge_task": self.merge_task.clone() => "1 while this instance holds the merge step";

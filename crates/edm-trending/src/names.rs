@@ -42,6 +42,8 @@ pub struct Names {
     pub output: String,
     /// The per-minute counts topic: `edm-trending-counts`.
     pub counts: String,
+    /// The sample of the store's events: `edm-trending-sample`.
+    pub sample: String,
     /// The merge step's transactional id.
     pub merge_transactional_id: String,
     /// This process's repartition-stage transactional id.
@@ -61,6 +63,7 @@ impl Names {
             partials: format!("{id}-window-partials"),
             output: format!("{}{}", kafka.prefix, crate::OUTPUT_TOPIC),
             counts: kafka.topic_name(Topic::Counts),
+            sample: kafka.topic_name(Topic::Sample),
             merge_transactional_id: format!("{id}-merge"),
             repartition_transactional_id: format!(
                 "{id}-repartition-{}",
@@ -119,6 +122,7 @@ mod tests {
         );
         assert_eq!(names.output, "wabash-1234.edm-trending");
         assert_eq!(names.counts, "wabash-1234.edm-trending-counts");
+        assert_eq!(names.sample, "wabash-1234.edm-trending-sample");
         assert_eq!(names.partials, "wabash-1234.edm-trending-window-partials");
         assert_eq!(
             names.windows_transactional_id(3),

@@ -6,7 +6,8 @@
 //! 1. **Repartition** ([`RepartitionStage`], as many tasks as `edm-ui-click`
 //!    has partitions, shared by the instances): each click is given its
 //!    event time and written, keyed by its product, to the repartition
-//!    topic, with progress records for input partitions read to their end.
+//!    topic, with progress records for input partitions read to their end,
+//!    and each cycle's sample of the events read to `edm-trending-sample`.
 //!    Its producer's transactional id is this process's own; a zombie is
 //!    fenced by the group's generation when it commits offsets.
 //! 2. **Windows** ([`WindowTask`], one task per repartition partition, on
@@ -48,6 +49,7 @@ use crate::names::Names;
 use crate::producer::{fenced, transactions_refused, StageProducer};
 use crate::progress::{source_id, source_of, InputTopic};
 use crate::repartition_stage::RepartitionStage;
+use crate::sampler::Sampler;
 use crate::settings::{ProcessingGuarantee, Settings};
 use crate::window_task::WindowTask;
 
@@ -179,6 +181,14 @@ impl Processor {
             .map_err(Fatal::Client)?;
         let producer = StageProducer::new(&settings, &names.repartition_transactional_id)
             .map_err(|e| refused_or_client(e, &names.repartition_transactional_id))?;
+        match settings.sample_per_cycle() {
+            Some(k) => tracing::info!(
+                per_cycle = k,
+                "sampling at most {k} events per input partition per cycle to {}",
+                names.sample
+            ),
+            None => tracing::info!("no sample (EDM_TRENDING_SAMPLE_PER_SECOND=0)"),
+        }
         tracing::info!(
             guarantee = settings.guarantee.name(),
             "processing {}",
@@ -192,6 +202,7 @@ impl Processor {
             repartition: RepartitionStage::new(
                 producer,
                 settings.guarantee == ProcessingGuarantee::ExactlyOnce,
+                settings.sample_per_cycle().map(Sampler::new),
             ),
             settings,
             names,
@@ -315,6 +326,8 @@ impl Processor {
         }
         let clock = self.clock();
         self.repartition.write_batches(&self.names, &self.metrics)?;
+        self.repartition
+            .write_sample(&self.names, &self.metrics, clock)?;
         self.repartition.write_progress(
             &self.consumer,
             &self.names,

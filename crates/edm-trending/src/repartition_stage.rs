@@ -25,6 +25,19 @@
 //! twice by its input offset in the order it was read: each click (and
 //! page load) keeps its own record there.
 //!
+//! # The sample
+//! Each valid click and page load also goes through the cycle's
+//! [`Sampler`]: a uniform reservoir of at most `k` events per input
+//! partition. At the end of the cycle, after the batches and before the
+//! progress records, each partition that read `n` events writes its
+//! `min(n, k)` kept ones to `edm-trending-sample`, keyed by their source
+//! (`edm-ui-click/2`), their `stands_for` adding up to `n`, in the cycle's
+//! transaction: an aborted cycle writes none, so the committed records of
+//! a partition state exactly how many events it holds. Under at least once
+//! a crash may write a cycle's sample again (its events read again, in
+//! cycles cut elsewhere). Records the stage skips are neither sampled nor
+//! counted.
+//!
 //! # Progress of what was read
 //! A task hears of an input partition through the records of its own
 //! products (or device types), which may be none: so at the end of a
@@ -65,6 +78,7 @@ use crate::progress::{source_id, source_of, InputTopic, Source};
 use crate::repartition::{
     ClickBatch, ClickRecord, PageLoadBatch, ProgressRecord, RepartitionRecord,
 };
+use crate::sampler::{kept_text, Sampler};
 use crate::throttled_log::Throttled;
 use crate::window::last_closing_at_or_before;
 use crate::window_task::PARTITIONS_REFRESH;
@@ -153,6 +167,10 @@ pub struct RepartitionStage {
     batches: Option<BTreeMap<(i64, i32, BatchKind, String), Gathered>>,
     /// The assigned input partitions, by source id.
     inputs: BTreeMap<i32, InputPartition>,
+    /// The open cycle's sample of the events read, for
+    /// `edm-trending-sample`; `None` when `EDM_TRENDING_SAMPLE_PER_SECOND`
+    /// is 0.
+    sampler: Option<Sampler>,
     adjusted: BTreeMap<&'static str, Throttled>,
     skipped: Throttled,
     /// The repartition topic's partition count, and when it was read.
@@ -161,12 +179,14 @@ pub struct RepartitionStage {
 
 impl RepartitionStage {
     /// The stage with no partition yet; `batched`: clicks are written in
-    /// batches (exactly once only, see the module documentation).
-    pub fn new(producer: StageProducer, batched: bool) -> Self {
+    /// batches (exactly once only, see the module documentation);
+    /// `sampler`: the sample's reservoirs, if it writes one.
+    pub fn new(producer: StageProducer, batched: bool, sampler: Option<Sampler>) -> Self {
         Self {
             producer,
             batches: batched.then(BTreeMap::new),
             inputs: BTreeMap::new(),
+            sampler,
             adjusted: BTreeMap::new(),
             skipped: Throttled::default(),
             window_tasks: None,
@@ -293,6 +313,11 @@ impl RepartitionStage {
         } else {
             metrics.page_loads_repartitioned.inc();
         }
+        if let Some(sampler) = self.sampler.as_mut() {
+            // The text is copied only if the event is kept.
+            let payload = message.payload().unwrap_or_default();
+            sampler.offer(partition, offset, || kept_text(payload, &event));
+        }
         if let Some(batches) = self.batches.as_mut() {
             let minute = time.ms - time.ms.rem_euclid(60_000);
             let gathered = batches
@@ -348,6 +373,28 @@ impl RepartitionStage {
             };
             self.write(&record, names, None)?;
             metrics.repartition_records.inc();
+        }
+        Ok(())
+    }
+
+    /// Writes the open cycle's sample to `edm-trending-sample` (after its
+    /// batches, before its progress records), dated `clock`'s second.
+    pub fn write_sample(
+        &mut self,
+        names: &Names,
+        metrics: &Metrics,
+        clock: Clock,
+    ) -> Result<(), Interrupted> {
+        let Some(sampler) = self.sampler.as_mut() else {
+            return Ok(());
+        };
+        let second = clock.now_ms - clock.now_ms.rem_euclid(1000);
+        for record in sampler.take(second) {
+            let out = BaseRecord::<String, Vec<u8>>::to(&names.sample)
+                .key(&record.key)
+                .payload(&record.value);
+            self.producer.send(out)?;
+            metrics.sample_records.inc();
         }
         Ok(())
     }
@@ -556,6 +603,9 @@ impl RepartitionStage {
     pub fn aborted(&mut self) -> Vec<(i32, Option<i64>)> {
         if let Some(batches) = self.batches.as_mut() {
             batches.clear();
+        }
+        if let Some(sampler) = self.sampler.as_mut() {
+            sampler.clear();
         }
         let mut rewind = Vec::new();
         for (&partition, input) in self.inputs.iter_mut() {

@@ -84,6 +84,13 @@ pub struct Settings {
     /// the most input records in one transaction (a cycle ends at this or
     /// at the commit interval; at 5,000 the commits halved the rate).
     pub max_batch_records: usize,
+    /// `EDM_TRENDING_SAMPLE_PER_SECOND` (default 20, 0 to 10,000): events
+    /// per input partition per second in the `edm-trending-sample` topic,
+    /// at most; each cycle keeps, per input partition, a uniform sample of
+    /// `ceil(this × the commit interval in seconds)` (at most 1,000) of the
+    /// events it read ([`Sampler`](crate::sampler::Sampler)). 0 writes no
+    /// sample.
+    pub sample_per_second: u32,
     /// `EDM_TRENDING_FETCH_PARTITION_KB` (default 4,096, 64 to 65,536):
     /// the most one fetch brings of each partition (librdkafka's
     /// `max.partition.fetch.bytes`). A backlog is read a fetch at a time:
@@ -158,6 +165,7 @@ impl ServiceSettings for Settings {
             )?),
             max_batch_records: number(env, "EDM_TRENDING_MAX_BATCH_RECORDS", 50_000, 1, 1_000_000)?
                 as usize,
+            sample_per_second: number(env, "EDM_TRENDING_SAMPLE_PER_SECOND", 20, 0, 10_000)? as u32,
             fetch_partition_bytes: number(
                 env,
                 "EDM_TRENDING_FETCH_PARTITION_KB",
@@ -188,5 +196,43 @@ impl Settings {
     /// The prefixed names on the wire.
     pub fn names(&self) -> Names {
         Names::new(&self.kafka, &self.application_id)
+    }
+
+    /// The sample's `k`, events kept per input partition per cycle (`None`:
+    /// no sample), from `EDM_TRENDING_SAMPLE_PER_SECOND` and the commit
+    /// interval.
+    pub fn sample_per_cycle(&self) -> Option<usize> {
+        crate::sampler::Sampler::per_cycle(self.sample_per_second, self.commit_interval)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edm_config::MapEnv;
+
+    fn env() -> MapEnv {
+        MapEnv::default().with("KAFKA_URL", "kafka://127.0.0.1:9092")
+    }
+
+    #[test]
+    fn the_sample_keeps_its_rate_over_a_cycle_and_can_be_turned_off() {
+        let settings = Settings::from_env(&env()).unwrap();
+        assert_eq!(settings.sample_per_second, 20);
+        assert_eq!(settings.sample_per_cycle(), Some(2), "20/s over 100 ms");
+        let env = env()
+            .with("EDM_TRENDING_SAMPLE_PER_SECOND", "50")
+            .with("EDM_TRENDING_COMMIT_INTERVAL_MS", "250");
+        assert_eq!(
+            Settings::from_env(&env).unwrap().sample_per_cycle(),
+            Some(13)
+        );
+        let off = env.clone().with("EDM_TRENDING_SAMPLE_PER_SECOND", "0");
+        assert_eq!(Settings::from_env(&off).unwrap().sample_per_cycle(), None);
+        for bad in ["10001", "-1", "many"] {
+            let err = Settings::from_env(&env.clone().with("EDM_TRENDING_SAMPLE_PER_SECOND", bad))
+                .unwrap_err();
+            assert_eq!(err.variable, "EDM_TRENDING_SAMPLE_PER_SECOND", "{bad}");
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! exactly what the code generates, and each schema accepts and refuses the
 //! same events as `Event::parse`, the parser every EDM service uses (for
 //! `edm-trending`, the same records as `TrendingRecord::parse`, which also
-//! checks the rules across fields that a schema cannot state).
+//! checks the rules across fields that a schema cannot state; likewise for
+//! `edm-trending-counts` and `edm-trending-sample`).
 //!
 //! After changing the event types, regenerate the committed files with
 //!
@@ -470,4 +471,113 @@ fn the_counts_schema_accepts_exactly_what_readers_accept() {
     assert!(!validator.is_valid(&reference_trending()));
     let trending = jsonschema::validator_for(&catalog::schema(Topic::Trending)).unwrap();
     assert!(!trending.is_valid(&reference_counts()));
+}
+
+/// A sampled click as edm-trending writes it.
+fn reference_sample() -> Value {
+    json!({"topic":"edm-trending-sample","event":reference_click(),"stands_for":37,
+           "source":"edm-ui-click/2","offset":1234,"second":1_763_800_041_000_i64})
+}
+
+#[test]
+fn the_sample_schema_accepts_exactly_what_readers_accept() {
+    let validator = jsonschema::validator_for(&catalog::schema(Topic::Sample)).unwrap();
+    type Change = fn(&mut Value);
+    let changes: [(&str, Change); 24] = [
+        ("nothing changed", |_| {}),
+        ("a page load", |v| {
+            v["event"] = reference_pageload();
+            v["source"] = json!("edm-ui-pageload/0");
+        }),
+        ("extra fields", |v| v["cycle"] = json!(1)),
+        ("extra event fields", |v| {
+            v["event"]["schema_version"] = json!(2)
+        }),
+        ("standing for itself alone", |v| v["stands_for"] = json!(1)),
+        ("the highest partition", |v| {
+            v["source"] = json!("edm-ui-click/999999999")
+        }),
+        ("offset 0", |v| v["offset"] = json!(0)),
+        ("another topic", |v| {
+            v["topic"] = json!("edm-trending-counts")
+        }),
+        ("standing for nothing", |v| v["stands_for"] = json!(0)),
+        ("a fractional share", |v| v["stands_for"] = json!(1.5)),
+        ("a negative offset", |v| v["offset"] = json!(-1)),
+        ("a second that is not a second's start", |v| {
+            v["second"] = json!(1_763_800_041_500_i64)
+        }),
+        ("a negative second", |v| v["second"] = json!(-1000)),
+        ("a source without partition", |v| {
+            v["source"] = json!("edm-ui-click")
+        }),
+        ("a partition with a leading zero", |v| {
+            v["source"] = json!("edm-ui-click/02")
+        }),
+        ("a partition past the highest", |v| {
+            v["source"] = json!("edm-ui-click/1000000000")
+        }),
+        ("a source on edm-trending", |v| {
+            v["source"] = json!("edm-trending/0")
+        }),
+        ("an invalid event", |v| {
+            v["event"]["properties"]["button_id"] = json!("")
+        }),
+        ("an event without uuid", |v| {
+            v["event"].as_object_mut().unwrap().remove("uuid");
+        }),
+        ("a trending record for an event", |v| {
+            v["event"] = reference_trending()
+        }),
+        ("an event that is text", |v| {
+            v["event"] = json!(reference_click().to_string())
+        }),
+        ("no event", |v| {
+            v.as_object_mut().unwrap().remove("event");
+        }),
+        ("no second", |v| {
+            v.as_object_mut().unwrap().remove("second");
+        }),
+        ("no source", |v| {
+            v.as_object_mut().unwrap().remove("source");
+        }),
+    ];
+    let mut accepted = 0;
+    for (name, change) in changes {
+        let mut record = reference_sample();
+        change(&mut record);
+        let by_parser = edm_events::SampleRecord::parse(record.to_string().as_bytes()).is_ok();
+        let by_schema = validator.is_valid(&record);
+        assert_eq!(
+            by_schema, by_parser,
+            "edm-trending-sample with {name}: the schema says {by_schema}, SampleRecord::parse says {by_parser}"
+        );
+        accepted += usize::from(by_parser);
+    }
+    assert_eq!(accepted, 7, "the corpus has valid records too");
+    // No other topic's records are sample records, nor the other way round.
+    for other in [reference_click(), reference_trending(), reference_counts()] {
+        assert!(!validator.is_valid(&other));
+    }
+    for topic in [Topic::Click, Topic::Trending, Topic::Counts] {
+        let other = jsonschema::validator_for(&catalog::schema(topic)).unwrap();
+        assert!(!other.is_valid(&reference_sample()), "{topic}");
+    }
+}
+
+#[test]
+fn reading_a_sample_record_also_checks_what_a_schema_cannot_state() {
+    let validator = jsonschema::validator_for(&catalog::schema(Topic::Sample)).unwrap();
+    // A click said to be read from a page-load partition.
+    let mut record = reference_sample();
+    record["source"] = json!("edm-ui-pageload/2");
+    assert!(validator.is_valid(&record), "the schema cannot tell");
+    let err = edm_events::SampleRecord::parse(record.to_string().as_bytes()).unwrap_err();
+    assert_eq!(err.field_name(), Some("event.topic"), "{err}");
+    // Longer than a record may be, with a field no one defines.
+    let mut record = reference_sample();
+    record["padding"] = json!("x".repeat(edm_events::sample::MAX_RECORD_BYTES));
+    assert!(validator.is_valid(&record), "the schema cannot tell");
+    let err = edm_events::SampleRecord::parse(record.to_string().as_bytes()).unwrap_err();
+    assert_eq!(err.field_name(), Some("body"), "{err}");
 }

@@ -1,4 +1,5 @@
-//! Property tests of event and trending-record parsing and validation:
+//! Property tests of event, trending-record and sample-record parsing and
+//! validation:
 //! arbitrary bytes, deeply nested JSON, unicode edge cases, control
 //! characters, and SQL- or script-shaped values. Parsing never panics;
 //! whatever it accepts satisfies every documented bound and survives a
@@ -11,7 +12,7 @@ use edm_events::event::{
     Properties, MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_TIMESTAMP_MS, MAX_URL_CHARS, MIN_TIMESTAMP_MS,
 };
 use edm_events::trending::{MAX_RECORD_BYTES, MAX_TOP_PRODUCTS};
-use edm_events::{Event, EventError, TrendingRecord};
+use edm_events::{Event, EventError, SampleRecord, TrendingRecord};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -85,6 +86,61 @@ fn check_trending(input: &[u8]) {
     if let Ok(event) = Event::parse(input) {
         assert!(TrendingRecord::parse(input).is_err(), "{event:?}");
     }
+}
+
+/// Checks what the sample-record parser promises about any input.
+fn check_sample(input: &[u8]) {
+    match SampleRecord::parse(input) {
+        Ok(record) => {
+            assert!(input.len() <= edm_events::sample::MAX_RECORD_BYTES);
+            assert_eq!(record.topic, "edm-trending-sample");
+            assert!(record.stands_for >= 1);
+            assert!(record.offset >= 0);
+            assert!(record.second >= 0 && record.second % 1000 == 0);
+            assert_eq!(record.event.topic, record.source.topic);
+            assert!(record.source.topic.is_store_event());
+            // What was accepted reads back as the same record.
+            let text = serde_json::to_vec(&record).unwrap();
+            assert_eq!(SampleRecord::parse(&text).as_ref(), Ok(&record));
+        }
+        Err(EventError::Syntax(message)) => assert!(!message.is_empty()),
+        Err(EventError::Field { field, problem }) => {
+            assert!(!field.is_empty() && !problem.is_empty());
+        }
+    }
+    // An event is not a sample record, nor the other way round.
+    if let Ok(record) = SampleRecord::parse(input) {
+        assert!(Event::parse(input).is_err(), "{record:?}");
+    }
+}
+
+/// A valid sample record with one field (its event's too) replaced by
+/// something arbitrary.
+fn mutated_sample_record() -> impl Strategy<Value = Value> {
+    let base = json!({"topic":"edm-trending-sample",
+        "event":{"topic":"edm-ui-click","uuid":"v","event_timestamp":1_763_800_000_000_i64,
+                 "properties":{"button_id":"the-camper's-kit"}},
+        "stands_for":3,"source":"edm-ui-click/1","offset":7,"second":1_763_800_001_000_i64});
+    let field = prop_oneof![
+        Just("/topic"),
+        Just("/event"),
+        Just("/event/topic"),
+        Just("/event/properties"),
+        Just("/event/properties/button_id"),
+        Just("/stands_for"),
+        Just("/source"),
+        Just("/offset"),
+        Just("/second"),
+        Just("/extra"),
+    ];
+    (field, any_json(3)).prop_map(move |(field, value)| {
+        let mut record = base.clone();
+        let (parent, key) = field.rsplit_once('/').unwrap();
+        if let Some(Value::Object(map)) = record.pointer_mut(parent) {
+            map.insert(key.to_owned(), value);
+        }
+        record
+    })
 }
 
 /// Text that tends to break parsers and pages.
@@ -201,18 +257,26 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         check(&bytes);
         check_trending(&bytes);
+        check_sample(&bytes);
     }
 
     #[test]
     fn arbitrary_json_never_panics(value in any_json(6)) {
         check(value.to_string().as_bytes());
         check_trending(value.to_string().as_bytes());
+        check_sample(value.to_string().as_bytes());
     }
 
     #[test]
     fn mutated_events_are_accepted_only_within_bounds(event in mutated_event()) {
         check(event.to_string().as_bytes());
         check_trending(event.to_string().as_bytes());
+    }
+
+    #[test]
+    fn mutated_sample_records_are_accepted_only_within_bounds(record in mutated_sample_record()) {
+        check_sample(record.to_string().as_bytes());
+        check(record.to_string().as_bytes());
     }
 
     #[test]
@@ -239,4 +303,11 @@ fn very_deep_nesting_is_refused_not_a_crash() {
     );
     assert!(TrendingRecord::parse(deep_top.as_bytes()).is_err());
     assert!(TrendingRecord::parse(deep.as_bytes()).is_err());
+    let deep_event = format!(
+        r#"{{"topic":"edm-trending-sample","event":{}1{}}}"#,
+        "{\"a\":".repeat(5000),
+        "}".repeat(5000)
+    );
+    assert!(SampleRecord::parse(deep_event.as_bytes()).is_err());
+    assert!(SampleRecord::parse(deep.as_bytes()).is_err());
 }

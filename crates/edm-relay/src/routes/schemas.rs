@@ -2,7 +2,8 @@
 //! `edm_events::catalog` generates them (the same text as the files under
 //! `docs/events/`), so a team writing a producer or a consumer can fetch the
 //! contract from the running relay. The catalog lists every topic, also
-//! `edm-trending`, which the relay never accepts (edm-trending writes it).
+//! `edm-trending`, `edm-trending-counts` and `edm-trending-sample`, which
+//! the relay never accepts (edm-trending writes them).
 
 use std::sync::Arc;
 
@@ -33,12 +34,12 @@ pub struct CatalogEntry {
     /// The logical topic, e.g. `edm-ui-click`.
     pub topic: &'static str,
     /// Whether this relay accepts events for it (`KAFKA_TOPIC`; never for
-    /// `edm-trending`).
+    /// edm-trending's topics).
     pub accepted: bool,
     /// Where its schema is served.
     pub schema: String,
     /// The original single-event endpoint for it; `null` for a topic no
-    /// relay writes (`edm-trending`).
+    /// relay writes (edm-trending's).
     pub endpoint: Option<&'static str>,
 }
 
@@ -54,7 +55,7 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Json<Catalog> {
             endpoint: match topic {
                 Topic::Click => Some("/produceClickMessage"),
                 Topic::PageLoad => Some("/producePageLoad"),
-                Topic::Trending | Topic::Counts => None,
+                Topic::Trending | Topic::Counts | Topic::Sample => None,
             },
         })
         .collect();

@@ -239,10 +239,14 @@ async fn an_event_for_the_trending_topic_is_refused_everywhere_and_writes_nothin
         "window":{"name":"1m","size_seconds":60,"advance_seconds":60,
                   "start":1_763_799_960_000_i64,"end":1_763_800_020_000_i64},
         "clicks":1,"products":1,"top":[{"button_id":"kit","clicks":1}]});
+    // A sample record carries a click, but is not one.
+    let sample = json!({"topic":"edm-trending-sample","event":click("kit"),"stands_for":1,
+        "source":"edm-ui-click/0","offset":0,"second":1_763_800_000_000_i64});
     for (path, body) in [
         ("/produceClickMessage", &as_click),
         ("/producePageLoad", &as_click),
         ("/produceClickMessage", &record),
+        ("/produceClickMessage", &sample),
     ] {
         let resp = relay
             .post_raw(path, "application/json", body.to_string())
@@ -254,7 +258,10 @@ async fn an_event_for_the_trending_topic_is_refused_everywhere_and_writes_nothin
         assert!(
             answer["message"]
                 .as_str()
-                .is_some_and(|m| m.contains("edm-trending is not a topic of store events")),
+                .is_some_and(|m| m.contains(&format!(
+                    "{} is not a topic of store events",
+                    body["topic"].as_str().unwrap()
+                ))),
             "{answer}"
         );
     }
@@ -262,17 +269,18 @@ async fn an_event_for_the_trending_topic_is_refused_everywhere_and_writes_nothin
         .post_raw(
             "/api/v1/events",
             "application/json",
-            json!([as_click, record]).to_string(),
+            json!([as_click, record, sample]).to_string(),
         )
         .await;
     let answer: Value = resp.json().await.unwrap();
     assert_eq!(answer["accepted"], 0, "{answer}");
-    assert_eq!(answer["rejected"], 2, "{answer}");
+    assert_eq!(answer["rejected"], 3, "{answer}");
     for result in answer["results"].as_array().unwrap() {
         assert_eq!(result["code"], 400, "{result}");
         assert_eq!(result["field"], "topic", "{result}");
     }
     assert!(topics.read(Topic::Trending, 1, NOTHING).await.is_empty());
+    assert!(topics.read(Topic::Sample, 1, NOTHING).await.is_empty());
     assert!(topics.read(Topic::Click, 1, NOTHING).await.is_empty());
 }
 

@@ -36,6 +36,7 @@ async fn the_catalog_serves_each_topics_schema_as_committed() {
             {"topic": "edm-ui-pageload", "accepted": false, "schema": "/api/v1/schemas/edm-ui-pageload", "endpoint": "/producePageLoad"},
             {"topic": "edm-trending", "accepted": false, "schema": "/api/v1/schemas/edm-trending", "endpoint": null},
             {"topic": "edm-trending-counts", "accepted": false, "schema": "/api/v1/schemas/edm-trending-counts", "endpoint": null},
+            {"topic": "edm-trending-sample", "accepted": false, "schema": "/api/v1/schemas/edm-trending-sample", "endpoint": null},
         ]}),
         "this relay is configured for clicks only, and no relay takes edm-trending's topics"
     );

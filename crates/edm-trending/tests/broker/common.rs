@@ -73,6 +73,7 @@ impl Topics {
             (topics.partials(), 1, false),
             (topics.output(), 1, false),
             (topics.counts(), partitions, true),
+            (topics.sample(), partitions, false),
         ];
         let new: Vec<NewTopic> = specs
             .iter()
@@ -148,6 +149,10 @@ impl Topics {
 
     pub fn counts(&self) -> String {
         format!("{}edm-trending-counts", self.prefix)
+    }
+
+    pub fn sample(&self) -> String {
+        format!("{}edm-trending-sample", self.prefix)
     }
 
     /// A producer as any app attached to the add-on could run.
