@@ -39,8 +39,16 @@ impl Topic {
     ];
 
     /// What edm-stream streams unless `KAFKA_TOPIC` says otherwise: the
-    /// store's events and edm-trending's window results.
-    pub const STREAMED: [Topic; 3] = [Topic::Click, Topic::PageLoad, Topic::Trending];
+    /// store's events, edm-trending's window results and per-minute
+    /// counts, and its sample (read instead of the store's events above
+    /// `EDM_STREAM_RAW_EVENTS_PER_SECOND`).
+    pub const STREAMED: [Topic; 5] = [
+        Topic::Click,
+        Topic::PageLoad,
+        Topic::Trending,
+        Topic::Counts,
+        Topic::Sample,
+    ];
 
     /// The topics of the store's events (`edm_events::Event`): what
     /// edm-relay accepts from browsers and writes, and what edm-stats and
@@ -207,7 +215,6 @@ mod tests {
         assert_eq!(Topic::Trending.name(), "edm-trending");
         // The sample carries store events, but it is not a topic of them.
         assert!(!Topic::Sample.is_store_event());
-        assert!(!Topic::STREAMED.contains(&Topic::Sample));
         assert_eq!(Topic::ALL.last(), Some(&Topic::Sample));
     }
 

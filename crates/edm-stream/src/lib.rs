@@ -1,7 +1,10 @@
 //! edm-stream: pushes every EDM event, live, to every connected browser over
-//! Socket.io: clicks and page loads as the Socket.io event `event`, and
-//! edm-trending's window results as `trending`; the payload is the
-//! record's JSON text as it was in Kafka.
+//! Socket.io: clicks and page loads as the Socket.io event `event`,
+//! edm-trending's window results as `trending`, its per-minute counts as
+//! `counts`; the payload is the record's JSON text as it was in Kafka.
+//! Above `EDM_STREAM_RAW_EVENTS_PER_SECOND` no instance reads the clicks and
+//! page loads: clients get the counts and edm-trending's sample (`sample`)
+//! instead ([`mode`]).
 //!
 //! Every instance reads every partition of the topics itself (manual
 //! assignment: no partitions are shared out), so with any number of

@@ -19,9 +19,9 @@ use std::time::Instant;
 
 use edm_config::Topic;
 
-/// The topics read in summary mode only (besides the counts and trending
-/// records, read in both).
-pub const SUMMARY_TOPICS: &[Topic] = &[];
+/// The topics read in summary mode only (the counts and trending records
+/// are read in both).
+pub const SUMMARY_TOPICS: &[Topic] = &[Topic::Sample];
 
 /// What an instance streams of the store's events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

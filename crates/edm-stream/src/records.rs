@@ -5,8 +5,8 @@
 //! |---|---|---|
 //! | `edm-ui-click`, `edm-ui-pageload` | `edm_events::Event::parse` accepts it, on its own topic | `event` |
 //! | `edm-trending` | `edm_events::TrendingRecord::parse` accepts it | `trending` |
-//! | `edm-trending-counts` (not among the topics edm-stream reads yet: [`Topic::STREAMED`]) | `edm_events::CountsRecord::parse` accepts it | `counts` |
-//! | `edm-trending-sample` (not among the topics edm-stream reads yet: [`Topic::STREAMED`]) | `edm_events::SampleRecord::parse` accepts it | `sample` |
+//! | `edm-trending-counts` | `edm_events::CountsRecord::parse` accepts it | `counts` |
+//! | `edm-trending-sample` (read in summary mode only, see [`crate::mode`]) | `edm_events::SampleRecord::parse` accepts it | `sample` |
 //!
 //! Each carries the same two arguments: the record's JSON text exactly as it
 //! was in Kafka, and its position. A message that is not valid for its

@@ -12,8 +12,8 @@ use crate::hub::{RingBounds, WakePacing};
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The cluster, the topics to stream (`KAFKA_TOPIC`, default all it
-    /// handles, [`Topic::STREAMED`]: clicks, page loads and edm-trending's
-    /// results)
+    /// handles, [`Topic::STREAMED`]: clicks, page loads, edm-trending's
+    /// results, counts and sample)
     /// and the consumer group (`KAFKA_CONSUMER_GROUP`, default
     /// `edm-consumer-group-1`). The group identifies the service's clients;
     /// offsets are never committed, since every instance reads every
@@ -162,10 +162,7 @@ mod tests {
     #[test]
     fn it_streams_every_topic_by_default_and_kafka_topic_can_choose() {
         let settings = Settings::from_env(&env()).unwrap();
-        assert_eq!(
-            settings.consumer.topics,
-            [Topic::Click, Topic::PageLoad, Topic::Trending]
-        );
+        assert_eq!(settings.consumer.topics, Topic::STREAMED);
         let trending_only = Settings::from_env(&env().with("KAFKA_TOPIC", "edm-trending")).unwrap();
         assert_eq!(trending_only.consumer.topics, [Topic::Trending]);
         let err = Settings::from_env(&env().with("KAFKA_TOPIC", "edm-trending,edm-ui-scroll"))

@@ -582,10 +582,11 @@ async fn metrics_count_events_deliveries_clients_and_invalid_messages() {
         ("edm_stream_client_drops_total", 0.0),
         // Every published event's age, from its Kafka timestamp.
         ("edm_stream_event_age_seconds_count", 10.0),
-        // Every topic (clicks, page loads, trending), every partition.
+        // Every topic read in raw mode (clicks, page loads, trending,
+        // counts; the sample is read in summary mode only), every partition.
         (
             "edm_stream_partitions",
-            3.0 * f64::from(edm_testkit::kafka::TEST_PARTITIONS),
+            4.0 * f64::from(edm_testkit::kafka::TEST_PARTITIONS),
         ),
         ("edm_stream_kafka_reachable", 1.0),
     ] {
@@ -910,12 +911,38 @@ async fn above_the_raw_rate_raw_events_stop_and_clients_are_told_until_it_falls(
         ],
     ))
     .await;
-    let mut watching = spec(&stream.url, json!([{"on": ["stream", "event"]}]), 1_000_000);
+    let mut watching = spec(
+        &stream.url,
+        json!([{"on": ["stream", "event", "sample"]}]),
+        1_000_000,
+    );
     watching["timeout_ms"] = json!(30_000);
     let clients = Clients::connect(watching).await;
     let producer = RawProducer::new(&topics.settings);
     let clicks = topics.name(Topic::Click);
     let mode = |metrics: String| sample(&metrics, "edm_stream_summary_mode");
+    // edm-trending's sample, as another producer could write it: read in
+    // summary mode only.
+    let samples = topics.name(Topic::Sample);
+    let produce_samples = |uuid: &'static str, count: usize| {
+        let (producer, samples) = (&producer, &samples);
+        async move {
+            for n in 0..count {
+                let record = json!({"topic": "edm-trending-sample",
+                    "event": serde_json::from_str::<Value>(&click(uuid, n)).unwrap(),
+                    "stands_for": 40, "source": "edm-ui-click/0", "offset": n, "second": 1_763_800_000_000_i64});
+                producer
+                    .send(
+                        samples,
+                        "edm-ui-click/0",
+                        record.to_string().as_bytes(),
+                        None,
+                    )
+                    .await;
+            }
+        }
+    };
+    produce_samples("sampled-before", 2).await;
 
     // 400 clicks a second: raw events stop once 5 seconds of it are seen.
     let busy = async {
@@ -928,8 +955,9 @@ async fn above_the_raw_rate_raw_events_stop_and_clients_are_told_until_it_falls(
         panic!("never switched to summaries");
     };
     busy.await;
-    // In summary mode clicks are not read.
+    // In summary mode clicks are not read; the sample is.
     produce_clicks(&producer, &clicks, "during", 20, 20).await;
+    produce_samples("sampled-during", 3).await;
     // Quiet: after 10 seconds under 80 of them a second, raw events again.
     let mut raw = false;
     for _ in 0..30 {
@@ -943,6 +971,7 @@ async fn above_the_raw_rate_raw_events_stop_and_clients_are_told_until_it_falls(
     // Assigned again from their backfill start: wait for the live part.
     tokio::time::sleep(Duration::from_secs(2)).await;
     produce_clicks(&producer, &clicks, "after", 10, 20).await;
+    produce_samples("sampled-after", 2).await;
 
     // `stream` messages are objects, events their JSON text.
     let output = clients.output().await;
@@ -979,5 +1008,18 @@ async fn above_the_raw_rate_raw_events_stop_and_clients_are_told_until_it_falls(
         uuids.iter().filter(|u| *u == "after").count(),
         10,
         "every raw event once back"
+    );
+    let sampled: Vec<String> = messages
+        .iter()
+        .filter(|(name, _)| name == "sample")
+        .map(|(_, body)| {
+            let record: Value = serde_json::from_str(body.as_str().unwrap()).unwrap();
+            assert_eq!(record["stands_for"], 40);
+            record["event"]["uuid"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        sampled, ["sampled-during"; 3],
+        "the sample streamed in summary mode only"
     );
 }
