@@ -13,6 +13,7 @@
 //! | `edm_stats_prune_failures_total` | pruning statements that failed (each logged as a warning; tried again a minute later) |
 //! | `edm_stats_consumer_lag{topic, partition}` | messages behind the end of each owned partition |
 //! | `edm_stats_consumer_running` | 1 while the consumer runs, 0 while starting, degraded or stopped |
+//! | `edm_stats_api_answers_total{route, source}` | answers of the cached API routes: from the `cache`, `shared` (waited for another request's query for the same URL) or from the `database` (the queries run) |
 
 use std::sync::Arc;
 
@@ -22,13 +23,19 @@ use prometheus_client::metrics::gauge::Gauge;
 
 use crate::consumer::metrics::{logical_topic, ConsumerMetrics};
 use crate::consumer::status::{ConsumerState, ConsumerStatus};
+use crate::routes::ApiMetrics;
 
-/// The service's metrics: HTTP, the consumer's, and lag and state read from
-/// `status` at each scrape.
-pub fn service_metrics(status: Arc<ConsumerStatus>, consumer: &ConsumerMetrics) -> ServiceMetrics {
+/// The service's metrics: HTTP, the consumer's, the API's answers, and lag
+/// and state read from `status` at each scrape.
+pub fn service_metrics(
+    status: Arc<ConsumerStatus>,
+    consumer: &ConsumerMetrics,
+    api: &ApiMetrics,
+) -> ServiceMetrics {
     let mut builder = MetricsBuilder::new("edm_stats");
     let registry = builder.service();
     consumer.register(registry);
+    api.register(registry);
     let kafka = consumer.kafka.clone();
     let lag = PartitionLag::register(registry);
     let running = Gauge::<i64>::default();

@@ -32,6 +32,12 @@ pub struct Settings {
     /// Malformed events kept for inspection (`EDM_STATS_DEAD_LETTER_MAX`,
     /// default 10000).
     pub dead_letter_max: i64,
+    /// Most bytes a dead letter keeps of a record's payload and of the
+    /// reason it was not counted (`EDM_STATS_DEAD_LETTER_EXCERPT_BYTES`,
+    /// default 1,024, 64 to 65,536), with the payload's full size; the
+    /// whole record stays in Kafka at the offset the dead letter names.
+    /// Cut as each record is read, so no more is held or stored.
+    pub dead_letter_excerpt_bytes: usize,
     /// Most event ids one pruning statement deletes
     /// (`EDM_STATS_PRUNE_BATCH`, default 10,000): each statement stays well
     /// within the database timeout however large a backlog of expired ids.
@@ -46,7 +52,9 @@ pub struct Settings {
     /// the network), reports itself degraded and retries.
     pub db_timeout: Duration,
     /// Memory for cached API answers (`EDM_STATS_CACHE_BYTES`, default
-    /// 16 MiB); answers larger than 1 MiB or than this are served uncached.
+    /// 64 MiB, so that answers of up to 16 MiB are kept: the original
+    /// endpoints answer with every product); answers larger than a quarter
+    /// of it are served (to every request waiting for them) but not kept.
     pub cache_bytes: usize,
 }
 
@@ -73,10 +81,17 @@ impl ServiceSettings for Settings {
             )?),
             dead_letter_max: number(env, "EDM_STATS_DEAD_LETTER_MAX", 10_000, 0, 10_000_000)?
                 as i64,
+            dead_letter_excerpt_bytes: number(
+                env,
+                "EDM_STATS_DEAD_LETTER_EXCERPT_BYTES",
+                1024,
+                64,
+                65_536,
+            )? as usize,
             prune_batch: number(env, "EDM_STATS_PRUNE_BATCH", 10_000, 100, 1_000_000)? as i64,
             api_db_connections: number(env, "EDM_STATS_API_DB_CONNECTIONS", 6, 1, 100)? as u32,
             db_timeout: Duration::from_secs(number(env, "EDM_STATS_DB_TIMEOUT_SECS", 10, 1, 600)?),
-            cache_bytes: number(env, "EDM_STATS_CACHE_BYTES", 16 << 20, 0, 1 << 32)? as usize,
+            cache_bytes: number(env, "EDM_STATS_CACHE_BYTES", 64 << 20, 0, 1 << 32)? as usize,
         })
     }
 
@@ -108,5 +123,27 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.variable, "KAFKA_TOPIC");
         assert!(err.to_string().contains("entry 2 is edm-trending"), "{err}");
+    }
+
+    #[test]
+    fn a_dead_letter_keeps_a_bounded_excerpt_of_1024_bytes_by_default() {
+        assert_eq!(
+            Settings::from_env(&env())
+                .unwrap()
+                .dead_letter_excerpt_bytes,
+            1024
+        );
+        let set = env().with("EDM_STATS_DEAD_LETTER_EXCERPT_BYTES", "65536");
+        assert_eq!(
+            Settings::from_env(&set).unwrap().dead_letter_excerpt_bytes,
+            65_536
+        );
+        for outside in ["63", "65537", "1MB"] {
+            let err =
+                Settings::from_env(&env().with("EDM_STATS_DEAD_LETTER_EXCERPT_BYTES", outside))
+                    .unwrap_err();
+            assert_eq!(err.variable, "EDM_STATS_DEAD_LETTER_EXCERPT_BYTES");
+            assert!(err.to_string().contains("from 64 to 65536"), "{err}");
+        }
     }
 }

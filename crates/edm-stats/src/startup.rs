@@ -18,7 +18,7 @@ use crate::consumer::metrics::ConsumerMetrics;
 use crate::consumer::status::{ConsumerState, ConsumerStatus};
 use crate::consumer::{self, store};
 use crate::metrics;
-use crate::routes::{router, AppState};
+use crate::routes::{router, ApiMetrics, AppState};
 use crate::{db, Settings};
 
 /// How often event ids older than the dedup window are forgotten.
@@ -112,8 +112,12 @@ impl Service for Stats {
             pool: self.api_pool,
             status: self.status,
             cache_bytes: self.settings.cache_bytes,
+            dead_letter_excerpt_bytes: self.settings.dead_letter_excerpt_bytes,
+            db_timeout: self.settings.db_timeout,
+            api_metrics: ApiMetrics::default(),
         };
-        let metrics = metrics::service_metrics(state.status.clone(), &self.metrics);
+        let metrics =
+            metrics::service_metrics(state.status.clone(), &self.metrics, &state.api_metrics);
         let (ready_pool, ready_status) = (self.ready_pool, state.status.clone());
         Ok(Routes::new(router(state), metrics)
             .ready_when(move || readiness(ready_pool.clone(), ready_status.clone()))

@@ -13,10 +13,12 @@
 //! Every batch is checked to begin where the stored offset says.
 //!
 //! - [`record`]: what a Kafka message becomes (an event or a dead letter).
+//! - [`excerpt`]: what a dead letter keeps of a record (a bounded excerpt).
 //! - [`store`]: the transaction: fencing, dedup, aggregates, offsets.
 //! - [`status`]: what the API reports about the consumer.
 //! - [`metrics`]: what the consumer counts for `/metrics`.
 
+pub mod excerpt;
 pub mod metrics;
 pub mod record;
 pub mod status;
@@ -251,6 +253,7 @@ pub fn start(
         stop,
         max_events: settings.batch_max_events,
         max_wait: settings.batch_max_wait,
+        excerpt_bytes: settings.dead_letter_excerpt_bytes,
         restarts: Mutex::default(),
     };
     background.spawn_blocking("kafka consumer", move |_| worker.run());
@@ -270,6 +273,8 @@ struct Worker {
     stop: StopSignal,
     max_events: usize,
     max_wait: Duration,
+    /// Most bytes a dead letter keeps of a payload and of its reason.
+    excerpt_bytes: usize,
     /// Partitions to assign again at a new offset (see
     /// [`Worker::move_offsets_into_logs`]).
     restarts: Mutex<HashMap<PartitionKey, i64>>,
@@ -323,7 +328,7 @@ impl Worker {
                 Some(Ok(message))
                     if self.is_new(message.topic(), message.partition(), message.offset()) =>
                 {
-                    batch.push(record::parse(&message, &self.kafka));
+                    batch.push(record::parse(&message, &self.kafka, self.excerpt_bytes));
                     batch_started.get_or_insert_with(Instant::now);
                 }
                 Some(Ok(_)) => {} // already counted, or not ours any more
@@ -408,7 +413,7 @@ impl Worker {
                     part = take.div_ceil(2);
                 }
                 Err(StoreError::Refused(e)) if batch[0].can_be_set_aside() => {
-                    batch[0].set_aside(&e);
+                    batch[0].set_aside(&e, self.excerpt_bytes);
                     let r = &batch[0];
                     self.metrics.record_error("refused");
                     tracing::error!(
@@ -478,7 +483,7 @@ impl Worker {
             if let Some(Ok(message)) = self.consumer.poll(Duration::from_millis(100)) {
                 self.forget_changed_partitions(batch);
                 if self.is_new(message.topic(), message.partition(), message.offset()) {
-                    batch.push(record::parse(&message, &self.kafka));
+                    batch.push(record::parse(&message, &self.kafka, self.excerpt_bytes));
                 }
             }
         }

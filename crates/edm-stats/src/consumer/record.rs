@@ -1,11 +1,14 @@
 //! What a Kafka message becomes: a valid event with its id, or a dead
-//! letter that says why it could not be counted.
+//! letter that says why it could not be counted (an excerpt of it, see
+//! [`super::excerpt`]).
 
 use edm_config::KafkaSettings;
 use edm_events::event::MAX_ID_CHARS;
 use edm_events::{Event, EVENT_ID_HEADER};
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::Message;
+
+use super::excerpt::{cut_text, Excerpt};
 
 /// A message read from Kafka, with where it came from.
 #[derive(Debug, Clone)]
@@ -33,17 +36,24 @@ pub enum Record {
     },
     /// Could not be counted: kept in the dead-letter table.
     Malformed {
-        /// The raw payload.
-        payload: Option<Vec<u8>>,
-        /// Why.
+        /// The start of the raw payload, and its size.
+        payload: Option<Excerpt>,
+        /// Why, cut to the excerpt size.
         error: String,
     },
 }
 
-/// Reads one message. Never fails: bad content becomes [`Record::Malformed`].
-pub fn parse(message: &BorrowedMessage<'_>, kafka: &KafkaSettings) -> Consumed {
+/// Reads one message. Never fails: bad content becomes [`Record::Malformed`],
+/// which keeps at most `excerpt_bytes` of the payload and of the reason.
+pub fn parse(
+    message: &BorrowedMessage<'_>,
+    kafka: &KafkaSettings,
+    excerpt_bytes: usize,
+) -> Consumed {
     let topic = message.topic().to_owned();
     let payload = message.payload();
+    let malformed =
+        |payload: Option<&[u8]>, error: String| Record::malformed(payload, error, excerpt_bytes);
     let record = match (kafka.topic_from_wire(&topic), payload) {
         (None, _) => malformed(payload, "not an EDM topic".into()),
         (_, None) => malformed(None, "empty message".into()),
@@ -80,23 +90,29 @@ impl Consumed {
 
     /// Turns a record Postgres refused into a dead letter that says why: an
     /// event keeps its fields as parsed (unknown ones dropped), a dead
-    /// letter whose payload was refused keeps the reason only.
-    pub fn set_aside(&mut self, refusal: &sqlx::Error) {
+    /// letter whose payload was refused keeps the reason only; both within
+    /// `excerpt_bytes`.
+    pub fn set_aside(&mut self, refusal: &sqlx::Error, excerpt_bytes: usize) {
         let payload = match &self.record {
             Record::Event { event, .. } => serde_json::to_vec(event).ok(),
             Record::Malformed { .. } => None,
         };
-        self.record = Record::Malformed {
-            payload,
-            error: format!("Postgres refused it: {refusal}"),
-        };
+        self.record = Record::malformed(
+            payload.as_deref(),
+            format!("Postgres refused it: {refusal}"),
+            excerpt_bytes,
+        );
     }
 }
 
-fn malformed(payload: Option<&[u8]>, error: String) -> Record {
-    Record::Malformed {
-        payload: payload.map(<[u8]>::to_vec),
-        error,
+impl Record {
+    /// A dead letter that keeps at most `excerpt_bytes` of `payload` (and
+    /// its full size) and of `error`.
+    pub fn malformed(payload: Option<&[u8]>, error: String, excerpt_bytes: usize) -> Self {
+        Record::Malformed {
+            payload: payload.map(|p| Excerpt::of(p, excerpt_bytes)),
+            error: cut_text(error, excerpt_bytes),
+        }
     }
 }
 

@@ -248,8 +248,7 @@ pub async fn write_batch(
     // instances writing the same hot rows lock them in the same order and
     // never deadlock each other.
     let mut tally = Tally::default();
-    let (mut dl_topic, mut dl_partition, mut dl_offset, mut dl_payload, mut dl_error) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut dead = DeadLetterRows::default();
     for r in batch {
         match &r.record {
             Record::Event { event_id, event } => {
@@ -266,11 +265,15 @@ pub async fn write_batch(
                 topic_counts(&mut written.per_topic, &r.topic).counted += 1;
             }
             Record::Malformed { payload, error } => {
-                dl_topic.push(r.topic.clone());
-                dl_partition.push(r.partition);
-                dl_offset.push(r.offset);
-                dl_payload.push(payload.clone());
-                dl_error.push(error.clone());
+                // Already an excerpt (see `Record::malformed`).
+                dead.topic.push(r.topic.clone());
+                dead.partition.push(r.partition);
+                dead.offset.push(r.offset);
+                dead.payload
+                    .push(payload.as_ref().map(|p| p.bytes.as_slice()));
+                dead.payload_bytes
+                    .push(payload.as_ref().map(|p| p.full_bytes as i64));
+                dead.error.push(error.as_str());
                 written.dead_letters += 1;
                 topic_counts(&mut written.per_topic, &r.topic).dead_letters += 1;
             }
@@ -278,16 +281,18 @@ pub async fn write_batch(
     }
 
     tally.write(&mut tx, Tables::LIVE).await?;
-    if !dl_topic.is_empty() {
+    if !dead.topic.is_empty() {
         sqlx::query(
-            "INSERT INTO dead_letters (topic, partition, \"offset\", payload, error)
-             SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::text[])",
+            "INSERT INTO dead_letters (topic, partition, \"offset\", payload, payload_bytes, error)
+             SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bigint[],
+                                  $6::text[])",
         )
-        .bind(&dl_topic)
-        .bind(&dl_partition)
-        .bind(&dl_offset)
-        .bind(&dl_payload)
-        .bind(&dl_error)
+        .bind(&dead.topic)
+        .bind(&dead.partition)
+        .bind(&dead.offset)
+        .bind(&dead.payload)
+        .bind(&dead.payload_bytes)
+        .bind(&dead.error)
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - $1")
@@ -299,6 +304,19 @@ pub async fn write_batch(
     tx.commit().await?;
     written.next_offsets = next_offsets.into_iter().collect();
     Ok(written)
+}
+
+/// A batch's dead letters, a column each, for one `INSERT … UNNEST`.
+#[derive(Default)]
+struct DeadLetterRows<'a> {
+    topic: Vec<String>,
+    partition: Vec<i32>,
+    offset: Vec<i64>,
+    /// The payload's excerpt.
+    payload: Vec<Option<&'a [u8]>>,
+    /// The whole payload's size.
+    payload_bytes: Vec<Option<i64>>,
+    error: Vec<&'a str>,
 }
 
 /// The counts of `topic` in `per_topic`, created on first use.

@@ -10,7 +10,7 @@
 //! | `GET /api/v1/pageloads` | page loads in `[from, to)` by device type |
 //! | `GET /api/v1/pageloads/series` | page loads per bucket |
 //! | `GET /api/v1/consumer` | consumer state, partitions, lag |
-//! | `GET /api/v1/dead-letters` | the newest malformed events |
+//! | `GET /api/v1/dead-letters` | the newest malformed events, an excerpt of each (the whole record stays in Kafka) |
 //! | `GET /openapi.json` | this API as OpenAPI 3.1 |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | from the runtime: liveness; readiness (database and consumer); Prometheus metrics (see [`crate::metrics`]) |
 
@@ -22,11 +22,13 @@ mod params;
 mod v1;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
 use sqlx::PgPool;
 
+pub use cache::ApiMetrics;
 pub use error::ApiError;
 
 use crate::consumer::status::ConsumerStatus;
@@ -40,12 +42,27 @@ pub struct AppState {
     pub status: Arc<ConsumerStatus>,
     /// Memory for cached answers (`EDM_STATS_CACHE_BYTES`).
     pub cache_bytes: usize,
+    /// Longest a database call may take (`EDM_STATS_DB_TIMEOUT_SECS`).
+    pub db_timeout: Duration,
+    /// Where the cached routes' answers came from.
+    pub api_metrics: ApiMetrics,
+    /// Most bytes of a dead letter's payload and reason served
+    /// (`EDM_STATS_DEAD_LETTER_EXCERPT_BYTES`).
+    pub dead_letter_excerpt_bytes: usize,
 }
 
 /// The API's own routes (the runtime adds health, readiness, metrics,
 /// request ids, logs and CORS).
 pub fn router(state: AppState) -> Router {
-    let cache = cache::ResponseCache::new(state.status.clone(), state.cache_bytes);
+    // An answer waits for a connection and then for its statement, each
+    // for at most the database timeout.
+    let fill_limit = state.db_timeout * 2 + Duration::from_secs(1);
+    let cache = cache::ResponseCache::new(
+        state.status.clone(),
+        state.cache_bytes,
+        fill_limit,
+        state.api_metrics.clone(),
+    );
     // The original endpoints read no parameter and accept any query string:
     // their answers are cached by path alone.
     let original = Router::new()

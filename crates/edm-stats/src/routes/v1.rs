@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use super::params::{iso, range, Bucket, Query};
 use super::{ApiError, AppState};
+use crate::consumer::excerpt::{as_text, cut_text};
 use crate::consumer::status::StatusSnapshot;
 use edm_events::device::DEVICE_TYPES;
 
@@ -302,7 +303,9 @@ pub async fn consumer(State(state): State<AppState>) -> Json<StatusSnapshot> {
     Json(state.status.snapshot())
 }
 
-/// A malformed event kept for inspection.
+/// A malformed event kept for inspection: an excerpt of it. The whole
+/// record stays in Kafka at `topic`, `partition` and `offset` (for as long
+/// as the topic's retention keeps it).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeadLetter {
     /// Sequence number.
@@ -311,18 +314,31 @@ pub struct DeadLetter {
     pub topic: String,
     /// Partition.
     pub partition: i32,
-    /// Offset.
+    /// Offset: where the whole record is in Kafka.
     pub offset: i64,
-    /// Why it was not counted.
+    /// Why it was not counted (at most `EDM_STATS_DEAD_LETTER_EXCERPT_BYTES`,
+    /// ending in "…" when cut).
     pub error: String,
-    /// The payload as text (invalid UTF-8 replaced).
+    /// The payload's first `EDM_STATS_DEAD_LETTER_EXCERPT_BYTES` (1,024 by
+    /// default) as text (invalid UTF-8 replaced); `null` for a record
+    /// without one.
     pub payload: Option<String>,
+    /// The whole payload's size in bytes; `null` without a payload.
+    pub payload_bytes: Option<i64>,
+    /// Whether `payload` is only the start of the payload.
+    pub truncated: bool,
     /// When it was stored.
     pub received_at: String,
 }
 
 /// `GET /api/v1/dead-letters?limit&before`: newest first; the next page is
 /// `before` the last id of this one.
+///
+/// Each dead letter holds an excerpt: at most
+/// `EDM_STATS_DEAD_LETTER_EXCERPT_BYTES` (1,024 by default) of the payload
+/// and of the reason, the payload's full size (`payload_bytes`) and
+/// whether it was cut (`truncated`). The whole record stays in Kafka at
+/// the dead letter's `topic`, `partition` and `offset`.
 #[utoipa::path(get, path = "/api/v1/dead-letters", tag = "v1",
     params(
         ("limit" = Option<i64>, Query, description = "1 to 1000, default 100"),
@@ -337,6 +353,7 @@ pub async fn dead_letters(
     let q = Query::parse(raw.as_deref(), &["limit", "before"])?;
     let limit = q.number("limit", 100, 1, 1000)?;
     let before = q.number("before", i64::MAX, 1, i64::MAX)?;
+    let excerpt = state.dead_letter_excerpt_bytes;
     type Row = (
         i64,
         String,
@@ -344,27 +361,41 @@ pub async fn dead_letters(
         i64,
         String,
         Option<Vec<u8>>,
+        Option<i64>,
         DateTime<Utc>,
     );
+    // The consumer stores excerpts already; cutting again here keeps every
+    // page within the current setting, whatever it was when rows were
+    // stored.
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, topic, partition, \"offset\", error, payload, received_at
+        "SELECT id, topic, partition, \"offset\", error, substring(payload FROM 1 FOR $3),
+                COALESCE(payload_bytes, octet_length(payload))::bigint, received_at
          FROM dead_letters WHERE id < $2 ORDER BY id DESC LIMIT $1",
     )
     .bind(limit)
     .bind(before)
+    .bind(excerpt as i32)
     .fetch_all(&state.pool)
     .await?;
     Ok(Json(
         rows.into_iter()
             .map(
-                |(id, topic, partition, offset, error, payload, at)| DeadLetter {
-                    id,
-                    topic,
-                    partition,
-                    offset,
-                    error,
-                    payload: payload.map(|p| String::from_utf8_lossy(&p).into_owned()),
-                    received_at: iso(at),
+                |(id, topic, partition, offset, error, payload, payload_bytes, at)| {
+                    let truncated = match (&payload, payload_bytes) {
+                        (Some(p), Some(full)) => full > p.len() as i64,
+                        _ => false,
+                    };
+                    DeadLetter {
+                        id,
+                        topic,
+                        partition,
+                        offset,
+                        error: cut_text(error, excerpt),
+                        payload: payload.map(|p| as_text(&p, truncated)),
+                        payload_bytes,
+                        truncated,
+                        received_at: iso(at),
+                    }
                 },
             )
             .collect(),

@@ -300,6 +300,18 @@ async fn the_openapi_document_describes_every_route() {
         let (status, _) = stats.get_json(path).await;
         assert_eq!(status, 200, "{path} is served");
     }
+    // A dead letter is an excerpt, and says where the whole record is.
+    let letter = &doc["components"]["schemas"]["DeadLetter"]["properties"];
+    for field in ["offset", "payload", "payload_bytes", "truncated"] {
+        assert!(letter[field].is_object(), "DeadLetter.{field} missing");
+    }
+    let description = doc["paths"]["/api/v1/dead-letters"]["get"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        description.contains("whole record stays in Kafka"),
+        "{description}"
+    );
     let cors = stats
         .http
         .get(format!("{}/api/clickCount", stats.url))

@@ -1,6 +1,6 @@
 //! What an operator scrapes from edm-stats' `/metrics` after it counted
 //! events: events by topic and outcome, batch sizes and durations, lag per
-//! partition, and the API's requests.
+//! partition, the API's requests and the queries its answers took.
 
 use std::time::{Duration, Instant};
 
@@ -91,5 +91,13 @@ async fn metrics_report_counted_events_batches_lag_and_requests() {
     );
     assert!(
         value(r#"http_requests_total{method="GET",route="/api/v1/totals",status="200"}"#) >= 1.0
+    );
+    // The queries the cached routes ran, apart from answers they did not
+    // need a query for.
+    let queries = value(r#"edm_stats_api_answers_total{route="/api/v1/totals",source="database"}"#);
+    assert!(queries >= 1.0, "{metrics}");
+    assert!(
+        metrics.contains("# HELP edm_stats_api_answers Answers of the cached API routes"),
+        "{metrics}"
     );
 }

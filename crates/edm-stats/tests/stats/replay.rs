@@ -514,10 +514,11 @@ fn consumed_workload() -> Vec<Consumed> {
             T0 + i * 61_000,
         )));
     }
-    records.push(Record::Malformed {
-        payload: Some(b"{not json".to_vec()),
-        error: "not JSON".into(),
-    });
+    records.push(Record::malformed(
+        Some(b"{not json"),
+        "not JSON".into(),
+        1024,
+    ));
     records
         .into_iter()
         .enumerate()
