@@ -42,7 +42,14 @@ struct Profile {
     idle_sockets: usize,
     oversized_messages: usize,
     binary_sockets: usize,
+    non_reading_sockets: usize,
+    polling_sessions: usize,
+    large_headers: usize,
     distinct_urls: usize,
+    /// Distinct 250-character button ids in the stats table.
+    button_ids: usize,
+    /// 1 MB malformed records produced for stats' dead letters.
+    dead_letters: usize,
 }
 
 fn profile() -> Profile {
@@ -56,7 +63,12 @@ fn profile() -> Profile {
             idle_sockets: 1_000,
             oversized_messages: 200,
             binary_sockets: 200,
+            non_reading_sockets: 400,
+            polling_sessions: 10_500,
+            large_headers: 64,
             distinct_urls: 50_000,
+            button_ids: 200_000,
+            dead_letters: 200,
         },
         _ => Profile {
             name: "short",
@@ -67,7 +79,12 @@ fn profile() -> Profile {
             idle_sockets: 300,
             oversized_messages: 40,
             binary_sockets: 50,
+            non_reading_sockets: 200,
+            polling_sessions: 2_000,
+            large_headers: 16,
             distinct_urls: 5_000,
+            button_ids: 20_000,
+            dead_letters: 50,
         },
     }
 }
@@ -246,19 +263,43 @@ async fn wait_for(stop: &AtomicBool) {
     }
 }
 
+/// What an 8 MiB batch body holds.
+#[derive(Clone, Copy)]
+enum BatchBody {
+    /// One string: cheap to send, all of it read.
+    OneString,
+    /// About four million items `0`: counted as they are read.
+    TinyItems,
+}
+
 /// Relay: batch bodies just under the 8 MiB limit, sent in parallel and
 /// again as soon as each is answered.
-async fn large_bodies(relay: &Service, parallel: usize, seconds: u64) -> AttackResult {
+async fn large_bodies(
+    relay: &Service,
+    parallel: usize,
+    seconds: u64,
+    kind: BatchBody,
+) -> AttackResult {
     let url = format!("{}/api/v1/events", relay.url());
     let (record, effect) = under_attack(
         seconds,
         |stop| relay_well_behaved(relay, stop),
         move |stop| async move {
-            // One array holding one string: cheap to send, all of it read.
             let mut body = Vec::with_capacity(8 << 20);
-            body.extend_from_slice(b"[\"");
-            body.resize((8 << 20) - 16, b'a');
-            body.extend_from_slice(b"\"]");
+            match kind {
+                BatchBody::OneString => {
+                    body.extend_from_slice(b"[\"");
+                    body.resize((8 << 20) - 16, b'a');
+                    body.extend_from_slice(b"\"]");
+                }
+                BatchBody::TinyItems => {
+                    body.push(b'[');
+                    while body.len() < (8 << 20) - 16 {
+                        body.extend_from_slice(b"0,");
+                    }
+                    body.extend_from_slice(b"0]");
+                }
+            }
             let body = bytes::Bytes::from(body);
             let statuses = Arc::new(std::sync::Mutex::new(HashMap::<u16, usize>::new()));
             let http = http_client_from(Ipv4Addr::new(127, 3, 0, 1));
@@ -304,7 +345,13 @@ async fn large_bodies(relay: &Service, parallel: usize, seconds: u64) -> AttackR
     .await;
     AttackResult {
         service: "edm-relay",
-        attack: format!("{parallel} parallel 8 MiB batch bodies, resent as soon as answered"),
+        attack: format!(
+            "{parallel} parallel 8 MiB batch bodies of {}, resent as soon as answered",
+            match kind {
+                BatchBody::OneString => "one string",
+                BatchBody::TinyItems => "4 million items `0`",
+            }
+        ),
         effect,
         well_behaved: record,
         peak_rss_mib: relay.peak_rss_mib().expect("the relay runs"),
@@ -605,46 +652,240 @@ async fn binary_attachments(
     }
 }
 
-/// Stream: sockets that join and never read while large events flow.
+/// The value of the line starting with `series` at `metrics_url` (0 when
+/// absent).
+async fn metric(metrics_url: &str, series: &str) -> String {
+    let metrics = reqwest::get(metrics_url)
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or("0")
+        .to_owned()
+}
+
+/// Stream: sockets that join and never read while 60 KiB events flow.
 async fn non_reading_sockets(
     stream: &Service,
     well_behaved: impl FnOnce(Arc<AtomicBool>) -> tokio::task::JoinHandle<WellBehavedRecord>,
+    crowd: usize,
     seconds: u64,
 ) -> AttackResult {
     let to = address(stream);
+    // Up to 200 from one address, as the issue's attack did (under the
+    // per-address client cap).
+    let per_address = 200;
+    let addresses = attacker_addresses(7, crowd.div_ceil(per_address));
     let metrics_url = format!("{}/metrics", stream.url());
     let (record, effect) = under_attack(seconds, well_behaved, move |stop| async move {
-        let mut sockets = Vec::new();
-        for i in 0..10u8 {
-            if let Some(socket) = raw_socket(Ipv4Addr::new(127, 7, 0, i + 1), to).await {
-                sockets.push(socket);
-            }
-        }
+        let joined = futures::future::join_all(
+            (0..crowd).map(|i| raw_socket(addresses[i / per_address], to)),
+        )
+        .await;
+        let sockets: Vec<_> = joined.into_iter().flatten().collect();
         wait_for(&stop).await;
-        let metrics = reqwest::get(&metrics_url)
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .unwrap_or_default();
-        let drops = metrics
-            .lines()
-            .find(|l| l.starts_with("edm_stream_client_drops_total"))
-            .and_then(|l| l.split_whitespace().last())
-            .unwrap_or("0")
-            .to_owned();
         format!(
-            "{} sockets joined; {drops} events dropped from their queues (oldest first)",
-            sockets.len()
+            "{} sockets joined; {} records streamed without their unknown fields; {} events they lost (counted); {} disconnected at the stalled-bytes budget",
+            sockets.len(),
+            metric(&metrics_url, "edm_stream_trimmed_records_total").await,
+            metric(&metrics_url, "edm_stream_client_drops_total").await,
+            metric(&metrics_url, "edm_stream_stalled_disconnects_total").await,
         )
     })
     .await;
     AttackResult {
         service: "edm-stream",
-        attack: "10 sockets that never read while 60 KiB events flow at 20/s".into(),
+        attack: format!(
+            "{crowd} sockets from {} address(es) that never read while 60 KiB events flow at 20/s",
+            crowd.div_ceil(per_address)
+        ),
         effect,
         well_behaved: record,
         peak_rss_mib: stream.peak_rss_mib().expect("the stream runs"),
+    }
+}
+
+/// Stream: Engine.IO long-polling sessions, each joined to the namespace,
+/// from one address over 64 keep-alive connections (with `forwarded`, all
+/// naming that address in `X-Forwarded-For` to a stream behind a trusted
+/// proxy). Then a new WebSocket client from another address must still
+/// get in.
+async fn polling_sessions(
+    stream: &Service,
+    well_behaved: impl FnOnce(Arc<AtomicBool>) -> tokio::task::JoinHandle<WellBehavedRecord>,
+    sessions: usize,
+    seconds: u64,
+    forwarded: Option<&'static str>,
+) -> AttackResult {
+    let to = address(stream);
+    let base = format!("{}/socket.io/?EIO=4&transport=polling", stream.url());
+    let (record, effect) = under_attack(seconds, well_behaved, move |stop| async move {
+        let http = http_client_from(Ipv4Addr::new(127, 8, 0, 1));
+        let next = Arc::new(AtomicUsize::new(0));
+        let outcomes = Arc::new(std::sync::Mutex::new(HashMap::<String, usize>::new()));
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let (http, base, next, outcomes, stop) = (
+                    http.clone(),
+                    base.clone(),
+                    next.clone(),
+                    outcomes.clone(),
+                    stop.clone(),
+                );
+                tokio::spawn(async move {
+                    while next.fetch_add(1, Ordering::Relaxed) < sessions
+                        && !stop.load(Ordering::Relaxed)
+                    {
+                        let outcome = join_by_polling(&http, &base, forwarded).await;
+                        *outcomes.lock().unwrap().entry(outcome).or_default() += 1;
+                    }
+                })
+            })
+            .collect();
+        futures::future::join_all(tasks).await;
+        wait_for(&stop).await;
+        let newcomer = raw_socket(Ipv4Addr::new(127, 9, 0, 1), to).await.is_some();
+        assert!(
+            newcomer,
+            "a WebSocket client from another address joins after the flood"
+        );
+        let mut outcomes: Vec<_> = outcomes.lock().unwrap().clone().into_iter().collect();
+        outcomes.sort();
+        let outcomes: Vec<String> = outcomes.iter().map(|(o, n)| format!("{n} {o}")).collect();
+        format!(
+            "{}; a new WebSocket client from another address afterwards joined",
+            outcomes.join(", ")
+        )
+    })
+    .await;
+    AttackResult {
+        service: "edm-stream",
+        attack: format!(
+            "{sessions} long-polling sessions joined to the namespace from one address over 64 keep-alive connections{}",
+            if forwarded.is_some() {
+                ", behind a trusted proxy (one X-Forwarded-For address)"
+            } else {
+                ""
+            }
+        ),
+        effect,
+        well_behaved: record,
+        peak_rss_mib: stream.peak_rss_mib().expect("the stream runs"),
+    }
+}
+
+/// One Engine.IO v4 long-polling handshake and namespace join: `joined`,
+/// the connect error the stream answered, or what went wrong.
+async fn join_by_polling(http: &reqwest::Client, base: &str, forwarded: Option<&str>) -> String {
+    let request = |r: reqwest::RequestBuilder| match forwarded {
+        Some(address) => r.header("x-forwarded-for", address),
+        None => r,
+    };
+    let Ok(open) = request(http.get(base)).send().await else {
+        return "handshakes failed".into();
+    };
+    if !open.status().is_success() {
+        return format!("handshakes answered {}", open.status().as_u16());
+    }
+    let text = open.text().await.unwrap_or_default();
+    let Some(sid) = text
+        .strip_prefix('0')
+        .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+        .and_then(|o| o["sid"].as_str().map(str::to_owned))
+    else {
+        return "handshakes without a session".into();
+    };
+    let session = format!("{base}&sid={sid}");
+    let sent = request(http.post(&session).body("40")).send().await;
+    if !sent.is_ok_and(|r| r.status().is_success()) {
+        return "joins not taken".into();
+    }
+    // The answer to the join comes in a later poll, among other packets
+    // (separated by 0x1e): a ping, the stream's first message.
+    for _ in 0..3 {
+        let answer = match request(http.get(&session)).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => return "joins unanswered".into(),
+        };
+        for packet in answer.split('\u{1e}') {
+            if packet.starts_with("40") {
+                return "joined".into();
+            }
+            if let Some(error) = packet.strip_prefix("44") {
+                let message = serde_json::from_str::<serde_json::Value>(error)
+                    .ok()
+                    .and_then(|e| e["message"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                return format!("refused {message}");
+            }
+        }
+    }
+    "joins unanswered".into()
+}
+
+/// Relay: requests whose head carries 100 KB of headers, from parallel
+/// connections, again as soon as each is answered.
+async fn large_headers(relay: &Service, parallel: usize, seconds: u64) -> AttackResult {
+    let to = address(relay);
+    let (record, effect) = under_attack(
+        seconds,
+        |stop| relay_well_behaved(relay, stop),
+        move |stop| async move {
+            let statuses = Arc::new(std::sync::Mutex::new(HashMap::<String, usize>::new()));
+            let header = format!("x-padding: {}\r\n", "h".repeat(1000));
+            let head = format!(
+            "POST /produceClickMessage HTTP/1.1\r\nhost: relay\r\n{}content-length: 2\r\n\r\n{{}}",
+            header.repeat(100)
+        );
+            let head = Arc::new(head);
+            let tasks: Vec<_> = (0..parallel)
+                .map(|i| {
+                    let (head, statuses, stop) = (head.clone(), statuses.clone(), stop.clone());
+                    tokio::spawn(async move {
+                        let from = Ipv4Addr::new(127, 10, 0, (i % 250 + 1) as u8);
+                        while !stop.load(Ordering::Relaxed) {
+                            let Ok(mut stream) = connect_from(from, to).await else {
+                                continue;
+                            };
+                            // The service may answer and close before the head is
+                            // all written.
+                            let _ = stream.write_all(head.as_bytes()).await;
+                            let mut answer = Vec::new();
+                            let _ = tokio::time::timeout(
+                                Duration::from_secs(5),
+                                stream.read_to_end(&mut answer),
+                            )
+                            .await;
+                            let status = String::from_utf8_lossy(&answer)
+                                .lines()
+                                .next()
+                                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+                                .unwrap_or_else(|| "closed without an answer".into());
+                            *statuses.lock().unwrap().entry(status).or_default() += 1;
+                        }
+                    })
+                })
+                .collect();
+            futures::future::join_all(tasks).await;
+            let mut statuses: Vec<_> = statuses.lock().unwrap().clone().into_iter().collect();
+            statuses.sort();
+            let answered: Vec<String> =
+                statuses.iter().map(|(s, n)| format!("{n} × {s}")).collect();
+            format!("answered {}", answered.join(", "))
+        },
+    )
+    .await;
+    AttackResult {
+        service: "edm-relay",
+        attack: format!("{parallel} connections sending requests with 100 KB of headers, again as soon as answered"),
+        effect,
+        well_behaved: record,
+        peak_rss_mib: relay.peak_rss_mib().expect("the relay runs"),
     }
 }
 
@@ -735,6 +976,179 @@ async fn distinct_url_flood(stats: &Service, total: usize, seconds: u64) -> Atta
     }
 }
 
+/// A stats client asking `path` every `every`; each must be answered 200.
+fn stats_well_behaved(
+    stats: &Service,
+    path: &'static str,
+    every: Duration,
+) -> impl FnOnce(Arc<AtomicBool>) -> tokio::task::JoinHandle<WellBehavedRecord> {
+    let url = format!("{}{path}", stats.url());
+    move |stop| {
+        let http = http_client_from(WELL_BEHAVED);
+        tokio::spawn(keep_requesting(every, stop, move || {
+            let request = http.get(&url);
+            async move {
+                let response = request.send().await.map_err(|e| e.to_string())?;
+                match response.status().as_u16() {
+                    200 => response.bytes().await.map(drop).map_err(|e| e.to_string()),
+                    status => Err(format!(
+                        "{status} {}",
+                        response.text().await.unwrap_or_default()
+                    )),
+                }
+            }
+        }))
+    }
+}
+
+/// GETs of `path(n)` for n = 0, 1, … from 16 connections at 4 addresses
+/// until `stop`; the answers counted by status.
+async fn flood(base: String, path: fn(usize) -> String, stop: Arc<AtomicBool>) -> String {
+    let statuses = Arc::new(std::sync::Mutex::new(HashMap::<u16, usize>::new()));
+    let bytes = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = attacker_addresses(11, 4)
+        .into_iter()
+        .flat_map(|from| std::iter::repeat_n(http_client_from(from), 4))
+        .enumerate()
+        .map(|(i, http)| {
+            let (statuses, bytes, stop, base) =
+                (statuses.clone(), bytes.clone(), stop.clone(), base.clone());
+            tokio::spawn(async move {
+                let mut n = i;
+                while !stop.load(Ordering::Relaxed) {
+                    let url = format!("{base}{}", path(n));
+                    n += 16;
+                    let status = match http.get(url).send().await {
+                        Ok(r) => {
+                            let status = r.status().as_u16();
+                            let body = r.bytes().await.map_or(0, |b| b.len());
+                            bytes.fetch_add(body, Ordering::Relaxed);
+                            status
+                        }
+                        Err(_) => 0,
+                    };
+                    *statuses.lock().unwrap().entry(status).or_default() += 1;
+                }
+            })
+        })
+        .collect();
+    futures::future::join_all(tasks).await;
+    let mut statuses: Vec<_> = statuses.lock().unwrap().clone().into_iter().collect();
+    statuses.sort();
+    let answered: Vec<String> = statuses.iter().map(|(s, n)| format!("{n} × {s}")).collect();
+    format!(
+        "answered {} ({} MB in all)",
+        answered.join(", "),
+        bytes.load(Ordering::Relaxed) >> 20
+    )
+}
+
+/// Stats: the original endpoints and the totals, each URL with a random
+/// query string, over a table of `ids` distinct 250-character button ids,
+/// while a dashboard asks `/api/clickCount` every 0.5 s.
+async fn large_table_flood(
+    stats: &Service,
+    database: &TestDatabase,
+    ids: usize,
+    seconds: u64,
+) -> AttackResult {
+    let pool = database.pool().await;
+    sqlx::query(
+        "INSERT INTO click_counts (button_id, bucket, clicks)
+         SELECT 'button-' || lpad(g::text, 243, 'x'), date_trunc('minute', now()), 1
+         FROM generate_series(1, $1) g",
+    )
+    .bind(ids as i64)
+    .execute(&pool)
+    .await
+    .expect("the table is filled");
+    let base = stats.url();
+    let well_behaved = stats_well_behaved(stats, "/api/clickCount", Duration::from_millis(500));
+    let (record, effect) = under_attack(seconds, well_behaved, move |stop| {
+        flood(
+            base,
+            |n| {
+                let path = ["/api/clickCount", "/api/clickHistory", "/api/v1/totals"][n % 3];
+                format!("{path}?x={}", uuid::Uuid::new_v4().simple())
+            },
+            stop,
+        )
+    })
+    .await;
+    AttackResult {
+        service: "edm-stats",
+        attack: format!(
+            "16 connections asking the original endpoints with random query strings over {ids} distinct 250-character button ids"
+        ),
+        effect,
+        well_behaved: record,
+        peak_rss_mib: stats.peak_rss_mib().expect("stats runs"),
+    }
+}
+
+/// Stats: 1 MB malformed records on the click topic, then pages of 1,000
+/// dead letters asked for again and again.
+async fn large_dead_letters(
+    stats: &Service,
+    kafka: &KafkaSettings,
+    topic: &str,
+    count: usize,
+    seconds: u64,
+) -> AttackResult {
+    let producer = RawProducer::new(kafka);
+    // As large as a default producer may send (1,000,000 bytes with the
+    // record's overhead).
+    let payload = vec![b'{'; 990_000];
+    for i in 0..count {
+        producer
+            .send(topic, &format!("hostile-{i}"), &payload, None)
+            .await;
+    }
+    // Stored before the flood begins.
+    let url = format!("{}/api/v1/dead-letters?limit=1000", stats.url());
+    let mut stored = 0;
+    for _ in 0..300 {
+        stored = reqwest::get(&url)
+            .await
+            .expect("dead letters")
+            .json::<Vec<serde_json::Value>>()
+            .await
+            .map_or(0, |page| page.len());
+        if stored >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        stored >= count,
+        "every malformed record became a dead letter ({stored} of {count})"
+    );
+    let base = stats.url();
+    let well_behaved = stats_well_behaved(stats, "/api/clickCount", Duration::from_millis(50));
+    let (record, effect) = under_attack(seconds, well_behaved, move |stop| {
+        flood(
+            base,
+            |n| {
+                format!(
+                    "/api/v1/dead-letters?limit=1000&before={}",
+                    i64::MAX - n as i64
+                )
+            },
+            stop,
+        )
+    })
+    .await;
+    AttackResult {
+        service: "edm-stats",
+        attack: format!(
+            "{count} malformed 1 MB records on the click topic, then 16 connections asking for pages of 1,000 dead letters"
+        ),
+        effect,
+        well_behaved: record,
+        peak_rss_mib: stats.peak_rss_mib().expect("stats runs"),
+    }
+}
+
 /// Keeps `result` and prints its row at once, so a long run shows progress.
 fn record(results: &mut Vec<AttackResult>, result: AttackResult) {
     print!(
@@ -772,7 +1186,35 @@ async fn every_public_service_keeps_serving_within_its_memory_under_attack() {
     relay.start(ready).await;
     record(
         &mut results,
-        large_bodies(&relay, profile.large_bodies, profile.seconds).await,
+        large_bodies(
+            &relay,
+            profile.large_bodies,
+            profile.seconds,
+            BatchBody::OneString,
+        )
+        .await,
+    );
+    relay.kill();
+
+    let mut relay = fresh_relay();
+    relay.start(ready).await;
+    record(
+        &mut results,
+        large_bodies(
+            &relay,
+            profile.large_bodies,
+            profile.seconds,
+            BatchBody::TinyItems,
+        )
+        .await,
+    );
+    relay.kill();
+
+    let mut relay = fresh_relay();
+    relay.start(ready).await;
+    record(
+        &mut results,
+        large_headers(&relay, profile.large_headers, profile.seconds).await,
     );
     relay.kill();
 
@@ -839,9 +1281,34 @@ async fn every_public_service_keeps_serving_within_its_memory_under_attack() {
     let well_behaved = stream_well_behaved(&stream, kafka.clone(), clicks.clone(), 60 * 1024);
     record(
         &mut results,
-        non_reading_sockets(&stream, well_behaved, profile.seconds).await,
+        non_reading_sockets(
+            &stream,
+            well_behaved,
+            profile.non_reading_sockets,
+            profile.seconds,
+        )
+        .await,
     );
     stream.kill();
+
+    for forwarded in [None, Some("198.51.100.23")] {
+        let hops = if forwarded.is_some() { "1" } else { "0" };
+        let mut stream = service("edm-stream", &prefix, &[("EDM_TRUSTED_PROXY_HOPS", hops)]);
+        stream.start(ready).await;
+        let well_behaved = stream_well_behaved(&stream, kafka.clone(), clicks.clone(), 0);
+        record(
+            &mut results,
+            polling_sessions(
+                &stream,
+                well_behaved,
+                profile.polling_sessions,
+                profile.seconds,
+                forwarded,
+            )
+            .await,
+        );
+        stream.kill();
+    }
 
     let database = TestDatabase::create().await;
     let mut stats = service("edm-stats", &prefix, &[("DATABASE_URL", &database.url)]);
@@ -849,6 +1316,31 @@ async fn every_public_service_keeps_serving_within_its_memory_under_attack() {
     record(
         &mut results,
         distinct_url_flood(&stats, profile.distinct_urls, profile.seconds).await,
+    );
+    stats.kill();
+
+    let database = TestDatabase::create().await;
+    let mut stats = service("edm-stats", &prefix, &[("DATABASE_URL", &database.url)]);
+    stats.start(ready).await;
+    record(
+        &mut results,
+        large_table_flood(&stats, &database, profile.button_ids, profile.seconds).await,
+    );
+    stats.kill();
+
+    let database = TestDatabase::create().await;
+    let mut stats = service("edm-stats", &prefix, &[("DATABASE_URL", &database.url)]);
+    stats.start(ready).await;
+    record(
+        &mut results,
+        large_dead_letters(
+            &stats,
+            &kafka,
+            &clicks,
+            profile.dead_letters,
+            profile.seconds,
+        )
+        .await,
     );
     stats.kill();
 
