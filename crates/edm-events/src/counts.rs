@@ -31,7 +31,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    check_text, from_json, require_object, EventError, MAX_ID_CHARS, NO_CONTROL_CHARACTERS_PATTERN,
+    check_text, from_json, require_record_body, EventError, MAX_ID_CHARS,
+    NO_CONTROL_CHARACTERS_PATTERN,
 };
 use edm_config::Topic;
 
@@ -134,13 +135,7 @@ impl CountsRecord {
     /// message's value). Errors name the field at fault, as
     /// [`crate::Event::parse`]'s do.
     pub fn parse(json: &[u8]) -> Result<Self, EventError> {
-        if json.len() > MAX_RECORD_BYTES {
-            return Err(EventError::field(
-                "body",
-                format!("is longer than {MAX_RECORD_BYTES} bytes"),
-            ));
-        }
-        require_object(json, "body")?;
+        require_record_body(json, MAX_RECORD_BYTES)?;
         let record: CountsRecord = from_json(json, "")?;
         record.validate()?;
         Ok(record)

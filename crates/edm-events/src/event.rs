@@ -299,6 +299,18 @@ pub(crate) fn from_json<'a, T: Deserialize<'a>>(
     })
 }
 
+/// The checks every record parser makes before parsing: at most
+/// `max_bytes` of JSON text, and an object.
+pub(crate) fn require_record_body(json: &[u8], max_bytes: usize) -> Result<(), EventError> {
+    if json.len() > max_bytes {
+        return Err(EventError::field(
+            "body",
+            format!("is longer than {max_bytes} bytes"),
+        ));
+    }
+    require_object(json, "body")
+}
+
 /// serde would also read a struct from a JSON array; events are objects.
 pub(crate) fn require_object(json: &[u8], field: &str) -> Result<(), EventError> {
     match json.iter().find(|b| !b.is_ascii_whitespace()) {

@@ -32,7 +32,7 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use crate::event::{from_json, require_object, Event, EventError};
+use crate::event::{from_json, require_record_body, Event, EventError};
 use edm_config::Topic;
 
 /// The logical topic of the records, as their `topic` field holds it.
@@ -229,13 +229,7 @@ impl SampleRecord {
     /// message's value). Errors name the field at fault, as
     /// [`crate::Event::parse`]'s do (the event's fields as `event.<field>`).
     pub fn parse(json: &[u8]) -> Result<Self, EventError> {
-        if json.len() > MAX_RECORD_BYTES {
-            return Err(EventError::field(
-                "body",
-                format!("is longer than {MAX_RECORD_BYTES} bytes"),
-            ));
-        }
-        require_object(json, "body")?;
+        require_record_body(json, MAX_RECORD_BYTES)?;
         let envelope: Envelope = from_json(json, "")?;
         if envelope.topic != TOPIC_NAME {
             return Err(EventError::field(

@@ -891,28 +891,7 @@ async fn large_headers(relay: &Service, parallel: usize, seconds: u64) -> Attack
 
 /// Stats: GETs of distinct URLs, as fast as 64 connections allow.
 async fn distinct_url_flood(stats: &Service, total: usize, seconds: u64) -> AttackResult {
-    let base = stats.url();
-    let well_behaved = |stop| {
-        let http = http_client_from(WELL_BEHAVED);
-        let url = format!("{base}/api/clickCount");
-        tokio::spawn(keep_requesting(
-            Duration::from_millis(50),
-            stop,
-            move || {
-                let request = http.get(&url);
-                async move {
-                    let response = request.send().await.map_err(|e| e.to_string())?;
-                    match response.status().as_u16() {
-                        200 => Ok(()),
-                        status => Err(format!(
-                            "{status} {}",
-                            response.text().await.unwrap_or_default()
-                        )),
-                    }
-                }
-            },
-        ))
-    };
+    let well_behaved = stats_well_behaved(stats, "/api/clickCount", Duration::from_millis(50));
     let flood_base = stats.url();
     let (record, effect) = under_attack(seconds, well_behaved, move |stop| async move {
         let next = Arc::new(AtomicUsize::new(0));

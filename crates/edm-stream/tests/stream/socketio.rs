@@ -263,6 +263,30 @@ async fn with_two_instances_clients_on_each_receive_every_event() {
     }
 }
 
+/// `n` page loads of about 4 kB each, in chunks of 100 every 50 ms
+/// (8 MB/s); each carries its production time.
+async fn produce_large_page_loads(topics: &TestTopics, n: usize) {
+    let producer = RawProducer::new(&topics.settings);
+    let (agent, text, url) = (
+        "a".repeat(1000),
+        "d".repeat(1000),
+        format!("http://localhost:3000/{}", "u".repeat(1900)),
+    );
+    for chunk in 0..n / 100 {
+        let items: Vec<(String, String)> = (0..100)
+            .map(|i| {
+                let event = json!({"topic":"edm-ui-pageload","uuid":format!("v{}", chunk * 100 + i),"event_timestamp":now_ms(),
+                                   "properties":{"user_agent":agent,"description":text,"url":url}});
+                ("v".to_owned(), event.to_string())
+            })
+            .collect();
+        producer
+            .send_all(&topics.name(Topic::PageLoad), &items)
+            .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_client_does_not_delay_a_healthy_one() {
     let topics = TestTopics::create().await;
@@ -283,27 +307,8 @@ async fn a_stalled_client_does_not_delay_a_healthy_one() {
     const N: usize = 12_000;
     let clients = Clients::connect(spec(&stream.url, json!([{"stall": true}, {}]), N)).await;
 
-    // 4 kB events (48 MB in all), in chunks of 100 every 50 ms (8 MB/s);
-    // each carries its production time.
-    let producer = RawProducer::new(&topics.settings);
-    let (agent, text, url) = (
-        "a".repeat(1000),
-        "d".repeat(1000),
-        format!("http://localhost:3000/{}", "u".repeat(1900)),
-    );
-    for chunk in 0..N / 100 {
-        let items: Vec<(String, String)> = (0..100)
-            .map(|i| {
-                let event = json!({"topic":"edm-ui-pageload","uuid":format!("v{}", chunk * 100 + i),"event_timestamp":now_ms(),
-                                   "properties":{"user_agent":agent,"description":text,"url":url}});
-                ("v".to_owned(), event.to_string())
-            })
-            .collect();
-        producer
-            .send_all(&topics.name(Topic::PageLoad), &items)
-            .await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // 4 kB events (48 MB in all), in chunks of 100 every 50 ms (8 MB/s).
+    produce_large_page_loads(&topics, N).await;
     let results = clients.results().await;
     let (healthy, received) = &results[1];
     assert_eq!(healthy.len(), N, "the healthy client got every event");
@@ -854,25 +859,7 @@ async fn clients_that_stop_reading_are_disconnected_past_the_instances_byte_budg
         N,
     ))
     .await;
-    let producer = RawProducer::new(&topics.settings);
-    let (agent, text, url) = (
-        "a".repeat(1000),
-        "d".repeat(1000),
-        format!("http://localhost:3000/{}", "u".repeat(1900)),
-    );
-    for chunk in 0..N / 100 {
-        let items: Vec<(String, String)> = (0..100)
-            .map(|i| {
-                let event = json!({"topic":"edm-ui-pageload","uuid":format!("v{}", chunk * 100 + i),"event_timestamp":now_ms(),
-                                   "properties":{"user_agent":agent,"description":text,"url":url}});
-                ("v".to_owned(), event.to_string())
-            })
-            .collect();
-        producer
-            .send_all(&topics.name(Topic::PageLoad), &items)
-            .await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    produce_large_page_loads(&topics, N).await;
     let results = clients.results().await;
     assert_eq!(results[3].0.len(), N, "the healthy client got every event");
     let metrics = stream.metrics().await;
