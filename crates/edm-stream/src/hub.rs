@@ -162,8 +162,8 @@ pub struct HubCounters {
     pub oversized: Family<TopicLabels, Counter>,
     /// Events handed to a client's socket, by topic.
     pub deliveries: Family<TopicLabels, Counter>,
-    /// Clients disconnected because their full socket would have taken
-    /// the bytes stalled clients hold past `EDM_STREAM_STALLED_CLIENT_BYTES`.
+    /// Clients with full socket buffers disconnected to keep what such
+    /// buffers hold within `EDM_STREAM_STALLED_CLIENT_BYTES`.
     pub stalled_disconnects: Counter,
     /// Events slow clients lost because the ring dropped them before they
     /// were read.

@@ -22,6 +22,7 @@
 //! - [`consumer`]: reads every partition and feeds the hub.
 //! - [`mode`]: raw events or summaries, by the store's rate.
 //! - [`sockets`]: Socket.io connections and their writer tasks.
+//! - [`stalls`]: the byte budget for clients that stopped reading.
 //! - [`metrics`]: what `/metrics` reports (events, deliveries, drops, lag).
 //! - [`startup`]: [`Stream`], the service as an `edm_runtime::Service`:
 //!   consumer and Socket.io, readiness, and disconnecting clients on stop.
@@ -35,6 +36,7 @@ pub mod mode;
 pub mod records;
 pub mod settings;
 pub mod sockets;
+pub mod stalls;
 pub mod startup;
 
 pub use settings::Settings;

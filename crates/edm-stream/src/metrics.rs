@@ -8,7 +8,7 @@
 //! | `edm_stream_trimmed_records_total{topic}` | records longer than `EDM_STREAM_MAX_RECORD_BYTES`, streamed as the fields their topic defines |
 //! | `edm_stream_oversized_records_total{topic}` | records longer than the cap even so, not streamed (each also a warning) |
 //! | `edm_stream_deliveries_total{topic}` | events handed to a client's socket |
-//! | `edm_stream_stalled_disconnects_total` | clients that stopped reading, disconnected because their full socket would have taken the bytes such clients hold past `EDM_STREAM_STALLED_CLIENT_BYTES` |
+//! | `edm_stream_stalled_disconnects_total` | clients whose full socket buffers were disconnected to keep what such buffers hold within `EDM_STREAM_STALLED_CLIENT_BYTES` |
 //! | `edm_stream_client_drops_total` | events slow clients lost: they left the ring before the client read them |
 //! | `edm_stream_event_age_seconds` | histogram: from a click or page load's Kafka timestamp (set when the relay produced it) to its publication to clients |
 //! | `edm_stream_clients` | connected Socket.io clients |
@@ -53,7 +53,7 @@ pub fn service_metrics(
         "trimmed_records": counters.trimmed.clone() => "Records longer than EDM_STREAM_MAX_RECORD_BYTES, streamed as the fields their topic defines, by logical topic";
         "oversized_records": counters.oversized.clone() => "Records longer than EDM_STREAM_MAX_RECORD_BYTES even without the fields their topic does not define, not streamed, by logical topic";
         "deliveries": counters.deliveries.clone() => "Events handed to a client's socket, by logical topic";
-        "stalled_disconnects": counters.stalled_disconnects.clone() => "Clients that stopped reading, disconnected because their full socket would have taken the bytes such clients hold past EDM_STREAM_STALLED_CLIENT_BYTES";
+        "stalled_disconnects": counters.stalled_disconnects.clone() => "Clients whose full socket buffers were disconnected to keep what such buffers hold within EDM_STREAM_STALLED_CLIENT_BYTES";
         "client_drops": counters.drops.clone() => "Events slow clients lost: they left the ring before the client read them";
         "resumes": counters.resumes.clone() => "Clients that reconnected with positions, by outcome (resumed, too_far_behind)";
         "event_age_seconds": counters.event_age.clone() => "Time from a click or page load's Kafka timestamp (when the relay produced it) to its publication to clients";

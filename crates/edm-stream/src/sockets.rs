@@ -38,14 +38,13 @@
 //! client that stops reading holds is its buffer's packets
 //! (`EDM_STREAM_SOCKET_BUFFER_PACKETS`, each a record of at most
 //! `EDM_STREAM_MAX_RECORD_BYTES`). The writer remembers the sizes of the
-//! last packets it handed over, which is exactly what a full buffer holds;
-//! the instance adds up what full buffers hold ([`StalledBytes`]), and a
-//! client whose full buffer would take that past
-//! `EDM_STREAM_STALLED_CLIENT_BYTES` is disconnected (it may reconnect and
-//! resume where it was).
+//! last packets it handed over, which is exactly what a full buffer holds,
+//! and counts them against the instance's budget for clients that stopped
+//! reading ([`crate::stalls`]) while its socket is full. A client evicted
+//! from that budget is disconnected (it may reconnect and resume where it
+//! was).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,6 +63,7 @@ use tokio::sync::{watch, Notify};
 use crate::hub::{Cursor, Hub, HubCounters, PartitionKey, Positions, Request, Start};
 use crate::mode::ModeReport;
 use crate::records::Kind;
+use crate::stalls::{StalledBytes, StalledShare, STALLED_AFTER};
 
 /// What clients may ask for, and how many may connect.
 #[derive(Debug, Clone)]
@@ -101,43 +101,6 @@ struct ClientPlace {
     _held: Arc<Held>,
 }
 
-/// What the sockets of clients that stopped reading hold, in bytes, within
-/// a budget.
-#[derive(Debug)]
-pub struct StalledBytes {
-    held: AtomicUsize,
-    budget: usize,
-}
-
-impl StalledBytes {
-    /// No byte held yet, at most `budget`.
-    pub fn new(budget: usize) -> Self {
-        Self {
-            held: AtomicUsize::new(0),
-            budget,
-        }
-    }
-
-    /// Counts `bytes` more, unless that would pass the budget.
-    fn try_add(&self, bytes: usize) -> bool {
-        self.held
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
-                held.checked_add(bytes)
-                    .filter(|total| *total <= self.budget)
-            })
-            .is_ok()
-    }
-
-    fn remove(&self, bytes: usize) {
-        self.held.fetch_sub(bytes, Ordering::SeqCst);
-    }
-
-    /// Bytes counted now.
-    pub fn held(&self) -> usize {
-        self.held.load(Ordering::SeqCst)
-    }
-}
-
 /// The sizes of the last packets a writer handed to its socket: when the
 /// socket's buffer is full, it holds exactly these.
 struct HandedPackets {
@@ -161,42 +124,6 @@ impl HandedPackets {
         }
         self.sizes.push_back(size);
         self.bytes += size;
-    }
-}
-
-/// A writer's share of [`StalledBytes`] while its socket is full; given
-/// back when the socket takes a packet again or the writer ends.
-struct StalledShare<'a> {
-    stalled: &'a StalledBytes,
-    bytes: usize,
-}
-
-impl<'a> StalledShare<'a> {
-    fn new(stalled: &'a StalledBytes) -> Self {
-        Self { stalled, bytes: 0 }
-    }
-
-    /// Counts what the full socket holds (once per stall); false when that
-    /// would pass the instance's budget.
-    fn hold(&mut self, bytes: usize) -> bool {
-        if self.bytes > 0 {
-            return true;
-        }
-        if !self.stalled.try_add(bytes) {
-            return false;
-        }
-        self.bytes = bytes;
-        true
-    }
-
-    fn release(&mut self) {
-        self.stalled.remove(std::mem::take(&mut self.bytes));
-    }
-}
-
-impl Drop for StalledShare<'_> {
-    fn drop(&mut self) {
-        self.release();
     }
 }
 
@@ -306,7 +233,6 @@ const READ_BATCH: usize = 64;
 /// hold only a fraction of a second of a fast stream), rarely once it has
 /// been full for a while (a stalled client should cost little).
 const FULL_SOCKET_WAIT: Duration = Duration::from_millis(10);
-const STALLED_AFTER: Duration = Duration::from_secs(1);
 const STALLED_SOCKET_WAIT: Duration = Duration::from_millis(250);
 
 /// What a client's writer works with.
@@ -342,6 +268,19 @@ impl Writer {
             // `"stream",{"mode":"summary","events_per_second":N}`.
             self.handed.push(80 + PACKET_FRAMING);
         }
+    }
+
+    /// Disconnects a client that stopped reading, saying why: it may
+    /// reconnect and resume where it was.
+    fn cut_stalled(&self, stalled: &StalledBytes, why: &str) {
+        self.hub.counters.stalled_disconnects.inc();
+        tracing::warn!(
+            client = %self.socket.id,
+            bytes = self.handed.bytes,
+            stalled = stalled.held(),
+            "disconnecting a client that stopped reading: {why}"
+        );
+        let _ = self.socket.clone().disconnect();
     }
 
     /// Tells the client how many events it lost.
@@ -391,30 +330,32 @@ async fn write_to_client(mut writer: Writer, mut cursor: Cursor, gone: Arc<Notif
                         break;
                     }
                     Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                        if !share.hold(writer.handed.bytes) {
-                            hub.counters.stalled_disconnects.inc();
-                            tracing::warn!(
-                                client = %writer.socket.id,
-                                bytes = writer.handed.bytes,
-                                stalled = stalled.held(),
-                                "disconnecting a client that stopped reading: its full socket \
-                                 would take what stalled clients hold past \
-                                 EDM_STREAM_STALLED_CLIENT_BYTES"
+                        let since = *full_since.get_or_insert_with(Instant::now);
+                        if !share.hold(writer.handed.bytes, since) {
+                            writer.cut_stalled(
+                                &stalled,
+                                "its full socket would take what \
+                                clients that stopped reading hold past \
+                                EDM_STREAM_STALLED_CLIENT_BYTES",
                             );
-                            let _ = writer.socket.clone().disconnect();
                             break 'client;
                         }
                         // Counted as soon as they are lost, not when the
                         // client reads again (it may never).
                         lost += cursor.skip_lost(&hub);
-                        let full_for = full_since.get_or_insert_with(Instant::now).elapsed();
-                        let wait = if full_for < STALLED_AFTER {
+                        let wait = if since.elapsed() < STALLED_AFTER {
                             FULL_SOCKET_WAIT
                         } else {
                             STALLED_SOCKET_WAIT
                         };
                         tokio::select! {
                             () = tokio::time::sleep(wait) => {}
+                            () = share.evicted() => {
+                                writer.cut_stalled(&stalled, "it stopped reading longest, and \
+                                    another full socket needed room within \
+                                    EDM_STREAM_STALLED_CLIENT_BYTES");
+                                break 'client;
+                            }
                             () = &mut client_gone => break 'client,
                         }
                     }
@@ -525,25 +466,12 @@ mod tests {
     }
 
     #[test]
-    fn a_full_socket_holds_the_last_packets_handed_and_the_instance_counts_them_once() {
+    fn a_full_socket_holds_the_last_packets_handed() {
         let mut handed = HandedPackets::new(3);
         for size in [100, 200, 300, 400] {
             handed.push(size);
         }
         assert_eq!(handed.bytes, 900, "the last three only");
-
-        let stalled = StalledBytes::new(1000);
-        let mut first = StalledShare::new(&stalled);
-        assert!(first.hold(handed.bytes));
-        assert!(first.hold(handed.bytes), "one stall counts once");
-        assert_eq!(stalled.held(), 900);
-        let mut second = StalledShare::new(&stalled);
-        assert!(!second.hold(200), "past the budget");
-        assert_eq!(stalled.held(), 900);
-        first.release();
-        assert!(second.hold(200), "room again once the first one reads");
-        drop(second);
-        assert_eq!(stalled.held(), 0, "given back when the writer ends");
     }
 
     #[test]
