@@ -133,7 +133,12 @@ async fn shows_every_event_in_its_own_group_and_resumes_after_a_restart() {
         joined.contains(&format!("group=\"{}edm-example-consumer\"", topics.prefix)),
         "its own prefixed group: {joined}"
     );
-    running.wait_for(r#"click button="the-camper's-kit" visitor="v2" count=2"#);
+    // The unkeyed click may be on another partition than v2's: either may
+    // be read first, so each one's running count is 1 or 2.
+    running.wait_for(r#"click button="the-camper's-kit" visitor="v2""#);
+    running.wait_for(
+        r#"click button="the-camper's-kit" visitor="0f8fad5b-d9cb-469f-a165-70867728950e""#,
+    );
     running.wait_for(r#"page load visitor="v2""#);
     running.wait_for("skipping a message that is not a valid event");
     running
@@ -153,7 +158,8 @@ async fn shows_every_event_in_its_own_group_and_resumes_after_a_restart() {
             .send(&clicks, visitor, event.as_bytes(), None)
             .await;
     }
-    running.wait_for(r#"click button="areopress-coffee-maker" visitor="v5" count=2"#);
+    // v4's and v5's clicks may be on different partitions: read in any order.
+    running.wait_for(r#"click button="areopress-coffee-maker" visitor="v5""#);
     running.wait_for(
         "summary: 5 clicks, 2 page loads, 1 skipped; most clicked: areopress-coffee-maker (2), the-camper's-kit (2), msr-reactor-2.5l-stove-system (1)",
     );
