@@ -47,12 +47,30 @@ function trendingRecord(name, endedMinutesAgo, top) {
   };
 }
 
+/**
+ * edm-trending's count of `name` (a button id, or a device type for
+ * page loads) in the minute `minutesAgo` whole minutes before this one.
+ */
+function countsRecord(kind, name, count, { minutesAgo = 0, final = false } = {}) {
+  const minute = Math.floor(Date.now() / 60000) * 60000 - minutesAgo * 60000;
+  return { topic: 'edm-trending-counts', kind, name, minute, count, final };
+}
+
+/** Waits, if need be, until the current minute has `seconds` left, so a test's minute does not change under it. */
+async function awayFromMinuteEnd(seconds = 10) {
+  const left = 60000 - (Date.now() % 60000);
+  if (left < seconds * 1000) await new Promise((r) => setTimeout(r, left + 100));
+}
+
 const text = (page, selector) => page.textContent(selector).then((t) => t.trim());
 const texts = (page, selector) => page.$$eval(selector, (cells) => cells.map((cell) => cell.textContent));
 const chartLabels = (page, id) =>
   page.evaluate((canvasId) => window.Chart.getChart(document.getElementById(canvasId)).data.labels, id);
-const chartValues = (page, id) =>
-  page.evaluate((canvasId) => window.Chart.getChart(document.getElementById(canvasId)).data.datasets[0].data, id);
+const chartValues = (page, id, dataset = 0) =>
+  page.evaluate(
+    ([canvasId, n]) => window.Chart.getChart(document.getElementById(canvasId)).data.datasets[n].data,
+    [id, dataset],
+  );
 
 describe('the dashboard', () => {
   let browser;
@@ -91,7 +109,8 @@ describe('the dashboard', () => {
     }
   });
 
-  test('shows history and live events as text, and counts a replayed event once', async () => {
+  test('shows history and live events as text; live totals come from the counts, a replay counts once', async () => {
+    await awayFromMinuteEnd();
     const stats = await startFakeStats({
       clickCount: [
         { button_id: 'areopress-coffee-maker', sum: 12 },
@@ -108,6 +127,12 @@ describe('the dashboard', () => {
       [
         trendingRecord('5m', 1, [['areopress-coffee-maker', 9], ["the-camper's-kit", 4], [XSS, 2]]),
         trendingRecord('1m', 1, [["the-camper's-kit", 3], ['areopress-coffee-maker', 1]]),
+      ],
+      [
+        // A minute before the page opened: not in its totals.
+        countsRecord('click', 'areopress-coffee-maker', 50, { minutesAgo: 1, final: true }),
+        countsRecord('click', 'areopress-coffee-maker', 1),
+        countsRecord('pageload', 'desktop', 1),
       ]
     );
     const dashboard = await startService('edm-dashboard', { EDM_STREAM_URL: stream.url, EDM_STATS_URL: stats.url });
@@ -120,15 +145,23 @@ describe('the dashboard', () => {
       assert.deepEqual(await chartLabels(page, 'history-by-product'), ['areopress-coffee-maker', "the-camper's-kit", XSS]);
       assert.deepEqual(await chartValues(page, 'history-by-day'), [4, 3, 2, 5, 7]);
 
-      // The recent events replayed on connect are shown.
+      // The recent counts sent on connect are this minute's totals so far;
+      // the recent events are logged.
       await waitFor(async () => (await text(page, '#live-pageload-total')) === '1', 3000, 'replayed page load');
       assert.equal(await text(page, '#live-click-total'), '1');
+      assert.equal((await texts(page, '#event-log .log-what')).length, 2);
+      const since = await page.$eval('.live-since', (t) => t.dateTime);
+      assert.equal(since, new Date(Math.floor(Date.now() / 60000) * 60000).toISOString(), 'totals since the minute the page opened');
+      assert.equal(await text(page, '#log-mode'), 'every event');
 
-      // Three live clicks, one with markup for an id, show within 2 seconds.
+      // Three live clicks, one with markup for an id, show in the log within
+      // 2 seconds, and in the totals once their counts come.
       const sentAt = Date.now();
       for (const id of ["the-camper's-kit", 'bunum-wo-aa,-papua-new-guinea', XSS]) stream.emit(click(id));
-      await waitFor(async () => (await text(page, '#live-click-total')) === '4', 2000, 'three live clicks');
+      await waitFor(async () => (await texts(page, '#event-log .log-what')).length === 5, 2000, 'three live clicks logged');
       assert.ok(Date.now() - sentAt < 2000);
+      for (const id of ["the-camper's-kit", 'bunum-wo-aa,-papua-new-guinea', XSS]) stream.emitCounts(countsRecord('click', id, 1));
+      await waitFor(async () => (await text(page, '#live-click-total')) === '4', 2000, 'three live clicks counted');
       const logged = await page.$$eval('#event-log .log-what', (cells) => cells.map((cell) => cell.textContent));
       assert.deepEqual(logged.slice(0, 3), [XSS, 'bunum-wo-aa,-papua-new-guinea', "the-camper's-kit"]);
       assert.equal(await page.locator('#event-log img').count(), 0, 'markup from an event became an element');
@@ -144,17 +177,22 @@ describe('the dashboard', () => {
       assert.equal(liveLabels.length, 4);
       assert.ok(liveLabels.includes(XSS));
 
-      // Reconnecting replays the recent events; none is counted twice.
+      // Reconnecting replays the recent events and counts; none is counted
+      // or logged twice.
       stream.dropClients();
       await waitFor(() => stream.clientCount() === 1, 8000, 'reconnect');
       await waitFor(async () => (await text(page, '#stream-state-text')) === 'live', 5000, 'live again');
       await new Promise((r) => setTimeout(r, 1000));
       assert.equal(await text(page, '#live-click-total'), '4');
       assert.equal(await text(page, '#live-pageload-total'), '1');
+      assert.equal((await texts(page, '#event-log .log-what')).length, 5);
 
-      // Garbage on the stream is shown as text and breaks nothing.
+      // Garbage on the stream is shown as text and breaks nothing; a count
+      // that grew replaces the one held, an older one changes nothing.
       stream.emit('not json <b>at all</b>');
       stream.emit(click('areopress-coffee-maker'));
+      stream.emitCounts(countsRecord('click', 'areopress-coffee-maker', 2));
+      stream.emitCounts(countsRecord('click', 'areopress-coffee-maker', 1));
       await waitFor(async () => (await text(page, '#live-click-total')) === '5', 2000, 'click after garbage');
       const rows = await page.$$eval('#event-log .log-what', (cells) => cells.map((cell) => cell.textContent));
       assert.ok(rows.includes('not json <b>at all</b>'));
@@ -164,6 +202,72 @@ describe('the dashboard', () => {
       assert.deepEqual(await texts(page, '#trending-5m-list .trending-name'), ['areopress-coffee-maker', "the-camper's-kit", XSS]);
 
       await page.screenshot({ path: screenshotPath('dashboard-live.png'), fullPage: true });
+      assert.deepEqual(browser.problems.dialogs, [], 'an alert ran');
+      assert.deepEqual(browser.problems.pageErrors, []);
+      assert.deepEqual(browser.problems.cspViolations, []);
+      await page.close();
+    } finally {
+      await dashboard.stop();
+      await stream.close();
+      await stats.close();
+    }
+  });
+
+  test('above edm-stream\'s threshold the log shows a sample and says "1 in N"; totals and the rate stay exact from the counts', async () => {
+    await awayFromMinuteEnd(20);
+    const stats = await startFakeStats();
+    const stream = await startFakeStream();
+    const dashboard = await startService('edm-dashboard', { EDM_STREAM_URL: stream.url, EDM_STATS_URL: stats.url });
+    try {
+      const page = await browser.newPage();
+      await page.goto(dashboard.url);
+      await waitFor(async () => (await text(page, '#stream-state-text')) === 'live', 5000, 'live');
+      // Past the burst that follows connecting, counts are a rate too.
+      await new Promise((r) => setTimeout(r, 2100));
+
+      stream.emitStatus({ mode: 'summary', events_per_second: 12000 });
+      await waitFor(async () => (await text(page, '#log-mode')) === 'a sample (none yet) of 12,000 events/s', 2000, 'summary mode');
+      const sample = (id, offset, standsFor) => ({
+        topic: 'edm-trending-sample',
+        event: click(id),
+        stands_for: standsFor,
+        source: 'edm-ui-click/0',
+        offset,
+        second: Math.floor(Date.now() / 1000) * 1000,
+      });
+      stream.emitSample(sample(XSS, 7, 40));
+      stream.emitSample(sample('kit', 8, 60));
+      await waitFor(async () => (await texts(page, '#event-log .log-sample')).length === 2, 2000, 'sampled events logged');
+      assert.deepEqual(await texts(page, '#event-log .log-sample'), ['1 in 60', '1 in 40']);
+      assert.deepEqual(await texts(page, '#event-log .log-what'), ['kit', XSS]);
+      assert.equal(await page.locator('#event-log img').count(), 0, 'markup from a sample became an element');
+      assert.equal(await text(page, '#log-mode'), 'a sample, 1 in 50 of 12,000 events/s');
+
+      // Totals follow the counts exactly, however many events the sample
+      // shows: a provisional count, a larger one, a smaller one that
+      // changes nothing, the final one, and nothing after it.
+      stream.emitCounts(countsRecord('click', 'kit', 400));
+      stream.emitCounts(countsRecord('click', 'kit', 900));
+      stream.emitCounts(countsRecord('click', 'kit', 850));
+      stream.emitCounts(countsRecord('click', XSS, 300));
+      stream.emitCounts(countsRecord('pageload', 'mobile', 2000));
+      stream.emitCounts(countsRecord('click', 'kit', 1000, { final: true }));
+      stream.emitCounts(countsRecord('click', 'kit', 5));
+      await waitFor(async () => (await text(page, '#live-click-total')) === '1,300', 2000, 'the counts');
+      assert.equal(await text(page, '#live-pageload-total'), '2,000');
+      assert.deepEqual(await chartLabels(page, 'live-by-product'), ['kit', XSS]);
+      assert.deepEqual(await chartValues(page, 'live-by-product'), [1000, 300]);
+      // Events per second: what the counts grew by, in the seconds they grew.
+      await new Promise((r) => setTimeout(r, 1100));
+      const sum = (values) => values.reduce((total, n) => total + n, 0);
+      assert.equal(sum(await chartValues(page, 'live-rate', 0)), 1300);
+      assert.equal(sum(await chartValues(page, 'live-rate', 1)), 2000);
+
+      await page.screenshot({ path: screenshotPath('dashboard-summary.png'), fullPage: true });
+
+      // Back under the threshold: every event again.
+      stream.emitStatus({ mode: 'raw', events_per_second: 40 });
+      await waitFor(async () => (await text(page, '#log-mode')) === 'every event', 2000, 'raw mode');
       assert.deepEqual(browser.problems.dialogs, [], 'an alert ran');
       assert.deepEqual(browser.problems.pageErrors, []);
       assert.deepEqual(browser.problems.cspViolations, []);

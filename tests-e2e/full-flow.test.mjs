@@ -1,5 +1,6 @@
 // The whole system in a browser: store -> edm-relay -> Kafka -> edm-stream
-// -> dashboard, and Kafka -> edm-stats -> stats API. Needs the real Kafka
+// -> dashboard, Kafka -> edm-trending -> counts -> edm-stream -> dashboard,
+// and Kafka -> edm-stats -> stats API. Needs the real Kafka
 // and Postgres (`./edm infra up`) and every service's binary; skipped, with
 // the reason, when something is missing.
 import { test } from 'node:test';
@@ -9,7 +10,7 @@ import { freshPrefixWithTopics, infraEnv } from './lib/infra.mjs';
 import { freePort, hasBinary, startService } from './lib/services.mjs';
 import { screenshotPath } from './lib/screenshots.mjs';
 
-const SERVICES = ['edm-relay', 'edm-stream', 'edm-stats', 'edm-ui', 'edm-dashboard'];
+const SERVICES = ['edm-relay', 'edm-stream', 'edm-stats', 'edm-trending', 'edm-ui', 'edm-dashboard'];
 
 const infra = infraEnv();
 const missing = [
@@ -20,7 +21,7 @@ const missing = [
 ];
 
 test(
-  'three clicks in the store show on the dashboard within 2 s and raise the stats by exactly three',
+  'three clicks in the store show on the dashboard within 2 s, its totals equal the stats, raised by exactly three',
   { skip: missing.length > 0 ? `needs ${missing.join(', ')}` : false, timeout: 120000 },
   async () => {
     const prefix = await freshPrefixWithTopics();
@@ -42,6 +43,7 @@ test(
       await start('edm-relay', {});
       await start('edm-stream', {});
       await start('edm-stats', { DATABASE_URL: infra.DATABASE_URL });
+      await start('edm-trending', {});
       const store = await start('edm-ui', { EDM_RELAY_URL: url('edm-relay') });
       const dashboard = await start('edm-dashboard', {
         EDM_STREAM_URL: url('edm-stream'),

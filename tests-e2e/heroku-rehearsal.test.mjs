@@ -1,4 +1,4 @@
-// The deploy rehearsal: the five apps as Heroku builds and runs them, on
+// The deploy rehearsal: the six apps as Heroku builds and runs them, on
 // this machine. Each app is built from the committed tree the way the pinned
 // Rust buildpack builds it (`./edm heroku-build`: RustConfig sourced with
 // that app's config vars, its cargo flags), then the Procfile's `release`
@@ -144,7 +144,7 @@ async function waitReady(url, process, timeoutMs) {
 }
 
 test(
-  'the five apps built and started as Heroku does serve the full flow through routers and an authorizing Kafka 3.7.1',
+  'the six apps built and started as Heroku does serve the full flow through routers and an authorizing Kafka 3.7.1',
   { skip: missing.length > 0 ? `needs ${missing.join(', ')}` : false, timeout: 45 * 60 * 1000 },
   async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'edm-rehearsal-'));

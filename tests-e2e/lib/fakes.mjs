@@ -93,35 +93,39 @@ export async function startFakeStats({ clickCount = [], clickHistory = [] } = {}
 
 /**
  * A Socket.io server shaped like edm-stream: each connecting client first
- * gets the recent events (Socket.io event `event`) and trending records
- * (`trending`), then every one sent with `emit` or `emitTrending`.
- * Payloads are the records' JSON text.
+ * gets the recent events (Socket.io event `event`), trending records
+ * (`trending`) and counts (`counts`), then every one sent with `emit`,
+ * `emitTrending`, `emitCounts` or `emitSample`. Payloads are the records'
+ * JSON text.
  */
-export async function startFakeStream(recentEvents = [], recentTrending = []) {
+export async function startFakeStream(recentEvents = [], recentTrending = [], recentCounts = []) {
   const httpServer = createServer();
   const io = new SocketIoServer(httpServer, { cors: { origin: true } });
-  const recent = recentEvents.map((event) => JSON.stringify(event));
-  const trending = recentTrending.map((record) => JSON.stringify(record));
+  const asText = (record) => (typeof record === 'string' ? record : JSON.stringify(record));
+  const recent = [
+    ...recentEvents.map((event) => ['event', asText(event)]),
+    ...recentTrending.map((record) => ['trending', asText(record)]),
+    ...recentCounts.map((record) => ['counts', asText(record)]),
+  ];
   io.on('connection', (socket) => {
-    for (const text of recent) socket.emit('event', text);
-    for (const text of trending) socket.emit('trending', text);
+    for (const [kind, text] of recent) socket.emit(kind, text);
   });
+  /** Sends one record (an object, or raw text) of `kind` to every client, and to every later one first. */
+  const send = (kind, record) => {
+    const text = asText(record);
+    recent.push([kind, text]);
+    io.emit(kind, text);
+  };
   const url = await listen(httpServer);
   return {
     url,
     io,
-    /** Sends one event (an object, or raw text) to every connected client. */
-    emit(event) {
-      const text = typeof event === 'string' ? event : JSON.stringify(event);
-      recent.push(text);
-      io.emit('event', text);
-    },
-    /** Sends one trending record (an object, or raw text) to every client. */
-    emitTrending(record) {
-      const text = typeof record === 'string' ? record : JSON.stringify(record);
-      trending.push(text);
-      io.emit('trending', text);
-    },
+    emit: (event) => send('event', event),
+    emitTrending: (record) => send('trending', record),
+    emitCounts: (record) => send('counts', record),
+    emitSample: (record) => send('sample', record),
+    /** A `stream` status message (a mode change, say) to every connected client. */
+    emitStatus: (status) => io.emit('stream', status),
     /** Drops every client's connection; they reconnect by themselves. */
     dropClients() {
       for (const socket of io.sockets.sockets.values()) socket.conn.close();

@@ -3,12 +3,24 @@
 // The server puts both services' addresses in <body data-stream-url
 // data-stats-url>. History comes from GET /api/clickCount and
 // /api/clickHistory, refreshed every 30 s and shortly after live clicks.
-// Live events arrive over Socket.io as event `event`, whose payload is the
-// event's JSON text, through edm-stream-client.js: WebSocket only (so any
-// number of edm-stream instances work behind a router without affinity),
-// and on reconnecting the stream resumes where it stopped, without gap or
-// duplicate. A fresh connection first gets recent events; events are also
-// recognised by id and counted once.
+// The live side arrives over Socket.io through edm-stream-client.js:
+// WebSocket only (so any number of edm-stream instances work behind a
+// router without affinity), and on reconnecting the stream resumes where it
+// stopped, without gap or duplicate.
+//
+// Live totals (clicks per product, page loads) and events per second come
+// from edm-trending's exact per-minute counts (Socket.io event `counts`),
+// whatever the store's rate: the totals are those of every minute since the
+// one this page opened in, the same figures edm-stats answers for those
+// minutes (GET /api/v1/clicks?from=<that minute>). A minute's count is
+// written again as it grows, then once more, final, when the minute closes;
+// a record never counts twice (the latest count of each minute replaces
+// the one before), so replays and reconnections change nothing.
+//
+// The log shows every event (`event`) while edm-stream streams them all;
+// above its threshold it streams edm-trending's sample instead (`sample`,
+// each record standing for N events), and the log says "1 in N". The mode
+// arrives in the stream's status messages.
 //
 // "Trending now" shows edm-trending's results, which arrive over the same
 // connection as Socket.io event `trending`: the latest closed 5-minute and
@@ -31,6 +43,11 @@
   /** Events arriving this soon after (re)connecting may be a replay. */
   const REPLAY_GRACE_MS = 2000;
   const LOG_LIMIT = 200;
+  const MINUTE_MS = 60000;
+  /** Minutes of counts kept to recognise later records of the same minute. */
+  const COUNTS_KEPT_MINUTES = 60;
+  /** Seconds of sample records the log's "1 in N" averages over. */
+  const SAMPLE_WINDOW_SECONDS = 10;
   const TOP_PRODUCTS = 12;
   const LABEL_CHARS = 30;
   const SEEN_LIMIT = 10000;
@@ -47,7 +64,12 @@
 
   // ---- state --------------------------------------------------------------
 
+  const openedMinute = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS;
   const live = {
+    /** `kind:minute:name` -> { count, final, minute }: the latest count of each. */
+    counts: new Map(),
+    /** Records of minutes before this are ignored (their counts were forgotten). */
+    countedFrom: openedMinute,
     clicksByButton: new Map(),
     clickTotal: 0,
     pageLoadTotal: 0,
@@ -56,6 +78,12 @@
     connectedAt: 0,
     seenKeys: new Set(),
     seenOrder: [],
+    /** 'raw' (every event) or 'summary' (a sample), as edm-stream says. */
+    mode: 'raw',
+    /** The store's events per second, as edm-stream measured it. */
+    storeRate: 0,
+    /** [arrival ms, stands_for] of recent sample records. */
+    samples: [],
   };
 
   // ---- charts -------------------------------------------------------------
@@ -258,6 +286,7 @@
     for (const second of live.perSecond.keys()) {
       if (second <= nowSecond - RATE_WINDOW_SECONDS) live.perSecond.delete(second);
     }
+    forgetOldCounts();
     if (charts.liveRate) {
       charts.liveRate.data.labels = labels;
       charts.liveRate.data.datasets[0].data = clicks;
@@ -267,23 +296,73 @@
   }
 
   /**
-   * Counts an event in its second. The event's own timestamp decides, so a
-   * replayed event lands where it happened (or, if older than the window,
-   * nowhere); an event from a browser whose clock is off is counted on
-   * arrival, unless it came in the replay burst right after connecting.
+   * Adds what a count grew by to the current second. Counts that arrive in
+   * the burst right after (re)connecting hold what happened before: they
+   * raise the totals, not the rate.
    */
-  function countPerSecond(timestamp, field) {
+  function countPerSecond(grew, field) {
     const now = Date.now();
-    let at = Number(timestamp);
-    if (!Number.isFinite(at) || at > now) at = now;
-    if (at <= now - RATE_WINDOW_SECONDS * 1000) {
-      if (now - live.connectedAt < REPLAY_GRACE_MS) return;
-      at = now;
-    }
-    const second = Math.floor(at / 1000);
+    if (now - live.connectedAt < REPLAY_GRACE_MS) return;
+    const second = Math.floor(now / 1000);
     const bucket = live.perSecond.get(second) || { clicks: 0, pageloads: 0 };
-    bucket[field] += 1;
+    bucket[field] += grew;
     live.perSecond.set(second, bucket);
+  }
+
+  /**
+   * A counts record's JSON text as the totals use it, or null if it is not
+   * one (edm-stream validates records, so this only guards the page).
+   */
+  function readCountsRecord(payload) {
+    let record = null;
+    try {
+      record = typeof payload === 'string' ? JSON.parse(payload) : payload;
+    } catch (_) {
+      return null;
+    }
+    if (!record || typeof record !== 'object') return null;
+    const minute = Number(record.minute);
+    const n = Number(record.count);
+    if (record.kind !== 'click' && record.kind !== 'pageload') return null;
+    if (!Number.isSafeInteger(minute) || minute % MINUTE_MS !== 0 || !Number.isSafeInteger(n) || n < 0) return null;
+    return { kind: record.kind, name: String(record.name ?? ''), minute, count: n, final: record.final === true };
+  }
+
+  /**
+   * Takes a minute's count into the totals: what it adds to the count held
+   * for that minute (nothing for a replay, an older provisional count, or
+   * anything after the final one).
+   */
+  function onCountsRecord(payload) {
+    const record = readCountsRecord(payload);
+    if (!record) {
+      console.debug('EDM: not a counts record:', payload);
+      return;
+    }
+    if (record.minute < live.countedFrom) return;
+    const key = `${record.kind}:${record.minute}:${record.name}`;
+    const held = live.counts.get(key);
+    if (held && (held.final || (!record.final && record.count <= held.count))) return;
+    live.counts.set(key, { count: record.count, final: record.final, minute: record.minute });
+    const grew = record.count - (held ? held.count : 0);
+    if (record.kind === 'click') {
+      live.clicksByButton.set(record.name, (live.clicksByButton.get(record.name) || 0) + grew);
+      live.clickTotal += grew;
+      countPerSecond(grew, 'clicks');
+      if (grew > 0) refreshHistorySoon();
+    } else {
+      live.pageLoadTotal += grew;
+      countPerSecond(grew, 'pageloads');
+    }
+    renderLiveSoon();
+  }
+
+  /** Forgets the counts of minutes long closed; their totals stay. */
+  function forgetOldCounts() {
+    const horizon = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - COUNTS_KEPT_MINUTES * MINUTE_MS;
+    if (horizon <= live.countedFrom) return;
+    live.countedFrom = horizon;
+    for (const [key, held] of live.counts) if (held.minute < horizon) live.counts.delete(key);
   }
 
   /** True the first time an event is seen; replays after a reconnect are false. */
@@ -299,7 +378,7 @@
     return true;
   }
 
-  function appendLog(kind, badgeText, what, visitor, timestamp, raw) {
+  function appendLog(kind, badgeText, what, visitor, timestamp, raw, sample) {
     const list = byId('event-log');
     const row = document.createElement('li');
     row.className = 'log-' + kind + ' fresh';
@@ -320,46 +399,94 @@
     const rawCell = document.createElement('code');
     rawCell.className = 'log-raw';
     rawCell.textContent = raw.length > 400 ? raw.slice(0, 400) + '…' : raw;
-    row.append(time, badge, whatCell, visitorCell, rawCell);
+    const kindCell = document.createElement('span');
+    kindCell.className = 'log-kind';
+    kindCell.append(badge);
+    if (sample !== null) {
+      const sampleNote = document.createElement('span');
+      sampleNote.className = 'log-sample';
+      sampleNote.textContent = sample;
+      sampleNote.title = `a sampled event: it stands for ${sample.slice(5)} events`;
+      kindCell.append(sampleNote);
+    }
+    row.append(time, kindCell, whatCell, visitorCell, rawCell);
     list.prepend(row);
     while (list.children.length > LOG_LIMIT) list.lastElementChild.remove();
     byId('event-log-empty').hidden = true;
     byId('log-count').textContent = String(list.children.length);
   }
 
+  /** A record's JSON text as an object, or null if it is not one. */
+  function parseObject(payload) {
+    let value = null;
+    try {
+      value = typeof payload === 'string' ? JSON.parse(payload) : payload;
+    } catch (_) {
+      return null;
+    }
+    return value && typeof value === 'object' && !Array.isArray(value) ? value : null;
+  }
+
   function onStreamEvent(payload) {
     const raw = typeof payload === 'string' ? payload : JSON.stringify(payload);
-    let event = null;
-    try {
-      event = typeof payload === 'string' ? JSON.parse(payload) : payload;
-    } catch (_) {
-      event = null;
-    }
-    if (!event || typeof event !== 'object' || Array.isArray(event)) {
-      appendLog('other', 'invalid', String(raw), '', Date.now(), String(raw));
+    const event = parseObject(payload);
+    if (!event) {
+      appendLog('other', 'invalid', String(raw), '', Date.now(), String(raw), null);
       return;
     }
+    logEvent(event, raw, null);
+  }
+
+  /** One sampled event, standing for `stands_for` events, logged as such. */
+  function onSampleRecord(payload) {
+    const record = parseObject(payload);
+    const event = record ? parseObject(record.event) : null;
+    if (!event) {
+      console.debug('EDM: not a sample record:', payload);
+      return;
+    }
+    const standsFor = Math.max(1, count(record.stands_for));
+    if (logEvent(event, JSON.stringify(event), standsFor)) {
+      live.samples.push([Date.now(), standsFor]);
+      renderLogMode();
+    }
+  }
+
+  /**
+   * Logs an event the first time it is seen (`standsFor`: how many events
+   * it stands for when it is a sample, else null); false for a replay.
+   */
+  function logEvent(event, raw, standsFor) {
     const properties = event.properties && typeof event.properties === 'object' ? event.properties : {};
-    if (!firstSighting(event, properties)) return;
+    if (!firstSighting(event, properties)) return false;
     const topic = String(event.topic ?? '');
     const timestamp = Number(event.event_timestamp);
     const visitor = 'visitor ' + String(event.uuid ?? '?').slice(0, 8);
-
+    const sample = standsFor === null ? null : `1 in ${standsFor.toLocaleString()}`;
     if (topic.endsWith('edm-ui-click')) {
       const buttonId = String(properties.button_id ?? '(no button id)');
-      live.clicksByButton.set(buttonId, (live.clicksByButton.get(buttonId) || 0) + 1);
-      live.clickTotal += 1;
-      countPerSecond(timestamp, 'clicks');
-      appendLog('click', 'click', buttonId, visitor, timestamp, raw);
-      refreshHistorySoon();
+      appendLog('click', 'click', buttonId, visitor, timestamp, raw, sample);
     } else if (topic.endsWith('edm-ui-pageload')) {
-      live.pageLoadTotal += 1;
-      countPerSecond(timestamp, 'pageloads');
-      appendLog('pageload', 'page load', String(properties.url ?? ''), visitor, timestamp, raw);
+      appendLog('pageload', 'page load', String(properties.url ?? ''), visitor, timestamp, raw, sample);
     } else {
-      appendLog('other', 'other', topic, visitor, timestamp, raw);
+      appendLog('other', 'other', topic, visitor, timestamp, raw, sample);
     }
-    renderLiveSoon();
+    return true;
+  }
+
+  /** Says what the log shows: every event, or a sample and what it stands for. */
+  function renderLogMode() {
+    const cutoff = Date.now() - SAMPLE_WINDOW_SECONDS * 1000;
+    while (live.samples.length > 0 && live.samples[0][0] < cutoff) live.samples.shift();
+    let text = 'every event';
+    if (live.mode === 'summary') {
+      const sampled = live.samples.length;
+      const average = sampled > 0 ? Math.round(live.samples.reduce((sum, [, n]) => sum + n, 0) / sampled) : 0;
+      text = average > 0 ? `a sample, 1 in ${average.toLocaleString()}` : 'a sample (none yet)';
+      text += ` of ${live.storeRate.toLocaleString()} events/s`;
+    }
+    byId('log-mode').textContent = text;
+    byId('log-mode').dataset.mode = live.mode;
   }
 
   function connectStream() {
@@ -374,9 +501,16 @@
       {
         event: onStreamEvent,
         trending: onTrendingRecord,
+        counts: onCountsRecord,
+        sample: onSampleRecord,
         status(status) {
           // Away longer than edm-stream can replay, or too slow to keep up.
           if (status.start === 'too_far_behind' || status.gap > 0) missed = true;
+          if (status.mode === 'raw' || status.mode === 'summary') {
+            live.mode = status.mode;
+            live.storeRate = count(status.events_per_second);
+            renderLogMode();
+          }
           if (socket.connected) setState('stream-state', 'live', missed ? 'live (some events missed)' : 'live');
         },
       },
@@ -532,8 +666,15 @@
 
   // ---- start ----------------------------------------------------------------
 
+  for (const since of document.querySelectorAll('.live-since')) {
+    since.dateTime = new Date(openedMinute).toISOString();
+    since.textContent = clockTime(new Date(openedMinute), false);
+  }
   renderRate();
-  setInterval(renderRate, 1000);
+  setInterval(() => {
+    renderRate();
+    renderLogMode();
+  }, 1000);
   refreshHistory();
   connectStream();
 })();

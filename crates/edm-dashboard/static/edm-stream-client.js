@@ -6,9 +6,14 @@
 //   works behind a router that sends every HTTP request to a different
 //   instance (Heroku's, without session affinity). Long-polling would need
 //   every request of a session to reach the same instance.
-// - Two kinds of message, each with the record's JSON text and its
-//   position: `event` (clicks and page loads, "edm-ui-click/0/1234") and
-//   `trending` (edm-trending's window results, "edm-trending/0/17").
+// - Four kinds of message, each with the record's JSON text and its
+//   position: `event` (clicks and page loads, "edm-ui-click/0/1234"),
+//   `trending` (edm-trending's window results, "edm-trending/0/17"),
+//   `counts` (edm-trending's per-minute counts, "edm-trending-counts/1/8")
+//   and `sample` (edm-trending's sample of the store's events, each
+//   standing for `stands_for` events, "edm-trending-sample/0/5"). Above
+//   its threshold edm-stream sends `sample` instead of `event`: the `stream`
+//   message says which (`mode`: "raw" or "summary").
 // - Resume without gap or duplicate: the client keeps the highest offset
 //   per partition of both kinds and sends them when it reconnects
 //   ({ resume: positions } as the connect data, `auth`). Any instance then sends exactly the events
@@ -19,7 +24,9 @@
 //   const stream = EdmStream.connect(io, "https://edm-stream.example", {
 //     event(text, position) { ... JSON.parse(text) ... },
 //     trending(text, position) { ... JSON.parse(text).top ... },  // optional
-//     status(status) { ... status.start, status.replayed, status.gap ... },
+//     counts(text, position) { ... JSON.parse(text).count ... },  // optional
+//     sample(text, position) { ... JSON.parse(text).stands_for ... },  // optional
+//     status(status) { ... status.start, status.mode, status.gap ... },
 //   });
 (function (root, factory) {
   if (typeof module === 'object' && module.exports) module.exports = factory();
@@ -37,11 +44,13 @@
   /**
    * Connects with `io` (socket.io-client's `io`) to edm-stream at `url`.
    * `handlers.event(text, position)` gets each event's JSON text;
-   * `handlers.trending(text, position)`, if given, each trending record's;
+   * `handlers.trending(text, position)`, `handlers.counts(text, position)`
+   * and `handlers.sample(text, position)`, if given, each record of theirs;
    * `handlers.status(status)` gets each `stream` message: how the stream
    * began on every (re)connection (`start`: "fresh", "resumed" or
-   * "too_far_behind", and `replayed`), or `gap`: events this client lost
-   * because it could not keep up. `options` are passed to `io`.
+   * "too_far_behind", and `replayed`, with the instance's `mode`), a mode
+   * change (`mode`, `events_per_second`), or `gap`: events this client
+   * lost because it could not keep up. `options` are passed to `io`.
    * Returns the socket.
    */
   function connect(io, url, handlers, options) {
@@ -81,10 +90,9 @@
         if (handler) handler(text, position);
       };
     }
-    socket.on('event', track(handlers.event));
     // Positions are kept even without a handler, so a resume never
-    // replays trending records this page has already been sent.
-    socket.on('trending', track(handlers.trending));
+    // replays records this page has already been sent.
+    for (const kind of ['event', 'trending', 'counts', 'sample']) socket.on(kind, track(handlers[kind]));
     return socket;
   }
 

@@ -69,9 +69,9 @@ pub struct Settings {
     /// (`EDM_TRUSTED_PROXY_HOPS`) by the forwarded address.
     pub max_clients_per_address: usize,
     /// The store's rate above which raw events stop
-    /// (`EDM_STREAM_RAW_EVENTS_PER_SECOND`; 0, the default for now, never
-    /// stops them): see [`crate::mode`]. The default becomes a rate once
-    /// the dashboard draws the summaries.
+    /// (`EDM_STREAM_RAW_EVENTS_PER_SECOND`, default 1,000, the most a
+    /// dashboard is sized to draw in docs/scaling.md; 0 never stops them):
+    /// see [`crate::mode`].
     pub raw_events_per_second: u64,
     /// Largest WebSocket message, and long-polling request body, a client
     /// may send (`EDM_STREAM_MAX_INBOUND_BYTES`, default 4 KiB): clients
@@ -139,7 +139,7 @@ impl ServiceSettings for Settings {
             raw_events_per_second: number(
                 env,
                 "EDM_STREAM_RAW_EVENTS_PER_SECOND",
-                0,
+                1_000,
                 0,
                 100_000_000,
             )?,
