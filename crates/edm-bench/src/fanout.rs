@@ -1,4 +1,4 @@
-//! `edm-bench fanout <stream-url> <clients> <seconds> [--histogram]`: many
+//! `edm-bench fanout <stream-url> <clients> <seconds> [--histogram] [--records]`: many
 //! Socket.io clients on edm-stream, each recording how long after its
 //! `event_timestamp` every event reached it — the same measure and the same
 //! result line as `bench/fanout.mjs`, which runs the official
@@ -13,11 +13,13 @@
 //! clients. Prints `READY` once every client is connected, then one JSON
 //! line after `seconds`: deliveries, the per-client minimum and maximum,
 //! the gaps the server reported (events a client lost), p50 / p99 / max
-//! delay in ms and, with `--histogram`, the count per ms.
+//! delay in ms, with `--histogram`, the count per ms and, with `--records`,
+//! every `counts` and `sample` message each client received (`records`:
+//! per client, `counts` and `samples`, each a list of [position, text]).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -51,14 +53,25 @@ struct Tally {
     warm_up: AtomicU64,
     /// Events the server said a client lost (`stream` `{"gap": N}`).
     gaps: AtomicU64,
+    /// With `--records`, per client, the `counts` and `sample` messages.
+    records: Option<Vec<Mutex<Records>>>,
     connected: AtomicUsize,
     all_connected: Notify,
 }
 
+/// One client's `counts` and `sample` messages: [position, text] each.
+#[derive(Default)]
+struct Records {
+    counts: Vec<(String, String)>,
+    samples: Vec<(String, String)>,
+}
+
 impl Tally {
-    /// Nothing received yet by `clients` clients.
-    fn new(clients: usize) -> Self {
+    /// Nothing received yet by `clients` clients; `with_records` keeps
+    /// their `counts` and `sample` messages.
+    fn new(clients: usize, with_records: bool) -> Self {
         Self {
+            records: with_records.then(|| (0..clients).map(|_| Mutex::default()).collect()),
             by_delay_ms: (0..=MAX_DELAY_MS).map(|_| AtomicU64::new(0)).collect(),
             per_client: (0..clients).map(|_| AtomicU64::new(0)).collect(),
             warm_up: AtomicU64::new(0),
@@ -74,11 +87,12 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let clients: usize = arg(args, 3)?;
     let seconds: u64 = arg(args, 4)?;
     let with_histogram = args.iter().any(|a| a == "--histogram");
+    let with_records = args.iter().any(|a| a == "--records");
     let url = format!(
         "{}/socket.io/?EIO=4&transport=websocket&recent=0",
         base.trim_end_matches('/').replacen("http", "ws", 1)
     );
-    let tally = Arc::new(Tally::new(clients));
+    let tally = Arc::new(Tally::new(clients, with_records));
     let opening = Arc::new(tokio::sync::Semaphore::new(CONNECTING_AT_ONCE));
     let mut tasks = tokio::task::JoinSet::new();
     for client in 0..clients {
@@ -173,6 +187,20 @@ fn tally_event(packet: &[Value], at_ms: i64, client: usize, tally: &Tally) {
                 tally.per_client[client].fetch_add(1, Ordering::Relaxed);
             }
         }
+        (Some(kind @ ("counts" | "sample")), Some(Value::String(record))) => {
+            let position = packet.get(2).and_then(Value::as_str).unwrap_or_default();
+            if let Some(records) = &tally.records {
+                let mut mine = records[client]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let list = if kind == "counts" {
+                    &mut mine.counts
+                } else {
+                    &mut mine.samples
+                };
+                list.push((position.to_owned(), record.clone()));
+            }
+        }
         (Some("stream"), Some(Value::Object(start))) => {
             if let Some(gap) = start.get("gap").and_then(Value::as_u64) {
                 tally.gaps.fetch_add(gap, Ordering::Relaxed);
@@ -233,6 +261,16 @@ fn summary(tally: &Tally, clients: usize, with_histogram: bool) -> Value {
         "p99_ms": at_percentile(99.0).filter(|_| deliveries > 0),
         "max_ms": counts.iter().rposition(|c| *c > 0),
     });
+    if let Some(records) = &tally.records {
+        line["records"] = records
+            .iter()
+            .map(|r| {
+                let r = r.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                json!({"counts": r.counts, "samples": r.samples})
+            })
+            .collect::<Vec<_>>()
+            .into();
+    }
     if with_histogram {
         line["histogram_ms"] = counts
             .iter()
@@ -251,7 +289,7 @@ mod tests {
 
     #[test]
     fn events_count_by_delay_warm_up_and_gaps_apart() {
-        let t = Tally::new(2);
+        let t = Tally::new(2, true);
         let event = |button: &str, ts: i64| {
             json!([
                 "event",
@@ -265,6 +303,11 @@ mod tests {
             (1, event("b1", 2_000), 2_004),
             (1, event(WARM_UP_BUTTON, 2_000), 2_004),
             (1, json!(["stream", {"gap": 3}]), 0),
+            (
+                1,
+                json!(["counts", "{\"count\":2}", "edm-trending-counts/0/7"]),
+                0,
+            ),
         ] {
             tally_event(packet.as_array().unwrap(), at, client, &t);
         }
@@ -272,6 +315,11 @@ mod tests {
         assert_eq!(line["deliveries"], 3);
         assert_eq!(line["warm_up_deliveries"], 1);
         assert_eq!(line["gaps"], 3);
+        assert_eq!(
+            line["records"],
+            json!([{"counts": [], "samples": []},
+                   {"counts": [["edm-trending-counts/0/7", "{\"count\":2}"]], "samples": []}])
+        );
         assert_eq!(
             (
                 line["min_per_client"].clone(),

@@ -24,6 +24,8 @@ pub struct TestTopics {
     /// Settings for the plaintext test broker with that prefix.
     pub settings: KafkaSettings,
     admin: AdminClient<DefaultClientContext>,
+    /// Internal topics created with [`Self::create_internal`].
+    internal: Vec<String>,
 }
 
 impl TestTopics {
@@ -63,7 +65,37 @@ impl TestTopics {
             prefix: prefix.to_owned(),
             settings,
             admin,
+            internal: Vec::new(),
         }
+    }
+
+    /// Creates edm-trending's internal topics (`topology.json`'s
+    /// `internal_topics`) under the prefix, as `./edm topics` does, so
+    /// that edm-trending runs on these topics.
+    pub async fn create_internal(&mut self) {
+        let internal = &edm_config::topology::topology().internal_topics;
+        let names: Vec<String> = internal
+            .iter()
+            .map(|t| format!("{}{}", self.prefix, t.name))
+            .collect();
+        let new_topics: Vec<NewTopic> = internal
+            .iter()
+            .zip(&names)
+            .map(|(t, name)| {
+                NewTopic::new(name, t.partitions, TopicReplication::Fixed(1))
+                    .set("cleanup.policy", t.cleanup_policy())
+            })
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = self
+            .admin
+            .create_topics(&new_topics, &opts)
+            .await
+            .expect("create internal topics");
+        for r in results {
+            r.unwrap_or_else(|(name, err)| panic!("creating topic {name}: {err}"));
+        }
+        self.internal.extend(names);
     }
 
     /// The wire name of `topic` under this prefix.
@@ -170,7 +202,8 @@ impl TestTopics {
 
 impl Drop for TestTopics {
     fn drop(&mut self) {
-        let names: Vec<String> = Topic::ALL.iter().map(|t| self.name(*t)).collect();
+        let mut names: Vec<String> = Topic::ALL.iter().map(|t| self.name(*t)).collect();
+        names.extend(self.internal.iter().cloned());
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         // The admin client polls on its own thread, so blocking here is fine.
         let _ = futures::executor::block_on(self.admin.delete_topics(&refs, &AdminOptions::new()));

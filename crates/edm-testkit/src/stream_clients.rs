@@ -16,6 +16,10 @@ pub struct Received {
     pub ids: Vec<String>,
     /// Its `stream` messages, in order.
     pub statuses: Vec<Value>,
+    /// Its `counts` messages: position and record text, in order.
+    pub counts: Vec<(String, String)>,
+    /// Its `sample` messages: position and record text, in order.
+    pub samples: Vec<(String, String)>,
 }
 
 /// Clients in a node process.
@@ -81,9 +85,23 @@ impl ResumingClients {
                     .map(|id| id.as_str().expect("an id").to_owned())
                     .collect(),
                 statuses: c["statuses"].as_array().expect("statuses").clone(),
+                counts: records(&c["counts"]),
+                samples: records(&c["samples"]),
             })
             .collect()
     }
+}
+
+/// `[[position, text]…]` as pairs.
+fn records(list: &Value) -> Vec<(String, String)> {
+    list.as_array()
+        .expect("a list of records")
+        .iter()
+        .map(|pair| {
+            let text = |i: usize| pair[i].as_str().expect("position and text").to_owned();
+            (text(0), text(1))
+        })
+        .collect()
 }
 
 impl Drop for ResumingClients {

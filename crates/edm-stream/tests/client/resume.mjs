@@ -7,7 +7,8 @@
 // a line: "DROP i" closes client i's connection (as a network blip would),
 // "BACK i" reconnects it, "STOP" prints one JSON line and exits:
 //   { "clients": [ { "ids": [event_id…], "statuses": [stream message…],
-//                    "connects": n } ] }
+//                    "counts": [[position, record text]…],
+//                    "samples": [[position, record text]…], "connects": n } ] }
 // A trending record's id is recorded as "trending:" + its event_id.
 import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
@@ -21,7 +22,7 @@ const results = [];
 const sockets = [];
 let connected = 0;
 for (let i = 0; i < spec.clients; i++) {
-  const result = { ids: [], statuses: [], connects: 0 };
+  const result = { ids: [], statuses: [], counts: [], samples: [], connects: 0 };
   results.push(result);
   const socket = EdmStream.connect(
     io,
@@ -44,6 +45,12 @@ for (let i = 0; i < spec.clients; i++) {
           // not JSON: keep the text
         }
         result.ids.push(id);
+      },
+      counts(text, position) {
+        result.counts.push([position, text]);
+      },
+      sample(text, position) {
+        result.samples.push([position, text]);
       },
       status(status) {
         result.statuses.push(status);
