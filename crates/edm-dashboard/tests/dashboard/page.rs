@@ -186,12 +186,15 @@ async fn the_scripts_never_turn_event_data_into_markup() {
         assert!(!scripts.contains(sink), "a dashboard script uses {sink}");
     }
     assert!(scripts.contains("textContent"));
-    // The live data arrives as Socket.io events `event` and `trending`,
-    // through the stream client, WebSocket only.
+    // The live data arrives as Socket.io events `event`, `trending`,
+    // `counts` and `sample`, through the stream client, WebSocket only.
     assert!(scripts.contains("event: onStreamEvent"));
     assert!(scripts.contains("trending: onTrendingRecord"));
-    assert!(scripts.contains("socket.on('event', track(handlers.event))"));
-    assert!(scripts.contains("socket.on('trending', track(handlers.trending))"));
+    assert!(scripts.contains("counts: onCountsRecord"));
+    assert!(scripts.contains("sample: onSampleRecord"));
+    assert!(scripts.contains(
+        "for (const kind of ['event', 'trending', 'counts', 'sample']) socket.on(kind, track(handlers[kind]));"
+    ));
     assert!(scripts.contains("transports: ['websocket']"));
 }
 
