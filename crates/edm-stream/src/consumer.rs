@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use edm_config::Topic;
+use edm_events::CountsRecord;
 use edm_runtime::StopSignal;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
@@ -327,12 +328,14 @@ impl StreamReader {
             topic,
             partition: message.partition(),
         };
-        self.hub.publish(StreamEvent::new(
-            key,
-            message.offset(),
-            &streamed.text,
-            timestamp_ms,
-        ));
+        let mut event = StreamEvent::new(key, message.offset(), &streamed.text, timestamp_ms);
+        if topic == Topic::Counts {
+            // Valid (`streamable` checked it): the hub keeps each key's latest.
+            if let Ok(record) = CountsRecord::parse(streamed.text.as_bytes()) {
+                event = event.counting(record.minute, record.key());
+            }
+        }
+        self.hub.publish(event);
     }
 
     /// Looks up `topics`' partitions and assigns the ones not yet read,

@@ -95,6 +95,9 @@ pub struct StreamEvent {
     /// Whether it came after its partition's end at assignment (not
     /// backfill).
     live: bool,
+    /// For a counts record: its minute and key (`kind:minute:name`), so
+    /// that the hub keeps the latest record of each key.
+    count_key: Option<(i64, String)>,
 }
 
 impl StreamEvent {
@@ -113,7 +116,14 @@ impl StreamEvent {
             seq: 0,
             topic_seq: 0,
             live: true,
+            count_key: None,
         }
+    }
+
+    /// This counts record, of `minute` and `key` (`kind:minute:name`).
+    pub fn counting(mut self, minute: i64, key: String) -> Self {
+        self.count_key = Some((minute, key));
+        self
     }
 
     /// The event's JSON text.
@@ -270,6 +280,11 @@ struct Inner {
     evicted: [u64; TOPICS],
     /// The ring's events of each kind (see [`Kind`]), in the same order.
     by_kind: [VecDeque<Arc<StreamEvent>>; Kind::COUNT],
+    /// The latest counts record of each key, kept after it leaves the
+    /// ring: a count is state, and a client that lost records gets them
+    /// all again ([`Cursor::read`]). At most as many keys as the ring holds
+    /// events; past that, the oldest minutes' go.
+    latest_counts: HashMap<String, (i64, Arc<StreamEvent>)>,
 }
 
 impl Inner {
@@ -386,6 +401,10 @@ impl Cursor {
         gap
     }
 
+    /// Moves past what left the ring unread; when that was something,
+    /// queues the latest record of every count it may have lost, so that a
+    /// client's counts are whole again (one it already had comes again;
+    /// readers keep the highest count of a key).
     fn skip_evicted(&mut self, inner: &Inner) -> u64 {
         let mut gap = 0;
         if self.next_seq < inner.first_seq {
@@ -393,6 +412,16 @@ impl Cursor {
                 let t = topic_index(*topic);
                 gap += inner.evicted[t].saturating_sub(self.expected[t]);
                 self.expected[t] = self.expected[t].max(inner.evicted[t]);
+            }
+            if gap > 0 && self.topics.contains(&Topic::Counts) {
+                let mut counts: Vec<&Arc<StreamEvent>> = inner
+                    .latest_counts
+                    .values()
+                    .map(|(_, event)| event)
+                    .filter(|event| event.seq < inner.first_seq)
+                    .collect();
+                counts.sort_by_key(|event| event.seq);
+                self.first.extend(counts.into_iter().cloned());
             }
             self.next_seq = inner.first_seq;
         }
@@ -606,6 +635,17 @@ impl Hub {
             inner.published[topic_index(topic)] += 1;
             inner.ring_bytes += event.size();
             let event = Arc::new(event);
+            if let Some((minute, key)) = &event.count_key {
+                inner
+                    .latest_counts
+                    .insert(key.clone(), (*minute, event.clone()));
+                if inner.latest_counts.len() > self.ring_bounds.events {
+                    let oldest = inner.latest_counts.values().map(|(m, _)| *m).min();
+                    inner
+                        .latest_counts
+                        .retain(|_, (m, _)| Some(*m) != oldest);
+                }
+            }
             inner.by_kind[Kind::of(topic).index()].push_back(event.clone());
             inner.ring.push_back(event);
             while inner.ring.len() > self.ring_bounds.events
@@ -871,6 +911,40 @@ mod tests {
         assert_eq!(slow.cursor.skip_lost(&hub), 1, "click 7 left the ring");
         assert_eq!(hub.counters.drops.get(), 5);
         assert_eq!(drain(&hub, &mut slow), texts(8..=10));
+    }
+
+    #[test]
+    fn a_client_that_lost_records_gets_the_latest_count_of_every_key_again() {
+        const COUNTS: PartitionKey = PartitionKey {
+            topic: Topic::Counts,
+            partition: 0,
+        };
+        let count = |key: &str, n: i64| ev(COUNTS, n).counting(0, key.to_owned());
+        let hub = hub(3);
+        let mut slow = hub.subscribe(fresh(&Topic::ALL, 0));
+        hub.publish(count("click:0:kit", 1));
+        hub.publish(count("click:0:mug", 2));
+        hub.publish(count("click:0:kit", 3));
+        for n in 4..=6 {
+            hub.publish(ev(CLICKS, n));
+        }
+        // Counts 1 to 3 left the ring: the latest of each key comes first,
+        // in the order they were published, then what the ring holds.
+        let delivery = slow.cursor.read(&hub, 10);
+        assert_eq!(delivery.gap, 3);
+        let got: Vec<String> = delivery.events.iter().map(|e| e.text()).collect();
+        assert_eq!(got, texts(4..=6));
+        assert_eq!(drain(&hub, &mut slow), ["e2", "e3"], "mug's 2, kit's 3");
+        // A client that does not take counts gets none when it loses events.
+        let mut other = hub.subscribe(fresh(&[Topic::Click], 0));
+        for n in 7..=10 {
+            hub.publish(ev(CLICKS, n));
+        }
+        let delivery = other.cursor.read(&hub, 10);
+        assert_eq!(delivery.gap, 1, "click 7 left the ring");
+        let got: Vec<String> = delivery.events.iter().map(|e| e.text()).collect();
+        assert_eq!(got, texts(8..=10));
+        assert!(other.cursor.read(&hub, 10).events.is_empty());
     }
 
     #[test]
