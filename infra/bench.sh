@@ -1,4 +1,4 @@
-# ./edm bench [relay|stats|stream|trending|stack|all]: measures the services
+# ./edm bench [relay|stats|stream|trending|stack|scale|all]: measures the services
 # on this machine against the local broker and Postgres, and records the
 # figures in the part's sections of docs/benchmarks.md (`edm-bench report`;
 # the other sections stay), the latency plot (stack) and docs/scaling.md
@@ -41,8 +41,8 @@ setup_kafka_streams() {
 run_bench() {
   local what=${1:-all} bin
   case "$what" in
-    relay | stats | stream | trending | stack | all) ;;
-    *) die "usage: ./edm bench [relay|stats|stream|trending|stack|all]" ;;
+    relay | stats | stream | trending | stack | scale | all) ;;
+    *) die "usage: ./edm bench [relay|stats|stream|trending|stack|scale|all]" ;;
   esac
   command -v wrk >/dev/null || apt_install wrk
   command -v psql >/dev/null || PATH=$(pg_bindir):$PATH

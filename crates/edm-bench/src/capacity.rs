@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use crate::report::numbers::{grouped, median, Num};
 use crate::report::records::TrendingRate;
-use crate::report::{kafka, read_figures, repository, text, BenchDir};
+use crate::report::{kafka, read_figures, repository, scale, text, BenchDir};
 use edm_config::Compression;
 
 /// The per-instance figures the model starts from.
@@ -34,6 +34,9 @@ pub struct Figures {
     pub stream_cpu_ms_per_1k_in: f64,
     /// CPU-milliseconds per 1,000 Socket.io deliveries (largest fan-out cell).
     pub stream_cpu_ms_per_1k_deliveries: f64,
+    /// CPU-seconds per second per dashboard of an edm-stream streaming
+    /// summaries, whatever the store's rate (the scale part's highest rate).
+    pub stream_summary_cpu_per_dashboard: f64,
     /// Backlog counted exactly once by one edm-stats and one Postgres.
     pub stats_ingest_per_s: f64,
     /// CPU-milliseconds per 1,000 clicks through every edm-trending stage
@@ -50,10 +53,16 @@ pub const RECORDED: Figures = Figures {
     relay_cpu_ms_per_1k: 36.7,
     stream_cpu_ms_per_1k_in: 9.8,
     stream_cpu_ms_per_1k_deliveries: 4.3,
+    stream_summary_cpu_per_dashboard: STREAM_SUMMARY_CPU_PER_DASHBOARD,
     stats_ingest_per_s: 91_979.0,
     trending_cpu_ms_per_1k_clicks: TRENDING_CPU_MS_PER_1K,
     kafka_bytes: Cow::Borrowed(&RECORDED_KAFKA_BYTES),
 };
+
+/// edm-stream's CPU-seconds per second per dashboard above its threshold
+/// (docs/benchmarks.md, "The pipeline at two rates": 0.34 CPU-seconds in
+/// 20 s with 50 clients at 50,000 clicks/s).
+const STREAM_SUMMARY_CPU_PER_DASHBOARD: f64 = 0.00034;
 
 /// edm-trending's CPU per 1,000 clicks (docs/benchmarks.md, edm-trending:
 /// one instance, 2,000,000 clicks on 20 products, 3.72 CPU-seconds).
@@ -79,12 +88,22 @@ const LINGER_S: f64 = 0.002;
 /// Window tasks edm-trending starts with (topology.json's repartition
 /// partitions).
 const WINDOW_TASKS_MIN: u64 = 4;
-/// edm-stats' group reads each event once ...
-const READERS_PER_EVENT: u64 = 1;
-/// ... and each edm-stream dyno reads every event.
+/// edm-stats' group and edm-trending's each read every event once; each
+/// edm-stream dyno too, up to its threshold.
+const READERS_PER_EVENT: u64 = 2;
+/// Dashboards open at once.
 const DASHBOARDS: u64 = 50;
-/// Events/s one dashboard tab can sensibly receive.
-const BROWSER_MAX_EVENTS: u64 = 1_000;
+/// edm-stream's default `EDM_STREAM_RAW_EVENTS_PER_SECOND`: up to this
+/// store rate every dyno reads, and every dashboard gets, every event;
+/// above it they read and get the per-minute counts and the sample.
+const RAW_THRESHOLD: u64 = 1_000;
+/// Above the threshold, what an edm-stream dyno reads per second:
+/// edm-trending's sample (`EDM_TRENDING_SAMPLE_PER_SECOND`, 20, per input
+/// partition of the two store topics) and its counts (one record a second
+/// per product and device type that grew; 100 taken), about 300 bytes each.
+const SAMPLE_PER_PARTITION_PER_S: f64 = 20.0;
+const COUNTS_PER_S: f64 = 100.0;
+const SUMMARY_RECORD_BYTES: f64 = 300.0;
 
 /// Apache Kafka on Heroku, as published: the multi-tenant plans' produce
 /// and consume quotas in kB/s and most partitions. Dedicated plans take up
@@ -196,6 +215,11 @@ fn measured(bench: &BenchDir) -> anyhow::Result<(Figures, String)> {
         let delivering = (cell.cpu_seconds.unwrap_or_default() - reading).max(0.0);
         figures.stream_cpu_ms_per_1k_deliveries = delivering * 1e6 / deliveries;
     }
+    // The highest rate at which edm-stream streamed summaries throughout.
+    if let Some(high) = scale::runs(bench)?.into_iter().rfind(|r| r.summaries()) {
+        figures.stream_summary_cpu_per_dashboard =
+            high.cpu_per_second("edm-stream") / f64::from(high.clients.max(1));
+    }
     if let Some(ingest) = bench.load::<Ingest>("stats-ingest.json")? {
         figures.stats_ingest_per_s = ingest.events / ingest.seconds;
     }
@@ -247,8 +271,7 @@ fn shown_from_repository(path: &Path) -> String {
 struct Row {
     rate: u64,
     relay: u64,
-    /// None when one dyno cannot read the whole stream: the design must change.
-    stream: Option<u64>,
+    stream: u64,
     stats: u64,
     /// edm-trending dynos, every event taken for a click.
     trending: u64,
@@ -276,11 +299,22 @@ fn event_bytes(figures: &Figures, rate: f64, partitions: u64) -> f64 {
     kafka::interpolate(&figures.kafka_bytes, per_batch).unwrap_or_default()
 }
 
-/// The Kafka plan for `rate` at `bytes` per event, with the produce and
-/// consume kB/s.
-fn kafka_plan(rate: f64, bytes: f64, stream_dynos: u64) -> (&'static str, f64, f64) {
+/// The Kafka plan for `rate` at `bytes` per event, `stream_dynos` reading
+/// over `partitions` per topic, with the produce and consume kB/s.
+fn kafka_plan(
+    rate: f64,
+    bytes: f64,
+    stream_dynos: u64,
+    partitions: u64,
+) -> (&'static str, f64, f64) {
     let produce_kb = rate * bytes / 1000.0;
-    let consume_kb = produce_kb * (READERS_PER_EVENT + stream_dynos) as f64;
+    let stream_kb = if rate <= RAW_THRESHOLD as f64 {
+        produce_kb
+    } else {
+        (SAMPLE_PER_PARTITION_PER_S * 2.0 * partitions as f64 + COUNTS_PER_S) * SUMMARY_RECORD_BYTES
+            / 1000.0
+    };
+    let consume_kb = produce_kb * READERS_PER_EVENT as f64 + stream_kb * stream_dynos as f64;
     for (name, produce_quota, consume_quota, _) in BASIC_PLANS {
         if produce_kb <= produce_quota * UTILISATION && consume_kb <= consume_quota * UTILISATION {
             return (name, produce_kb, consume_kb);
@@ -294,17 +328,21 @@ fn kafka_plan(rate: f64, bytes: f64, stream_dynos: u64) -> (&'static str, f64, f
     (plan, produce_kb, consume_kb)
 }
 
-/// edm-stream dynos at `rate`: every dyno reads every event, clients spread
-/// over the dynos.
-fn stream_dynos(figures: &Figures, rate: f64) -> Option<u64> {
-    let per_tab = rate.min(BROWSER_MAX_EVENTS as f64);
-    let read_cores = figures.stream_cpu_ms_per_1k_in * rate / 1e6;
-    let deliver_cores = figures.stream_cpu_ms_per_1k_deliveries * per_tab * DASHBOARDS as f64 / 1e6;
+/// edm-stream dynos at `rate`, the dashboards spread over them. Up to the
+/// threshold every dyno reads every event and sends each to its
+/// dashboards; above it a dyno's cost follows its dashboards, not the
+/// store's rate (counts and a bounded sample).
+fn stream_dynos(figures: &Figures, rate: f64) -> u64 {
     let budget = DYNO_CORES * UTILISATION;
-    if read_cores >= budget {
-        return None;
+    if rate <= RAW_THRESHOLD as f64 {
+        let read = figures.stream_cpu_ms_per_1k_in * rate / 1e6;
+        let deliver = figures.stream_cpu_ms_per_1k_deliveries * rate * DASHBOARDS as f64 / 1e6;
+        // Reading is every dyno's; delivering is shared out.
+        MIN_DYNOS.max((deliver / (budget - read)).ceil() as u64)
+    } else {
+        let cores = figures.stream_summary_cpu_per_dashboard * DASHBOARDS as f64;
+        MIN_DYNOS.max((cores / budget).ceil() as u64)
     }
-    Some(MIN_DYNOS.max((deliver_cores / (budget - read_cores)).ceil() as u64))
 }
 
 fn model_row(figures: &Figures, rate: u64) -> Row {
@@ -316,7 +354,7 @@ fn model_row(figures: &Figures, rate: u64) -> Row {
     // event) follow from them.
     let for_consumers = (stats * 2).max(4).next_power_of_two();
     let bytes = event_bytes(figures, events, for_consumers);
-    let (plan, produce_kb, consume_kb) = kafka_plan(events, bytes, stream.unwrap_or(MIN_DYNOS));
+    let (plan, produce_kb, consume_kb) = kafka_plan(events, bytes, stream, for_consumers);
     let for_throughput = (produce_kb / 1000.0 / PARTITION_MB_S).ceil() as u64;
     let partitions = for_consumers.max(for_throughput);
     let trending = dynos(figures.trending_cpu_ms_per_1k_clicks, events);
@@ -356,9 +394,6 @@ fn postgres_plan(share: f64) -> String {
 
 fn first_bottleneck(row: &Row) -> String {
     let mut found = Vec::new();
-    if row.stream.is_none() {
-        found.push("edm-stream: one dyno cannot read every event");
-    }
     if row.postgres_share > 1.0 {
         found.push("Postgres: dedup inserts and hot aggregate rows");
     }
@@ -386,13 +421,11 @@ fn short(x: f64) -> String {
 }
 
 fn table_row(r: &Row) -> String {
-    let stream = r
-        .stream
-        .map_or_else(|| "— (redesign)".to_owned(), |s| s.to_string());
     format!(
-        "| {} | {} | {stream} | {} | {} ({}) | {} | {:.0} | {} ({:.1} / {:.1}) | {} ({} of one) | {} |",
+        "| {} | {} | {} | {} | {} ({}) | {} | {:.0} | {} ({:.1} / {:.1}) | {} ({} of one) | {} |",
         Num::Int(r.rate as i64).grouped(),
         r.relay,
+        r.stream,
         r.stats,
         r.trending,
         r.window_tasks,
@@ -412,22 +445,25 @@ pub fn table(figures: &Figures, source: &str) -> String {
     let mut lines = vec![
         format!(
             "Per-instance figures from {source}: relay {:.0} CPU-ms per 1,000 events; \
-             edm-stream {:.0} CPU-ms per 1,000 events read and {:.1} per 1,000 deliveries; \
+             edm-stream {:.0} CPU-ms per 1,000 events read and {:.1} per 1,000 deliveries up to its \
+             threshold ({} events/s), {:.2} CPU-ms per second per dashboard above it; \
              edm-stats with one Postgres {} events/s; edm-trending {:.1} CPU-ms per 1,000 clicks, \
              every event taken for a click. Assumptions: a {DYNO} dyno ≈ {} benchmark core, \
              run at ≤ {}; at least {MIN_DYNOS} dynos of each; bytes per event in Kafka as measured with \
              the default codec ({}) for the events one partition gets within the producers' {} ms linger; \
-             {DASHBOARDS} dashboards open, each sent at most {} events/s.",
+             {DASHBOARDS} dashboards open; edm-stats', edm-trending's and (up to the threshold) \
+             each edm-stream dyno's reads of every event.",
             figures.relay_cpu_ms_per_1k,
             figures.stream_cpu_ms_per_1k_in,
             figures.stream_cpu_ms_per_1k_deliveries,
+            Num::Int(RAW_THRESHOLD as i64).grouped(),
+            figures.stream_summary_cpu_per_dashboard * 1000.0,
             grouped(figures.stats_ingest_per_s, 0),
             figures.trending_cpu_ms_per_1k_clicks,
             short(DYNO_CORES),
             percent(UTILISATION),
             Compression::DEFAULT,
             short(LINGER_S * 1000.0),
-            Num::Int(BROWSER_MAX_EVENTS as i64).grouped(),
         ),
         String::new(),
         "| events/s | edm-relay dynos | edm-stream dynos | edm-stats dynos | edm-trending dynos (window tasks) | partitions per topic | Kafka bytes per event | Kafka plan (produce / consume MB/s) | Postgres | first bottleneck |".into(),
@@ -446,6 +482,7 @@ mod tests {
         assert_eq!(RECORDED.relay_cpu_ms_per_1k, 36.7);
         assert_eq!(RECORDED.stream_cpu_ms_per_1k_in, 9.8);
         assert_eq!(RECORDED.stream_cpu_ms_per_1k_deliveries, 4.3);
+        assert_eq!(RECORDED.stream_summary_cpu_per_dashboard, 0.00034);
         assert_eq!(RECORDED.stats_ingest_per_s, 91_979.0);
         assert_eq!(RECORDED.trending_cpu_ms_per_1k_clicks, 1.9);
     }
@@ -455,12 +492,26 @@ mod tests {
         let rows = model(&RECORDED);
         assert_eq!(
             rows[0],
-            "| 1,000 | 2 | 2 | 2 | 2 (4) | 4 | 398 | basic-2 (0.4 / 1.2) | essential or standard-0 (2% of one) | Kafka basic-2 quotas |"
+            "| 1,000 | 2 | 2 | 2 | 2 (4) | 4 | 398 | basic-2 (0.4 / 1.6) | essential or standard-0 (2% of one) | Kafka basic-2 quotas |"
         );
         assert_eq!(
             rows[3],
-            "| 1,000,000 | 62 | — (redesign) | 19 | 4 (4) | 64 | 113 | extended-* (113.4 / 340.3) | more than one (18× one database) (1812% of one) | edm-stream: one dyno cannot read every event; Postgres: dedup inserts and hot aggregate rows |"
+            "| 1,000,000 | 62 | 2 | 19 | 4 (4) | 64 | 113 | extended-* (113.4 / 228.4) | more than one (18× one database) (1812% of one) | Postgres: dedup inserts and hot aggregate rows |"
         );
+    }
+
+    #[test]
+    fn above_the_threshold_stream_dynos_follow_the_dashboards_not_the_rate() {
+        let at = |figures: &Figures, rate: u64| stream_dynos(figures, rate as f64);
+        assert_eq!(at(&RECORDED, 10_000), at(&RECORDED, 1_000_000));
+        // 50 dashboards at 0.06 CPU-s a second each: 3 cores, at 60 % of
+        // one a dyno, 5 dynos at any rate above the threshold.
+        let heavy = Figures {
+            stream_summary_cpu_per_dashboard: 0.06,
+            ..RECORDED
+        };
+        assert_eq!(at(&heavy, 10_000), 5);
+        assert_eq!(at(&heavy, 1_000_000), 5);
     }
 
     #[test]
@@ -469,5 +520,6 @@ mod tests {
         assert!(table.contains("a performance-m dyno ≈ 1 benchmark core, run at ≤ 60%"));
         assert!(table.contains("measured with the default codec (lz4)"));
         assert!(table.contains("2 ms linger; 50 dashboards open"));
+        assert!(table.contains("0.34 CPU-ms per second per dashboard above it"));
     }
 }

@@ -53,8 +53,8 @@ const USAGE: &str = "usage: edm-bench produce <click|pageload> <count> [events-p
        edm-bench trending-delay <events-per-second> <seconds> <speedup> <grace-seconds>
        edm-bench trending-quiet <clicks> <grace-seconds> <skew-seconds>
        edm-bench fanout <stream-url> <clients> <seconds> [--histogram]
-       edm-bench run <relay|stats|stream|trending|stack|all> <out-dir>
-       edm-bench report <bench-dir> <benchmarks.md> [relay|stats|stream|trending|stack|all]
+       edm-bench run <relay|stats|stream|trending|stack|scale|all> <out-dir>
+       edm-bench report <bench-dir> <benchmarks.md> [relay|stats|stream|trending|stack|scale|all]
        edm-bench capacity [bench-dir] [--write <scaling.md>]";
 
 fn main() -> anyhow::Result<()> {

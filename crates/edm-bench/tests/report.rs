@@ -162,12 +162,13 @@ fn the_capacity_model_falls_back_on_the_recorded_figures() {
     let table = String::from_utf8(ran.stdout).unwrap();
     assert!(table.starts_with(
         "Per-instance figures from recorded figures (docs/benchmarks.md): relay 37 CPU-ms per 1,000 events; \
-         edm-stream 10 CPU-ms per 1,000 events read and 4.3 per 1,000 deliveries; \
+         edm-stream 10 CPU-ms per 1,000 events read and 4.3 per 1,000 deliveries up to its \
+         threshold (1,000 events/s), 0.34 CPU-ms per second per dashboard above it; \
          edm-stats with one Postgres 91,979 events/s; edm-trending 1.9 CPU-ms per 1,000 clicks, \
          every event taken for a click."
     ));
     assert!(table.contains(
-        "| 100,000 | 7 | — (redesign) | 2 | 2 (4) | 4 | 105 | standard-* (10.5 / 31.4) | \
+        "| 100,000 | 7 | 2 | 2 | 2 (4) | 4 | 105 | standard-* (10.5 / 21.1) | \
          more than one (2× one database) (181% of one) |"
     ));
 }
@@ -191,12 +192,12 @@ fn the_capacity_table_replaces_only_its_block() {
     let written = std::fs::read_to_string(&doc).unwrap();
     assert!(written.starts_with("# Scaling\n\n<!-- capacity:begin -->\nPer-instance figures from"));
     assert!(written.ends_with(
-        "| Kafka basic-2 quotas |\n| 10,000 | 2 | 2 | 2 | 2 (4) | 4 | 214 | basic-2 (2.1 / 6.4) | \
+        "| Kafka basic-2 quotas |\n| 10,000 | 2 | 2 | 2 | 2 (4) | 4 | 214 | basic-2 (2.1 / 4.4) | \
          standard/premium, larger (18% of one) | Kafka basic-2 quotas |\n\
-         | 100,000 | 7 | — (redesign) | 2 | 2 (4) | 4 | 105 | standard-* (10.5 / 31.4) | more than one (2× one database) \
-         (181% of one) | edm-stream: one dyno cannot read every event; Postgres: dedup inserts and hot aggregate rows |\n\
-         | 1,000,000 | 62 | — (redesign) | 19 | 4 (4) | 64 | 113 | extended-* (113.4 / 340.3) | more than one (18× one database) \
-         (1812% of one) | edm-stream: one dyno cannot read every event; Postgres: dedup inserts and hot aggregate rows |\n\
+         | 100,000 | 7 | 2 | 2 | 2 (4) | 4 | 105 | standard-* (10.5 / 21.1) | more than one (2× one database) \
+         (181% of one) | Postgres: dedup inserts and hot aggregate rows |\n\
+         | 1,000,000 | 62 | 2 | 19 | 4 (4) | 64 | 113 | extended-* (113.4 / 228.4) | more than one (18× one database) \
+         (1812% of one) | Postgres: dedup inserts and hot aggregate rows |\n\
          <!-- capacity:end -->\n\nAfter.\n"
     ));
     assert!(!written.contains("old table"));
@@ -223,6 +224,10 @@ fn the_capacity_model_takes_a_runs_figures_and_the_light_clients_cells() {
             "stream-light-100x200.json",
             r#"{"client":"light","clients":100,"rate":200,"seconds":20,"rss_idle_kb":1,"rss_clients_kb":2,"cpu_seconds":2.5}"#,
         ),
+        (
+            "scale-50000.json",
+            r#"{"rate":50000,"window_seconds":20,"window_events":1000000,"cpu_seconds":{"edm-stream":30.0,"edm-stats":4.8,"edm-trending":4.0},"summary_mode":[true,true],"clients":50,"clients_exact":50,"clicks_in_kafka":1500004,"counted_min":1500004,"counted_max":1500004,"machine_busy_percent":170.0,"steal_percent":0.1}"#,
+        ),
     ];
     for (name, json) in files {
         std::fs::write(scratch.file(name), json).unwrap();
@@ -234,9 +239,13 @@ fn the_capacity_model_takes_a_runs_figures_and_the_light_clients_cells() {
     // reading), not the official client's larger one.
     assert!(table.contains(
         "relay 36 CPU-ms per 1,000 events; edm-stream 10 CPU-ms per 1,000 events read and \
-         6.2 per 1,000 deliveries; edm-stats with one Postgres 100,000 events/s; \
+         6.2 per 1,000 deliveries up to its threshold (1,000 events/s), 30.00 CPU-ms per second \
+         per dashboard above it; edm-stats with one Postgres 100,000 events/s; \
          edm-trending 6.0 CPU-ms per 1,000 clicks"
     ));
-    // 6 cores at 1,000,000 clicks/s, each dyno 60 % of one: 10 dynos, a task each.
-    assert!(table.contains("| 1,000,000 | 60 | — (redesign) | 17 | 10 (10) | 64 |"));
+    // 6 cores at 1,000,000 clicks/s, each dyno 60 % of one: 10 dynos, a task
+    // each; the scale run's edm-stream, 1.5 cores for 50 dashboards: 3 dynos
+    // at any rate above the threshold.
+    assert!(table.contains("| 100,000 | 6 | 3 | 2 |"));
+    assert!(table.contains("| 1,000,000 | 60 | 3 | 17 | 10 (10) | 64 |"));
 }

@@ -641,9 +641,7 @@ impl Hub {
                     .insert(key.clone(), (*minute, event.clone()));
                 if inner.latest_counts.len() > self.ring_bounds.events {
                     let oldest = inner.latest_counts.values().map(|(m, _)| *m).min();
-                    inner
-                        .latest_counts
-                        .retain(|_, (m, _)| Some(*m) != oldest);
+                    inner.latest_counts.retain(|_, (m, _)| Some(*m) != oldest);
                 }
             }
             inner.by_kind[Kind::of(topic).index()].push_back(event.clone());

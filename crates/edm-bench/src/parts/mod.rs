@@ -1,4 +1,4 @@
-//! `edm-bench run <relay|stats|stream|trending|stack|all> <out-dir>`: the
+//! `edm-bench run <relay|stats|stream|trending|stack|scale|all> <out-dir>`: the
 //! parts of `./edm bench`, run against this machine's broker and Postgres
 //! (`./edm bench` starts them and builds the release binaries first). Each
 //! part starts the services it measures with the one launcher
@@ -13,6 +13,7 @@
 
 mod proc_stats;
 mod relay;
+mod scale;
 mod stack;
 mod stats;
 mod stream;
@@ -38,7 +39,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let (Some(part), Some(out)) = (args.get(2), args.get(3)) else {
         bail!(crate::USAGE);
     };
-    if !["relay", "stats", "stream", "trending", "stack", "all"].contains(&part.as_str()) {
+    if ![
+        "relay", "stats", "stream", "trending", "stack", "scale", "all",
+    ]
+    .contains(&part.as_str())
+    {
         bail!("no bench part {part}: {}", crate::USAGE);
     }
     let bench = Bench::from_env(PathBuf::from(out))?;
@@ -56,12 +61,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "stream" => stream::run(&bench),
         "trending" => trending::run(&bench),
         "stack" => stack::run(&bench),
+        "scale" => scale::run(&bench),
         "all" => {
             relay::run(&bench)?;
             stats::run(&bench)?;
             stream::run(&bench)?;
             trending::run(&bench)?;
-            stack::run(&bench)
+            stack::run(&bench)?;
+            scale::run(&bench)
         }
         _ => unreachable!("the part was checked above"),
     }

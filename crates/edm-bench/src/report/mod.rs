@@ -21,6 +21,7 @@ mod memory;
 pub mod numbers;
 pub mod records;
 mod relay;
+pub mod scale;
 mod sections;
 mod stack;
 mod startup;
@@ -40,7 +41,7 @@ pub use records::WrkRun;
 
 /// The usage of `edm-bench report`.
 const USAGE: &str =
-    "usage: edm-bench report <bench-dir> <benchmarks.md> [relay|stats|stream|trending|stack|all]";
+    "usage: edm-bench report <bench-dir> <benchmarks.md> [relay|stats|stream|trending|stack|scale|all]";
 
 /// What every rendering of docs/benchmarks.md starts with.
 const PREAMBLE: &[&str] = &[
@@ -87,6 +88,7 @@ pub fn render(bench: &BenchDir) -> anyhow::Result<String> {
     lines.extend(stream::section(bench)?);
     lines.extend(trending::section(bench)?);
     lines.extend(stack::sections(bench)?);
+    lines.extend(scale::section(bench)?);
     Ok(lines.join("\n") + "\n")
 }
 

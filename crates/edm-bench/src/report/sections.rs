@@ -11,11 +11,11 @@ use super::text;
 pub const NOTES: &str = "<!-- notes: ./edm bench keeps what follows, up to the next section -->";
 
 /// The parts of `./edm bench`.
-pub const PARTS: [&str; 5] = ["relay", "stats", "stream", "trending", "stack"];
+pub const PARTS: [&str; 6] = ["relay", "stats", "stream", "trending", "stack", "scale"];
 
 /// The part whose run writes a section, by how its heading starts. Sections
 /// of no part (the title, the machine and tools) are rewritten by every run.
-const OWNERS: [(&str, &str); 8] = [
+const OWNERS: [(&str, &str); 9] = [
     ("## edm-relay", "relay"),
     ("## Kafka bytes", "relay"),
     ("## edm-stats", "stats"),
@@ -24,6 +24,7 @@ const OWNERS: [(&str, &str); 8] = [
     ("## The whole stack", "stack"),
     ("## Memory", "stack"),
     ("## Start-up", "stack"),
+    ("## The pipeline at two rates", "scale"),
 ];
 
 /// The parts a run of `./edm bench <what>` measures; an error for an
