@@ -314,13 +314,8 @@
    * one (edm-stream validates records, so this only guards the page).
    */
   function readCountsRecord(payload) {
-    let record = null;
-    try {
-      record = typeof payload === 'string' ? JSON.parse(payload) : payload;
-    } catch (_) {
-      return null;
-    }
-    if (!record || typeof record !== 'object') return null;
+    const record = parseObject(payload);
+    if (!record) return null;
     const minute = Number(record.minute);
     const n = Number(record.count);
     if (record.kind !== 'click' && record.kind !== 'pageload') return null;
@@ -545,13 +540,8 @@
    * not one (edm-stream validates records, so this only guards the page).
    */
   function readTrendingRecord(payload) {
-    let record = null;
-    try {
-      record = typeof payload === 'string' ? JSON.parse(payload) : payload;
-    } catch (_) {
-      return null;
-    }
-    if (!record || typeof record !== 'object' || !record.window || typeof record.window !== 'object') return null;
+    const record = parseObject(payload);
+    if (!record || !record.window || typeof record.window !== 'object') return null;
     const name = String(record.window.name);
     const start = Number(record.window.start);
     const end = Number(record.window.end);

@@ -53,14 +53,7 @@ impl TestTopics {
             .iter()
             .map(|n| NewTopic::new(n, TEST_PARTITIONS, TopicReplication::Fixed(1)))
             .collect();
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let results = admin
-            .create_topics(&new_topics, &opts)
-            .await
-            .expect("create topics");
-        for r in results {
-            r.unwrap_or_else(|(name, err)| panic!("creating topic {name}: {err}"));
-        }
+        create_topics(&admin, &new_topics).await;
         Self {
             prefix: prefix.to_owned(),
             settings,
@@ -86,15 +79,7 @@ impl TestTopics {
                     .set("cleanup.policy", t.cleanup_policy())
             })
             .collect();
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let results = self
-            .admin
-            .create_topics(&new_topics, &opts)
-            .await
-            .expect("create internal topics");
-        for r in results {
-            r.unwrap_or_else(|(name, err)| panic!("creating topic {name}: {err}"));
-        }
+        create_topics(&self.admin, &new_topics).await;
         self.internal.extend(names);
     }
 
@@ -207,6 +192,18 @@ impl Drop for TestTopics {
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         // The admin client polls on its own thread, so blocking here is fine.
         let _ = futures::executor::block_on(self.admin.delete_topics(&refs, &AdminOptions::new()));
+    }
+}
+
+/// Creates `topics`; panics naming the first that could not be.
+async fn create_topics(admin: &AdminClient<DefaultClientContext>, topics: &[NewTopic<'_>]) {
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics(topics, &opts)
+        .await
+        .expect("create topics");
+    for r in results {
+        r.unwrap_or_else(|(name, err)| panic!("creating topic {name}: {err}"));
     }
 }
 
