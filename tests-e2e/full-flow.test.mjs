@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { openBrowser } from './lib/browser.mjs';
 import { clicksReachDashboardAndStats } from './lib/flow.mjs';
 import { freshPrefixWithTopics, infraEnv } from './lib/infra.mjs';
-import { freePort, hasBinary, startService } from './lib/services.mjs';
+import { hasBinary, serviceSet } from './lib/services.mjs';
 import { screenshotPath } from './lib/screenshots.mjs';
 
 const SERVICES = ['edm-relay', 'edm-stream', 'edm-stats', 'edm-trending', 'edm-ui', 'edm-dashboard'];
@@ -25,25 +25,18 @@ test(
   { skip: missing.length > 0 ? `needs ${missing.join(', ')}` : false, timeout: 120000 },
   async () => {
     const prefix = await freshPrefixWithTopics();
-    const ports = Object.fromEntries(await Promise.all(SERVICES.map(async (name) => [name, await freePort()])));
-    const url = (name) => `http://127.0.0.1:${ports[name]}`;
-    const common = {
+    const services = await serviceSet(SERVICES, (url) => ({
       KAFKA_URL: infra.KAFKA_URL,
       KAFKA_PREFIX: prefix,
       EDM_ALLOWED_ORIGINS: `${url('edm-ui')},${url('edm-dashboard')}`,
-    };
-    const started = [];
+    }));
+    const { url, start } = services;
     const browser = await openBrowser();
     try {
-      const start = async (name, env) => {
-        const service = await startService(name, { ...common, ...env }, { port: ports[name] });
-        started.push(service);
-        return service;
-      };
-      await start('edm-relay', {});
-      await start('edm-stream', {});
+      await start('edm-relay');
+      await start('edm-stream');
       await start('edm-stats', { DATABASE_URL: infra.DATABASE_URL });
-      await start('edm-trending', {});
+      await start('edm-trending');
       const store = await start('edm-ui', { EDM_RELAY_URL: url('edm-relay') });
       const dashboard = await start('edm-dashboard', {
         EDM_STREAM_URL: url('edm-stream'),
@@ -60,7 +53,7 @@ test(
       await dashboardPage.screenshot({ path: screenshotPath('full-dashboard.png'), fullPage: true });
     } finally {
       await browser.close();
-      for (const service of started.reverse()) await service.stop();
+      await services.stopAll();
     }
   },
 );

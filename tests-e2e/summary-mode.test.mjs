@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { openBrowser } from './lib/browser.mjs';
 import { waitFor } from './lib/fakes.mjs';
 import { freshPrefixWithTopics, infraEnv } from './lib/infra.mjs';
-import { freePort, hasBinary, startService } from './lib/services.mjs';
+import { hasBinary, serviceSet } from './lib/services.mjs';
 import { screenshotPath } from './lib/screenshots.mjs';
 
 const SERVICES = ['edm-relay', 'edm-stream', 'edm-stats', 'edm-trending', 'edm-dashboard'];
@@ -59,19 +59,18 @@ test(
   { skip: missing.length > 0 ? `needs ${missing.join(', ')}` : false, timeout: 180000 },
   async () => {
     const prefix = await freshPrefixWithTopics();
-    const ports = Object.fromEntries(await Promise.all(SERVICES.map(async (name) => [name, await freePort()])));
-    const url = (name) => `http://127.0.0.1:${ports[name]}`;
-    const common = { KAFKA_URL: infra.KAFKA_URL, KAFKA_PREFIX: prefix, EDM_ALLOWED_ORIGINS: url('edm-dashboard') };
-    const started = [];
+    const services = await serviceSet(SERVICES, (url) => ({
+      KAFKA_URL: infra.KAFKA_URL,
+      KAFKA_PREFIX: prefix,
+      EDM_ALLOWED_ORIGINS: url('edm-dashboard'),
+    }));
+    const { url, start } = services;
     const browser = await openBrowser();
     try {
-      const start = async (name, env) => {
-        started.push(await startService(name, { ...common, ...env }, { port: ports[name] }));
-      };
-      await start('edm-relay', {});
+      await start('edm-relay');
       await start('edm-stream', { EDM_STREAM_RAW_EVENTS_PER_SECOND: String(THRESHOLD) });
       await start('edm-stats', { DATABASE_URL: infra.DATABASE_URL });
-      await start('edm-trending', {});
+      await start('edm-trending');
       await start('edm-dashboard', { EDM_STREAM_URL: url('edm-stream'), EDM_STATS_URL: url('edm-stats') });
 
       const page = await browser.newPage();
@@ -127,7 +126,7 @@ test(
       assert.deepEqual(browser.problems.cspViolations, []);
     } finally {
       await browser.close();
-      for (const service of started.reverse()) await service.stop();
+      await services.stopAll();
     }
   },
 );

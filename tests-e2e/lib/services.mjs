@@ -99,3 +99,27 @@ export async function startService(name, env = {}, { port: chosenPort } = {}) {
     },
   };
 }
+
+/**
+ * The services `names` of one system, each on a free port chosen ahead so
+ * that they can be wired to each other: `url(name)` is any one's URL, and
+ * `common(url)` the variables they all get (the Kafka prefix, the allowed
+ * origins). `start(name, env)` starts one with `env` added, in the order
+ * the test needs; `stopAll()` stops what started, last first.
+ */
+export async function serviceSet(names, common) {
+  const ports = Object.fromEntries(await Promise.all(names.map(async (name) => [name, await freePort()])));
+  const url = (name) => `http://127.0.0.1:${ports[name]}`;
+  const started = [];
+  return {
+    url,
+    async start(name, env = {}) {
+      const service = await startService(name, { ...common(url), ...env }, { port: ports[name] });
+      started.push(service);
+      return service;
+    },
+    async stopAll() {
+      for (const service of started.reverse()) await service.stop();
+    },
+  };
+}
