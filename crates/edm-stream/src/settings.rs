@@ -79,6 +79,12 @@ pub struct Settings {
     /// batches long-polling clients receive (one record larger than it
     /// goes alone).
     pub max_inbound_bytes: usize,
+    /// How long an Engine.IO session may stay without joining the
+    /// namespace (`EDM_STREAM_CONNECT_TIMEOUT_SECS`, default 10 s, 1 to
+    /// 45): a client joins right after its handshake, and a session whose
+    /// join was refused (a cap) is closed after this rather than
+    /// socketioxide's 45 s.
+    pub connect_timeout: Duration,
 }
 
 impl ServiceSettings for Settings {
@@ -145,6 +151,13 @@ impl ServiceSettings for Settings {
             )?,
             max_inbound_bytes: number(env, "EDM_STREAM_MAX_INBOUND_BYTES", 4096, 256, 1 << 20)?
                 as usize,
+            connect_timeout: Duration::from_secs(number(
+                env,
+                "EDM_STREAM_CONNECT_TIMEOUT_SECS",
+                10,
+                1,
+                45,
+            )?),
             http: HttpSettings::from_env(env, crate::NAME)?,
         })
     }

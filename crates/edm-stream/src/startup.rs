@@ -62,6 +62,9 @@ impl Service for Stream {
             .max_payload(settings.max_inbound_bytes as u64)
             .ws_max_message_size(settings.max_inbound_bytes)
             .ws_max_frame_size(settings.max_inbound_bytes)
+            // A session that never joins (or whose join a cap refused)
+            // holds its buffers only this long.
+            .connect_timeout(settings.connect_timeout)
             .build_svc();
         sockets::register(
             &io,

@@ -1027,3 +1027,68 @@ async fn above_the_raw_rate_raw_events_stop_and_clients_are_told_until_it_falls(
         "the sample streamed in summary mode only"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_whose_join_was_refused_is_closed_after_the_connect_timeout() {
+    let topics = TestTopics::create().await;
+    let stream = TestStream::spawn_ready(service_env(
+        &topics.prefix,
+        &[
+            ("EDM_STREAM_CONNECT_TIMEOUT_SECS", "1"),
+            ("EDM_STREAM_MAX_CLIENTS_PER_ADDRESS", "1"),
+        ],
+    ))
+    .await;
+    // Engine.IO long-polling by hand, as a crowd of sessions would.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let endpoint = format!("{}/socket.io/?EIO=4&transport=polling", stream.url);
+    let handshake = || async {
+        let text = http
+            .get(&endpoint)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let open: Value = serde_json::from_str(text.strip_prefix('0').expect("an open packet"))
+            .expect("the open packet's JSON");
+        format!("{endpoint}&sid={}", open["sid"].as_str().unwrap())
+    };
+    let join = |session: String| {
+        let http = http.clone();
+        async move {
+            let posted = http.post(&session).body("40").send().await.unwrap();
+            assert_eq!(posted.status(), 200);
+            http.get(&session)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let first = handshake().await;
+    // Packets of a polling answer are separated by U+001E.
+    let has = |answer: &str, kind: &str| answer.split('\u{1e}').any(|p| p.starts_with(kind));
+    let joined = join(first.clone()).await;
+    assert!(has(&joined, "40"), "the first joins: {joined:?}");
+    let refused = handshake().await;
+    let answer = join(refused.clone()).await;
+    assert!(
+        has(&answer, "44") && answer.contains("too_many_clients_from_address"),
+        "{answer:?}"
+    );
+    // Past the timeout the refused session is gone: its next poll is
+    // answered at once, as a session the server does not know.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let poll = http.get(&refused).send().await.expect("answered at once");
+    assert_eq!(poll.status(), 400, "{}", poll.text().await.unwrap());
+    // The session that joined is still there.
+    let posted = http.post(&first).body("3").send().await.unwrap();
+    assert_eq!(posted.status(), 200);
+}
