@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use edm_config::Topic;
-use edm_events::CountsRecord;
 use edm_runtime::StopSignal;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
@@ -329,11 +328,8 @@ impl StreamReader {
             partition: message.partition(),
         };
         let mut event = StreamEvent::new(key, message.offset(), &streamed.text, timestamp_ms);
-        if topic == Topic::Counts {
-            // Valid (`streamable` checked it): the hub keeps each key's latest.
-            if let Ok(record) = CountsRecord::parse(streamed.text.as_bytes()) {
-                event = event.counting(record.minute, record.key());
-            }
+        if let Some((minute, count_key)) = streamed.count_key {
+            event = event.counting(minute, count_key);
         }
         self.hub.publish(event);
     }

@@ -91,6 +91,9 @@ pub struct Streamed<'a> {
     /// Whether the text is the record re-encoded without the fields its
     /// topic does not define (it was longer than the cap).
     pub trimmed: bool,
+    /// For a counts record: its minute and key (`kind:minute:name`), by
+    /// which the hub keeps the latest count of each.
+    pub count_key: Option<(i64, String)>,
 }
 
 /// A valid record of one of the streamed kinds.
@@ -126,6 +129,14 @@ impl Record {
         }
     }
 
+    /// A counts record's minute and key.
+    fn count_key(&self) -> Option<(i64, String)> {
+        match self {
+            Self::Counts(record) => Some((record.minute, record.key())),
+            _ => None,
+        }
+    }
+
     /// The fields its topic defines, as JSON text.
     fn to_json(&self) -> String {
         match self {
@@ -150,10 +161,12 @@ pub fn streamable(
     let text =
         std::str::from_utf8(payload).map_err(|_| Invalid("the message is not UTF-8".to_owned()))?;
     let record = Record::parse(topic, payload)?;
+    let count_key = record.count_key();
     if text.len() <= max_bytes {
         return Ok(Streamed {
             text: Cow::Borrowed(text),
             trimmed: false,
+            count_key,
         });
     }
     let known = record.to_json();
@@ -161,6 +174,7 @@ pub fn streamable(
         Ok(Streamed {
             text: Cow::Owned(known),
             trimmed: true,
+            count_key,
         })
     } else {
         Err(Unstreamable::Oversized(text.len()))
@@ -192,6 +206,7 @@ mod tests {
             Ok(Streamed {
                 text: Cow::Borrowed(text),
                 trimmed: false,
+                count_key: None,
             })
         };
         assert_eq!(
@@ -222,6 +237,20 @@ mod tests {
     }
 
     #[test]
+    fn a_counts_record_goes_out_as_it_is_with_its_minute_and_key() {
+        let counts = r#"{"topic":"edm-trending-counts","kind":"click","name":"kit","minute":1763799960000,"count":5,"final":false}"#;
+        assert_eq!(
+            streamable(Topic::Counts, Some(counts.as_bytes()), CAP),
+            Ok(Streamed {
+                text: Cow::Borrowed(counts),
+                trimmed: false,
+                count_key: Some((1_763_799_960_000, "click:1763799960000:kit".to_owned())),
+            })
+        );
+        assert!(streamable(Topic::Counts, Some(CLICK.as_bytes()), CAP).is_err());
+    }
+
+    #[test]
     fn a_sample_record_goes_out_as_sample_and_nothing_else_does() {
         let sample = format!(
             r#"{{"topic":"edm-trending-sample","event":{CLICK},"stands_for":3,"source":"edm-ui-click/0","offset":5,"second":1763800001000}}"#
@@ -231,6 +260,7 @@ mod tests {
             Ok(Streamed {
                 text: Cow::Borrowed(sample.as_str()),
                 trimmed: false,
+                count_key: None,
             })
         );
         // Its event alone is not a sample record, nor is it a click.
