@@ -1141,6 +1141,19 @@ fn record(results: &mut Vec<AttackResult>, result: AttackResult) {
     results.push(result);
 }
 
+/// Starts `service` afresh, runs `attack` against it, keeps the result
+/// ([`record`]) and kills the service: every attack meets a process of
+/// its own.
+async fn against_fresh(
+    results: &mut Vec<AttackResult>,
+    mut service: Service,
+    attack: impl AsyncFnOnce(&Service) -> AttackResult,
+) {
+    service.start(Duration::from_secs(60)).await;
+    record(results, attack(&service).await);
+    service.kill();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_public_service_keeps_serving_within_its_memory_under_attack() {
     let _serial = crate::SERIAL.lock().await;
@@ -1150,178 +1163,96 @@ async fn every_public_service_keeps_serving_within_its_memory_under_attack() {
     let prefix = topics.prefix.clone();
     let mut results = Vec::new();
 
-    let ready = Duration::from_secs(60);
-    let fresh_relay = || service("edm-relay", &prefix, &[]);
-
-    let mut relay = fresh_relay();
-    relay.start(ready).await;
-    record(
-        &mut results,
-        trickling_bodies(&relay, profile.trickling_bodies, profile.seconds).await,
-    );
-    relay.kill();
-
-    let mut relay = fresh_relay();
-    relay.start(ready).await;
-    record(
-        &mut results,
-        large_bodies(
-            &relay,
-            profile.large_bodies,
-            profile.seconds,
-            BatchBody::OneString,
-        )
-        .await,
-    );
-    relay.kill();
-
-    let mut relay = fresh_relay();
-    relay.start(ready).await;
-    record(
-        &mut results,
-        large_bodies(
-            &relay,
-            profile.large_bodies,
-            profile.seconds,
-            BatchBody::TinyItems,
-        )
-        .await,
-    );
-    relay.kill();
-
-    let mut relay = fresh_relay();
-    relay.start(ready).await;
-    record(
-        &mut results,
-        large_headers(&relay, profile.large_headers, profile.seconds).await,
-    );
-    relay.kill();
-
-    let mut relay = fresh_relay();
-    relay.start(ready).await;
-    let well_behaved = |stop| relay_well_behaved(&relay, stop);
-    record(
-        &mut results,
-        idle_connections(
-            &relay,
-            profile.idle_connections,
-            profile.seconds,
-            well_behaved,
-        )
-        .await,
-    );
-    relay.kill();
+    let relay = || service("edm-relay", &prefix, &[]);
+    let seconds = profile.seconds;
+    against_fresh(&mut results, relay(), async |relay| {
+        trickling_bodies(relay, profile.trickling_bodies, seconds).await
+    })
+    .await;
+    for body in [BatchBody::OneString, BatchBody::TinyItems] {
+        against_fresh(&mut results, relay(), async |relay| {
+            large_bodies(relay, profile.large_bodies, seconds, body).await
+        })
+        .await;
+    }
+    against_fresh(&mut results, relay(), async |relay| {
+        large_headers(relay, profile.large_headers, seconds).await
+    })
+    .await;
+    against_fresh(&mut results, relay(), async |relay| {
+        let well_behaved = |stop| relay_well_behaved(relay, stop);
+        idle_connections(relay, profile.idle_connections, seconds, well_behaved).await
+    })
+    .await;
 
     let kafka = KafkaSettings::from_env(&service_env(&prefix, &[])).unwrap();
     let clicks = topics.name(Topic::Click);
-    let fresh_stream = || service("edm-stream", &prefix, &[]);
-
-    let mut stream = fresh_stream();
-    stream.start(ready).await;
-    let well_behaved = stream_well_behaved(&stream, kafka.clone(), clicks.clone(), 0);
-    record(
-        &mut results,
-        idle_sockets(&stream, well_behaved, profile.idle_sockets, profile.seconds).await,
-    );
-    stream.kill();
-
-    let mut stream = fresh_stream();
-    stream.start(ready).await;
-    let well_behaved = stream_well_behaved(&stream, kafka.clone(), clicks.clone(), 0);
-    record(
-        &mut results,
-        oversized_messages(
-            &stream,
-            well_behaved,
-            profile.oversized_messages,
-            profile.seconds,
+    let stream = || service("edm-stream", &prefix, &[]);
+    // The well-behaved Socket.io client of `stream`, its events carrying
+    // `extra_bytes` of padding.
+    let well_behaved = |stream: &Service, extra_bytes| {
+        stream_well_behaved(stream, kafka.clone(), clicks.clone(), extra_bytes)
+    };
+    against_fresh(&mut results, stream(), async |stream| {
+        idle_sockets(
+            stream,
+            well_behaved(stream, 0),
+            profile.idle_sockets,
+            seconds,
         )
-        .await,
-    );
-    stream.kill();
-
-    let mut stream = fresh_stream();
-    stream.start(ready).await;
-    let well_behaved = stream_well_behaved(&stream, kafka.clone(), clicks.clone(), 0);
-    record(
-        &mut results,
-        binary_attachments(
-            &stream,
-            well_behaved,
-            profile.binary_sockets,
-            profile.seconds,
-        )
-        .await,
-    );
-    stream.kill();
-
-    let mut stream = fresh_stream();
-    stream.start(ready).await;
-    let well_behaved = stream_well_behaved(&stream, kafka.clone(), clicks.clone(), 60 * 1024);
-    record(
-        &mut results,
-        non_reading_sockets(
-            &stream,
-            well_behaved,
-            profile.non_reading_sockets,
-            profile.seconds,
-        )
-        .await,
-    );
-    stream.kill();
-
+        .await
+    })
+    .await;
+    against_fresh(&mut results, stream(), async |stream| {
+        let sockets = profile.oversized_messages;
+        oversized_messages(stream, well_behaved(stream, 0), sockets, seconds).await
+    })
+    .await;
+    against_fresh(&mut results, stream(), async |stream| {
+        let sockets = profile.binary_sockets;
+        binary_attachments(stream, well_behaved(stream, 0), sockets, seconds).await
+    })
+    .await;
+    against_fresh(&mut results, stream(), async |stream| {
+        let sockets = profile.non_reading_sockets;
+        non_reading_sockets(stream, well_behaved(stream, 60 * 1024), sockets, seconds).await
+    })
+    .await;
     for forwarded in [None, Some("198.51.100.23")] {
         let hops = if forwarded.is_some() { "1" } else { "0" };
-        let mut stream = service("edm-stream", &prefix, &[("EDM_TRUSTED_PROXY_HOPS", hops)]);
-        stream.start(ready).await;
-        let well_behaved = stream_well_behaved(&stream, kafka.clone(), clicks.clone(), 0);
-        record(
-            &mut results,
+        let stream = service("edm-stream", &prefix, &[("EDM_TRUSTED_PROXY_HOPS", hops)]);
+        against_fresh(&mut results, stream, async |stream| {
+            let sessions = profile.polling_sessions;
             polling_sessions(
-                &stream,
-                well_behaved,
-                profile.polling_sessions,
-                profile.seconds,
+                stream,
+                well_behaved(stream, 0),
+                sessions,
+                seconds,
                 forwarded,
             )
-            .await,
-        );
-        stream.kill();
+            .await
+        })
+        .await;
     }
 
+    // Each stats attack on a database of its own.
+    let stats =
+        |database: &TestDatabase| service("edm-stats", &prefix, &[("DATABASE_URL", &database.url)]);
     let database = TestDatabase::create().await;
-    let mut stats = service("edm-stats", &prefix, &[("DATABASE_URL", &database.url)]);
-    stats.start(ready).await;
-    record(
-        &mut results,
-        distinct_url_flood(&stats, profile.distinct_urls, profile.seconds).await,
-    );
-    stats.kill();
-
+    against_fresh(&mut results, stats(&database), async |stats| {
+        distinct_url_flood(stats, profile.distinct_urls, seconds).await
+    })
+    .await;
     let database = TestDatabase::create().await;
-    let mut stats = service("edm-stats", &prefix, &[("DATABASE_URL", &database.url)]);
-    stats.start(ready).await;
-    record(
-        &mut results,
-        large_table_flood(&stats, &database, profile.button_ids, profile.seconds).await,
-    );
-    stats.kill();
-
+    against_fresh(&mut results, stats(&database), async |stats| {
+        large_table_flood(stats, &database, profile.button_ids, seconds).await
+    })
+    .await;
     let database = TestDatabase::create().await;
-    let mut stats = service("edm-stats", &prefix, &[("DATABASE_URL", &database.url)]);
-    stats.start(ready).await;
-    record(
-        &mut results,
-        large_dead_letters(
-            &stats,
-            &kafka,
-            &clicks,
-            profile.dead_letters,
-            profile.seconds,
-        )
-        .await,
-    );
-    stats.kill();
+    against_fresh(&mut results, stats(&database), async |stats| {
+        large_dead_letters(stats, &kafka, &clicks, profile.dead_letters, seconds).await
+    })
+    .await;
 
     let table = markdown_table(&results);
     println!("attack suite, profile {}:\n{table}", profile.name);
