@@ -2,6 +2,8 @@
 //! each with its own id (as `Idempotency-Key` and `event_id`), retried like
 //! a careful client would (same id, honouring Retry-After) while the answer
 //! is 429, 503, 504 or no answer, and given up after a budget. Every outcome is accounted for.
+//! Each click is on a button named after its id (`product-<id>`), so
+//! edm-stats' aggregates say how many times each id was counted.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -122,7 +124,7 @@ async fn post_until_settled(
 ) -> (Outcome, u64) {
     let body = json!({"topic": "edm-ui-click", "uuid": format!("visitor-{}", &id[id.len() - 2..]),
         "event_timestamp": 1_795_339_137_000_i64, "event_id": id,
-        "properties": {"button_id": format!("product-{}", &id[id.len() - 1..]), "description": "button click"}})
+        "properties": {"button_id": format!("product-{id}"), "description": "button click"}})
     .to_string();
     let deadline = Instant::now() + RETRY_BUDGET;
     let mut unknown = false;

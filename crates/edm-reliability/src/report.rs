@@ -136,7 +136,8 @@ pub struct RunReport {
     /// Events counted in the aggregates in PostgreSQL (clicks and page
     /// loads), read together with `counted_ids`.
     pub counted_in_db: i64,
-    /// Distinct event ids edm-stats marked counted (`seen_events`).
+    /// Distinct event ids edm-stats counted (each click's button is named
+    /// after its id).
     pub counted_ids: u64,
     /// edm-stats' event ids against the acknowledged ones; its repeats are
     /// `counted_in_db` beyond `counted_ids` (an id counted twice, or an
@@ -193,7 +194,7 @@ impl RunReport {
                 self.counted_in_db,
             ),
             (
-                "distinct event ids edm-stats counted (`seen_events`)",
+                "distinct event ids edm-stats counted (one button per id)",
                 self.counted_ids as i64,
             ),
             (

@@ -14,7 +14,7 @@ use crate::consumer::status::ConsumerStatus;
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
 /// Connections the consumer's own pool holds: one batch transaction at a
-/// time, and the periodic prune.
+/// time, and a look-up of stored offsets beside it.
 pub const CONSUMER_CONNECTIONS: u32 = 2;
 
 /// A pool of at most `connections` that connects lazily, so the service

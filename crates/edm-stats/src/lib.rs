@@ -17,7 +17,7 @@
 //! - [`metrics`]: what `/metrics` reports (events, batches, lag).
 //! - [`replay`]: `edm-stats replay`, rebuilding the aggregates from Kafka.
 //! - [`startup`]: [`Stats`], the service as an `edm_runtime::Service`:
-//!   database prepared, consumer and prune in the background, API in front.
+//!   database prepared, consumer in the background, API in front.
 //! - binding, request layers, health, metrics and shutdown come from
 //!   `edm-runtime`; the event format from `edm-events`.
 

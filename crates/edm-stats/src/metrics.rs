@@ -3,14 +3,13 @@
 //!
 //! | metric | what |
 //! |---|---|
-//! | `edm_stats_events_total{topic, outcome}` | events read and `counted`, skipped as a `duplicate` (id already counted) or stored as a `dead_letter` |
+//! | `edm_stats_events_total{topic, outcome}` | events read and `counted`, skipped as a `duplicate` (its id seen within its partition's dedup window) or stored as a `dead_letter` |
 //! | `edm_stats_batch_events` | histogram: events per committed Postgres transaction |
 //! | `edm_stats_batch_duration_seconds` | histogram: time to write and commit one batch |
 //! | `edm_stats_batch_errors_total{kind}` | batches not committed: `database` (retried), `refused` (Postgres refused a record's content; the record became a dead letter) or `conflict` (another instance owns the partition) |
 //! | `edm_stats_offset_resets_total{kind}` | stored offsets found outside their log (`past_end`, `before_start`); counting went on from the log's start |
 //! | `edm_stats_records_lost_total` | records never counted because retention deleted them before they were read |
-//! | `edm_stats_seen_events_pruned_total` | event ids forgotten once older than the dedup window (at most `EDM_STATS_PRUNE_BATCH` per statement) |
-//! | `edm_stats_prune_failures_total` | pruning statements that failed (each logged as a warning; tried again a minute later) |
+//! | `edm_stats_dedup_ids` | event ids held in memory to recognise retries: at most `EDM_STATS_DEDUP_WINDOW_EVENTS` per owned partition |
 //! | `edm_stats_consumer_lag{topic, partition}` | messages behind the end of each owned partition |
 //! | `edm_stats_consumer_running` | 1 while the consumer runs, 0 while starting, degraded or stopped |
 //! | `edm_stats_api_answers_total{route, source}` | answers of the cached API routes: from the `cache`, `shared` (waited for another request's query for the same URL) or from the `database` (the queries run) |

@@ -26,9 +26,12 @@ pub struct Settings {
     /// Longest an event waits in a batch (`EDM_STATS_BATCH_MAX_WAIT_MS`,
     /// default 200 ms): the API lags the topic by at most about this much.
     pub batch_max_wait: Duration,
-    /// How long event ids are remembered to count retries once
-    /// (`EDM_STATS_DEDUP_WINDOW_SECS`, default 24 h).
-    pub dedup_window: Duration,
+    /// How far back in its partition a retried event id is recognised
+    /// (`EDM_STATS_DEDUP_WINDOW_EVENTS`, in offsets, default 100,000; 0
+    /// counts every record): each owned partition keeps the ids of that
+    /// many offsets in memory (about 50 bytes each) and reads them back
+    /// from Kafka when it is assigned (see `consumer::dedup`).
+    pub dedup_window_events: u64,
     /// Malformed events kept for inspection (`EDM_STATS_DEAD_LETTER_MAX`,
     /// default 10000).
     pub dead_letter_max: i64,
@@ -38,10 +41,6 @@ pub struct Settings {
     /// whole record stays in Kafka at the offset the dead letter names.
     /// Cut as each record is read, so no more is held or stored.
     pub dead_letter_excerpt_bytes: usize,
-    /// Most event ids one pruning statement deletes
-    /// (`EDM_STATS_PRUNE_BATCH`, default 10,000): each statement stays well
-    /// within the database timeout however large a backlog of expired ids.
-    pub prune_batch: i64,
     /// Connections the API may hold (`EDM_STATS_API_DB_CONNECTIONS`,
     /// default 6). The consumer has a pool of its own, so no API load can
     /// starve it.
@@ -72,13 +71,7 @@ impl ServiceSettings for Settings {
                 1,
                 60_000,
             )?),
-            dedup_window: Duration::from_secs(number(
-                env,
-                "EDM_STATS_DEDUP_WINDOW_SECS",
-                86_400,
-                0,
-                30 * 86_400,
-            )?),
+            dedup_window_events: dedup_window_events(env)?,
             dead_letter_max: number(env, "EDM_STATS_DEAD_LETTER_MAX", 10_000, 0, 10_000_000)?
                 as i64,
             dead_letter_excerpt_bytes: number(
@@ -88,7 +81,6 @@ impl ServiceSettings for Settings {
                 64,
                 65_536,
             )? as usize,
-            prune_batch: number(env, "EDM_STATS_PRUNE_BATCH", 10_000, 100, 1_000_000)? as i64,
             api_db_connections: number(env, "EDM_STATS_API_DB_CONNECTIONS", 6, 1, 100)? as u32,
             db_timeout: Duration::from_secs(number(env, "EDM_STATS_DB_TIMEOUT_SECS", 10, 1, 600)?),
             cache_bytes: number(env, "EDM_STATS_CACHE_BYTES", 64 << 20, 0, 1 << 32)? as usize,
@@ -98,6 +90,23 @@ impl ServiceSettings for Settings {
     fn http(&self) -> &HttpSettings {
         &self.http
     }
+}
+
+/// `EDM_STATS_DEDUP_WINDOW_EVENTS`, refusing the variables it replaced
+/// (ids were kept in Postgres for a time): a deploy that still sets them
+/// expects something this version no longer does.
+fn dedup_window_events(env: &impl Env) -> Result<u64, ConfigError> {
+    for retired in ["EDM_STATS_DEDUP_WINDOW_SECS", "EDM_STATS_PRUNE_BATCH"] {
+        if env.get(retired).is_some() {
+            return Err(ConfigError::new(
+                retired,
+                "is no longer read: retries are recognised within \
+                 EDM_STATS_DEDUP_WINDOW_EVENTS offsets of their partition (default 100000, \
+                 0 to count every record); unset it",
+            ));
+        }
+    }
+    number(env, "EDM_STATS_DEDUP_WINDOW_EVENTS", 100_000, 0, 10_000_000)
 }
 
 #[cfg(test)]
@@ -123,6 +132,24 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.variable, "KAFKA_TOPIC");
         assert!(err.to_string().contains("entry 2 is edm-trending"), "{err}");
+    }
+
+    #[test]
+    fn the_dedup_window_is_counted_in_offsets_and_the_retired_variables_are_refused() {
+        assert_eq!(
+            Settings::from_env(&env()).unwrap().dedup_window_events,
+            100_000
+        );
+        let off = env().with("EDM_STATS_DEDUP_WINDOW_EVENTS", "0");
+        assert_eq!(Settings::from_env(&off).unwrap().dedup_window_events, 0);
+        for retired in ["EDM_STATS_DEDUP_WINDOW_SECS", "EDM_STATS_PRUNE_BATCH"] {
+            let err = Settings::from_env(&env().with(retired, "0")).unwrap_err();
+            assert_eq!(err.variable, retired);
+            assert!(
+                err.to_string().contains("EDM_STATS_DEDUP_WINDOW_EVENTS"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

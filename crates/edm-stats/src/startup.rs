@@ -2,27 +2,25 @@
 //! is bound; if Postgres does not answer by then, the port is bound anyway
 //! (Heroku allows 60 s to bind) and the migrations are retried in the
 //! background until it does (the consumer state says `degraded` meanwhile,
-//! and the API answers `503`). Then the consumer (its own thread) starts,
-//! with a periodic prune of old event ids; the API is in front. On shutdown
+//! and the API answers `503`). Then the consumer (its own thread) starts;
+//! the API is in front. On shutdown
 //! the consumer writes the batch it holds and leaves the group.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::Method;
-use edm_runtime::{Background, CorsPolicy, ReadyReport, Routes, Service, StopSignal};
+use edm_runtime::{Background, CorsPolicy, ReadyReport, Routes, Service};
 use serde_json::json;
 use sqlx::PgPool;
 
+use crate::consumer;
 use crate::consumer::metrics::ConsumerMetrics;
 use crate::consumer::status::{ConsumerState, ConsumerStatus};
-use crate::consumer::{self, store};
 use crate::metrics;
 use crate::routes::{router, ApiMetrics, AppState};
 use crate::{db, Settings};
 
-/// How often event ids older than the dedup window are forgotten.
-const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 /// How long the migrations may hold up binding the port at start.
 const MIGRATIONS_BEFORE_BINDING: Duration = Duration::from_secs(3);
 /// How long readiness waits for Postgres to answer.
@@ -31,7 +29,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 /// edm-stats, prepared: a migrated database and the consumer's status.
 pub struct Stats {
     settings: Settings,
-    /// The consumer's and the prune's connections.
+    /// The consumer's connections.
     pool: PgPool,
     /// The API's connections, apart so that no API load starves the consumer.
     api_pool: PgPool,
@@ -101,13 +99,6 @@ impl Service for Stats {
             // The consumer runs as a task of its own; this one's work is done.
             stop.cancelled().await;
         });
-        let pool = self.pool.clone();
-        let window = self.settings.dedup_window;
-        let batch = self.settings.prune_batch;
-        let prune_metrics = self.metrics.clone();
-        background.spawn("event id prune", |stop| {
-            prune_seen_events(pool, window, batch, prune_metrics, stop)
-        });
         let state = AppState {
             pool: self.api_pool,
             status: self.status,
@@ -149,39 +140,4 @@ async fn readiness(pool: PgPool, status: Arc<ConsumerStatus>) -> ReadyReport {
             "offset_resets": snapshot.offset_resets_total,
         }),
     )
-}
-
-/// Forgets event ids older than `window` every minute until `stop` fires.
-async fn prune_seen_events(
-    pool: PgPool,
-    window: Duration,
-    batch: i64,
-    metrics: ConsumerMetrics,
-    stop: StopSignal,
-) {
-    let mut tick = tokio::time::interval(PRUNE_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = stop.cancelled() => return,
-        }
-        // One bounded statement at a time, until none older is left.
-        while !stop.is_cancelled() {
-            match store::prune_seen_events(&pool, window, batch).await {
-                Ok(pruned) => {
-                    metrics.seen_events_pruned(pruned);
-                    if pruned < batch as u64 {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    metrics.prune_failed();
-                    tracing::warn!(
-                        "pruning seen event ids failed ({e}); trying again in {PRUNE_INTERVAL:?}"
-                    );
-                    break;
-                }
-            }
-        }
-    }
 }

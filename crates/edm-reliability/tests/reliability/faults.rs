@@ -2,8 +2,9 @@
 //! brokers, Postgres and each service are killed and restarted. Every event
 //! the relay acknowledged must be counted exactly once by edm-stats and
 //! received by a connected Socket.io client, and nothing else counted or
-//! received: compared event id by event id (edm-stats' `seen_events` table
-//! and the client's output against the acknowledged ids), so that a lost
+//! received: compared event id by event id (edm-stats' aggregates, where
+//! each click has a button of its own named after its id, and the client's
+//! output against the acknowledged ids), so that a lost
 //! event and a duplicate cannot cancel out as they would in a total.
 //!
 //! `EDM_RELIABILITY_PROFILE=short` (the default, run by CI) injects each
@@ -131,12 +132,12 @@ async fn counted(http: &reqwest::Client, stats: &str) -> Option<i64> {
     r.json::<serde_json::Value>().await.ok()?["clicks"].as_i64()
 }
 
-/// What edm-stats has counted, read from its database in one statement
-/// (one snapshot: it writes the ids and the aggregates in one transaction).
+/// What edm-stats has counted, read from its database in one statement:
+/// the load names each click's button after its id (`product-<id>`), so
+/// the click aggregates count each id.
 #[derive(Debug, Default)]
 struct Counted {
-    /// The event ids marked counted (`seen_events`: each at most once, and
-    /// none forgotten within the default 24 h dedup window).
+    /// The event ids counted at least once.
     ids: HashSet<String>,
     /// Events added to the aggregates, clicks and page loads: beyond
     /// `ids.len()` when an event was counted twice.
@@ -145,7 +146,8 @@ struct Counted {
 
 async fn counted_in_db(pool: &sqlx::PgPool) -> Option<Counted> {
     let (ids, events): (Option<Vec<String>>, i64) = sqlx::query_as(
-        "SELECT (SELECT array_agg(event_id) FROM seen_events),
+        "SELECT (SELECT array_agg(DISTINCT substr(button_id, 9)) FROM click_counts
+                 WHERE button_id LIKE 'product-%'),
                 ((SELECT COALESCE(SUM(clicks), 0) FROM click_counts)
                  + (SELECT COALESCE(SUM(loads), 0) FROM pageload_counts))::bigint",
     )

@@ -10,6 +10,7 @@ use edm_runtime::register_metrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 
 use super::store::TopicCounts;
@@ -49,8 +50,7 @@ pub struct ConsumerMetrics {
     batch_errors: Family<KindLabels, Counter>,
     offset_resets: Family<KindLabels, Counter>,
     records_lost: Counter,
-    seen_events_pruned: Counter,
-    prune_failures: Counter,
+    dedup_ids: Gauge,
     /// Turns wire topic names into logical ones.
     pub(crate) kafka: KafkaSettings,
 }
@@ -65,8 +65,7 @@ impl ConsumerMetrics {
             batch_errors: Family::default(),
             offset_resets: Family::default(),
             records_lost: Counter::default(),
-            seen_events_pruned: Counter::default(),
-            prune_failures: Counter::default(),
+            dedup_ids: Gauge::default(),
             kafka,
         }
     }
@@ -79,8 +78,7 @@ impl ConsumerMetrics {
             "batch_errors": self.batch_errors.clone() => "Batches not committed, by kind (database: retried; refused: Postgres refused a record, which became a dead letter; conflict: partition moved)";
             "offset_resets": self.offset_resets.clone() => "Stored offsets found outside their partition's log, by kind (past_end, before_start); counting went on from the log's start";
             "records_lost": self.records_lost.clone() => "Records never counted because the log no longer held them (deleted by retention before they were read)";
-            "seen_events_pruned": self.seen_events_pruned.clone() => "Event ids forgotten once older than the dedup window";
-            "prune_failures": self.prune_failures.clone() => "Pruning statements that failed (logged as warnings; tried again a minute later)";
+            "dedup_ids": self.dedup_ids.clone() => "Event ids held in the owned partitions' dedup windows (at most EDM_STATS_DEDUP_WINDOW_EVENTS each)";
         });
     }
 
@@ -118,14 +116,9 @@ impl ConsumerMetrics {
         self.batch_errors.get_or_create(&KindLabels { kind }).inc();
     }
 
-    /// Counts event ids forgotten by one pruning statement.
-    pub(crate) fn seen_events_pruned(&self, n: u64) {
-        self.seen_events_pruned.inc_by(n);
-    }
-
-    /// Counts a pruning statement that failed.
-    pub(crate) fn prune_failed(&self) {
-        self.prune_failures.inc();
+    /// Sets the ids held in the dedup windows.
+    pub(crate) fn set_dedup_ids(&self, ids: usize) {
+        self.dedup_ids.set(i64::try_from(ids).unwrap_or(i64::MAX));
     }
 
     pub(crate) fn record_offset_reset(&self, kind: &'static str, records_lost: i64) {

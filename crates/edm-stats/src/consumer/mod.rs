@@ -12,12 +12,18 @@
 //! start, logs an error, and reports it (see [`status::OffsetReset`]).
 //! Every batch is checked to begin where the stored offset says.
 //!
+//! Retried events are recognised in memory, per partition ([`dedup`]): on
+//! assignment, and whenever it goes back to the stored offsets, the loop
+//! first reads the dedup window before each stored offset back from Kafka.
+//!
+//! - [`dedup`]: which records are retries of one counted before.
 //! - [`record`]: what a Kafka message becomes (an event or a dead letter).
 //! - [`excerpt`]: what a dead letter keeps of a record (a bounded excerpt).
 //! - [`store`]: the transaction: fencing, dedup, aggregates, offsets.
 //! - [`status`]: what the API reports about the consumer.
 //! - [`metrics`]: what the consumer counts for `/metrics`.
 
+pub mod dedup;
 pub mod excerpt;
 pub mod metrics;
 pub mod record;
@@ -33,12 +39,15 @@ use edm_runtime::{Background, StopSignal};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaResult;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 use sqlx::PgPool;
 use tokio::runtime::Handle;
 
+use crate::replay::reader::{Range, Reader};
 use crate::settings::Settings;
+use dedup::PartitionIds;
 use metrics::ConsumerMetrics;
 use record::Consumed;
 use status::{ConsumerStatus, OffsetReset, OffsetResetKind};
@@ -47,7 +56,7 @@ use store::{PartitionKey, StoreError, StoreSettings};
 /// Partitions this instance owns, with the next offset stored for each
 /// (`None`: nothing stored yet), and the ones whose assignment changed since
 /// the loop last looked.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Assignment {
     positions: HashMap<PartitionKey, Option<i64>>,
     changed: HashSet<PartitionKey>,
@@ -55,6 +64,8 @@ struct Assignment {
     /// across unassign and assign, so partitions assigned meanwhile are
     /// paused or resumed to match, and none stays paused for good.
     paused: bool,
+    /// The recent event ids of the owned partitions.
+    recent: PartitionIds,
 }
 
 /// rdkafka context: assigns partitions at the offsets stored in Postgres,
@@ -67,6 +78,9 @@ struct StatsContext {
     status: Arc<ConsumerStatus>,
     stop: StopSignal,
     db_timeout: Duration,
+    /// Reads the dedup windows back (a consumer of its own, outside the
+    /// group).
+    reader: Reader,
 }
 
 /// How often offsets outside their log are checked again while one could
@@ -119,6 +133,11 @@ impl ConsumerContext for StatsContext {
                     return; // stopping
                 };
                 let mut assignment = self.assignment.lock().unwrap();
+                let read_back: Vec<(PartitionKey, i64)> =
+                    stored.iter().map(|(k, o)| (k.clone(), *o)).collect();
+                if !self.read_back(&mut assignment.recent, &read_back) {
+                    return; // stopping
+                }
                 for key in &keys {
                     let next = stored.get(key).copied();
                     let offset = next.map_or(Offset::Beginning, Offset::Offset);
@@ -144,6 +163,7 @@ impl ConsumerContext for StatsContext {
                 let mut assignment = self.assignment.lock().unwrap();
                 for key in &keys {
                     assignment.positions.remove(key);
+                    assignment.recent.forget(key);
                     assignment.changed.insert(key.clone());
                 }
                 tracing::info!(partitions = ?keys, "revoked");
@@ -157,6 +177,9 @@ impl ConsumerContext for StatsContext {
                 tracing::error!("rebalance error: {other:?}");
                 let mut assignment = self.assignment.lock().unwrap();
                 let all: Vec<_> = assignment.positions.keys().cloned().collect();
+                for key in &all {
+                    assignment.recent.forget(key);
+                }
                 assignment.changed.extend(all);
                 assignment.positions.clear();
                 consumer.unassign()
@@ -171,6 +194,63 @@ impl ConsumerContext for StatsContext {
 }
 
 impl StatsContext {
+    /// Replaces the recent ids of each partition in `stored` with those of
+    /// the dedup window before its stored offset, read back from Kafka
+    /// (from the log's start if it begins later), retrying while Kafka
+    /// fails; `false` when the service is stopping.
+    fn read_back(&self, recent: &mut PartitionIds, stored: &[(PartitionKey, i64)]) -> bool {
+        let window = i64::try_from(recent.window()).unwrap_or(i64::MAX);
+        let mut delays = database_retry_delays();
+        loop {
+            for (key, _) in stored {
+                recent.forget(key);
+            }
+            if window == 0 {
+                return true;
+            }
+            let started = Instant::now();
+            let result = stored
+                .iter()
+                .map(|(key, next)| {
+                    let log = self.reader.partition(key)?;
+                    Ok(Range {
+                        key: key.clone(),
+                        from: log.low.max(next.saturating_sub(window)),
+                        to: (*next).min(log.high),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(|ranges| {
+                    self.reader.read(&ranges, |consumed| {
+                        recent.is_duplicate(&consumed);
+                    })
+                });
+            match result {
+                Ok(()) => {
+                    tracing::info!(
+                        partitions = stored.len(),
+                        ids = recent.len(),
+                        took = ?started.elapsed(),
+                        "read the dedup windows back"
+                    );
+                    return true;
+                }
+                Err(e) => {
+                    let backoff = delays.next().unwrap_or(Duration::from_secs(5));
+                    self.status
+                        .set_degraded(format!("reading the dedup windows back: {e}"));
+                    tracing::warn!(
+                        "cannot read the dedup windows back ({e}); retrying in {backoff:?}"
+                    );
+                    if self.stop.is_cancelled() {
+                        return false;
+                    }
+                    std::thread::sleep(backoff);
+                }
+            }
+        }
+    }
+
     /// Stored offsets for `keys`, retrying while Postgres is away; `None`
     /// when the service is stopping.
     fn load_offsets(&self, keys: &[PartitionKey]) -> Option<HashMap<PartitionKey, i64>> {
@@ -211,7 +291,12 @@ pub fn start(
     background: &Background,
 ) -> KafkaResult<()> {
     let stop = background.stop_signal();
-    let assignment = Arc::new(Mutex::new(Assignment::default()));
+    let assignment = Arc::new(Mutex::new(Assignment {
+        positions: HashMap::new(),
+        changed: HashSet::new(),
+        paused: false,
+        recent: PartitionIds::new(settings.dedup_window_events),
+    }));
     let group = settings.consumer.group_name();
     let context = StatsContext {
         pool: pool.clone(),
@@ -221,6 +306,7 @@ pub fn start(
         status: status.clone(),
         stop: stop.clone(),
         db_timeout: settings.db_timeout,
+        reader: Reader::new(settings)?,
     };
     let consumer: BaseConsumer<StatsContext> = settings
         .consumer
@@ -242,7 +328,6 @@ pub fn start(
         pool,
         store: StoreSettings {
             group,
-            dedup: !settings.dedup_window.is_zero(),
             dead_letter_max: settings.dead_letter_max,
             timeout: settings.db_timeout,
         },
@@ -325,13 +410,12 @@ impl Worker {
                     offsets_to_check = true;
                 }
                 Some(Err(e)) => tracing::warn!("consumer error: {e}"),
-                Some(Ok(message))
-                    if self.is_new(message.topic(), message.partition(), message.offset()) =>
-                {
-                    batch.push(record::parse(&message, &self.kafka, self.excerpt_bytes));
-                    batch_started.get_or_insert_with(Instant::now);
+                Some(Ok(message)) => {
+                    if let Some(consumed) = self.accept(&message) {
+                        batch.push(consumed);
+                        batch_started.get_or_insert_with(Instant::now);
+                    }
                 }
-                Some(Ok(_)) => {} // already counted, or not ours any more
             }
         }
         self.consumer.unsubscribe();
@@ -339,15 +423,19 @@ impl Worker {
         tracing::info!("consumer stopped and left the group");
     }
 
-    /// Whether a message belongs to an owned partition and is past what is
-    /// already counted.
-    fn is_new(&self, topic: &str, partition: i32, offset: i64) -> bool {
-        let assignment = self.assignment.lock().unwrap();
-        match assignment.positions.get(&(topic.to_owned(), partition)) {
-            None => false,
-            Some(None) => true,
-            Some(Some(next)) => offset >= *next,
+    /// The message as a record to count, marked when it is a retry;
+    /// `None` when it is already counted or not ours any more.
+    fn accept(&self, message: &BorrowedMessage<'_>) -> Option<Consumed> {
+        let mut assignment = self.assignment.lock().unwrap();
+        let key = (message.topic().to_owned(), message.partition());
+        match assignment.positions.get(&key) {
+            None => return None,
+            Some(Some(next)) if message.offset() < *next => return None,
+            Some(_) => {}
         }
+        let mut consumed = record::parse(message, &self.kafka, self.excerpt_bytes);
+        consumed.duplicate = assignment.recent.is_duplicate(&consumed);
+        Some(consumed)
     }
 
     /// Drops batched records of partitions that were assigned or revoked
@@ -400,6 +488,7 @@ impl Worker {
                     self.status
                         .record_batch(&written, took, &assignment.positions);
                     self.metrics.record_batch(&written.per_topic, took);
+                    self.metrics.set_dedup_ids(assignment.recent.len());
                     drop(assignment);
                     if commit.count() > 0 {
                         let _ = self.consumer.commit(&commit, CommitMode::Async);
@@ -482,9 +571,7 @@ impl Worker {
         while Instant::now() < until {
             if let Some(Ok(message)) = self.consumer.poll(Duration::from_millis(100)) {
                 self.forget_changed_partitions(batch);
-                if self.is_new(message.topic(), message.partition(), message.offset()) {
-                    batch.push(record::parse(&message, &self.kafka, self.excerpt_bytes));
-                }
+                batch.extend(self.accept(&message));
             }
         }
     }
@@ -584,11 +671,11 @@ impl Worker {
                         at: chrono::Utc::now(),
                     };
                     self.report_offset_reset(reset);
-                    self.assignment
-                        .lock()
-                        .unwrap()
-                        .positions
-                        .insert(key.clone(), Some(low));
+                    let mut assignment = self.assignment.lock().unwrap();
+                    assignment.positions.insert(key.clone(), Some(low));
+                    // Nothing before the log's start is left to read back.
+                    assignment.recent.forget(&key);
+                    drop(assignment);
                     restarts.insert(key, low);
                 }
                 Ok(false) => self.reload_positions(),
@@ -653,6 +740,20 @@ impl Worker {
             return;
         };
         let mut assignment = self.assignment.lock().unwrap();
+        let read_back: Vec<(PartitionKey, i64)> =
+            stored.iter().map(|(k, o)| (k.clone(), *o)).collect();
+        let keys_without_offsets: Vec<&PartitionKey> =
+            keys.iter().filter(|k| !stored.contains_key(*k)).collect();
+        for key in keys_without_offsets {
+            assignment.recent.forget(key);
+        }
+        if !self
+            .consumer
+            .context()
+            .read_back(&mut assignment.recent, &read_back)
+        {
+            return; // stopping
+        }
         for key in keys {
             let next = stored.get(&key).copied();
             if let Some(position) = assignment.positions.get_mut(&key) {

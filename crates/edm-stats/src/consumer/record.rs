@@ -21,6 +21,9 @@ pub struct Consumed {
     pub offset: i64,
     /// What it contained.
     pub record: Record,
+    /// A retry: its event id appeared within its partition's dedup window
+    /// (set by the consumer, see [`super::dedup`]); not counted again.
+    pub duplicate: bool,
 }
 
 /// The content of a message.
@@ -77,6 +80,7 @@ pub fn parse(
         partition: message.partition(),
         offset: message.offset(),
         record,
+        duplicate: false,
     }
 }
 

@@ -1,8 +1,10 @@
 //! One batch, one transaction: check that this instance still owns each
-//! partition's offset (fencing), skip event ids already counted, add the
-//! aggregates, keep dead letters, and store the next offsets.
+//! partition's offset (fencing), add the aggregates (retries, marked by
+//! [`super::dedup`], are skipped), keep dead letters, and store the next
+//! offsets. Its statements follow the partitions, products and minutes a
+//! batch touches, not its events.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::PgPool;
 
@@ -17,8 +19,6 @@ pub type PartitionKey = (String, i32);
 pub struct StoreSettings {
     /// Wire name of the consumer group; offsets are stored per group.
     pub group: String,
-    /// Whether event ids are deduplicated.
-    pub dedup: bool,
     /// Dead letters kept.
     pub dead_letter_max: i64,
     /// Longest a database call may take before it counts as failed.
@@ -215,51 +215,18 @@ pub async fn write_batch(
         }
     }
 
-    // Deduplication: only ids not seen before count.
-    let mut fresh: HashSet<String> = HashSet::new();
-    if settings.dedup {
-        let ids: Vec<String> = batch
-            .iter()
-            .filter_map(|r| match &r.record {
-                Record::Event {
-                    event_id: Some(id), ..
-                } => Some(id.clone()),
-                _ => None,
-            })
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if !ids.is_empty() {
-            fresh = sqlx::query_scalar(
-                "INSERT INTO seen_events (event_id, seen_at)
-                 SELECT id, now() FROM UNNEST($1::text[]) AS id
-                 ON CONFLICT DO NOTHING RETURNING event_id",
-            )
-            .bind(&ids)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-        }
-    }
-
     let mut written = Written::default();
-    // Ids were inserted sorted above, and the tally upserts in key order:
-    // instances writing the same hot rows lock them in the same order and
-    // never deadlock each other.
+    // The tally upserts in key order: instances writing the same hot rows
+    // lock them in the same order and never deadlock each other.
     let mut tally = Tally::default();
     let mut dead = DeadLetterRows::default();
     for r in batch {
         match &r.record {
-            Record::Event { event_id, event } => {
-                // With dedup on, an id counts only the first time it is seen.
-                if let (true, Some(id)) = (settings.dedup, event_id) {
-                    if !fresh.remove(id) {
-                        written.duplicates += 1;
-                        topic_counts(&mut written.per_topic, &r.topic).duplicates += 1;
-                        continue;
-                    }
-                }
+            Record::Event { .. } if r.duplicate => {
+                written.duplicates += 1;
+                topic_counts(&mut written.per_topic, &r.topic).duplicates += 1;
+            }
+            Record::Event { event, .. } => {
                 tally.add(event);
                 written.counted += 1;
                 topic_counts(&mut written.per_topic, &r.topic).counted += 1;
@@ -328,27 +295,4 @@ fn topic_counts<'a>(
         per_topic.insert(topic.to_owned(), TopicCounts::default());
     }
     per_topic.get_mut(topic).expect("inserted above")
-}
-
-/// Forgets at most `limit` event ids older than the window, the oldest
-/// first (through the `seen_at` index): bounded work, whatever backlog the
-/// table holds. Returns how many it forgot; fewer than `limit` means none
-/// older is left.
-pub async fn prune_seen_events(
-    pool: &PgPool,
-    window: std::time::Duration,
-    limit: i64,
-) -> Result<u64, sqlx::Error> {
-    let seconds = window.as_secs_f64();
-    Ok(sqlx::query(
-        "DELETE FROM seen_events WHERE event_id IN (
-             SELECT event_id FROM seen_events
-             WHERE seen_at < now() - make_interval(secs => $1)
-             ORDER BY seen_at LIMIT $2)",
-    )
-    .bind(seconds)
-    .bind(limit)
-    .execute(pool)
-    .await?
-    .rows_affected())
 }

@@ -1,24 +1,21 @@
 //! The aggregates a replay rebuilds, counted in memory with the live
 //! consumer's rule ([`Tally`]): valid events add to their button's or device
-//! type's minute, an event id counts only the first time it is seen (when
-//! deduplication is on), and malformed events are skipped (the live
-//! consumer already keeps them as dead letters).
-
-use std::collections::HashSet;
+//! type's minute, a retried event id is skipped by the live consumer's
+//! rule ([`PartitionIds`]: within the dedup window of its partition), and
+//! malformed events are skipped (the live consumer already keeps them as
+//! dead letters).
 
 use sqlx::{Postgres, Transaction};
 
+use crate::consumer::dedup::PartitionIds;
 use crate::consumer::record::{Consumed, Record};
 use crate::tally::{Tables, Tally};
 
 /// Counts per minute, plus what was read.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Aggregates {
-    /// Whether event ids are deduplicated (as `EDM_STATS_DEDUP_WINDOW_SECS`
-    /// > 0 makes the live consumer do).
-    dedup: bool,
-    /// Event ids counted so far in this replay.
-    seen: HashSet<String>,
+    /// Each partition's recent ids, as the live consumer keeps them.
+    recent: PartitionIds,
     /// Counts not yet written.
     tally: Tally,
     /// Messages read.
@@ -32,26 +29,27 @@ pub struct Aggregates {
 }
 
 impl Aggregates {
-    /// Empty aggregates; `dedup` as the live consumer is configured.
-    pub fn new(dedup: bool) -> Self {
+    /// Empty aggregates; `dedup_window_events` as the live consumer is
+    /// configured (`EDM_STATS_DEDUP_WINDOW_EVENTS`).
+    pub fn new(dedup_window_events: u64) -> Self {
         Self {
-            dedup,
-            ..Self::default()
+            recent: PartitionIds::new(dedup_window_events),
+            tally: Tally::default(),
+            read: 0,
+            counted: 0,
+            duplicates: 0,
+            malformed: 0,
         }
     }
 
-    /// Counts one message.
+    /// Counts one message (each partition's in offset order).
     pub fn add(&mut self, consumed: &Consumed) {
         self.read += 1;
+        let duplicate = self.recent.is_duplicate(consumed);
         match &consumed.record {
             Record::Malformed { .. } => self.malformed += 1,
-            Record::Event { event_id, event } => {
-                if let (true, Some(id)) = (self.dedup, event_id) {
-                    if !self.seen.insert(id.clone()) {
-                        self.duplicates += 1;
-                        return;
-                    }
-                }
+            Record::Event { .. } if duplicate => self.duplicates += 1,
+            Record::Event { event, .. } => {
                 self.tally.add(event);
                 self.counted += 1;
             }

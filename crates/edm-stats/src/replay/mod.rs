@@ -255,7 +255,7 @@ pub async fn run(
     let history_lost = check_retention(&partitions, &stored, options)?;
     let mut position: HashMap<PartitionKey, i64> =
         partitions.iter().map(|p| (p.key.clone(), p.low)).collect();
-    let mut aggregates = Aggregates::new(!settings.dedup_window.is_zero());
+    let mut aggregates = Aggregates::new(settings.dedup_window_events);
     let mut target = targets(&partitions, &stored);
     aggregates = read_ranges(&reader, aggregates, ranges(&position, &target)?).await?;
     position = target;
@@ -468,7 +468,7 @@ async fn read_ranges(
     ranges: Vec<Range>,
 ) -> Result<Aggregates, ReplayError> {
     on_reader(reader, move |r| {
-        r.read(&ranges, &mut aggregates)?;
+        r.read(&ranges, |consumed| aggregates.add(&consumed))?;
         Ok(aggregates)
     })
     .await

@@ -1,5 +1,6 @@
-//! Reads exact offset ranges of the stats topics for a replay, with a
-//! throwaway consumer that assigns partitions itself: it never joins the
+//! Reads exact offset ranges of the stats topics, for a replay and for the
+//! live consumer reading back a partition's recent ids when it is assigned
+//! (see `consumer::dedup`), with a throwaway consumer that assigns partitions itself: it never joins the
 //! live consumer group and never commits, so the live consumer does not
 //! notice it. Its calls block; run them on a blocking thread.
 
@@ -11,9 +12,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::aggregates::Aggregates;
 use super::ReplayError;
-use crate::consumer::record;
+use crate::consumer::record::{self, Consumed};
 use crate::consumer::store::PartitionKey;
 use crate::settings::Settings;
 
@@ -95,28 +95,37 @@ impl Reader {
                 });
             }
             for partition in partitions {
-                let (low, high) = self
-                    .consumer
-                    .fetch_watermarks(topic, partition, LOOKUP_TIMEOUT)
-                    .map_err(|source| ReplayError::Kafka {
-                        doing: format!("reading the offsets of {topic}/{partition}"),
-                        source,
-                    })?;
-                out.push(PartitionInfo {
-                    key: (topic.clone(), partition),
-                    low,
-                    high,
-                });
+                out.push(self.partition(&(topic.clone(), partition))?);
             }
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
 
-    /// Reads every range and counts each message into `aggregates`; returns
-    /// once every range is read, or fails when a partition makes no progress
-    /// for a while.
-    pub fn read(&self, ranges: &[Range], aggregates: &mut Aggregates) -> Result<(), ReplayError> {
+    /// What Kafka holds of one partition now.
+    pub fn partition(&self, key: &PartitionKey) -> Result<PartitionInfo, ReplayError> {
+        let (low, high) = self
+            .consumer
+            .fetch_watermarks(&key.0, key.1, LOOKUP_TIMEOUT)
+            .map_err(|source| ReplayError::Kafka {
+                doing: format!("reading the offsets of {}/{}", key.0, key.1),
+                source,
+            })?;
+        Ok(PartitionInfo {
+            key: key.clone(),
+            low,
+            high,
+        })
+    }
+
+    /// Reads every range and hands each message to `take`, each
+    /// partition's in offset order; returns once every range is read, or
+    /// fails when a partition makes no progress for a while.
+    pub fn read(
+        &self,
+        ranges: &[Range],
+        mut take: impl FnMut(Consumed),
+    ) -> Result<(), ReplayError> {
         let mut remaining: HashMap<PartitionKey, (i64, i64)> = ranges
             .iter()
             .filter(|r| r.from < r.to)
@@ -143,6 +152,7 @@ impl Reader {
             .resume(&assignment)
             .map_err(kafka_error("resuming partitions"))?;
 
+        let mut read: u64 = 0;
         let mut last_progress = Instant::now();
         let mut last_report = Instant::now();
         while !remaining.is_empty() {
@@ -154,9 +164,10 @@ impl Reader {
                     };
                     let offset = message.offset();
                     if (from..to).contains(&offset) {
-                        // Replay only counts dead letters: none of a
+                        // Dead letters are only counted here: none of a
                         // payload is kept (excerpt of 0 bytes).
-                        aggregates.add(&record::parse(&message, &self.kafka, 0));
+                        take(record::parse(&message, &self.kafka, 0));
+                        read += 1;
                         last_progress = Instant::now();
                     }
                     if offset + 1 >= to {
@@ -169,11 +180,7 @@ impl Reader {
                 None => self.finish_those_past_their_end(&mut remaining),
             }
             if last_report.elapsed() >= PROGRESS_INTERVAL {
-                tracing::info!(
-                    read = aggregates.read,
-                    partitions_left = remaining.len(),
-                    "replaying"
-                );
+                tracing::info!(read, partitions_left = remaining.len(), "reading back");
                 last_report = Instant::now();
             }
             if last_progress.elapsed() >= STALL_TIMEOUT {

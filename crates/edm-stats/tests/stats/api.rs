@@ -150,6 +150,67 @@ async fn counts_every_event_exactly_and_serves_both_apis() {
     assert_eq!(ready, 200);
 }
 
+/// A retry read by another instance than the original (after a restart or
+/// a rebalance) is still recognised: the new owner reads its partition's
+/// dedup window back from Kafka before counting. A retry from further back
+/// than the window counts again, as the window's documentation says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_read_by_the_next_owner_is_counted_once_within_the_window() {
+    let topics = TestTopics::create().await;
+    let db = TestDatabase::create().await;
+    let producer = RawProducer::new(&topics.settings);
+    let click_topic = topics.name(Topic::Click);
+    let env = service_env(
+        &topics.prefix,
+        &[
+            ("DATABASE_URL", &db.url),
+            ("EDM_STATS_DEDUP_WINDOW_EVENTS", "20"),
+        ],
+    );
+    // One visitor, so one partition: far at offset 0, 30 clicks without
+    // an id, near at 31, 5 more.
+    let send = |button: &'static str, id: Option<&'static str>| {
+        let (producer, topic) = (&producer, &click_topic);
+        async move {
+            let event = click("v1", button, T0).to_string();
+            producer.send(topic, "v1", event.as_bytes(), id).await;
+        }
+    };
+    send("far", Some("far-id")).await;
+    for _ in 0..30 {
+        send("filler", None).await;
+    }
+    send("near", Some("near-id")).await;
+    for _ in 0..5 {
+        send("filler", None).await;
+    }
+    let first = TestStats::spawn(env.clone()).await;
+    wait_for_totals(&first.http, &first.url, 37, 0, SETTLE).await;
+    first.shutdown().await.unwrap();
+
+    // The clients retry both (offsets 37 and 38): near is 6 offsets after
+    // its original, far 38.
+    send("near", Some("near-id")).await;
+    send("far", Some("far-id")).await;
+    let next = TestStats::spawn(env).await;
+    wait_for_totals(&next.http, &next.url, 38, 0, SETTLE).await;
+    let (_, counts) = next.get_json("/api/clickCount").await;
+    let sum = |button: &str| {
+        counts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["button_id"] == button)
+            .map(|row| row["sum"].as_i64().unwrap())
+    };
+    assert_eq!(
+        (sum("near"), sum("far"), sum("filler")),
+        (Some(1), Some(2), Some(35))
+    );
+    let (_, consumer) = next.get_json("/api/v1/consumer").await;
+    assert_eq!(consumer["duplicates_skipped"], 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_event_is_counted_once_and_malformed_ones_are_set_aside() {
     let topics = TestTopics::create().await;

@@ -276,7 +276,6 @@ async fn the_migrate_command_prepares_a_fresh_database() {
         "consumer_offsets",
         "dead_letters",
         "pageload_counts",
-        "seen_events",
     ] {
         assert!(tables.iter().any(|x| x == t), "{t} missing from {tables:?}");
     }

@@ -7,7 +7,6 @@ mod api;
 mod common;
 mod failures;
 mod hostile_records;
-mod housekeeping;
 mod instances;
 mod metrics;
 mod offsets;

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use edm_config::{MapEnv, Topic};
 use edm_events::Event;
 use edm_runtime::ServiceSettings;
+use edm_stats::consumer::dedup::PartitionIds;
 use edm_stats::consumer::record::{Consumed, Record};
 use edm_stats::consumer::store::{self, PartitionKey, StoreSettings};
 use edm_stats::replay::aggregates::Aggregates;
@@ -527,6 +528,7 @@ fn consumed_workload() -> Vec<Consumed> {
             partition: 0,
             offset: offset as i64,
             record,
+            duplicate: false,
         })
         .collect()
 }
@@ -537,9 +539,14 @@ async fn the_live_consumer_and_a_replay_count_the_same_records_into_the_same_row
     let live_db = TestDatabase::create().await;
     let live = live_db.pool().await;
     edm_stats::db::migrate(&live).await.unwrap();
+    // The live consumer marks retries as it reads, then writes the batch.
+    let mut recent = PartitionIds::new(100_000);
+    let mut records = records;
+    for record in &mut records {
+        record.duplicate = recent.is_duplicate(record);
+    }
     let settings = StoreSettings {
         group: "g".into(),
-        dedup: true,
         dead_letter_max: 100,
         timeout: Duration::from_secs(30),
     };
@@ -552,7 +559,7 @@ async fn the_live_consumer_and_a_replay_count_the_same_records_into_the_same_row
     let replay_db = TestDatabase::create().await;
     let rebuilt = replay_db.pool().await;
     edm_stats::db::migrate(&rebuilt).await.unwrap();
-    let mut aggregates = Aggregates::new(true);
+    let mut aggregates = Aggregates::new(100_000);
     for record in &records {
         aggregates.add(record);
     }
