@@ -12,8 +12,9 @@
 //! constant: CPU per event (or per Socket.io delivery) measured on the
 //! benchmark machine, a dyno worth [`DYNO_CORES`] of its cores, run at most
 //! at [`UTILISATION`]; Kafka sized by bytes per event against Heroku's
-//! published plan limits; Postgres sized by the measured single-database
-//! ingest rate.
+//! published plan limits; edm-stats and Postgres by the CPU each spent per
+//! event while one instance counted a backlog in steady state, Postgres
+//! against the vCPUs of Heroku's plans.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -21,8 +22,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::report::numbers::{grouped, median, Num};
-use crate::report::records::TrendingRate;
+use crate::report::numbers::{median, Num};
+use crate::report::records::{SharedIngest, TrendingRate};
 use crate::report::{kafka, read_figures, repository, scale, text, BenchDir};
 use edm_config::Compression;
 
@@ -37,8 +38,12 @@ pub struct Figures {
     /// CPU-seconds per second per dashboard of an edm-stream streaming
     /// summaries, whatever the store's rate (the scale part's highest rate).
     pub stream_summary_cpu_per_dashboard: f64,
-    /// Backlog counted exactly once by one edm-stats and one Postgres.
-    pub stats_ingest_per_s: f64,
+    /// CPU-milliseconds per 1,000 events of one edm-stats counting a
+    /// backlog (steady state, full batches).
+    pub stats_cpu_ms_per_1k: f64,
+    /// CPU-milliseconds per 1,000 events of Postgres meanwhile (its writes
+    /// follow batches, products and minutes, not events).
+    pub postgres_cpu_ms_per_1k: f64,
     /// CPU-milliseconds per 1,000 clicks through every edm-trending stage
     /// (one instance taking a backlog, with transactions).
     pub trending_cpu_ms_per_1k_clicks: f64,
@@ -54,7 +59,8 @@ pub const RECORDED: Figures = Figures {
     stream_cpu_ms_per_1k_in: 9.8,
     stream_cpu_ms_per_1k_deliveries: 4.3,
     stream_summary_cpu_per_dashboard: STREAM_SUMMARY_CPU_PER_DASHBOARD,
-    stats_ingest_per_s: 91_979.0,
+    stats_cpu_ms_per_1k: STATS_CPU_MS_PER_1K,
+    postgres_cpu_ms_per_1k: POSTGRES_CPU_MS_PER_1K,
     trending_cpu_ms_per_1k_clicks: TRENDING_CPU_MS_PER_1K,
     kafka_bytes: Cow::Borrowed(&RECORDED_KAFKA_BYTES),
 };
@@ -63,6 +69,27 @@ pub const RECORDED: Figures = Figures {
 /// (docs/benchmarks.md, "The pipeline at two rates": 0.34 CPU-seconds in
 /// 20 s with 50 clients at 50,000 clicks/s).
 const STREAM_SUMMARY_CPU_PER_DASHBOARD: f64 = 0.00034;
+
+/// edm-stats' and Postgres' CPU per 1,000 events (docs/benchmarks.md,
+/// edm-stats: one instance, 20 % to 80 % of a 1,000,000-click backlog,
+/// 2.16 and 0.12 CPU-seconds for 600,000 events).
+const STATS_CPU_MS_PER_1K: f64 = 3.6;
+const POSTGRES_CPU_MS_PER_1K: f64 = 0.2;
+
+/// Heroku Postgres plans and their vCPUs (Dev Center, "Heroku Postgres
+/// Production Tier Technical Characterization"; premium, private and
+/// shield plans of the same number have the same), smallest first.
+const POSTGRES_PLANS: [(&str, f64); 9] = [
+    ("standard-0", 2.0),
+    ("standard-2", 2.0),
+    ("standard-3", 2.0),
+    ("standard-4", 4.0),
+    ("standard-5", 8.0),
+    ("standard-6", 16.0),
+    ("standard-7", 32.0),
+    ("standard-8", 64.0),
+    ("standard-9", 96.0),
+];
 
 /// edm-trending's CPU per 1,000 clicks (docs/benchmarks.md, edm-trending:
 /// one instance, 2,000,000 clicks on 20 products, 3.72 CPU-seconds).
@@ -184,13 +211,6 @@ struct FanOutCell {
     cpu_seconds: Option<f64>,
 }
 
-/// `stats-ingest.json`.
-#[derive(Deserialize)]
-struct Ingest {
-    events: f64,
-    seconds: f64,
-}
-
 /// The per-instance figures, the newest run's where the bench folder has
 /// them, recorded ones otherwise; and where they came from.
 fn measured(bench: &BenchDir) -> anyhow::Result<(Figures, String)> {
@@ -220,8 +240,13 @@ fn measured(bench: &BenchDir) -> anyhow::Result<(Figures, String)> {
         figures.stream_summary_cpu_per_dashboard =
             high.cpu_per_second("edm-stream") / f64::from(high.clients.max(1));
     }
-    if let Some(ingest) = bench.load::<Ingest>("stats-ingest.json")? {
-        figures.stats_ingest_per_s = ingest.events / ingest.seconds;
+    if let Some(one) = bench.load::<SharedIngest>("stats-ingest-1.json")? {
+        if let Some(ms) = one.steady_cpu_ms_per_1k(one.steady_stats_cpu_seconds) {
+            figures.stats_cpu_ms_per_1k = ms;
+        }
+        if let Some(ms) = one.steady_cpu_ms_per_1k(one.steady_postgres_cpu_seconds) {
+            figures.postgres_cpu_ms_per_1k = ms;
+        }
     }
     if let Some(rate) = bench.load::<TrendingRate>("trending-rate.json")? {
         if let Some(cpu) = rate.cpu_seconds {
@@ -281,7 +306,8 @@ struct Row {
     produce_mb: f64,
     consume_mb: f64,
     partitions: u64,
-    postgres_share: f64,
+    /// Postgres cores busy counting.
+    postgres_cores: f64,
     /// Bytes per event in Kafka.
     bytes: f64,
 }
@@ -348,8 +374,7 @@ fn stream_dynos(figures: &Figures, rate: f64) -> u64 {
 fn model_row(figures: &Figures, rate: u64) -> Row {
     let events = rate as f64;
     let stream = stream_dynos(figures, events);
-    let postgres_share = events / (figures.stats_ingest_per_s * UTILISATION);
-    let stats = MIN_DYNOS.max(postgres_share.ceil() as u64);
+    let stats = dynos(figures.stats_cpu_ms_per_1k, events);
     // Partitions for the stats group first; batches (and so bytes per
     // event) follow from them.
     let for_consumers = (stats * 2).max(4).next_power_of_two();
@@ -369,7 +394,7 @@ fn model_row(figures: &Figures, rate: u64) -> Row {
         produce_mb: produce_kb / 1000.0,
         consume_mb: consume_kb / 1000.0,
         partitions: partitions.next_power_of_two().min(PARTITIONS_PER_TOPIC_MAX),
-        postgres_share,
+        postgres_cores: figures.postgres_cpu_ms_per_1k * events / 1e6,
         bytes,
     }
 }
@@ -382,20 +407,27 @@ pub fn model(figures: &Figures) -> Vec<String> {
         .collect()
 }
 
-/// The Postgres plan for `share` of one database's ingest.
-fn postgres_plan(share: f64) -> String {
-    match share {
-        s if s <= 0.1 => "essential or standard-0".into(),
-        s if s <= 0.5 => "standard/premium, larger".into(),
-        s if s <= 1.0 => "premium, largest sizes".into(),
-        s => format!("more than one ({s:.0}× one database)"),
+/// The smallest Postgres plan whose vCPUs, run at most at
+/// [`UTILISATION`], carry `cores`; `None` past the largest.
+fn postgres_plan(cores: f64) -> Option<(&'static str, f64)> {
+    POSTGRES_PLANS
+        .into_iter()
+        .find(|(_, vcpu)| cores <= vcpu * UTILISATION)
+}
+
+/// The Postgres column: the plan, and how much of its vCPUs counting takes.
+fn postgres_cell(cores: f64) -> String {
+    match postgres_plan(cores) {
+        Some((plan, vcpu)) if cores < 0.01 => format!("{plan} (< 0.01 of {vcpu:.0} vCPU)"),
+        Some((plan, vcpu)) => format!("{plan} ({cores:.2} of {vcpu:.0} vCPU)"),
+        None => format!("past one database ({cores:.0} vCPU)"),
     }
 }
 
 fn first_bottleneck(row: &Row) -> String {
     let mut found = Vec::new();
-    if row.postgres_share > 1.0 {
-        found.push("Postgres: dedup inserts and hot aggregate rows");
+    if postgres_plan(row.postgres_cores).is_none() {
+        found.push("Postgres: one database's vCPUs");
     }
     if !found.is_empty() {
         return found.join("; ");
@@ -422,7 +454,7 @@ fn short(x: f64) -> String {
 
 fn table_row(r: &Row) -> String {
     format!(
-        "| {} | {} | {} | {} | {} ({}) | {} | {:.0} | {} ({:.1} / {:.1}) | {} ({} of one) | {} |",
+        "| {} | {} | {} | {} | {} ({}) | {} | {:.0} | {} ({:.1} / {:.1}) | {} | {} |",
         Num::Int(r.rate as i64).grouped(),
         r.relay,
         r.stream,
@@ -434,8 +466,7 @@ fn table_row(r: &Row) -> String {
         r.plan,
         r.produce_mb,
         r.consume_mb,
-        postgres_plan(r.postgres_share),
-        percent(r.postgres_share),
+        postgres_cell(r.postgres_cores),
         first_bottleneck(r),
     )
 }
@@ -447,9 +478,10 @@ pub fn table(figures: &Figures, source: &str) -> String {
             "Per-instance figures from {source}: relay {:.0} CPU-ms per 1,000 events; \
              edm-stream {:.0} CPU-ms per 1,000 events read and {:.1} per 1,000 deliveries up to its \
              threshold ({} events/s), {:.2} CPU-ms per second per dashboard above it; \
-             edm-stats with one Postgres {} events/s; edm-trending {:.1} CPU-ms per 1,000 clicks, \
+             edm-stats {:.2} and its Postgres {:.2} CPU-ms per 1,000 events (full batches: \
+             Postgres writes follow batches, products and minutes); edm-trending {:.1} CPU-ms per 1,000 clicks, \
              every event taken for a click. Assumptions: a {DYNO} dyno ≈ {} benchmark core, \
-             run at ≤ {}; at least {MIN_DYNOS} dynos of each; bytes per event in Kafka as measured with \
+             run at ≤ {} (a Postgres vCPU alike); at least {MIN_DYNOS} dynos of each; bytes per event in Kafka as measured with \
              the default codec ({}) for the events one partition gets within the producers' {} ms linger; \
              {DASHBOARDS} dashboards open; edm-stats', edm-trending's and (up to the threshold) \
              each edm-stream dyno's reads of every event.",
@@ -458,7 +490,8 @@ pub fn table(figures: &Figures, source: &str) -> String {
             figures.stream_cpu_ms_per_1k_deliveries,
             Num::Int(RAW_THRESHOLD as i64).grouped(),
             figures.stream_summary_cpu_per_dashboard * 1000.0,
-            grouped(figures.stats_ingest_per_s, 0),
+            figures.stats_cpu_ms_per_1k,
+            figures.postgres_cpu_ms_per_1k,
             figures.trending_cpu_ms_per_1k_clicks,
             short(DYNO_CORES),
             percent(UTILISATION),
@@ -483,7 +516,8 @@ mod tests {
         assert_eq!(RECORDED.stream_cpu_ms_per_1k_in, 9.8);
         assert_eq!(RECORDED.stream_cpu_ms_per_1k_deliveries, 4.3);
         assert_eq!(RECORDED.stream_summary_cpu_per_dashboard, 0.00034);
-        assert_eq!(RECORDED.stats_ingest_per_s, 91_979.0);
+        assert_eq!(RECORDED.stats_cpu_ms_per_1k, STATS_CPU_MS_PER_1K);
+        assert_eq!(RECORDED.postgres_cpu_ms_per_1k, POSTGRES_CPU_MS_PER_1K);
         assert_eq!(RECORDED.trending_cpu_ms_per_1k_clicks, 1.9);
     }
 
@@ -492,11 +526,11 @@ mod tests {
         let rows = model(&RECORDED);
         assert_eq!(
             rows[0],
-            "| 1,000 | 2 | 2 | 2 | 2 (4) | 4 | 398 | basic-2 (0.4 / 1.6) | essential or standard-0 (2% of one) | Kafka basic-2 quotas |"
+            "| 1,000 | 2 | 2 | 2 | 2 (4) | 4 | 398 | basic-2 (0.4 / 1.6) | standard-0 (< 0.01 of 2 vCPU) | Kafka basic-2 quotas |"
         );
         assert_eq!(
             rows[3],
-            "| 1,000,000 | 62 | 2 | 19 | 4 (4) | 64 | 113 | extended-* (113.4 / 228.4) | more than one (18× one database) (1812% of one) | Postgres: dedup inserts and hot aggregate rows |"
+            "| 1,000,000 | 62 | 2 | 6 | 4 (4) | 32 | 91 | extended-* (91.1 / 182.7) | standard-0 (0.20 of 2 vCPU) | the relay's CPU (one HTTP request per event) |"
         );
     }
 
@@ -512,6 +546,19 @@ mod tests {
         };
         assert_eq!(at(&heavy, 10_000), 5);
         assert_eq!(at(&heavy, 1_000_000), 5);
+    }
+
+    #[test]
+    fn postgres_is_the_smallest_plan_whose_vcpus_carry_the_load_at_60_percent() {
+        assert_eq!(postgres_cell(0.1), "standard-0 (0.10 of 2 vCPU)");
+        // 2.5 cores: more than 60 % of 4 vCPU, within 60 % of 8.
+        assert_eq!(postgres_cell(2.5), "standard-5 (2.50 of 8 vCPU)");
+        assert_eq!(postgres_cell(100.0), "past one database (100 vCPU)");
+        let row = Row {
+            postgres_cores: 100.0,
+            ..model_row(&RECORDED, 1_000)
+        };
+        assert!(first_bottleneck(&row).starts_with("Postgres"));
     }
 
     #[test]

@@ -164,12 +164,13 @@ fn the_capacity_model_falls_back_on_the_recorded_figures() {
         "Per-instance figures from recorded figures (docs/benchmarks.md): relay 37 CPU-ms per 1,000 events; \
          edm-stream 10 CPU-ms per 1,000 events read and 4.3 per 1,000 deliveries up to its \
          threshold (1,000 events/s), 0.34 CPU-ms per second per dashboard above it; \
-         edm-stats with one Postgres 91,979 events/s; edm-trending 1.9 CPU-ms per 1,000 clicks, \
+         edm-stats 3.60 and its Postgres 0.20 CPU-ms per 1,000 events (full batches: Postgres \
+         writes follow batches, products and minutes); edm-trending 1.9 CPU-ms per 1,000 clicks, \
          every event taken for a click."
     ));
     assert!(table.contains(
         "| 100,000 | 7 | 2 | 2 | 2 (4) | 4 | 105 | standard-* (10.5 / 21.1) | \
-         more than one (2× one database) (181% of one) |"
+         standard-0 (0.02 of 2 vCPU) |"
     ));
 }
 
@@ -193,11 +194,11 @@ fn the_capacity_table_replaces_only_its_block() {
     assert!(written.starts_with("# Scaling\n\n<!-- capacity:begin -->\nPer-instance figures from"));
     assert!(written.ends_with(
         "| Kafka basic-2 quotas |\n| 10,000 | 2 | 2 | 2 | 2 (4) | 4 | 214 | basic-2 (2.1 / 4.4) | \
-         standard/premium, larger (18% of one) | Kafka basic-2 quotas |\n\
-         | 100,000 | 7 | 2 | 2 | 2 (4) | 4 | 105 | standard-* (10.5 / 21.1) | more than one (2× one database) \
-         (181% of one) | Postgres: dedup inserts and hot aggregate rows |\n\
-         | 1,000,000 | 62 | 2 | 19 | 4 (4) | 64 | 113 | extended-* (113.4 / 228.4) | more than one (18× one database) \
-         (1812% of one) | Postgres: dedup inserts and hot aggregate rows |\n\
+         standard-0 (< 0.01 of 2 vCPU) | Kafka basic-2 quotas |\n\
+         | 100,000 | 7 | 2 | 2 | 2 (4) | 4 | 105 | standard-* (10.5 / 21.1) | standard-0 (0.02 of 2 vCPU) \
+         | the relay's CPU (one HTTP request per event) |\n\
+         | 1,000,000 | 62 | 2 | 6 | 4 (4) | 32 | 91 | extended-* (91.1 / 182.7) | standard-0 (0.20 of 2 vCPU) \
+         | the relay's CPU (one HTTP request per event) |\n\
          <!-- capacity:end -->\n\nAfter.\n"
     ));
     assert!(!written.contains("old table"));
@@ -211,7 +212,10 @@ fn the_capacity_model_takes_a_runs_figures_and_the_light_clients_cells() {
             "e2e-10000.run1.cpu.json",
             r#"{"edm-relay":4.68,"edm-stats":2.9,"edm-stream":1.3,"seconds":13}"#,
         ),
-        ("stats-ingest.json", r#"{"events":500000,"seconds":5.0}"#),
+        (
+            "stats-ingest-1.json",
+            r#"{"instances":1,"events":1000000,"seconds":8.0,"counted":1000000,"steady_stats_cpu_seconds":3.0,"steady_postgres_cpu_seconds":0.6}"#,
+        ),
         (
             "trending-rate.json",
             r#"{"events":2000000,"seconds":10.0,"aborted_cycles":0,"cpu_seconds":12.0}"#,
@@ -240,12 +244,16 @@ fn the_capacity_model_takes_a_runs_figures_and_the_light_clients_cells() {
     assert!(table.contains(
         "relay 36 CPU-ms per 1,000 events; edm-stream 10 CPU-ms per 1,000 events read and \
          6.2 per 1,000 deliveries up to its threshold (1,000 events/s), 30.00 CPU-ms per second \
-         per dashboard above it; edm-stats with one Postgres 100,000 events/s; \
+         per dashboard above it; edm-stats 5.00 and its Postgres 1.00 CPU-ms per 1,000 events \
+         (full batches: Postgres writes follow batches, products and minutes); \
          edm-trending 6.0 CPU-ms per 1,000 clicks"
     ));
-    // 6 cores at 1,000,000 clicks/s, each dyno 60 % of one: 10 dynos, a task
-    // each; the scale run's edm-stream, 1.5 cores for 50 dashboards: 3 dynos
-    // at any rate above the threshold.
+    // edm-trending: 6 cores at 1,000,000 clicks/s, each dyno 60 % of one:
+    // 10 dynos, a task each; the scale run's edm-stream, 1.5 cores for 50
+    // dashboards: 3 dynos at any rate above the threshold; edm-stats 5
+    // cores: 9 dynos, so 32 partitions; Postgres 1 core: within 60 % of
+    // standard-0's 2 vCPU.
     assert!(table.contains("| 100,000 | 6 | 3 | 2 |"));
-    assert!(table.contains("| 1,000,000 | 60 | 3 | 17 | 10 (10) | 64 |"));
+    assert!(table.contains("| 1,000,000 | 60 | 3 | 9 | 10 (10) | 32 |"));
+    assert!(table.contains("| standard-0 (1.00 of 2 vCPU) |"));
 }

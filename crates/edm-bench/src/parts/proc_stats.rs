@@ -48,6 +48,25 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0)
 }
 
+/// CPU time so far of every process named `command` (its `comm`, as
+/// `postgres` names the server and each session), in ticks. A process that
+/// ended in between takes its ticks with it: compare sums over spans in
+/// which the sessions stay (a pool's connections).
+pub fn cpu_ticks_of_all(command: &str) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == command)
+        })
+        .map(cpu_ticks)
+        .sum()
+}
+
 /// Ticks as seconds, to the hundredth.
 pub fn ticks_to_seconds(ticks: u64) -> f64 {
     (ticks as f64 / ticks_per_second() * 100.0).round() / 100.0

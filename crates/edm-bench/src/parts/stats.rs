@@ -1,13 +1,13 @@
 //! The stats part: how fast edm-stats counts a backlog from process start,
 //! its API under wrk, idle and while 2,000 events/s are being counted, and
 //! its steady-state rate with 1, 2 and 3 instances sharing the group on the
-//! same few hot rows.
+//! same few hot rows, with the CPU the instances and Postgres spent in it.
 
 use std::time::{Duration, Instant};
 
 use edm_tool::launcher::Launched;
 
-use super::proc_stats::rss_kb;
+use super::proc_stats::{cpu_ticks, cpu_ticks_of_all, rss_kb, ticks_to_seconds};
 use super::{log, seconds_since, until, Bench};
 
 /// How long a backlog may take to be counted.
@@ -104,6 +104,16 @@ fn instances(bench: &Bench, k: u16) -> anyhow::Result<()> {
         running.push(bench.start("edm-stats", 5910 + i, env)?.0);
     }
     let (mut at_20, mut at_80) = (None, None);
+    // CPU ticks of the instances and of Postgres at 20 % and 80 %.
+    let (mut ticks_20, mut ticks_80) = (None, None);
+    let ticks = |running: &[Launched]| {
+        let stats: u64 = running
+            .iter()
+            .filter_map(Launched::pid)
+            .map(cpu_ticks)
+            .sum();
+        (stats, cpu_ticks_of_all("postgres"))
+    };
     let mut lock_waits = 0;
     until(
         "counting the backlog",
@@ -112,11 +122,13 @@ fn instances(bench: &Bench, k: u16) -> anyhow::Result<()> {
         || {
             let counted = clicks(&running[0]);
             let now = seconds_since(started);
-            if counted * 5 >= n {
-                at_20.get_or_insert(now);
+            if counted * 5 >= n && at_20.is_none() {
+                at_20 = Some(now);
+                ticks_20 = Some(ticks(&running));
             }
-            if counted * 5 >= n * 4 {
-                at_80.get_or_insert(now);
+            if counted * 5 >= n * 4 && at_80.is_none() {
+                at_80 = Some(now);
+                ticks_80 = Some(ticks(&running));
             }
             lock_waits = lock_waits.max(db.sessions_waiting_on_locks());
             counted >= n
@@ -127,12 +139,17 @@ fn instances(bench: &Bench, k: u16) -> anyhow::Result<()> {
     let counted = clicks(&running[0]);
     let (at_20, at_80) = (at_20.unwrap_or(took), at_80.unwrap_or(took));
     let steady = (n * 3 / 5) as f64 / (at_80 - at_20).max(f64::EPSILON);
+    let ((stats_20, postgres_20), (stats_80, postgres_80)) =
+        (ticks_20.unwrap_or_default(), ticks_80.unwrap_or_default());
     bench.write(
         &format!("stats-ingest-{k}.json"),
         &serde_json::json!({
             "instances": k, "events": n, "seconds": took, "counted": counted,
             "steady_from_s": at_20, "steady_to_s": at_80,
             "steady_events_per_second": steady, "lock_waits_max": lock_waits,
+            "steady_stats_cpu_seconds": ticks_to_seconds(stats_80.saturating_sub(stats_20)),
+            "steady_postgres_cpu_seconds":
+                ticks_to_seconds(postgres_80.saturating_sub(postgres_20)),
         }),
     )
 }

@@ -47,7 +47,8 @@ fn ingest_line(ingest: &Ingest, produced: &Produced) -> String {
     format!(
         "Sustained ingest: a backlog of {} click events (produced first at {} events/s) \
          counted into committed Postgres rows in {:.1} s from process start: **{} events/s** \
-         (exactly-once: offsets, dedup of event ids and aggregates in one transaction per batch).",
+         (exactly-once: offsets and aggregates in one transaction per batch, retried event ids \
+         recognised in memory per partition).",
         ingest.events.grouped(),
         grouped(produced.events_per_second, 0),
         ingest.seconds,
@@ -97,10 +98,11 @@ fn shared_table(shared: &[SharedIngest]) -> Vec<String> {
         "offsets), each counting the same backlog on the same 20 buttons, so they write the same",
         "hot rows. The steady-state rate is measured from 20 % to 80 % of the backlog counted,",
         "which leaves start-up and the group's rebalances out; the ratio is to one instance in",
-        "the same run:",
+        "the same run. CPU is what the instances, and every Postgres process, spent in the same",
+        "span, per 1,000 events counted:",
         "",
-        "| instances | events | steady-state events/s (20-80 %) | ratio to 1 | seconds to the exact total, from start | total 3 s later | most sessions waiting on a lock |",
-        "|---|---|---|---|---|---|---|",
+        "| instances | events | steady-state events/s (20-80 %) | ratio to 1 | seconds to the exact total, from start | total 3 s later | most sessions waiting on a lock | edm-stats CPU-ms per 1,000 | Postgres CPU-ms per 1,000 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]);
     let one = shared
         .iter()
@@ -113,8 +115,12 @@ fn shared_table(shared: &[SharedIngest]) -> Vec<String> {
             " (WRONG)"
         };
         let steady = run.steady_events_per_second;
+        let cpu = |seconds: Option<f64>| {
+            run.steady_cpu_ms_per_1k(seconds)
+                .map_or("—".into(), |ms| format!("{ms:.2}"))
+        };
         out.push(format!(
-            "| {} | {} | {} | {} | {:.1} | {}{wrong} | {} |",
+            "| {} | {} | {} | {} | {:.1} | {}{wrong} | {} | {} | {} |",
             run.instances,
             run.events.grouped(),
             steady.map_or("—".into(), |s| grouped(s, 0)),
@@ -125,6 +131,8 @@ fn shared_table(shared: &[SharedIngest]) -> Vec<String> {
             run.seconds,
             run.counted.grouped(),
             run.lock_waits_max.map_or("—".into(), |n| n.to_string()),
+            cpu(run.steady_stats_cpu_seconds),
+            cpu(run.steady_postgres_cpu_seconds),
         ));
     }
     out.extend(prose(&[
