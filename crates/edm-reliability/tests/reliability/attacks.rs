@@ -1033,8 +1033,8 @@ async fn large_table_flood(
 ) -> AttackResult {
     let pool = database.pool().await;
     sqlx::query(
-        "INSERT INTO click_counts (button_id, bucket, clicks)
-         SELECT 'button-' || lpad(g::text, 243, 'x'), date_trunc('minute', now()), 1
+        "INSERT INTO click_counts (button_id, bucket, source_partition, clicks)
+         SELECT 'button-' || lpad(g::text, 243, 'x'), date_trunc('minute', now()), 0, 1
          FROM generate_series(1, $1) g",
     )
     .bind(ids as i64)

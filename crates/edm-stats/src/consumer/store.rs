@@ -216,8 +216,8 @@ pub async fn write_batch(
     }
 
     let mut written = Written::default();
-    // The tally upserts in key order: instances writing the same hot rows
-    // lock them in the same order and never deadlock each other.
+    // The tally's rows are this batch's partitions' own (the table's key
+    // holds the partition), so no other instance writes them meanwhile.
     let mut tally = Tally::default();
     let mut dead = DeadLetterRows::default();
     for r in batch {
@@ -227,7 +227,7 @@ pub async fn write_batch(
                 topic_counts(&mut written.per_topic, &r.topic).duplicates += 1;
             }
             Record::Event { event, .. } => {
-                tally.add(event);
+                tally.add(event, r.partition);
                 written.counted += 1;
                 topic_counts(&mut written.per_topic, &r.topic).counted += 1;
             }

@@ -50,7 +50,7 @@ impl Aggregates {
             Record::Malformed { .. } => self.malformed += 1,
             Record::Event { .. } if duplicate => self.duplicates += 1,
             Record::Event { event, .. } => {
-                self.tally.add(event);
+                self.tally.add(event, consumed.partition);
                 self.counted += 1;
             }
         }

@@ -325,7 +325,7 @@ pub async fn run(
                 &mut tx,
                 Tables::LIVE.clicks,
                 STAGING.clicks,
-                "button_id, bucket, clicks",
+                "button_id, bucket, source_partition, clicks",
             )
             .await?;
         }
@@ -334,7 +334,7 @@ pub async fn run(
                 &mut tx,
                 Tables::LIVE.loads,
                 STAGING.loads,
-                "bucket, device_type, loads",
+                "bucket, device_type, source_partition, loads",
             )
             .await?;
         }

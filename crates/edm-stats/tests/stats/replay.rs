@@ -43,20 +43,22 @@ const BUTTONS: [&str; 3] = [
 /// Every row of both aggregate tables, in a stable order.
 #[derive(Debug, PartialEq)]
 struct Tables {
-    clicks: Vec<(String, DateTime<Utc>, i64)>,
-    loads: Vec<(DateTime<Utc>, String, i64)>,
+    clicks: Vec<(String, DateTime<Utc>, i32, i64)>,
+    loads: Vec<(DateTime<Utc>, String, i32, i64)>,
 }
 
 async fn tables(pool: &PgPool) -> Tables {
     Tables {
         clicks: sqlx::query_as(
-            "SELECT button_id, bucket, clicks FROM click_counts ORDER BY button_id, bucket",
+            "SELECT button_id, bucket, source_partition, clicks FROM click_counts
+             ORDER BY button_id, bucket, source_partition",
         )
         .fetch_all(pool)
         .await
         .unwrap(),
         loads: sqlx::query_as(
-            "SELECT bucket, device_type, loads FROM pageload_counts ORDER BY bucket, device_type",
+            "SELECT bucket, device_type, source_partition, loads FROM pageload_counts
+             ORDER BY bucket, device_type, source_partition",
         )
         .fetch_all(pool)
         .await
@@ -261,10 +263,13 @@ async fn a_replay_repairs_damaged_tables_and_a_dry_run_only_reports() {
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO click_counts VALUES ('ghost-button', now(), 7)")
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO click_counts (button_id, bucket, clicks, source_partition)
+         VALUES ('ghost-button', now(), 7, 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     let damaged = tables(&pool).await;
     assert_ne!(damaged, healthy);
     let ghost_shown = click_count(&stats).await;
