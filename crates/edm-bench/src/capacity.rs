@@ -71,9 +71,9 @@ pub const RECORDED: Figures = Figures {
 const STREAM_SUMMARY_CPU_PER_DASHBOARD: f64 = 0.00034;
 
 /// edm-stats' and Postgres' CPU per 1,000 events (docs/benchmarks.md,
-/// edm-stats: one instance, 20 % to 80 % of a 1,000,000-click backlog,
-/// 2.16 and 0.12 CPU-seconds for 600,000 events).
-const STATS_CPU_MS_PER_1K: f64 = 3.6;
+/// edm-stats: one instance counting a 1,000,000-click backlog, 2.0 and
+/// 0.12 CPU-seconds for the 590,733 events of the steady span).
+const STATS_CPU_MS_PER_1K: f64 = 3.4;
 const POSTGRES_CPU_MS_PER_1K: f64 = 0.2;
 
 /// Heroku Postgres plans and their vCPUs (Dev Center, "Heroku Postgres

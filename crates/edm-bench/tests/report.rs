@@ -164,7 +164,7 @@ fn the_capacity_model_falls_back_on_the_recorded_figures() {
         "Per-instance figures from recorded figures (docs/benchmarks.md): relay 37 CPU-ms per 1,000 events; \
          edm-stream 10 CPU-ms per 1,000 events read and 4.3 per 1,000 deliveries up to its \
          threshold (1,000 events/s), 0.34 CPU-ms per second per dashboard above it; \
-         edm-stats 3.60 and its Postgres 0.20 CPU-ms per 1,000 events (full batches: Postgres \
+         edm-stats 3.40 and its Postgres 0.20 CPU-ms per 1,000 events (full batches: Postgres \
          writes follow batches, products and minutes); edm-trending 1.9 CPU-ms per 1,000 clicks, \
          every event taken for a click."
     ));

@@ -79,14 +79,36 @@ pub fn run(bench: &Bench) -> anyhow::Result<()> {
 }
 
 /// The backlog each group size counts: start-up and the group's rebalances
-/// fall in its first fifth, which the steady-state rate leaves out.
+/// fall in its first part, which the steady-state rate leaves out.
 const SHARED_BACKLOG: u64 = 1_000_000;
 
-/// A backlog of [`SHARED_BACKLOG`] clicks on 20 buttons (the same few hot
-/// rows) counted by `k` instances sharing the group: the steady-state rate
-/// (from 20 % to 80 % of the backlog counted), the time until the total is
-/// exact, that it stays exact 3 s later, and the most sessions seen waiting
-/// on a lock.
+/// The partitions an instance owns (`/api/v1/consumer`).
+fn owned_partitions(stats: &Launched) -> usize {
+    let (_, body) = stats.get("/api/v1/consumer");
+    serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["partitions"].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+/// One end of the steady span: when, what was counted, and the CPU ticks
+/// of the instances and of Postgres so far.
+#[derive(Clone, Copy)]
+struct Mark {
+    at: f64,
+    counted: u64,
+    stats_ticks: u64,
+    postgres_ticks: u64,
+}
+
+/// A backlog of [`SHARED_BACKLOG`] clicks on 20 buttons counted by `k`
+/// instances sharing the group: the steady-state rate, from the later of
+/// 20 % counted and the group settled (every instance owning partitions,
+/// all of them owned) to 80 % counted, which leaves start-up, rebalances
+/// and the dedup windows read back on assignment out; the CPU the
+/// instances and Postgres spent in that span; the time until the total is
+/// exact, that it stays exact 3 s later, and the most sessions seen
+/// waiting on a lock.
 fn instances(bench: &Bench, k: u16) -> anyhow::Result<()> {
     let n = SHARED_BACKLOG;
     let prefix = bench.prefix()?;
@@ -103,17 +125,18 @@ fn instances(bench: &Bench, k: u16) -> anyhow::Result<()> {
             .chain([("DATABASE_URL".into(), db.url())]);
         running.push(bench.start("edm-stats", 5910 + i, env)?.0);
     }
-    let (mut at_20, mut at_80) = (None, None);
-    // CPU ticks of the instances and of Postgres at 20 % and 80 %.
-    let (mut ticks_20, mut ticks_80) = (None, None);
-    let ticks = |running: &[Launched]| {
-        let stats: u64 = running
+    let mark = |running: &[Launched], counted: u64| Mark {
+        at: seconds_since(started),
+        counted,
+        stats_ticks: running
             .iter()
             .filter_map(Launched::pid)
             .map(cpu_ticks)
-            .sum();
-        (stats, cpu_ticks_of_all("postgres"))
+            .sum(),
+        postgres_ticks: cpu_ticks_of_all("postgres"),
     };
+    let (mut from, mut to): (Option<Mark>, Option<Mark>) = (None, None);
+    let mut most_owned = 0;
     let mut lock_waits = 0;
     until(
         "counting the backlog",
@@ -121,14 +144,16 @@ fn instances(bench: &Bench, k: u16) -> anyhow::Result<()> {
         COUNTED_WITHIN,
         || {
             let counted = clicks(&running[0]);
-            let now = seconds_since(started);
-            if counted * 5 >= n && at_20.is_none() {
-                at_20 = Some(now);
-                ticks_20 = Some(ticks(&running));
+            if from.is_none() && counted * 5 >= n {
+                let owned: Vec<usize> = running.iter().map(owned_partitions).collect();
+                let total = owned.iter().sum();
+                most_owned = most_owned.max(total);
+                if owned.iter().all(|o| *o > 0) && total == most_owned {
+                    from = Some(mark(&running, counted));
+                }
             }
-            if counted * 5 >= n * 4 && at_80.is_none() {
-                at_80 = Some(now);
-                ticks_80 = Some(ticks(&running));
+            if from.is_some() && to.is_none() && counted * 5 >= n * 4 {
+                to = Some(mark(&running, counted));
             }
             lock_waits = lock_waits.max(db.sessions_waiting_on_locks());
             counted >= n
@@ -137,19 +162,26 @@ fn instances(bench: &Bench, k: u16) -> anyhow::Result<()> {
     let took = seconds_since(started);
     std::thread::sleep(Duration::from_secs(3));
     let counted = clicks(&running[0]);
-    let (at_20, at_80) = (at_20.unwrap_or(took), at_80.unwrap_or(took));
-    let steady = (n * 3 / 5) as f64 / (at_80 - at_20).max(f64::EPSILON);
-    let ((stats_20, postgres_20), (stats_80, postgres_80)) =
-        (ticks_20.unwrap_or_default(), ticks_80.unwrap_or_default());
-    bench.write(
-        &format!("stats-ingest-{k}.json"),
-        &serde_json::json!({
-            "instances": k, "events": n, "seconds": took, "counted": counted,
-            "steady_from_s": at_20, "steady_to_s": at_80,
-            "steady_events_per_second": steady, "lock_waits_max": lock_waits,
-            "steady_stats_cpu_seconds": ticks_to_seconds(stats_80.saturating_sub(stats_20)),
-            "steady_postgres_cpu_seconds":
-                ticks_to_seconds(postgres_80.saturating_sub(postgres_20)),
-        }),
-    )
+    let steady = from.zip(to).filter(|(a, b)| b.counted > a.counted);
+    let mut figures = serde_json::json!({
+        "instances": k, "events": n, "seconds": took, "counted": counted,
+        "lock_waits_max": lock_waits,
+    });
+    if let Some((a, b)) = steady {
+        let events = b.counted - a.counted;
+        figures["steady_from_s"] = a.at.into();
+        figures["steady_to_s"] = b.at.into();
+        figures["steady_events"] = events.into();
+        figures["steady_events_per_second"] =
+            (events as f64 / (b.at - a.at).max(f64::EPSILON)).into();
+        figures["steady_stats_cpu_seconds"] =
+            ticks_to_seconds(b.stats_ticks.saturating_sub(a.stats_ticks)).into();
+        figures["steady_postgres_cpu_seconds"] =
+            ticks_to_seconds(b.postgres_ticks.saturating_sub(a.postgres_ticks)).into();
+    } else {
+        log(format!(
+            "stats: with {k} instance(s) the group settled only after 80 % was counted: no steady span"
+        ));
+    }
+    bench.write(&format!("stats-ingest-{k}.json"), &figures)
 }

@@ -66,7 +66,10 @@ pub struct SharedIngest {
     pub steady_events_per_second: Option<f64>,
     /// The most sessions seen waiting on a lock.
     pub lock_waits_max: Option<u64>,
-    /// CPU-seconds the instances spent from 20 % to 80 % (runs before it
+    /// Events counted in the steady span (runs before it have none: their
+    /// span was 20 % to 80 % of `events`).
+    pub steady_events: Option<f64>,
+    /// CPU-seconds the instances spent in the steady span (runs before it
     /// have none).
     pub steady_stats_cpu_seconds: Option<f64>,
     /// CPU-seconds every Postgres process spent in the same span.
@@ -74,10 +77,10 @@ pub struct SharedIngest {
 }
 
 impl SharedIngest {
-    /// CPU-milliseconds per 1,000 events counted from 20 % to 80 %, of
+    /// CPU-milliseconds per 1,000 events counted in the steady span, of
     /// `cpu_seconds` (the instances' or Postgres').
     pub fn steady_cpu_ms_per_1k(&self, cpu_seconds: Option<f64>) -> Option<f64> {
-        let events = self.events.value() * 0.6;
+        let events = self.steady_events.unwrap_or(self.events.value() * 0.6);
         cpu_seconds
             .filter(|cpu| *cpu > 0.0 && events > 0.0)
             .map(|cpu| cpu * 1e6 / events)
