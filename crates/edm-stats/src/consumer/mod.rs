@@ -227,6 +227,9 @@ impl StatsContext {
                 });
             match result {
                 Ok(()) => {
+                    if self.status.snapshot().state == status::ConsumerState::Degraded {
+                        self.status.set_running();
+                    }
                     tracing::info!(
                         partitions = stored.len(),
                         ids = recent.len(),
