@@ -241,17 +241,26 @@ pub async fn run(
         doing: "creating the replay consumer".into(),
         source,
     })?);
-    let partitions = on_reader(&reader, |r| r.partitions()).await?;
-    let keys: Vec<PartitionKey> = partitions.iter().map(|p| p.key.clone()).collect();
+    let keys = on_reader(&reader, |r| r.partition_keys()).await?;
     tracing::info!(
         %group,
-        partitions = partitions.len(),
+        partitions = keys.len(),
         dry_run = options.dry_run,
         "replay: reading from the earliest retained offsets"
     );
 
-    // 1. Up to what the live consumer has counted, then catch up.
+    // 1. Up to what the live consumer has counted, then catch up. The
+    // watermarks are read after the stored offsets: the live consumer only
+    // stores offsets Kafka already holds, so a stored offset past the end
+    // means the topic was created again, never that the consumer moved on.
     let stored = store::load_offsets(&pool, &group, &keys).await?;
+    let partitions: Vec<PartitionInfo> = {
+        let keys = keys.clone();
+        on_reader(&reader, move |r| {
+            keys.iter().map(|key| r.partition(key)).collect()
+        })
+        .await?
+    };
     let history_lost = check_retention(&partitions, &stored, options)?;
     let mut position: HashMap<PartitionKey, i64> =
         partitions.iter().map(|p| (p.key.clone(), p.low)).collect();

@@ -72,8 +72,8 @@ impl Reader {
         })
     }
 
-    /// Every partition of the configured topics with its watermarks.
-    pub fn partitions(&self) -> Result<Vec<PartitionInfo>, ReplayError> {
+    /// Every partition of the configured topics, in order.
+    pub fn partition_keys(&self) -> Result<Vec<PartitionKey>, ReplayError> {
         let mut out = Vec::new();
         for topic in &self.topics {
             let metadata = self
@@ -94,11 +94,9 @@ impl Reader {
                     topic: topic.clone(),
                 });
             }
-            for partition in partitions {
-                out.push(self.partition(&(topic.clone(), partition))?);
-            }
+            out.extend(partitions.into_iter().map(|p| (topic.clone(), p)));
         }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out.sort();
         Ok(out)
     }
 

@@ -1,8 +1,9 @@
 //! `edm-stats replay` with real Kafka and Postgres, next to a running stats
 //! service: a rebuild gives exactly the live aggregates, repairs damaged
-//! tables, refuses to silently drop what Kafka no longer retains, and events
-//! produced while it runs are counted exactly once; and the live consumer's
-//! batch and a replay turn the same records into the same rows.
+//! tables, refuses to silently drop what Kafka no longer retains or to read a
+//! topic created again as the one counted, and events produced while it runs
+//! are counted exactly once; and the live consumer's batch and a replay turn
+//! the same records into the same rows.
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::Command;
@@ -407,6 +408,54 @@ async fn events_produced_while_replays_run_are_counted_exactly_once() {
     .unwrap();
     assert_eq!(check.before, check.after, "{check}");
     assert_eq!(check.after, Totals { clicks, pageloads });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_after_the_topic_was_created_again_refuses_and_changes_nothing() {
+    let topics = TestTopics::create().await;
+    let db = TestDatabase::create().await;
+    let env = env_for(&topics, &db);
+    let producer = RawProducer::new(&topics.settings);
+    let click_topic = topics.name(Topic::Click);
+    let send = |from: i64, n: i64| {
+        let (producer, click_topic) = (&producer, &click_topic);
+        async move {
+            for i in from..from + n {
+                let event = click("v1", "the-chemex-kit", T0 + i).to_string();
+                producer
+                    .send(click_topic, "v1", event.as_bytes(), None)
+                    .await;
+            }
+        }
+    };
+    send(0, 10).await;
+    let stats = TestStats::spawn(env.clone()).await;
+    wait_for_totals(&stats.http, &stats.url, 10, 0, SETTLE).await;
+    stats.shutdown().await.unwrap();
+
+    // The stored offset (10) is now past the new log's end (3).
+    topics.recreate(Topic::Click).await;
+    send(100, 3).await;
+    let refused = replay(&env, ReplayOptions::default()).await.unwrap_err();
+    let message = refused.to_string();
+    assert!(
+        matches!(
+            refused,
+            ReplayError::OffsetPastEnd {
+                stored: 10,
+                end: 3,
+                ..
+            }
+        ),
+        "{message}"
+    );
+    assert!(message.contains("created again"), "{message}");
+    let pool = db.pool().await;
+    let (clicks,): (i64,) = sqlx::query_as("SELECT sum(clicks)::bigint FROM click_counts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(clicks, 10, "nothing changed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
