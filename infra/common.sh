@@ -48,7 +48,11 @@ wait_for_port() {
 # running PID: whether PID runs (a zombie has exited: a process that is not
 # our child, like a service edm-tool started, is reaped by whoever adopted it).
 running() {
-  kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
+  local stat
+  kill -0 "$1" 2>/dev/null || return 1
+  read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+  stat=${stat##*) } # "pid (comm) state ...": comm may hold spaces
+  [ "${stat%% *}" != Z ]
 }
 
 # Whether the process in pid file $1 is alive.

@@ -11,6 +11,7 @@ declare -A RUN_PORT=() # service => the port it listens on here
 RUN_PIDS=()            # the services' processes, in topology order
 RUN_STARTED_KAFKA=
 RUN_STARTED_PG=
+RUN_PAUSE= # the background `sleep` the watch loop waits on
 
 # run_port_variable NAME: the variable that moves a service's port, e.g.
 # EDM_RELAY_PORT for key relay.
@@ -38,6 +39,7 @@ stop_run() {
   trap '' INT TERM HUP
   set +e
   log "stopping what ./edm run started"
+  [ -z "$RUN_PAUSE" ] || kill "$RUN_PAUSE" 2>/dev/null
   for i in "${!RUN_PIDS[@]}"; do kill -TERM "${RUN_PIDS[$i]}" 2>/dev/null; done
   for i in "${!RUN_PIDS[@]}"; do await_exit "${RUN_PIDS[$i]}" "${TOPOLOGY_SERVICES[$i]}"; done
   if [ -n "$RUN_STARTED_KAFKA" ]; then kafka_single_down; fi
@@ -91,18 +93,22 @@ run_system() {
   for name in "${TOPOLOGY_SERVICES[@]}"; do
     start_service "$name" "${CARGO_TARGET_DIR:-$EDM_ROOT/target}/$profile_dir"
   done
-  cat >&2 <<MSG
-
-  EDM is running.
-    store:      http://localhost:${RUN_PORT[edm-ui]}
-    dashboard:  http://localhost:${RUN_PORT[edm-dashboard]}
-    stats API:  http://localhost:${RUN_PORT[edm-stats]}/api/clickCount  (OpenAPI: /openapi.json)
-    relay:      http://localhost:${RUN_PORT[edm-relay]}
-  Logs: $EDM_RUN_DIR/<service>.log. Ctrl-C stops everything.
-
-MSG
-  # Until Ctrl-C (the INT trap exits), or until a service dies.
-  while all_alive "${RUN_PIDS[@]}"; do sleep 1; done
+  printf '%s\n' "" "  EDM is running." \
+    "    store:      http://localhost:${RUN_PORT[edm-ui]}" \
+    "    dashboard:  http://localhost:${RUN_PORT[edm-dashboard]}" \
+    "    stats API:  http://localhost:${RUN_PORT[edm-stats]}/api/clickCount  (OpenAPI: /openapi.json)" \
+    "    relay:      http://localhost:${RUN_PORT[edm-relay]}" \
+    "  Logs: $EDM_RUN_DIR/<service>.log. Ctrl-C stops everything." "" >&2
+  # Until Ctrl-C (the INT trap exits), or until a service dies. Builtins
+  # only, and the pause is a background `sleep` the `wait` builtin waits
+  # on: `wait` returns as soon as a trapped signal arrives, and no
+  # foreground child is running when Ctrl-C comes, so bash's rules for a
+  # child that may have handled the SIGINT itself never apply.
+  while all_alive "${RUN_PIDS[@]}"; do
+    sleep 1 &
+    RUN_PAUSE=$!
+    wait "$RUN_PAUSE"
+  done
   log "a service exited (logs: $EDM_RUN_DIR)"
   return 1
 }

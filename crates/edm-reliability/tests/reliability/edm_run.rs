@@ -59,6 +59,23 @@ fn live_children() -> Vec<(u32, String)> {
     children
 }
 
+/// A process's state and signal masks (`/proc/PID/status`), and what it
+/// waits in (`wchan`): what a run that ignored Ctrl-C was doing.
+fn process_state(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let wanted = [
+        "State:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:",
+    ];
+    let mut state: Vec<String> = status
+        .lines()
+        .filter(|line| wanted.iter().any(|w| line.starts_with(w)))
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    state.push(format!("wchan: {wchan}"));
+    state.join(", ")
+}
+
 fn reap_zombies() {
     // SAFETY: waitpid with WNOHANG on any child only collects exit statuses.
     while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
@@ -114,7 +131,8 @@ fn ctrl_c_stops_everything_edm_run_started() {
     }
     let port_of = |variable: &str| ports.iter().find(|(v, _)| *v == variable).unwrap().1;
 
-    let mut run = Command::new(infra::workspace_root().join("edm"))
+    let mut command = Command::new(infra::workspace_root().join("edm"));
+    command
         .arg("run")
         .envs(&env)
         .env_remove("KAFKA_PREFIX")
@@ -122,9 +140,23 @@ fn ctrl_c_stops_everything_edm_run_started() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         // Its own process group, as a shell gives a foreground job.
-        .process_group(0)
-        .spawn()
-        .expect("./edm run starts");
+        .process_group(0);
+    // SAFETY: between fork and exec this only restores the default action
+    // of SIGINT and SIGQUIT and unblocks every signal (async-signal-safe
+    // calls), as a terminal's shell does for a foreground job: a test
+    // harness started from a script's background job inherits them ignored,
+    // and bash cannot trap a signal ignored at its start.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let mut run = command.spawn().expect("./edm run starts");
     let group = run.id() as i32;
     let (lines, received) = mpsc::channel();
     let stderr = run.stderr.take().unwrap();
@@ -166,10 +198,28 @@ fn ctrl_c_stops_everything_edm_run_started() {
         if let Some(status) = run.try_wait().expect("wait") {
             break status;
         }
-        assert!(
-            Instant::now() < deadline,
-            "./edm run did not end within 120 s of Ctrl-C"
-        );
+        if Instant::now() >= deadline {
+            let state_of_run = process_state(run.id());
+            let children = live_children();
+            output.extend(received.try_iter());
+            // SAFETY: kills our own child's process group and what it left.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            for (pid, _) in &children {
+                // SAFETY: as above.
+                unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+            }
+            let _ = Command::new(infra::workspace_root().join("edm"))
+                .args(["postgres", "wipe"])
+                .envs(&env)
+                .output();
+            panic!(
+                "./edm run did not end within 120 s of Ctrl-C\n\
+                 its state then: {state_of_run}\n\
+                 the test's live children then: {children:?}\n\
+                 what it said:\n{}",
+                output.join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     };
     reader.join().unwrap();
