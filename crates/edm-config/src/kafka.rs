@@ -184,10 +184,22 @@ impl KafkaSettings {
             // A crashed (SIGKILLed) member's partitions move after 10 s
             // rather than librdkafka's default 45 s.
             .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "2000");
+            .set("heartbeat.interval.ms", "2000")
+            // A subscribed topic missing from the metadata at a rebalance
+            // (created a moment before the service started, or after) is
+            // assigned at the next metadata refresh: every 10 s rather
+            // than librdkafka's default 5 minutes. Partitions added to a
+            // topic are picked up as soon.
+            .set(
+                "topic.metadata.refresh.interval.ms",
+                METADATA_REFRESH_MS.to_string(),
+            );
         config
     }
 }
+
+/// How often consumers refresh the cluster's metadata, in milliseconds.
+const METADATA_REFRESH_MS: u32 = 10_000;
 
 /// Parses `KAFKA_URL`; returns the brokers and whether they speak TLS.
 fn parse_kafka_url(url: &str) -> Result<(Vec<Broker>, bool), ConfigError> {

@@ -55,28 +55,41 @@ impl Topics {
 
     /// Creates the topics under a fresh prefix, for `tasks` window tasks.
     pub fn with_tasks(bootstrap: &str, partitions: i32, tasks: i32) -> Self {
-        let topics = Self {
+        let topics = Self::named(bootstrap, partitions, tasks);
+        topics.make(|_| true);
+        topics
+    }
+
+    /// Names the topics under a fresh prefix; creates none.
+    pub fn named(bootstrap: &str, partitions: i32, tasks: i32) -> Self {
+        Self {
             bootstrap: bootstrap.to_owned(),
             prefix: format!("trending-{}.", uuid::Uuid::new_v4().simple()),
             partitions,
             tasks,
-        };
+        }
+    }
+
+    /// Creates those of the topics whose name `which` accepts.
+    pub fn make(&self, which: impl Fn(&str) -> bool) {
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
+            .set("bootstrap.servers", &self.bootstrap)
             .create()
             .unwrap();
+        let (partitions, tasks) = (self.partitions, self.tasks);
         let specs = [
-            (topics.input(), partitions, false),
-            (topics.page_loads(), partitions, false),
-            (topics.repartition(), tasks, false),
-            (topics.changelog(), tasks, true),
-            (topics.partials(), 1, false),
-            (topics.output(), 1, false),
-            (topics.counts(), partitions, true),
-            (topics.sample(), partitions, false),
+            (self.input(), partitions, false),
+            (self.page_loads(), partitions, false),
+            (self.repartition(), tasks, false),
+            (self.changelog(), tasks, true),
+            (self.partials(), 1, false),
+            (self.output(), 1, false),
+            (self.counts(), partitions, true),
+            (self.sample(), partitions, false),
         ];
         let new: Vec<NewTopic> = specs
             .iter()
+            .filter(|(name, _, _)| which(name))
             .map(|(name, partitions, compact)| {
                 let topic = NewTopic::new(name, *partitions, TopicReplication::Fixed(1));
                 if *compact {
@@ -93,7 +106,6 @@ impl Topics {
         {
             result.expect("topic created");
         }
-        topics
     }
 
     /// The topics already created under `prefix` on `bootstrap` (as

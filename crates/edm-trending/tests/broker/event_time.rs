@@ -1,5 +1,5 @@
 //! Event time that one record cannot break: windows close on a quiet store
-//! by the processor's clock, records dated far ahead (or not dated) by
+//! by the processor's clock (even when a topic appeared after it started), records dated far ahead (or not dated) by
 //! another producer are capped and counted instead of moving time, and a
 //! backlog caught up unevenly drops nothing that was on time in its own
 //! partition.
@@ -11,7 +11,7 @@ use edm_trending::WindowSpec;
 
 use crate::common::{
     counts_by_window, now_ms, produce, produce_one, results, shared_broker, wait_for, Click,
-    Instance, Topics,
+    Instance, Topics, WINDOW_TASKS,
 };
 
 /// A grace period and clock skew that keep these tests short.
@@ -95,6 +95,35 @@ fn on_a_quiet_store_a_windows_result_is_committed_within_the_documented_bound() 
         read_at - end,
         bound(end) - end
     );
+}
+
+#[test]
+fn a_topic_created_after_the_processor_started_is_taken_up_within_seconds() {
+    // As `./edm run`, a deploy or a plan's provisioning may leave it: the
+    // merge step's topic appears a moment after the processor subscribed.
+    let topics = Topics::named(&shared_broker(), 3, WINDOW_TASKS);
+    let partials = topics.partials();
+    topics.make(|name| name != partials);
+    let instance = Instance::start(&topics, "late-topic", &QUICK);
+    wait_for("the first cycle", Duration::from_secs(60), || {
+        instance.metric("edm_trending_committed_cycles_total") > 0.0
+    });
+    assert_eq!(instance.metric("edm_trending_merge_task"), 0.0);
+    topics.make(|name| name == partials);
+    // librdkafka's default metadata refresh (5 minutes) left the merge
+    // step unassigned that long: no window's result in the meantime.
+    wait_for("the merge step", Duration::from_secs(40), || {
+        instance.metric("edm_trending_merge_task") == 1.0
+    });
+    let at = now_ms();
+    produce(
+        &topics,
+        &clicks_at(4, "kit", at, 3, "late"),
+        |_| None,
+        Duration::ZERO,
+    );
+    let (result, _) = one_minute_result(&topics, minute_end(at));
+    assert_eq!(clicks_of(&result, "kit"), 4, "{result:?}");
 }
 
 /// Now, or the start of the next minute when less than `room_ms` of this
