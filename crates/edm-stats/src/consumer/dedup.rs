@@ -105,7 +105,9 @@ impl RecentIds {
 pub struct PartitionIds {
     window: u64,
     digest: Arc<IdDigest>,
-    partitions: HashMap<PartitionKey, RecentIds>,
+    /// By topic, then partition: a record's topic finds its partitions
+    /// without building an owned key for each record.
+    partitions: HashMap<String, HashMap<i32, RecentIds>>,
 }
 
 impl PartitionIds {
@@ -126,7 +128,9 @@ impl PartitionIds {
     /// Forgets `key`'s ids: it is read from a new position next (its
     /// window is read back first, see [`PartitionIds::is_duplicate`]).
     pub fn forget(&mut self, key: &PartitionKey) {
-        self.partitions.remove(key);
+        if let Some(partitions) = self.partitions.get_mut(&key.0) {
+            partitions.remove(&key.1);
+        }
     }
 
     /// Takes `consumed` (each partition's records in offset order) and
@@ -136,17 +140,27 @@ impl PartitionIds {
         let Record::Event { event_id, .. } = &consumed.record else {
             return false;
         };
-        let key = (consumed.topic.clone(), consumed.partition);
+        if !self.partitions.contains_key(&consumed.topic) {
+            self.partitions
+                .insert(consumed.topic.clone(), HashMap::new());
+        }
+        let Some(partitions) = self.partitions.get_mut(&consumed.topic) else {
+            return false; // inserted just above
+        };
         let (window, digest) = (self.window, &self.digest);
-        self.partitions
-            .entry(key)
+        partitions
+            .entry(consumed.partition)
             .or_insert_with(|| RecentIds::new(window, digest.clone()))
             .is_duplicate(consumed.offset, event_id.as_deref())
     }
 
     /// Ids held over every partition.
     pub fn len(&self) -> usize {
-        self.partitions.values().map(RecentIds::len).sum()
+        self.partitions
+            .values()
+            .flat_map(HashMap::values)
+            .map(RecentIds::len)
+            .sum()
     }
 
     /// Whether no id is held.

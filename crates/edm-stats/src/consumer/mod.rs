@@ -133,9 +133,7 @@ impl ConsumerContext for StatsContext {
                     return; // stopping
                 };
                 let mut assignment = self.assignment.lock().unwrap();
-                let read_back: Vec<(PartitionKey, i64)> =
-                    stored.iter().map(|(k, o)| (k.clone(), *o)).collect();
-                if !self.read_back(&mut assignment.recent, &read_back) {
+                if !self.read_back(&mut assignment.recent, &stored) {
                     return; // stopping
                 }
                 for key in &keys {
@@ -198,11 +196,11 @@ impl StatsContext {
     /// the dedup window before its stored offset, read back from Kafka
     /// (from the log's start if it begins later), retrying while Kafka
     /// fails; `false` when the service is stopping.
-    fn read_back(&self, recent: &mut PartitionIds, stored: &[(PartitionKey, i64)]) -> bool {
+    fn read_back(&self, recent: &mut PartitionIds, stored: &HashMap<PartitionKey, i64>) -> bool {
         let window = i64::try_from(recent.window()).unwrap_or(i64::MAX);
         let mut delays = database_retry_delays();
         loop {
-            for (key, _) in stored {
+            for key in stored.keys() {
                 recent.forget(key);
             }
             if window == 0 {
@@ -743,8 +741,6 @@ impl Worker {
             return;
         };
         let mut assignment = self.assignment.lock().unwrap();
-        let read_back: Vec<(PartitionKey, i64)> =
-            stored.iter().map(|(k, o)| (k.clone(), *o)).collect();
         let keys_without_offsets: Vec<&PartitionKey> =
             keys.iter().filter(|k| !stored.contains_key(*k)).collect();
         for key in keys_without_offsets {
@@ -753,7 +749,7 @@ impl Worker {
         if !self
             .consumer
             .context()
-            .read_back(&mut assignment.recent, &read_back)
+            .read_back(&mut assignment.recent, &stored)
         {
             return; // stopping
         }
