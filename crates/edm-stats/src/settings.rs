@@ -29,8 +29,9 @@ pub struct Settings {
     /// How far back in its partition a retried event id is recognised
     /// (`EDM_STATS_DEDUP_WINDOW_EVENTS`, in offsets, default 100,000; 0
     /// counts every record): each owned partition keeps the ids of that
-    /// many offsets in memory (about 100 bytes each) and reads them back
-    /// from Kafka when it is assigned (see `consumer::dedup`).
+    /// many offsets in memory (at most 135 bytes each, see
+    /// `tests/dedup_memory.rs`) and reads them back from Kafka when it is
+    /// assigned (see `consumer::dedup`).
     pub dedup_window_events: u64,
     /// Malformed events kept for inspection (`EDM_STATS_DEAD_LETTER_MAX`,
     /// default 10000).
