@@ -7,6 +7,8 @@
 //! - [`kafka`]: [`kafka::TestTopics`], a random prefix with EDM's topics
 //!   created for one test and deleted after it, and helpers to read them.
 //! - [`html`]: attribute values of server-rendered pages.
+//! - [`polling`]: [`polling::Polling`], Engine.IO long-polling sessions by
+//!   hand (open, join, read the answer).
 //! - [`broker`]: [`broker::SpareBroker`], a broker a test may stop and kill.
 //! - [`postgres`]: [`postgres::TestDatabase`], a fresh database per test.
 //! - [`proxy`]: [`proxy::Proxy`], Debian's nginx in front of instances,
@@ -21,6 +23,7 @@ pub mod broker;
 pub mod html;
 pub mod infra;
 pub mod kafka;
+pub mod polling;
 pub mod postgres;
 pub mod proxy;
 pub mod secrets;

@@ -25,6 +25,7 @@ use edm_reliability::listener::Listener;
 use edm_reliability::processes::{build_services, Service};
 use edm_testkit::infra::service_env;
 use edm_testkit::kafka::{RawProducer, TestTopics};
+use edm_testkit::polling::{JoinAnswer, Polling};
 use edm_testkit::postgres::TestDatabase;
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
@@ -723,7 +724,7 @@ async fn polling_sessions(
     forwarded: Option<&'static str>,
 ) -> AttackResult {
     let to = address(stream);
-    let base = format!("{}/socket.io/?EIO=4&transport=polling", stream.url());
+    let base = stream.url();
     let (record, effect) = under_attack(seconds, well_behaved, move |stop| async move {
         let http = http_client_from(Ipv4Addr::new(127, 8, 0, 1));
         let next = Arc::new(AtomicUsize::new(0));
@@ -741,7 +742,12 @@ async fn polling_sessions(
                     while next.fetch_add(1, Ordering::Relaxed) < sessions
                         && !stop.load(Ordering::Relaxed)
                     {
-                        let outcome = join_by_polling(&http, &base, forwarded).await;
+                        let polling = Polling::new(&http, &base, forwarded);
+                        let outcome = match polling.open_and_join().await {
+                            Ok((_, JoinAnswer::Joined)) => "joined".to_owned(),
+                            Ok((_, JoinAnswer::Refused(why))) => format!("refused {why}"),
+                            Err(failure) => format!("{failure:?}"),
+                        };
                         *outcomes.lock().unwrap().entry(outcome).or_default() += 1;
                     }
                 })
@@ -777,55 +783,6 @@ async fn polling_sessions(
         well_behaved: record,
         peak_rss_mib: stream.peak_rss_mib().expect("the stream runs"),
     }
-}
-
-/// One Engine.IO v4 long-polling handshake and namespace join: `joined`,
-/// the connect error the stream answered, or what went wrong.
-async fn join_by_polling(http: &reqwest::Client, base: &str, forwarded: Option<&str>) -> String {
-    let request = |r: reqwest::RequestBuilder| match forwarded {
-        Some(address) => r.header("x-forwarded-for", address),
-        None => r,
-    };
-    let Ok(open) = request(http.get(base)).send().await else {
-        return "handshakes failed".into();
-    };
-    if !open.status().is_success() {
-        return format!("handshakes answered {}", open.status().as_u16());
-    }
-    let text = open.text().await.unwrap_or_default();
-    let Some(sid) = text
-        .strip_prefix('0')
-        .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
-        .and_then(|o| o["sid"].as_str().map(str::to_owned))
-    else {
-        return "handshakes without a session".into();
-    };
-    let session = format!("{base}&sid={sid}");
-    let sent = request(http.post(&session).body("40")).send().await;
-    if !sent.is_ok_and(|r| r.status().is_success()) {
-        return "joins not taken".into();
-    }
-    // The answer to the join comes in a later poll, among other packets
-    // (separated by 0x1e): a ping, the stream's first message.
-    for _ in 0..3 {
-        let answer = match request(http.get(&session)).send().await {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => return "joins unanswered".into(),
-        };
-        for packet in answer.split('\u{1e}') {
-            if packet.starts_with("40") {
-                return "joined".into();
-            }
-            if let Some(error) = packet.strip_prefix("44") {
-                let message = serde_json::from_str::<serde_json::Value>(error)
-                    .ok()
-                    .and_then(|e| e["message"].as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                return format!("refused {message}");
-            }
-        }
-    }
-    "joins unanswered".into()
 }
 
 /// Relay: requests whose head carries 100 KB of headers, from parallel

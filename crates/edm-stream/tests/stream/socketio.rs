@@ -14,6 +14,7 @@ use edm_config::Topic;
 use edm_stream::Stream;
 use edm_testkit::infra::service_env;
 use edm_testkit::kafka::{RawProducer, TestTopics};
+use edm_testkit::polling::{JoinAnswer, Polling};
 use edm_testkit::service::TestService;
 use serde_json::{json, Value};
 
@@ -1044,50 +1045,13 @@ async fn a_session_whose_join_was_refused_is_closed_after_the_connect_timeout() 
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let endpoint = format!("{}/socket.io/?EIO=4&transport=polling", stream.url);
-    let handshake = || async {
-        let text = http
-            .get(&endpoint)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let open: Value = serde_json::from_str(text.strip_prefix('0').expect("an open packet"))
-            .expect("the open packet's JSON");
-        format!("{endpoint}&sid={}", open["sid"].as_str().unwrap())
-    };
-    // Packets of a polling answer are separated by U+001E.
-    let has = |answer: &str, kind: &str| answer.split('\u{1e}').any(|p| p.starts_with(kind));
-    // Asks to join, then polls until the answer (joined or refused) comes:
-    // the server decides in a task of its own, so a poll may first bring
-    // only a ping.
-    let join = |session: String| {
-        let http = http.clone();
-        async move {
-            let posted = http.post(&session).body("40").send().await.unwrap();
-            assert_eq!(posted.status(), 200);
-            let mut answer = String::new();
-            for _ in 0..5 {
-                let polled = http.get(&session).send().await.unwrap();
-                answer.push_str(&polled.text().await.unwrap());
-                answer.push('\u{1e}');
-                if has(&answer, "40") || has(&answer, "44") {
-                    break;
-                }
-            }
-            answer
-        }
-    };
-    let first = handshake().await;
-    let joined = join(first.clone()).await;
-    assert!(has(&joined, "40"), "the first joins: {joined:?}");
-    let refused = handshake().await;
-    let answer = join(refused.clone()).await;
-    assert!(
-        has(&answer, "44") && answer.contains("too_many_clients_from_address"),
-        "{answer:?}"
+    let polling = Polling::new(&http, &stream.url, None);
+    let (first, joined) = polling.open_and_join().await.expect("an answer");
+    assert_eq!(joined, JoinAnswer::Joined, "the first joins");
+    let (refused, answer) = polling.open_and_join().await.expect("an answer");
+    assert_eq!(
+        answer,
+        JoinAnswer::Refused("too_many_clients_from_address".into())
     );
     // Past the timeout the refused session is gone: its next poll is
     // answered at once, as a session the server does not know.
