@@ -22,6 +22,24 @@ pub const EVENT_ID_HEADER: &str = "edm-event-id";
 
 /// Longest accepted visitor id, event id or button id, in characters.
 pub const MAX_ID_CHARS: usize = 256;
+
+/// Why an `edm-event-id` header cannot be used: another producer than the
+/// relay can write anything there, and an id that Postgres cannot store
+/// (a NUL byte) would stop every batch it is in.
+pub const UNUSABLE_EVENT_ID: &str =
+    "the edm-event-id header is not 1-256 characters of UTF-8 without control characters";
+
+/// The event id an [`EVENT_ID_HEADER`] value carries: 1 to
+/// [`MAX_ID_CHARS`] characters of UTF-8 without control characters, or
+/// [`UNUSABLE_EVENT_ID`].
+pub fn event_id_from_header(value: Option<&[u8]>) -> Result<&str, &'static str> {
+    value
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .filter(|id| {
+            (1..=MAX_ID_CHARS).contains(&id.chars().count()) && !id.chars().any(char::is_control)
+        })
+        .ok_or(UNUSABLE_EVENT_ID)
+}
 /// Longest accepted description or user agent, in characters.
 pub const MAX_TEXT_CHARS: usize = 1024;
 /// Longest accepted page URL, in characters.

@@ -14,6 +14,9 @@
 //! - [`sample`]: [`SampleRecord`], a record of the `edm-trending-sample`
 //!   topic (one sampled store event and how many events it stands for).
 //! - [`device`]: a page load's device type, from its user agent.
+//! - [`recent_ids`]: [`recent_ids::RecentIds`], the ids of a partition's
+//!   recent offsets, by which edm-stats and edm-trending count a retried
+//!   event once.
 //! - [`catalog`]: the JSON Schema of each topic's records (`docs/events/`).
 //!
 //! The logical topics themselves ([`edm_config::Topic`]) are configuration
@@ -23,6 +26,7 @@ pub mod catalog;
 pub mod counts;
 pub mod device;
 pub mod event;
+pub mod recent_ids;
 pub mod sample;
 pub mod trending;
 

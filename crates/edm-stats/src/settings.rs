@@ -30,8 +30,8 @@ pub struct Settings {
     /// (`EDM_STATS_DEDUP_WINDOW_EVENTS`, in offsets, default 100,000; 0
     /// counts every record): each owned partition keeps the ids of that
     /// many offsets in memory (at most 135 bytes each, see
-    /// `tests/dedup_memory.rs`) and reads them back from Kafka when it is
-    /// assigned (see `consumer::dedup`).
+    /// `edm-events/tests/recent_ids_memory.rs`) and reads them back from
+    /// Kafka when it is assigned (see `consumer::dedup`).
     pub dedup_window_events: u64,
     /// Malformed events kept for inspection (`EDM_STATS_DEAD_LETTER_MAX`,
     /// default 10000).

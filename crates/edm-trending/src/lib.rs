@@ -92,6 +92,9 @@
 //! - [`producer`]: a stage's producer under either processing guarantee.
 //! - [`repartition_stage`]: stage 1, clicks, page loads and progress
 //!   records, and the sample of the store's events.
+//! - [`input_event`]: an input record as an event with its id, and reading
+//!   an input partition's dedup window back (retries counted once, as
+//!   edm-stats counts them).
 //! - [`sampler`]: [`Sampler`](sampler::Sampler), each cycle's uniform
 //!   sample of each input partition's events, for `edm-trending-sample`.
 //! - [`window_task`]: stage 2, a window task: a store on one repartition
@@ -110,6 +113,7 @@ pub mod config;
 pub mod counters;
 pub mod counts;
 pub mod event_time;
+pub mod input_event;
 pub mod journal;
 pub mod merge;
 pub mod merge_task;

@@ -22,6 +22,7 @@
 //! | `edm_trending_products_replaced_total{window}` | products that took a least-clicked product's place in a full window (its counts became upper bounds) |
 //! | `edm_trending_adjusted_event_times_total{reason}` | clicks whose event time was not their own: `ahead_of_clock` (capped at the clock plus `EDM_TRENDING_MAX_CLOCK_SKEW_SECS`), `no_record_time` (no usable Kafka timestamp: read time used) |
 //! | `edm_trending_skipped_inputs_total` | input records that were not valid clicks (logged with their offset) |
+//! | `edm_trending_duplicate_inputs_total` | input events not counted because their id appeared within `EDM_TRENDING_DEDUP_WINDOW_EVENTS` offsets before them in their partition (retries; an aborted cycle's included) |
 //! | `edm_trending_skipped_repartition_total` | repartition records that did not decode, or that the window store refused (logged) |
 //! | `edm_trending_skipped_changelog_total` | changelog records a restore skipped because they did not decode (logged) |
 //! | `edm_trending_repeated_clicks_total` | clicks read twice (at least once, after a crash) and counted once |
@@ -104,6 +105,8 @@ pub struct Metrics {
     pub adjusted_event_times: Family<ReasonLabel, Counter>,
     /// Input records that were not valid clicks.
     pub skipped_inputs: Counter,
+    /// Input events not counted: retries within the dedup window.
+    pub duplicate_inputs: Counter,
     /// Repartition records that could not be decoded or were refused.
     pub skipped_repartition: Counter,
     /// Changelog records a restore skipped.
@@ -207,6 +210,7 @@ impl Metrics {
             "products_replaced": self.products_replaced.clone() => "Products that took a least-clicked product's place in a full window, by window";
             "adjusted_event_times": self.adjusted_event_times.clone() => "Clicks whose event time was not their own: ahead_of_clock (capped), no_record_time (read time used)";
             "skipped_inputs": self.skipped_inputs.clone() => "Input records that were not valid clicks";
+            "duplicate_inputs": self.duplicate_inputs.clone() => "Input events not counted because their id appeared within EDM_TRENDING_DEDUP_WINDOW_EVENTS offsets before them in their partition";
             "skipped_repartition": self.skipped_repartition.clone() => "Repartition records that did not decode or were refused";
             "skipped_changelog": self.skipped_changelog.clone() => "Changelog records a restore skipped because they did not decode";
             "repeated_clicks": self.repeated_clicks.clone() => "Clicks read twice (at least once, after a crash) and counted once";

@@ -37,18 +37,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use edm_events::recent_ids::IdDigest;
 use edm_runtime::StopSignal;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use crate::event_time::Clock;
+use crate::input_event::WindowReader;
 use crate::merge_task::MergeTask;
 use crate::metrics::Metrics;
 use crate::names::Names;
 use crate::producer::{fenced, transactions_refused, StageProducer};
 use crate::progress::{source_id, source_of, InputTopic};
-use crate::repartition_stage::RepartitionStage;
+use crate::repartition_stage::{InputDedup, RepartitionStage};
 use crate::sampler::Sampler;
 use crate::settings::{ProcessingGuarantee, Settings};
 use crate::window_task::WindowTask;
@@ -203,6 +205,11 @@ impl Processor {
                 producer,
                 settings.guarantee == ProcessingGuarantee::ExactlyOnce,
                 settings.sample_per_cycle().map(Sampler::new),
+                InputDedup {
+                    window: settings.dedup_window_events,
+                    digest: IdDigest::new(),
+                    reader: WindowReader::new(&settings).map_err(Fatal::Client)?,
+                },
             ),
             settings,
             names,

@@ -59,17 +59,19 @@
 //! one progress record a minute.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use edm_events::device::device_type;
 use edm_events::event::Properties;
-use edm_events::Event;
+use edm_events::recent_ids::{IdDigest, RecentIds};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::BaseRecord;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::event_time::{event_time, Adjustment, Clock};
+use crate::input_event::{input_event, InputEvent, WindowReader};
 use crate::metrics::Metrics;
 use crate::names::Names;
 use crate::processor::{Interrupted, RebalanceCounter};
@@ -122,6 +124,9 @@ struct InputPartition {
     end_check: Option<(i64, i64)>,
     /// When the end offset was last asked for.
     checked_at: Option<Instant>,
+    /// The ids of its recent offsets, by which retries are not counted
+    /// again.
+    recent: RecentIds,
 }
 
 impl InputPartition {
@@ -175,13 +180,31 @@ pub struct RepartitionStage {
     skipped: Throttled,
     /// The repartition topic's partition count, and when it was read.
     window_tasks: Option<(i32, Instant)>,
+    /// How retries are recognised in each input partition.
+    dedup: InputDedup,
+}
+
+/// How the stage recognises retries: the ids of each input partition's
+/// last `window` offsets, read back when the partition is assigned.
+pub struct InputDedup {
+    /// Offsets each input partition's window covers (0: none).
+    pub window: u64,
+    /// The digest the windows keep ids as.
+    pub digest: Arc<IdDigest>,
+    /// Reads a window back from Kafka.
+    pub reader: WindowReader,
 }
 
 impl RepartitionStage {
     /// The stage with no partition yet; `batched`: clicks are written in
     /// batches (exactly once only, see the module documentation);
     /// `sampler`: the sample's reservoirs, if it writes one.
-    pub fn new(producer: StageProducer, batched: bool, sampler: Option<Sampler>) -> Self {
+    pub fn new(
+        producer: StageProducer,
+        batched: bool,
+        sampler: Option<Sampler>,
+        dedup: InputDedup,
+    ) -> Self {
         Self {
             producer,
             batches: batched.then(BTreeMap::new),
@@ -190,11 +213,13 @@ impl RepartitionStage {
             adjusted: BTreeMap::new(),
             skipped: Throttled::default(),
             window_tasks: None,
+            dedup,
         }
     }
 
     /// Matches the stage's partitions to `assigned` (source ids); the
-    /// committed offsets of partitions new to it are asked for.
+    /// committed offsets of partitions new to it are asked for, and the
+    /// ids of the dedup window before each read back.
     pub fn sync_assignment(
         &mut self,
         consumer: &BaseConsumer<RebalanceCounter>,
@@ -227,6 +252,26 @@ impl RepartitionStage {
             } else {
                 InputTopic::Clicks
             };
+            let mut recent = RecentIds::new(self.dedup.window, self.dedup.digest.clone());
+            if let Some(next) = offset.filter(|_| self.dedup.window > 0) {
+                let window = i64::try_from(self.dedup.window).unwrap_or(i64::MAX);
+                let started = Instant::now();
+                let read = self.dedup.reader.read(
+                    element.topic(),
+                    element.partition(),
+                    topic,
+                    (next.saturating_sub(window).max(0), next),
+                    &mut recent,
+                )?;
+                tracing::info!(
+                    topic = element.topic(),
+                    partition = element.partition(),
+                    read,
+                    ids = recent.len(),
+                    took = ?started.elapsed(),
+                    "read the dedup window back"
+                );
+            }
             self.inputs.insert(
                 source_id(topic, element.partition()),
                 InputPartition {
@@ -238,6 +283,7 @@ impl RepartitionStage {
                     read_watermark: None,
                     end_check: None,
                     checked_at: None,
+                    recent,
                 },
             );
         }
@@ -278,25 +324,20 @@ impl RepartitionStage {
             }
             Ok(())
         };
-        let event = match message.payload().map(Event::parse) {
-            Some(Ok(event)) => event,
-            Some(Err(e)) => return skip(format_args!("not a valid event: {e}"), &mut self.skipped),
-            None => return skip(format_args!("it has no value"), &mut self.skipped),
+        let InputEvent { event, id } = match input_event(message, source_of(partition).0) {
+            Ok(input) => input,
+            Err(why) => return skip(format_args!("{why}"), &mut self.skipped),
         };
-        let (kind, name) = match (source_of(partition).0, &event.properties) {
-            (InputTopic::Clicks, Properties::Click(click)) => {
-                (BatchKind::Clicks, click.button_id.as_str())
-            }
-            (InputTopic::PageLoads, Properties::PageLoad(load)) => {
-                (BatchKind::PageLoads, device_type(&load.user_agent))
-            }
-            _ => {
-                return skip(
-                    format_args!("an {} event on another topic", event.topic),
-                    &mut self.skipped,
-                )
-            }
+        let (kind, name) = match &event.properties {
+            Properties::Click(click) => (BatchKind::Clicks, click.button_id.as_str()),
+            Properties::PageLoad(load) => (BatchKind::PageLoads, device_type(&load.user_agent)),
         };
+        if let Some(input) = self.inputs.get_mut(&partition) {
+            if input.recent.is_duplicate(offset, id.as_deref()) {
+                metrics.duplicate_inputs.inc();
+                return Ok(());
+            }
+        }
         let time = event_time(
             event.event_timestamp,
             message.timestamp().to_millis(),
@@ -613,6 +654,9 @@ impl RepartitionStage {
                 rewind.push((partition, input.committed));
                 input.position = input.committed;
                 input.read = false;
+                input
+                    .recent
+                    .forget_from(input.committed.unwrap_or(i64::MIN));
             }
             input.progress_written = input.progress_committed;
         }

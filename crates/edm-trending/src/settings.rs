@@ -91,6 +91,14 @@ pub struct Settings {
     /// events it read ([`Sampler`](crate::sampler::Sampler)). 0 writes no
     /// sample.
     pub sample_per_second: u32,
+    /// `EDM_TRENDING_DEDUP_WINDOW_EVENTS` (default 100,000, 0 to
+    /// 10,000,000; 0 counts every record): how many offsets back in its
+    /// input partition a retried event id is recognised and not counted
+    /// again, edm-stats' rule ([`edm_events::recent_ids`]); keep it equal
+    /// to edm-stats' `EDM_STATS_DEDUP_WINDOW_EVENTS` so that the two count
+    /// alike. Each input partition holds that many ids in memory and reads
+    /// them back from Kafka when it is assigned.
+    pub dedup_window_events: u64,
     /// `EDM_TRENDING_FETCH_PARTITION_KB` (default 4,096, 64 to 65,536):
     /// the most one fetch brings of each partition (librdkafka's
     /// `max.partition.fetch.bytes`). A backlog is read a fetch at a time:
@@ -166,6 +174,13 @@ impl ServiceSettings for Settings {
             max_batch_records: number(env, "EDM_TRENDING_MAX_BATCH_RECORDS", 50_000, 1, 1_000_000)?
                 as usize,
             sample_per_second: number(env, "EDM_TRENDING_SAMPLE_PER_SECOND", 20, 0, 10_000)? as u32,
+            dedup_window_events: number(
+                env,
+                "EDM_TRENDING_DEDUP_WINDOW_EVENTS",
+                100_000,
+                0,
+                10_000_000,
+            )?,
             fetch_partition_bytes: number(
                 env,
                 "EDM_TRENDING_FETCH_PARTITION_KB",
@@ -233,6 +248,21 @@ mod tests {
             let err = Settings::from_env(&env.clone().with("EDM_TRENDING_SAMPLE_PER_SECOND", bad))
                 .unwrap_err();
             assert_eq!(err.variable, "EDM_TRENDING_SAMPLE_PER_SECOND", "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_dedup_window_defaults_to_edm_stats_and_refuses_what_it_cannot_hold() {
+        assert_eq!(
+            Settings::from_env(&env()).unwrap().dedup_window_events,
+            100_000
+        );
+        let off = env().with("EDM_TRENDING_DEDUP_WINDOW_EVENTS", "0");
+        assert_eq!(Settings::from_env(&off).unwrap().dedup_window_events, 0);
+        for bad in ["10000001", "-1", "all"] {
+            let err = Settings::from_env(&env().with("EDM_TRENDING_DEDUP_WINDOW_EVENTS", bad))
+                .unwrap_err();
+            assert_eq!(err.variable, "EDM_TRENDING_DEDUP_WINDOW_EVENTS", "{bad}");
         }
     }
 }

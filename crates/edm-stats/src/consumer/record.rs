@@ -3,7 +3,7 @@
 //! [`super::excerpt`]).
 
 use edm_config::KafkaSettings;
-use edm_events::event::MAX_ID_CHARS;
+use edm_events::event::event_id_from_header;
 use edm_events::{Event, EVENT_ID_HEADER};
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::Message;
@@ -120,12 +120,6 @@ impl Record {
     }
 }
 
-/// Why an `edm-event-id` header cannot be used: another producer than the
-/// relay can write anything there, and an id that Postgres cannot store
-/// (a NUL byte) would stop every batch it is in.
-const UNUSABLE_EVENT_ID: &str =
-    "the edm-event-id header is not 1-256 characters of UTF-8 without control characters";
-
 /// The `edm-event-id` header: `None` when absent, an error when present
 /// but unusable.
 fn header_event_id(message: &BorrowedMessage<'_>) -> Result<Option<String>, &'static str> {
@@ -135,12 +129,5 @@ fn header_event_id(message: &BorrowedMessage<'_>) -> Result<Option<String>, &'st
     else {
         return Ok(None);
     };
-    header
-        .value
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .filter(|id| {
-            (1..=MAX_ID_CHARS).contains(&id.chars().count()) && !id.chars().any(char::is_control)
-        })
-        .map(|id| Some(id.to_owned()))
-        .ok_or(UNUSABLE_EVENT_ID)
+    event_id_from_header(header.value).map(|id| Some(id.to_owned()))
 }

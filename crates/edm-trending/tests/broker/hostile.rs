@@ -11,9 +11,9 @@ use crate::exactly_once::wait_for_first_windows;
 /// Clicks an hour old, one partition, at these minutes past `base`.
 fn old_clicks(base: i64, at: &[(i64, &str)]) -> Vec<Click> {
     at.iter()
-        .enumerate()
-        .map(|(n, (offset, product))| Click {
-            id: Some(format!("old-{n}")),
+        .map(|(offset, product)| Click {
+            // Distinct events: the same id again would be a retry.
+            id: Some(format!("old-{offset}")),
             product: (*product).to_owned(),
             event_time: base + offset,
             partition: 0,

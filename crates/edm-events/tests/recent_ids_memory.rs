@@ -8,7 +8,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use edm_stats::consumer::dedup::{IdDigest, RecentIds};
+use edm_events::recent_ids::{IdDigest, RecentIds};
 
 /// The system allocator, counting the bytes it has handed out and not
 /// had back.
