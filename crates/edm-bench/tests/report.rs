@@ -165,7 +165,7 @@ fn the_capacity_model_falls_back_on_the_recorded_figures() {
          edm-stream 10 CPU-ms per 1,000 events read and 4.3 per 1,000 deliveries up to its \
          threshold (1,000 events/s), 0.34 CPU-ms per second per dashboard above it; \
          edm-stats 3.40 and its Postgres 0.20 CPU-ms per 1,000 events (full batches: Postgres \
-         writes follow batches, products and minutes); edm-trending 1.9 CPU-ms per 1,000 clicks, \
+         writes follow batches, products and minutes); edm-trending 2.6 CPU-ms per 1,000 clicks, \
          every event taken for a click."
     ));
     assert!(table.contains(
@@ -197,7 +197,7 @@ fn the_capacity_table_replaces_only_its_block() {
          standard-0 (< 0.01 of 2 vCPU) | Kafka basic-2 quotas |\n\
          | 100,000 | 7 | 2 | 2 | 2 (4) | 4 | 105 | standard-* (10.5 / 21.1) | standard-0 (0.02 of 2 vCPU) \
          | the relay's CPU (one HTTP request per event) |\n\
-         | 1,000,000 | 62 | 2 | 6 | 4 (4) | 32 | 91 | extended-* (91.1 / 182.7) | standard-0 (0.20 of 2 vCPU) \
+         | 1,000,000 | 62 | 2 | 6 | 5 (5) | 32 | 91 | extended-* (91.1 / 182.7) | standard-0 (0.20 of 2 vCPU) \
          | the relay's CPU (one HTTP request per event) |\n\
          <!-- capacity:end -->\n\nAfter.\n"
     ));

@@ -12,7 +12,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// Turns event ids into 128-bit digests keyed at random per process: the
@@ -36,6 +36,29 @@ impl IdDigest {
     }
 }
 
+/// Hashes a digest by its own bits: digests are already keyed at random,
+/// so hashing them again (SipHash, twice an id) would only cost time.
+#[derive(Debug, Default)]
+struct DigestBits(u64);
+
+impl Hasher for DigestBits {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(word);
+        }
+    }
+
+    fn write_u128(&mut self, digest: u128) {
+        self.0 ^= (digest as u64) ^ ((digest >> 64) as u64);
+    }
+}
+
 /// The ids of one partition's last `window` offsets.
 #[derive(Debug)]
 pub struct RecentIds {
@@ -44,7 +67,7 @@ pub struct RecentIds {
     /// (offset, digest) of each record with an id, oldest first.
     order: VecDeque<(i64, u128)>,
     /// How many times each digest is in `order`.
-    present: HashMap<u128, u32>,
+    present: HashMap<u128, u32, BuildHasherDefault<DigestBits>>,
 }
 
 impl RecentIds {
@@ -54,7 +77,7 @@ impl RecentIds {
             window: i64::try_from(window).unwrap_or(i64::MAX),
             digest,
             order: VecDeque::new(),
-            present: HashMap::new(),
+            present: HashMap::default(),
         }
     }
 
