@@ -32,13 +32,27 @@ pub const UNUSABLE_EVENT_ID: &str =
 /// The event id an [`EVENT_ID_HEADER`] value carries: 1 to
 /// [`MAX_ID_CHARS`] characters of UTF-8 without control characters, or
 /// [`UNUSABLE_EVENT_ID`].
-pub fn event_id_from_header(value: Option<&[u8]>) -> Result<&str, &'static str> {
+fn event_id_from_header(value: Option<&[u8]>) -> Result<&str, &'static str> {
     value
         .and_then(|v| std::str::from_utf8(v).ok())
         .filter(|id| {
             (1..=MAX_ID_CHARS).contains(&id.chars().count()) && !id.chars().any(char::is_control)
         })
         .ok_or(UNUSABLE_EVENT_ID)
+}
+
+/// The id a retry of an event shares with it: the [`EVENT_ID_HEADER`]
+/// header's (`header`: its value, when the record has the header), else
+/// the body's `event_id`; [`UNUSABLE_EVENT_ID`] when the header is present
+/// but unusable. edm-stats and edm-trending both take ids this way.
+pub fn retry_id<'a>(
+    header: Option<Option<&'a [u8]>>,
+    body: Option<&'a str>,
+) -> Result<Option<&'a str>, &'static str> {
+    match header {
+        None => Ok(body),
+        Some(value) => event_id_from_header(value).map(Some),
+    }
 }
 /// Longest accepted description or user agent, in characters.
 pub const MAX_TEXT_CHARS: usize = 1024;

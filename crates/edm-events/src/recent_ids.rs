@@ -90,12 +90,7 @@ impl RecentIds {
                 break;
             }
             self.order.pop_front();
-            if let Some(n) = self.present.get_mut(&digest) {
-                *n -= 1;
-                if *n == 0 {
-                    self.present.remove(&digest);
-                }
-            }
+            self.release(digest);
         }
         let Some(id) = id.filter(|_| self.window > 0) else {
             return false;
@@ -115,11 +110,16 @@ impl RecentIds {
                 break;
             }
             self.order.pop_back();
-            if let Some(n) = self.present.get_mut(&digest) {
-                *n -= 1;
-                if *n == 0 {
-                    self.present.remove(&digest);
-                }
+            self.release(digest);
+        }
+    }
+
+    /// Counts one fewer `digest` in the window (it left `order`).
+    fn release(&mut self, digest: u128) {
+        if let Some(n) = self.present.get_mut(&digest) {
+            *n -= 1;
+            if *n == 0 {
+                self.present.remove(&digest);
             }
         }
     }

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use edm_events::event::{event_id_from_header, Properties};
+use edm_events::event::{retry_id, Properties};
 use edm_events::recent_ids::RecentIds;
 use edm_events::{Event, EVENT_ID_HEADER};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -23,16 +23,27 @@ use crate::progress::InputTopic;
 use crate::settings::Settings;
 
 /// A valid event of its input topic.
-pub struct InputEvent {
+pub struct InputEvent<'a> {
     /// The event.
     pub event: Event,
-    /// The id its retries share, if it has one.
-    pub id: Option<String>,
+    /// Its `edm-event-id` header's value, when it has the header (checked).
+    header_id: Option<&'a str>,
+}
+
+impl InputEvent<'_> {
+    /// The id its retries share, if it has one: the header's, else the
+    /// body's ([`retry_id`]).
+    pub fn id(&self) -> Option<&str> {
+        self.header_id.or(self.event.event_id.as_deref())
+    }
 }
 
 /// Reads `message` of input `topic`: a valid event of that topic with its
 /// id, or why it is skipped.
-pub fn input_event(message: &BorrowedMessage<'_>, topic: InputTopic) -> Result<InputEvent, String> {
+pub fn input_event<'a>(
+    message: &'a BorrowedMessage<'_>,
+    topic: InputTopic,
+) -> Result<InputEvent<'a>, String> {
     let event = match message.payload().map(Event::parse) {
         Some(Ok(event)) => event,
         Some(Err(e)) => return Err(format!("not a valid event: {e}")),
@@ -45,12 +56,12 @@ pub fn input_event(message: &BorrowedMessage<'_>, topic: InputTopic) -> Result<I
     }
     let header = message
         .headers()
-        .and_then(|headers| headers.iter().find(|h| h.key == EVENT_ID_HEADER));
-    let id = match header {
-        None => event.event_id.clone(),
-        Some(header) => Some(event_id_from_header(header.value)?.to_owned()),
-    };
-    Ok(InputEvent { event, id })
+        .and_then(|headers| headers.iter().find(|h| h.key == EVENT_ID_HEADER))
+        .map(|header| header.value);
+    // Checked here; the body's id, when the header is absent, is read by
+    // `id()` without a copy.
+    let header_id = retry_id(header, None)?;
+    Ok(InputEvent { event, header_id })
 }
 
 /// Reads input partitions' recent offsets back, on a consumer of its own
@@ -137,7 +148,7 @@ impl WindowReader {
                     }
                     read += 1;
                     if let Ok(input) = input_event(&message, topic) {
-                        recent.is_duplicate(message.offset(), input.id.as_deref());
+                        recent.is_duplicate(message.offset(), input.id());
                     }
                     if message.offset() + 1 >= to {
                         return Ok(read);

@@ -71,7 +71,7 @@ use rdkafka::producer::BaseRecord;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::event_time::{event_time, Adjustment, Clock};
-use crate::input_event::{input_event, InputEvent, WindowReader};
+use crate::input_event::{input_event, WindowReader};
 use crate::metrics::Metrics;
 use crate::names::Names;
 use crate::processor::{Interrupted, RebalanceCounter};
@@ -324,16 +324,17 @@ impl RepartitionStage {
             }
             Ok(())
         };
-        let InputEvent { event, id } = match input_event(message, source_of(partition).0) {
-            Ok(input) => input,
+        let parsed = match input_event(message, source_of(partition).0) {
+            Ok(parsed) => parsed,
             Err(why) => return skip(format_args!("{why}"), &mut self.skipped),
         };
+        let event = &parsed.event;
         let (kind, name) = match &event.properties {
             Properties::Click(click) => (BatchKind::Clicks, click.button_id.as_str()),
             Properties::PageLoad(load) => (BatchKind::PageLoads, device_type(&load.user_agent)),
         };
         if let Some(input) = self.inputs.get_mut(&partition) {
-            if input.recent.is_duplicate(offset, id.as_deref()) {
+            if input.recent.is_duplicate(offset, parsed.id()) {
                 metrics.duplicate_inputs.inc();
                 return Ok(());
             }
@@ -357,7 +358,7 @@ impl RepartitionStage {
         if let Some(sampler) = self.sampler.as_mut() {
             // The text is copied only if the event is kept.
             let payload = message.payload().unwrap_or_default();
-            sampler.offer(partition, offset, || kept_text(payload, &event));
+            sampler.offer(partition, offset, || kept_text(payload, event));
         }
         if let Some(batches) = self.batches.as_mut() {
             let minute = time.ms - time.ms.rem_euclid(60_000);

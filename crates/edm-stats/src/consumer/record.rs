@@ -3,7 +3,7 @@
 //! [`super::excerpt`]).
 
 use edm_config::KafkaSettings;
-use edm_events::event::event_id_from_header;
+use edm_events::event::retry_id;
 use edm_events::{Event, EVENT_ID_HEADER};
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::Message;
@@ -61,13 +61,15 @@ pub fn parse(
         (None, _) => malformed(payload, "not an EDM topic".into()),
         (_, None) => malformed(None, "empty message".into()),
         (Some(expected), Some(bytes)) => match Event::parse(bytes) {
-            Ok(event) if event.topic == expected => match header_event_id(message) {
-                Ok(header_id) => Record::Event {
-                    event_id: header_id.or_else(|| event.event_id.clone()),
-                    event: Box::new(event),
-                },
-                Err(problem) => malformed(payload, problem.to_owned()),
-            },
+            Ok(event) if event.topic == expected => {
+                match retry_id(event_id_header(message), event.event_id.as_deref()) {
+                    Ok(id) => Record::Event {
+                        event_id: id.map(str::to_owned),
+                        event: Box::new(event),
+                    },
+                    Err(problem) => malformed(payload, problem.to_owned()),
+                }
+            }
             Ok(event) => malformed(
                 payload,
                 format!("a {} event on the {} topic", event.topic, expected),
@@ -120,14 +122,10 @@ impl Record {
     }
 }
 
-/// The `edm-event-id` header: `None` when absent, an error when present
-/// but unusable.
-fn header_event_id(message: &BorrowedMessage<'_>) -> Result<Option<String>, &'static str> {
-    let Some(header) = message
+/// The `edm-event-id` header's value, when the message has the header.
+fn event_id_header<'a>(message: &'a BorrowedMessage<'_>) -> Option<Option<&'a [u8]>> {
+    message
         .headers()
         .and_then(|headers| headers.iter().find(|h| h.key == EVENT_ID_HEADER))
-    else {
-        return Ok(None);
-    };
-    event_id_from_header(header.value).map(|id| Some(id.to_owned()))
+        .map(|header| header.value)
 }
