@@ -3,8 +3,9 @@
 //! request goes to the next instance ([`Balance::EachRequest`], Heroku's
 //! router without session affinity) or each client address sticks to one
 //! instance ([`Balance::ByClientAddress`], session affinity: give each
-//! client its own 127.x.y.z). One process (`master_process off`), so that
-//! killing it leaves nothing behind.
+//! client its own 127.x.y.z). A connection an instance refuses goes to the
+//! next one, and no instance is set aside for refusing. One process
+//! (`master_process off`), so that killing it leaves nothing behind.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -38,9 +39,15 @@ impl Proxy {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        // `max_fails=0`: an instance that refused a connection (stopped a
+        // moment for a restart) is tried again by the next request, as
+        // Heroku's router does. By default nginx would set it aside for 10 s
+        // and then send it one request at a time until a request to it
+        // completes, which a WebSocket does only when it closes: after a
+        // deploy every client would queue for one instance at a time.
         let servers: String = backends
             .iter()
-            .map(|p| format!("    server 127.0.0.1:{p};\n"))
+            .map(|p| format!("    server 127.0.0.1:{p} max_fails=0;\n"))
             .collect();
         let balance = match balance {
             Balance::EachRequest => "",

@@ -20,6 +20,11 @@ pub struct Received {
     pub counts: Vec<(String, String)>,
     /// Its `sample` messages: position and record text, in order.
     pub samples: Vec<(String, String)>,
+    /// How many times it connected (the first time included).
+    pub connects: u64,
+    /// Its connections' story: "<Unix time in ms> connect",
+    /// "… disconnect <reason>", "… connect_error <message>", in order.
+    pub lifecycle: Vec<String>,
 }
 
 /// Clients in a node process.
@@ -87,6 +92,13 @@ impl ResumingClients {
                 statuses: c["statuses"].as_array().expect("statuses").clone(),
                 counts: records(&c["counts"]),
                 samples: records(&c["samples"]),
+                connects: c["connects"].as_u64().expect("connects"),
+                lifecycle: c["lifecycle"]
+                    .as_array()
+                    .expect("lifecycle")
+                    .iter()
+                    .map(|line| line.as_str().expect("a line").to_owned())
+                    .collect(),
             })
             .collect()
     }

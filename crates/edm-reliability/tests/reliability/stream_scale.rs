@@ -50,7 +50,11 @@ async fn every_client_gets_every_event_once_while_instances_die_and_are_replaced
         .map(|_| {
             // Raw events at every rate: the full profile runs at the
             // default threshold itself.
-            let raw = [("EDM_STREAM_RAW_EVENTS_PER_SECOND", "0")];
+            // Clients' connections logged, for a failure's story.
+            let raw = [
+                ("EDM_STREAM_RAW_EVENTS_PER_SECOND", "0"),
+                ("RUST_LOG", "warn,edm_stream=debug,edm_runtime=info"),
+            ];
             Service::new("edm-stream", service_env(&topics.prefix, &raw).0)
         })
         .collect();
@@ -110,16 +114,25 @@ async fn every_client_gets_every_event_once_while_instances_die_and_are_replaced
 
     let producing = std::time::Instant::now();
     let pause = |secs| tokio::time::sleep(Duration::from_secs(secs));
+    // What happened when (Unix ms, as the clients log), for a failure.
+    let mut story: Vec<String> = Vec::new();
+    let mut told = |what: String| story.push(format!("{} {what}", unix_ms()));
     pause(3).await;
+    told(format!("kill {}", instances[1].port));
     instances[1].kill();
     pause(3).await;
     instances[1].start(Duration::from_secs(60)).await;
+    told(format!("ready {}", instances[1].port));
     pause(3).await;
     for instance in &mut instances {
+        told(format!("stop {}", instance.port));
         instance.stop();
+        told(format!("stopped {}", instance.port));
         instance.start(Duration::from_secs(60)).await;
+        told(format!("ready {}", instance.port));
         pause(3).await;
     }
+    told("production ends".into());
     stop.store(true, Ordering::Relaxed);
     let production = producing.elapsed();
     let produced = producer.await.unwrap();
@@ -141,14 +154,45 @@ async fn every_client_gets_every_event_once_while_instances_die_and_are_replaced
     for (i, client) in results.iter().enumerate() {
         let ids: Vec<&str> = client.ids.iter().map(String::as_str).collect();
         let distinct: HashSet<&str> = ids.iter().copied().collect();
-        assert_eq!(distinct.len(), ids.len(), "client {i} received a duplicate");
-        let missing = produced_ids.difference(&distinct).count();
-        assert_eq!(
-            missing,
-            0,
-            "client {i} missed {missing} of {} events; its stream messages: {:?}",
+        let mut seen_at: HashMap<&str, usize> = HashMap::new();
+        let twice: Vec<(&str, usize, usize)> = ids
+            .iter()
+            .enumerate()
+            .filter_map(|(n, id)| seen_at.insert(id, n).map(|first| (*id, first, n)))
+            .collect();
+        assert!(
+            twice.is_empty(),
+            "client {i} received {} events twice (id, first and second index: {:?}); \
+             its connections: {:?}; its stream messages: {:?}; the test's steps: {:?}",
+            twice.len(),
+            &twice[..twice.len().min(10)],
+            client.lifecycle,
+            client.statuses,
+            story
+        );
+        let missing: Vec<&str> = produced
+            .iter()
+            .map(|(_, id)| id.as_str())
+            .filter(|id| !distinct.contains(id))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "client {i} missed {} of {} events (first {:?}, last {:?}; it had {} after them), \
+             connected {} times ({:?}); its stream messages: {:?}; the test's steps: {:?}; \
+             instance logs: {:?}",
+            missing.len(),
             produced.len(),
-            client.statuses
+            missing.first(),
+            missing.last(),
+            missing.last().map_or(0, |last| ids
+                .iter()
+                .filter(|id| number(id) > number(last))
+                .count()),
+            client.connects,
+            client.lifecycle,
+            client.statuses,
+            story,
+            instances.iter().map(Service::log_path).collect::<Vec<_>>()
         );
         assert_eq!(
             distinct.len(),
@@ -181,4 +225,16 @@ async fn every_client_gets_every_event_once_while_instances_die_and_are_replaced
         production.as_secs_f64(),
         produced.len() as f64 / production.as_secs_f64()
     );
+}
+
+/// The number in a produced event's id ("e-17" is 17).
+fn number(id: &str) -> u64 {
+    id.trim_start_matches("e-").parse().unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch.
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
 }

@@ -8,7 +8,8 @@
 // "BACK i" reconnects it, "STOP" prints one JSON line and exits:
 //   { "clients": [ { "ids": [event_id…], "statuses": [stream message…],
 //                    "counts": [[position, record text]…],
-//                    "samples": [[position, record text]…], "connects": n } ] }
+//                    "samples": [[position, record text]…], "connects": n,
+//                    "lifecycle": ["<Unix time in ms> <what happened>"…] } ] }
 // A trending record's id is recorded as "trending:" + its event_id.
 import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
@@ -22,7 +23,8 @@ const results = [];
 const sockets = [];
 let connected = 0;
 for (let i = 0; i < spec.clients; i++) {
-  const result = { ids: [], statuses: [], counts: [], samples: [], connects: 0 };
+  const result = { ids: [], statuses: [], counts: [], samples: [], connects: 0, lifecycle: [] };
+  const note = (what) => result.lifecycle.push(`${Date.now()} ${what}`);
   results.push(result);
   const socket = EdmStream.connect(
     io,
@@ -58,7 +60,11 @@ for (let i = 0; i < spec.clients; i++) {
     },
     { reconnectionDelay: 100, reconnectionDelayMax: 500 }
   );
+  socket.on("disconnect", (reason) => note(`disconnect ${reason} after ${result.ids.length} events`));
+  socket.on("connect_error", (error) => note(`connect_error ${error.message}`));
+  socket.io.on("reconnect_attempt", (attempt) => note(`reconnect_attempt ${attempt}`));
   socket.on("connect", () => {
+    note(`connect ${socket.id} after ${result.ids.length} events`);
     result.connects += 1;
     if (result.connects === 1) {
       connected += 1;
