@@ -3,10 +3,11 @@
 //! [`crate::records`]) to the hub. Partitions are assigned manually, not
 //! shared through a group rebalance, so every instance sees every event;
 //! nothing is committed.
-//! Each partition, found at start or later, is read from up to
-//! `EDM_STREAM_RESUME_EVENTS` before its end (the backfill: what clients
-//! resuming here may have missed, and recent events for new ones); what
-//! follows its end at that moment is live.
+//! Of each partition, found at start or later, up to
+//! `EDM_STREAM_RESUME_EVENTS` records before its end are read first (the
+//! backfill: what clients resuming here may have missed, and recent events
+//! for new ones; see [`crate::backfill`]); the live consumer reads what
+//! follows its end at that moment.
 //!
 //! Once a second the ends of the raw topics' partitions tell the store's
 //! rate ([`crate::mode`]); above `EDM_STREAM_RAW_EVENTS_PER_SECOND` the raw
@@ -21,9 +22,11 @@ use std::time::Duration;
 
 use edm_config::Topic;
 use edm_runtime::StopSignal;
-use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 
+use crate::backfill::{self, Range};
 use crate::hub::{Hub, HubCounters, PartitionKey, StreamEvent, Tracked};
 use crate::mode::{Mode, ModeReport, ModeSwitch, SUMMARY_TOPICS};
 use crate::records::{streamable, Kind, Unstreamable};
@@ -99,6 +102,67 @@ async fn raw_ends(consumer: &Arc<StreamConsumer<LagContext>>, topics: &[String])
         .ok()
 }
 
+/// The settings of every consumer that reads the streamed topics: they
+/// assign partitions themselves and never commit.
+fn reader_config(settings: &Settings) -> rdkafka::ClientConfig {
+    let mut config = settings.consumer.consumer_config("edm-stream");
+    config
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "50");
+    config
+}
+
+/// The stream event `message` is, or `None` (counted and logged) when its
+/// topic does not stream it.
+fn stream_event(
+    settings: &Settings,
+    hub: &Hub,
+    message: &BorrowedMessage<'_>,
+) -> Option<StreamEvent> {
+    let topic = settings.consumer.kafka.topic_from_wire(message.topic())?;
+    let streamed = match streamable(topic, message.payload(), settings.max_record_bytes) {
+        Ok(streamed) => streamed,
+        Err(Unstreamable::Invalid(reason)) => {
+            HubCounters::count(&hub.counters.invalid, topic, 1);
+            tracing::debug!(
+                topic = message.topic(),
+                partition = message.partition(),
+                offset = message.offset(),
+                // Quoted and escaped: it may quote the message.
+                reason = ?reason,
+                "skipping a message that is not a valid record of its topic"
+            );
+            return None;
+        }
+        Err(Unstreamable::Oversized(bytes)) => {
+            HubCounters::count(&hub.counters.oversized, topic, 1);
+            tracing::warn!(
+                topic = message.topic(),
+                partition = message.partition(),
+                offset = message.offset(),
+                bytes,
+                max = settings.max_record_bytes,
+                "not streaming a record longer than EDM_STREAM_MAX_RECORD_BYTES, \
+                 even without the fields its topic does not define"
+            );
+            return None;
+        }
+    };
+    if streamed.trimmed {
+        HubCounters::count(&hub.counters.trimmed, topic, 1);
+    }
+    let timestamp_ms = message.timestamp().to_millis().unwrap_or_default();
+    let key = PartitionKey {
+        topic,
+        partition: message.partition(),
+    };
+    let event = StreamEvent::new(key, message.offset(), &streamed.text, timestamp_ms);
+    Some(match streamed.count_key {
+        Some((minute, count_key)) => event.counting(minute, count_key),
+        None => event,
+    })
+}
+
 /// The running consumer task.
 pub struct StreamReader {
     consumer: Arc<StreamConsumer<LagContext>>,
@@ -117,12 +181,8 @@ impl StreamReader {
         health: Arc<ConsumerHealth>,
         mode: tokio::sync::watch::Sender<ModeReport>,
     ) -> anyhow::Result<Self> {
-        let consumer: StreamConsumer<LagContext> = settings
-            .consumer
-            .consumer_config("edm-stream")
-            .set("enable.auto.commit", "false")
+        let consumer: StreamConsumer<LagContext> = reader_config(settings)
             .set("statistics.interval.ms", "5000")
-            .set("fetch.wait.max.ms", "50")
             .create_with_context(LagContext(health.clone()))?;
         Ok(Self {
             consumer: Arc::new(consumer),
@@ -162,7 +222,7 @@ impl StreamReader {
                 _ = tokio::time::sleep_until(next_lookup) => {
                     let topics = self.topics_in(mode);
                     let backfill = self.settings.ring.events as i64;
-                    self.assign_new_partitions(&topics, backfill, &mut assigned).await;
+                    self.assign_new_partitions(&topics, backfill, &mut assigned, &stop).await;
                     // Until every streamed topic has partitions, look again
                     // soon (a topic created a moment ago may not show all
                     // of them yet): none of its events may wait 15 s.
@@ -181,7 +241,7 @@ impl StreamReader {
                     self.switch_to(mode, &mut assigned);
                     // From their ends: what came while they were not read
                     // is summarised, not replayed.
-                    self.assign_new_partitions(&self.topics_in(mode), 0, &mut assigned).await;
+                    self.assign_new_partitions(&self.topics_in(mode), 0, &mut assigned, &stop).await;
                 }
                 message = self.consumer.recv() => match message {
                     Ok(m) => self.publish(&m),
@@ -273,75 +333,83 @@ impl StreamReader {
         }
     }
 
-    fn publish(&self, message: &rdkafka::message::BorrowedMessage<'_>) {
-        let Some(topic) = self
-            .settings
-            .consumer
-            .kafka
-            .topic_from_wire(message.topic())
-        else {
+    /// Publishes a live record, and observes its age.
+    fn publish(&self, message: &BorrowedMessage<'_>) {
+        let Some(event) = stream_event(&self.settings, &self.hub, message) else {
             return;
         };
-        let streamed = match streamable(topic, message.payload(), self.settings.max_record_bytes) {
-            Ok(streamed) => streamed,
-            Err(Unstreamable::Invalid(reason)) => {
-                HubCounters::count(&self.hub.counters.invalid, topic, 1);
-                tracing::debug!(
-                    topic = message.topic(),
-                    partition = message.partition(),
-                    offset = message.offset(),
-                    // Quoted and escaped: it may quote the message.
-                    reason = ?reason,
-                    "skipping a message that is not a valid record of its topic"
-                );
-                return;
-            }
-            Err(Unstreamable::Oversized(bytes)) => {
-                HubCounters::count(&self.hub.counters.oversized, topic, 1);
-                tracing::warn!(
-                    topic = message.topic(),
-                    partition = message.partition(),
-                    offset = message.offset(),
-                    bytes,
-                    max = self.settings.max_record_bytes,
-                    "not streaming a record longer than EDM_STREAM_MAX_RECORD_BYTES, \
-                     even without the fields its topic does not define"
-                );
-                return;
-            }
-        };
-        if streamed.trimmed {
-            HubCounters::count(&self.hub.counters.trimmed, topic, 1);
-        }
-        let timestamp_ms = message.timestamp().to_millis().unwrap_or_default();
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         // The age of what the relay wrote; edm-trending's results are
         // written when a window closes, and are not store events.
-        if Kind::of(topic) == Kind::StoreEvent && timestamp_ms > 0 && now_ms >= timestamp_ms {
+        let timestamp_ms = event.timestamp_ms;
+        if Kind::of(event.key.topic) == Kind::StoreEvent
+            && timestamp_ms > 0
+            && now_ms >= timestamp_ms
+        {
             let age = (now_ms - timestamp_ms) as f64 / 1000.0;
             self.hub.counters.event_age.observe(age);
-        }
-        let key = PartitionKey {
-            topic,
-            partition: message.partition(),
-        };
-        let mut event = StreamEvent::new(key, message.offset(), &streamed.text, timestamp_ms);
-        if let Some((minute, count_key)) = streamed.count_key {
-            event = event.counting(minute, count_key);
         }
         self.hub.publish(event);
     }
 
-    /// Looks up `topics`' partitions and assigns the ones not yet read,
-    /// each from `backfill` events before its end, telling the hub where its
-    /// live part begins.
+    /// Reads `ranges` ([`crate::backfill`]) with a consumer of its own, on a
+    /// blocking thread.
+    async fn read_backfill(&self, ranges: &[Range], stop: &StopSignal) -> backfill::Backfilled {
+        if ranges.iter().all(|range| range.from >= range.to) {
+            return backfill::Backfilled {
+                events: Vec::new(),
+                ring_starts: ranges.iter().map(|r| (r.key, r.from)).collect(),
+            };
+        }
+        let (settings, hub, ranges, stop) = (
+            self.settings.clone(),
+            self.hub.clone(),
+            ranges.to_vec(),
+            stop.clone(),
+        );
+        let started = std::time::Instant::now();
+        let read = tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer = reader_config(&settings)
+                .set("enable.partition.eof", "false")
+                .create()?;
+            Ok::<_, rdkafka::error::KafkaError>(backfill::read(
+                &consumer,
+                &ranges,
+                settings.ring,
+                &stop,
+                |message| stream_event(&settings, &hub, message),
+            ))
+        })
+        .await;
+        match read {
+            Ok(Ok(backfilled)) => {
+                tracing::info!(
+                    events = backfilled.events.len(),
+                    millis = started.elapsed().as_millis() as u64,
+                    "read the backfill"
+                );
+                backfilled
+            }
+            Ok(Err(e)) => {
+                tracing::warn!("no backfill: its consumer could not be created: {e}");
+                backfill::Backfilled::default()
+            }
+            Err(_) => backfill::Backfilled::default(),
+        }
+    }
+
+    /// Looks up `topics`' partitions and assigns the ones not yet read from
+    /// their ends, after handing the hub up to `backfill` records before
+    /// each end ([`crate::backfill`]) and telling it where live records
+    /// begin.
     async fn assign_new_partitions(
         &self,
         topics: &[Topic],
         backfill: i64,
         assigned: &mut HashSet<(String, i32)>,
+        stop: &StopSignal,
     ) {
         let consumer = self.consumer.clone();
         let kafka = &self.settings.consumer.kafka;
@@ -380,23 +448,40 @@ impl StreamReader {
             return;
         }
         let kafka = &self.settings.consumer.kafka;
-        let tracked: Vec<Tracked> = fresh
+        let ranges: Vec<Range> = fresh
             .iter()
-            .filter_map(|((topic, partition), from, live_from)| {
-                Some(Tracked {
+            .filter_map(|((topic, partition), from, to)| {
+                Some(Range {
                     key: PartitionKey {
                         topic: kafka.topic_from_wire(topic)?,
                         partition: *partition,
                     },
+                    wire_topic: topic.clone(),
                     from: *from,
-                    live_from: *live_from,
+                    to: *to,
                 })
             })
             .collect();
+        let backfilled = self.read_backfill(&ranges, stop).await;
+        let tracked: Vec<Tracked> = ranges
+            .iter()
+            .map(|range| Tracked {
+                key: range.key,
+                from: backfilled
+                    .ring_starts
+                    .get(&range.key)
+                    .copied()
+                    .unwrap_or(range.to),
+                live_from: range.to,
+            })
+            .collect();
         self.hub.track(&tracked);
+        for event in backfilled.events {
+            self.hub.publish(event);
+        }
         let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), from, _) in &fresh {
-            let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*from));
+        for ((topic, partition), _, to) in &fresh {
+            let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*to));
         }
         match self.consumer.incremental_assign(&tpl) {
             Ok(()) => {

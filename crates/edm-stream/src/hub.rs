@@ -132,7 +132,7 @@ impl StreamEvent {
     }
 
     /// Bytes it holds (its encoded text).
-    fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.text_json.get().len()
     }
 }

@@ -20,6 +20,8 @@
 //!   which Socket.io event.
 //! - [`hub`]: the recent-events ring and the clients' cursors into it.
 //! - [`consumer`]: reads every partition and feeds the hub.
+//! - [`backfill`]: what a starting instance reads first, handed to the hub
+//!   oldest first across partitions.
 //! - [`mode`]: raw events or summaries, by the store's rate.
 //! - [`sockets`]: Socket.io connections and their writer tasks.
 //! - [`stalls`]: the byte budget for clients that stopped reading.
@@ -29,6 +31,7 @@
 //! - binding, request layers, health, metrics and shutdown come from
 //!   `edm-runtime`; the event format from `edm-events`.
 
+pub mod backfill;
 pub mod consumer;
 pub mod hub;
 pub mod metrics;

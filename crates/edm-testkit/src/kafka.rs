@@ -285,6 +285,22 @@ impl RawProducer {
             .expect("test message acknowledged");
     }
 
+    /// Writes one message to partition `partition` of `topic`, keyed
+    /// `key`, and waits for the acknowledgement.
+    pub async fn send_to(&self, topic: &str, partition: i32, key: &str, payload: &[u8]) {
+        self.producer
+            .send(
+                rdkafka::producer::FutureRecord::to(topic)
+                    .partition(partition)
+                    .key(key)
+                    .payload(payload),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("test message acknowledged");
+    }
+
     /// Writes one message as the original reference relay wrote it: the
     /// event's JSON as the value, no key and no headers; waits for the
     /// acknowledgement.

@@ -5,6 +5,7 @@
 //! the instance can replay is told so and starts fresh; a restarted
 //! instance serves resuming clients what was produced while it was down,
 //! and does not stream its backfill to new clients as if it were live;
+//! one started on a backlog holds the newest records of every partition;
 //! edm-trending's records resume the same way, each received once.
 
 use std::time::Duration;
@@ -208,6 +209,85 @@ async fn a_restarted_instance_serves_what_was_produced_while_it_was_down() {
     let all: Vec<String> = [ids("before", 0..20), ids("down", 0..200), after].concat();
     let recent: Vec<String> = all[all.len() - 50..].to_vec();
     assert_eq!(received, &[recent, last].concat());
+}
+
+/// A deploy starts instances on a backlog. Kafka hands a backlog out
+/// partition by partition; a new instance's ring must still hold the
+/// newest records of every partition, as a long-running instance's does,
+/// or clients that were connected to the instance it replaces find
+/// themselves too far behind on some partition although they missed less
+/// than the ring holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_started_on_a_backlog_resumes_clients_behind_on_every_partition() {
+    let topics = TestTopics::create().await;
+    // The ring holds 1,000 records; each partition's backfill is up to
+    // 1,000 records too, so the two partitions' backfills do not both fit.
+    let env = service_env(&topics.prefix, &[("EDM_STREAM_RESUME_EVENTS", "1000")]);
+    let producer = RawProducer::new(&topics.settings);
+    let topic = topics.name(Topic::Click);
+    // Alternating between partitions 0 and 1, so that their records
+    // interleave in time.
+    let produce_alternating = |ids: Vec<String>| {
+        let (producer, topic) = (&producer, &topic);
+        async move {
+            for (n, id) in ids.iter().enumerate() {
+                let partition = (n % 2) as i32;
+                let key = format!("visitor-{partition}");
+                producer
+                    .send_to(topic, partition, &key, click(id).as_bytes())
+                    .await;
+            }
+        }
+    };
+    let first = TestService::<Stream>::spawn_ready(env.clone()).await;
+    let (url, port) = (first.url.clone(), first.port());
+    let clients = tokio::task::spawn_blocking(move || ResumingClients::connect(&url, 1))
+        .await
+        .unwrap();
+    let before = ids("before", 0..2000);
+    produce_alternating(before.clone()).await;
+    published(&first, 2000).await;
+    settle().await;
+    first.shutdown().await.expect("the stream stops cleanly");
+    // 300 records a partition while no instance runs; then one starts on
+    // the same address, with 1,300 records a partition behind it.
+    let down = ids("down", 0..600);
+    produce_alternating(down.clone()).await;
+    let second =
+        TestService::<Stream>::spawn_ready(env.clone().with("PORT", port.to_string())).await;
+    settle().await;
+    let after = ids("after", 0..20);
+    produce_alternating(after.clone()).await;
+    settle().await;
+
+    let results = tokio::task::spawn_blocking(move || clients.stop())
+        .await
+        .unwrap();
+    let (received, statuses) = (&results[0].ids, &results[0].statuses);
+    let last = statuses.last().expect("stream messages");
+    assert_eq!(last["start"], "resumed", "{statuses:?}");
+    assert_eq!(last["replayed"], 600, "{statuses:?}");
+    // Every record once, each partition's in order.
+    let partition_of: std::collections::HashMap<&str, usize> = [&before, &down, &after]
+        .into_iter()
+        .flat_map(|ids| ids.iter().enumerate().map(|(n, id)| (id.as_str(), n % 2)))
+        .collect();
+    let of_partition = |list: &[String], partition: usize| -> Vec<String> {
+        list.iter()
+            .filter(|id| partition_of.get(id.as_str()) == Some(&partition))
+            .cloned()
+            .collect()
+    };
+    let everything: Vec<String> = [before.clone(), down.clone(), after.clone()].concat();
+    assert_eq!(received.len(), everything.len(), "{statuses:?}");
+    for partition in 0..2 {
+        assert_eq!(
+            of_partition(received, partition),
+            of_partition(&everything, partition),
+            "partition {partition}"
+        );
+    }
+    drop(second);
 }
 
 /// edm-trending's record of the one-minute window starting `n` minutes
