@@ -475,10 +475,7 @@ impl StreamReader {
                 live_from: range.to,
             })
             .collect();
-        self.hub.track(&tracked);
-        for event in backfilled.events {
-            self.hub.publish(event);
-        }
+        self.hub.track(&tracked, backfilled.events);
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), _, to) in &fresh {
             let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*to));

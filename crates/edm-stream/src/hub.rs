@@ -587,9 +587,11 @@ impl Hub {
         self.head.send_modify(|head| *head = (*head).max(next_seq));
     }
 
-    /// Starts tracking `partitions`. Clients already connected get their
-    /// live events only, as fresh clients do.
-    pub fn track(&self, partitions: &[Tracked]) {
+    /// Starts tracking `partitions` and publishes their `backfill` (records
+    /// before their live parts, oldest first), in one step: a client that
+    /// connects meanwhile sees neither or both. Clients already connected
+    /// get their live events only, as fresh clients do.
+    pub fn track(&self, partitions: &[Tracked], backfill: Vec<StreamEvent>) {
         let mut inner = self.inner.write().unwrap();
         for tracked in partitions {
             inner.partitions.insert(
@@ -601,9 +603,21 @@ impl Hub {
                 },
             );
         }
+        let mut published = [0u64; TOPICS];
+        for event in backfill {
+            published[topic_index(event.key.topic)] += 1;
+            self.push(&mut inner, event);
+        }
+        let next_seq = inner.next_seq();
         drop(inner);
         self.tracking_started.store(true, Ordering::SeqCst);
         self.tracking.notify_waiters();
+        self.announce(next_seq);
+        for (topic, n) in Topic::ALL.iter().zip(published) {
+            if n > 0 {
+                HubCounters::count(&self.counters.events, *topic, n);
+            }
+        }
     }
 
     /// Waits until partitions are known (resumes are checked against them).
@@ -618,53 +632,58 @@ impl Hub {
     }
 
     /// Adds an event to the ring and wakes the clients.
-    pub fn publish(&self, mut event: StreamEvent) {
+    pub fn publish(&self, event: StreamEvent) {
         let topic = event.key.topic;
         let next_seq = {
             let mut inner = self.inner.write().unwrap();
-            let inner = &mut *inner;
-            let state = inner.partitions.entry(event.key).or_insert(PartitionState {
-                ring_start: event.offset,
-                last: event.offset - 1,
-                live_from: event.offset,
-            });
-            state.last = state.last.max(event.offset);
-            event.live = event.offset >= state.live_from;
-            event.seq = inner.next_seq();
-            event.topic_seq = inner.published[topic_index(topic)];
-            inner.published[topic_index(topic)] += 1;
-            inner.ring_bytes += event.size();
-            let event = Arc::new(event);
-            if let Some((minute, key)) = &event.count_key {
-                inner
-                    .latest_counts
-                    .insert(key.clone(), (*minute, event.clone()));
-                if inner.latest_counts.len() > self.ring_bounds.events {
-                    let oldest = inner.latest_counts.values().map(|(m, _)| *m).min();
-                    inner.latest_counts.retain(|_, (m, _)| Some(*m) != oldest);
-                }
-            }
-            inner.by_kind[Kind::of(topic).index()].push_back(event.clone());
-            inner.ring.push_back(event);
-            while inner.ring.len() > self.ring_bounds.events
-                || (inner.ring_bytes > self.ring_bounds.bytes && inner.ring.len() > 1)
-            {
-                let Some(gone) = inner.ring.pop_front() else {
-                    break;
-                };
-                inner.ring_bytes -= gone.size();
-                inner.first_seq += 1;
-                inner.evicted[topic_index(gone.key.topic)] += 1;
-                // The oldest of its kind: the indexes keep the ring's order.
-                inner.by_kind[Kind::of(gone.key.topic).index()].pop_front();
-                if let Some(state) = inner.partitions.get_mut(&gone.key) {
-                    state.ring_start = state.ring_start.max(gone.offset + 1);
-                }
-            }
+            self.push(&mut inner, event);
             inner.next_seq()
         };
         self.announce(next_seq);
         HubCounters::count(&self.counters.events, topic, 1);
+    }
+
+    /// Adds an event to the ring, letting the oldest go past its bounds.
+    fn push(&self, inner: &mut Inner, mut event: StreamEvent) {
+        let topic = event.key.topic;
+        let state = inner.partitions.entry(event.key).or_insert(PartitionState {
+            ring_start: event.offset,
+            last: event.offset - 1,
+            live_from: event.offset,
+        });
+        state.last = state.last.max(event.offset);
+        event.live = event.offset >= state.live_from;
+        event.seq = inner.next_seq();
+        event.topic_seq = inner.published[topic_index(topic)];
+        inner.published[topic_index(topic)] += 1;
+        inner.ring_bytes += event.size();
+        let event = Arc::new(event);
+        if let Some((minute, key)) = &event.count_key {
+            inner
+                .latest_counts
+                .insert(key.clone(), (*minute, event.clone()));
+            if inner.latest_counts.len() > self.ring_bounds.events {
+                let oldest = inner.latest_counts.values().map(|(m, _)| *m).min();
+                inner.latest_counts.retain(|_, (m, _)| Some(*m) != oldest);
+            }
+        }
+        inner.by_kind[Kind::of(topic).index()].push_back(event.clone());
+        inner.ring.push_back(event);
+        while inner.ring.len() > self.ring_bounds.events
+            || (inner.ring_bytes > self.ring_bounds.bytes && inner.ring.len() > 1)
+        {
+            let Some(gone) = inner.ring.pop_front() else {
+                break;
+            };
+            inner.ring_bytes -= gone.size();
+            inner.first_seq += 1;
+            inner.evicted[topic_index(gone.key.topic)] += 1;
+            // The oldest of its kind: the indexes keep the ring's order.
+            inner.by_kind[Kind::of(gone.key.topic).index()].pop_front();
+            if let Some(state) = inner.partitions.get_mut(&gone.key) {
+                state.ring_start = state.ring_start.max(gone.offset + 1);
+            }
+        }
     }
 
     /// Registers a client; see [`Request`] and [`Subscription`].
@@ -1061,7 +1080,7 @@ mod tests {
     #[test]
     fn a_resuming_client_gets_exactly_what_it_missed_then_live_events() {
         let hub = hub(100);
-        hub.track(&[tracked(CLICKS, 1), tracked(LOADS, 1)]);
+        hub.track(&[tracked(CLICKS, 1), tracked(LOADS, 1)], Vec::new());
         for n in 1..=10 {
             hub.publish(ev(CLICKS, n));
         }
@@ -1086,7 +1105,7 @@ mod tests {
     #[test]
     fn a_client_further_behind_than_the_ring_is_told_and_starts_fresh() {
         let hub = hub(5);
-        hub.track(&[tracked(CLICKS, 1)]);
+        hub.track(&[tracked(CLICKS, 1)], Vec::new());
         for n in 1..=10 {
             hub.publish(ev(CLICKS, n));
         }
@@ -1107,7 +1126,7 @@ mod tests {
     #[test]
     fn a_client_ahead_of_this_instance_gets_nothing_twice() {
         let hub = hub(100);
-        hub.track(&[tracked(CLICKS, 1)]);
+        hub.track(&[tracked(CLICKS, 1)], Vec::new());
         for n in 1..=3 {
             hub.publish(ev(CLICKS, n));
         }
@@ -1122,17 +1141,21 @@ mod tests {
     #[test]
     fn backfill_reaches_resuming_clients_but_is_never_streamed_as_live() {
         let hub = hub(100);
+        let mut connected_before = hub.subscribe(fresh(&Topic::ALL, 10));
         // Read from 1; the partition ended at 4 when it was assigned.
-        hub.track(&[Tracked {
-            key: CLICKS,
-            from: 1,
-            live_from: 5,
-        }]);
-        let mut fresh_client = hub.subscribe(fresh(&Topic::ALL, 10));
+        let backfill = (1..=4).map(|n| ev(CLICKS, n)).collect();
+        hub.track(
+            &[Tracked {
+                key: CLICKS,
+                from: 1,
+                live_from: 5,
+            }],
+            backfill,
+        );
+        let mut fresh_client = hub.subscribe(fresh(&Topic::ALL, 0));
         let mut resuming = hub.subscribe(resume(&[(CLICKS, 2)]));
-        for n in 1..=5 {
-            hub.publish(ev(CLICKS, n));
-        }
+        hub.publish(ev(CLICKS, 5));
+        assert_eq!(drain(&hub, &mut connected_before), ["e5"]);
         assert_eq!(drain(&hub, &mut fresh_client), ["e5"]);
         assert_eq!(drain(&hub, &mut resuming), texts(3..=5));
         let mut late = hub.subscribe(fresh(&Topic::ALL, 2));
@@ -1146,20 +1169,22 @@ mod tests {
     #[test]
     fn a_partition_found_later_is_live_from_its_end_for_connected_clients() {
         let hub = hub(100);
-        hub.track(&[tracked(CLICKS, 1)]);
+        hub.track(&[tracked(CLICKS, 1)], Vec::new());
         let mut connected = hub.subscribe(fresh(&Topic::ALL, 0));
         let other = PartitionKey {
             topic: Topic::Click,
             partition: 1,
         };
-        hub.track(&[Tracked {
-            key: other,
-            from: 1,
-            live_from: 3,
-        }]);
-        for n in 1..=3 {
-            hub.publish(ev(other, n));
-        }
+        let backfill = (1..=2).map(|n| ev(other, n)).collect();
+        hub.track(
+            &[Tracked {
+                key: other,
+                from: 1,
+                live_from: 3,
+            }],
+            backfill,
+        );
+        hub.publish(ev(other, 3));
         assert_eq!(drain(&hub, &mut connected), ["e3"]);
     }
 
@@ -1170,7 +1195,7 @@ mod tests {
             topic: Topic::Click,
             partition: 1,
         };
-        hub.track(&[tracked(CLICKS, 1), tracked(other, 1)]);
+        hub.track(&[tracked(CLICKS, 1), tracked(other, 1)], Vec::new());
         hub.publish(ev(CLICKS, 1));
         hub.publish(ev(other, 1));
         hub.publish(ev(other, 2));
@@ -1223,7 +1248,7 @@ mod tests {
     #[test]
     fn a_resuming_client_gets_the_trending_records_it_missed_once() {
         let hub = hub(100);
-        hub.track(&[tracked(CLICKS, 1), tracked(TRENDING, 0)]);
+        hub.track(&[tracked(CLICKS, 1), tracked(TRENDING, 0)], Vec::new());
         hub.publish(StreamEvent::new(TRENDING, 0, "t0", 1));
         hub.publish(ev(CLICKS, 1));
         hub.publish(StreamEvent::new(TRENDING, 1, "t1", 2));
