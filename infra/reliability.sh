@@ -51,7 +51,8 @@ Command: \`EDM_RELIABILITY_PROFILE=full cargo test --release -p edm-reliability 
 ## Many stream instances behind a router without affinity
 
 \`crates/edm-reliability/tests/reliability/stream_scale.rs\`, full profile: three edm-stream processes behind
-Debian's nginx in round-robin (no session affinity), official Socket.io clients through it using the
+Debian's nginx in round-robin (no session affinity; as Heroku's router, a connection an instance
+refuses goes to the next one and no instance is set aside), official Socket.io clients through it using the
 dashboard's client module; while events flow, one instance is SIGKILLed and restarted 3 s later, then
 all three are replaced one by one with SIGTERM. Result: $scale.
 
