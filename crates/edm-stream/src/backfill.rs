@@ -31,6 +31,8 @@ use crate::hub::{PartitionKey, RingBounds, StreamEvent};
 /// How long a backfill may go without progress before the partitions left
 /// are given up.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one poll waits, and how often read positions are looked at.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// One partition's backfill: offsets `[from, to)`.
 #[derive(Debug, Clone)]
@@ -177,30 +179,38 @@ pub fn read(
         }
     }
     let mut last_progress = Instant::now();
+    let mut last_position_check = Instant::now();
     while !remaining.is_empty() && !stop.is_cancelled() {
         if last_progress.elapsed() >= STALL_TIMEOUT {
             break;
         }
-        match consumer.poll(Duration::from_millis(100)) {
+        match consumer.poll(POLL_INTERVAL) {
             Some(Ok(message)) => {
                 let place = (message.topic(), message.partition());
-                let Some(range) = remaining.get(&place).copied() else {
-                    continue; // read already, fetched ahead
-                };
-                last_progress = Instant::now();
-                let offset = message.offset();
-                if (range.from..range.to).contains(&offset) {
-                    if let Some(event) = to_event(&message) {
-                        newest.push(event);
+                if let Some(range) = remaining.get(&place).copied() {
+                    last_progress = Instant::now();
+                    let offset = message.offset();
+                    if (range.from..range.to).contains(&offset) {
+                        if let Some(event) = to_event(&message) {
+                            newest.push(event);
+                        }
                     }
-                }
-                if offset + 1 >= range.to {
-                    remaining.retain(|_, r| r.key != range.key);
+                    if offset + 1 >= range.to {
+                        let place = (range.wire_topic.as_str(), range.key.partition);
+                        finish(consumer, &mut remaining, place);
+                    }
                 }
             }
             // Passed over: a broker that is down shows as no progress.
             Some(Err(e)) => tracing::debug!("backfill consumer: {e}"),
-            None => finish_those_past_their_end(consumer, &mut remaining),
+            None => {}
+        }
+        // A range that ends in a transaction marker is done when the read
+        // position passes its end, which no record shows: looked at even
+        // while other partitions keep records coming.
+        if last_position_check.elapsed() >= POLL_INTERVAL {
+            finish_those_past_their_end(consumer, &mut remaining);
+            last_position_check = Instant::now();
         }
     }
     let _ = consumer.unassign();
@@ -209,8 +219,8 @@ pub fn read(
         left.sort();
         tracing::warn!(
             partitions = %left.join(", "),
-            "the backfill of these partitions was not read within {}s: \
-             clients resuming behind their ends start fresh",
+            "the backfill of these partitions was not read (no progress for {}s, \
+             or the instance is stopping): clients resuming behind their ends start fresh",
             STALL_TIMEOUT.as_secs()
         );
         for range in remaining.values() {
@@ -228,23 +238,39 @@ pub fn read(
     }
 }
 
+/// Marks a partition read, and stops fetching it (its live records are
+/// the live consumer's).
+fn finish<'a>(
+    consumer: &BaseConsumer,
+    remaining: &mut HashMap<(&'a str, i32), &'a Range>,
+    place: (&'a str, i32),
+) {
+    remaining.remove(&place);
+    let mut partition = TopicPartitionList::new();
+    partition.add_partition(place.0, place.1);
+    let _ = consumer.pause(&partition);
+}
+
 /// A partition whose read position passed its range's end (its last
 /// offsets held no record, a transaction marker say) is read.
-fn finish_those_past_their_end(
+fn finish_those_past_their_end<'a>(
     consumer: &BaseConsumer,
-    remaining: &mut HashMap<(&str, i32), &Range>,
+    remaining: &mut HashMap<(&'a str, i32), &'a Range>,
 ) {
     let Ok(positions) = consumer.position() else {
         return;
     };
-    for element in positions.elements() {
-        if let Offset::Offset(position) = element.offset() {
-            remaining.retain(|(topic, partition), range| {
-                !(*topic == element.topic()
-                    && *partition == element.partition()
-                    && position >= range.to)
-            });
-        }
+    let done: Vec<(&'a str, i32)> = remaining
+        .iter()
+        .filter(|((topic, partition), range)| {
+            positions
+                .find_partition(topic, *partition)
+                .is_some_and(|p| matches!(p.offset(), Offset::Offset(at) if at >= range.to))
+        })
+        .map(|(place, _)| *place)
+        .collect();
+    for place in done {
+        finish(consumer, remaining, place);
     }
 }
 

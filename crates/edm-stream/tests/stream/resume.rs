@@ -317,6 +317,92 @@ async fn produce_trending(
     ids
 }
 
+/// edm-trending writes its records in transactions, so its partitions end
+/// in a transaction marker, which no record shows. An instance starting
+/// while clicks keep coming must still finish reading them back, and show a
+/// new page the latest results.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_starting_while_clicks_flow_reads_back_transactional_trending_records() {
+    use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+    let topics = TestTopics::create().await;
+    let trending = topics.name(Topic::Trending);
+    let transactional: FutureProducer = topics
+        .settings
+        .producer_config("edm-stream-test")
+        .set(
+            "transactional.id",
+            format!("{}edm-stream-test", topics.prefix),
+        )
+        .create()
+        .expect("a transactional producer");
+    let timeout = Duration::from_secs(30);
+    transactional
+        .init_transactions(timeout)
+        .expect("transactions");
+    let mut records = Vec::new();
+    for n in 0..3 {
+        let (id, record) = trending_record(n);
+        transactional.begin_transaction().expect("a transaction");
+        transactional
+            .send(
+                FutureRecord::to(&trending).key("1m").payload(&record),
+                timeout,
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("the record written");
+        transactional
+            .commit_transaction(timeout)
+            .expect("committed");
+        records.push(id);
+    }
+    // Clicks keep coming while the instance starts.
+    let flowing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let clicks = {
+        let (flowing, settings, topic) = (
+            flowing.clone(),
+            topics.settings.clone(),
+            topics.name(Topic::Click),
+        );
+        tokio::spawn(async move {
+            let producer = RawProducer::new(&settings);
+            let mut n = 0;
+            while flowing.load(std::sync::atomic::Ordering::Relaxed) {
+                let id = format!("flowing-{n}");
+                let key = format!("visitor-{}", n % 6);
+                producer
+                    .send(&topic, &key, click(&id).as_bytes(), Some(&id))
+                    .await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                n += 1;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stream = TestService::<Stream>::spawn_ready(service_env(&topics.prefix, &[])).await;
+    let url = stream.url.clone();
+    let client = tokio::task::spawn_blocking(move || ResumingClients::connect(&url, 1))
+        .await
+        .unwrap();
+    settle().await;
+    flowing.store(false, std::sync::atomic::Ordering::Relaxed);
+    clicks.await.unwrap();
+    let results = tokio::task::spawn_blocking(move || client.stop())
+        .await
+        .unwrap();
+    let shown: Vec<&String> = results[0]
+        .ids
+        .iter()
+        .filter(|id| id.starts_with("trending:"))
+        .collect();
+    assert_eq!(
+        shown,
+        records.iter().collect::<Vec<_>>(),
+        "{:?}",
+        results[0].statuses
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resuming_client_gets_the_trending_records_it_missed_once_each() {
     let topics = TestTopics::create().await;
